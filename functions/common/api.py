@@ -1,0 +1,160 @@
+"""What every API function shares: the error shape, the request guard, and Idempotency-Key handling."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from functions.common.errors import DomainError
+from functions.common.observability import logger
+from functions.common.pan import find_pan
+
+MAX_BODY_BYTES = 64 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+def error_body(error_type: str, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": error_type, "code": code, "message": message}
+    if param is not None:
+        error["param"] = param
+    return {"error": error}
+
+
+def error_response(status: int, error_type: str, code: str, message: str, param: str | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=error_body(error_type, code, message, param))
+
+
+def _param_from_loc(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    """A resolver whose validation and domain errors all come out in the contract's error shape."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[Any]:
+        first = exc.errors()[0]
+        param = _param_from_loc(tuple(first.get("loc", ())))
+        # pydantic's message only, never the input: a rejected field may hold sensitive data.
+        return error_response(400, "invalid_request_error", "parameter_invalid", f"{param}: {first.get('msg')}", param)
+
+    @app.exception_handler(DomainError)
+    def _domain(exc: DomainError) -> Response[Any]:
+        return error_response(exc.status_code, exc.error_type, exc.code, exc.message, exc.param)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _key_reused(_: IdempotencyValidationError) -> Response[Any]:
+        return error_response(422, "idempotency_error", "idempotency_key_reused",
+                              "This Idempotency-Key was used with a different request body.", IDEMPOTENCY_HEADER)
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response[Any]:
+        return error_response(409, "idempotency_error", "idempotency_request_in_progress",
+                              "A request with this Idempotency-Key is still being processed.", IDEMPOTENCY_HEADER)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[Any]:
+        return error_response(404, "not_found", "route_not_found", "No such route.")
+
+    return app
+
+
+def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Reject an oversized, non-JSON or card-number-bearing body before any parsing or storage.
+
+    Returns an API Gateway proxy response to send instead, or None when the request may proceed."""
+    body = event.get("body")
+    if not body:
+        return None
+    size = len(body.encode()) if isinstance(body, str) else len(body)
+    if size > MAX_BODY_BYTES:
+        return _proxy_error(400, "body_too_large", f"Request body exceeds {MAX_BODY_BYTES} bytes.", "body")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return _proxy_error(400, "body_not_json", "Request body is not valid JSON.", "body")
+    path = find_pan(document)
+    if path is not None:
+        return _proxy_error(400, "card_number_detected",
+                            "A value looks like a card number; send a PSP token, never card data.", path)
+    return None
+
+
+def _proxy_error(status: int, code: str, message: str, param: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(error_body("invalid_request_error", code, message, param))}
+
+
+class Replayed(dict[str, Any]):
+    """A response read back from the idempotency store rather than computed now."""
+
+
+def _mark_replayed(response: Any, _record: DataRecord) -> Any:
+    return Replayed(response)
+
+
+class IdempotentOperations:
+    """Runs POST operations at most once per (operation, Idempotency-Key), with payload validation."""
+
+    def __init__(self, table_name: str) -> None:
+        self.config = IdempotencyConfig(
+            event_key_jmespath="[operation, idempotency_key]",
+            payload_validation_jmespath="body",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            response_hook=_mark_replayed,
+        )
+        self._table_name = table_name
+
+    @functools.cached_property
+    def _runner(self) -> Callable[..., dict[str, Any]]:
+        persistence = DynamoDBPersistenceLayer(table_name=self._table_name)
+
+        @idempotent_function(data_keyword_argument="request", config=self.config, persistence_store=persistence)
+        def run(*, request: dict[str, Any], execute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+            return execute()
+
+        return run
+
+    def run(self, operation: str, idempotency_key: str | None, body: dict[str, Any],
+            execute: Callable[[], dict[str, Any]]) -> Response[Any]:
+        if not idempotency_key or len(idempotency_key) > 255:
+            raise DomainErrorForHeader()
+        result = self._runner(request={"operation": operation, "idempotency_key": idempotency_key, "body": body},
+                              execute=execute)
+        headers = {REPLAYED_HEADER: "true"} if isinstance(result, Replayed) else {}
+        logger.info("idempotent operation", extra={"operation": operation, "replayed": bool(headers)})
+        return Response(status_code=HTTPStatus.ACCEPTED, content_type=content_types.APPLICATION_JSON,
+                        body=dict(result), headers=headers)
+
+
+class DomainErrorForHeader(DomainError):
+    code = "idempotency_key_missing"
+
+    def __init__(self) -> None:
+        super().__init__("The Idempotency-Key header is required on POST and must be 1-255 characters.",
+                         param=IDEMPOTENCY_HEADER)

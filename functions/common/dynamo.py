@@ -1,0 +1,44 @@
+"""DynamoDB helpers shared by the adapters."""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+
+@functools.cache
+def table(name: str) -> Any:
+    return boto3.resource("dynamodb").Table(name)
+
+
+def reset_tables() -> None:
+    table.cache_clear()
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons") or []
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+    return False
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    return [r.get("Code", "None") for r in error.response.get("CancellationReasons") or []]
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to int (all our numbers are integer minor units or counters)."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -1,0 +1,52 @@
+"""Messages between services. Each queue carries exactly one of these models as its body."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from functions.common.ids import ExternalId
+from functions.common.money import AmountMinor, Currency
+
+OrderStatus = Literal["NOT_STARTED", "EXECUTING", "PENDING", "SUCCEEDED", "FAILED"]
+TERMINAL_ORDER_STATUSES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED"})
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExecuteOrder(Message):
+    """payment -> executor: charge this order once."""
+
+    payment_id: str
+    payment_order_id: ExternalId
+    seller_id: ExternalId
+    buyer_id: ExternalId
+    amount: AmountMinor
+    currency: Currency
+    payment_method: ExternalId
+
+
+class OrderCharged(Message):
+    """executor -> wallet -> ledger: the PSP charged this order; credit the seller, then book it."""
+
+    payment_id: str
+    payment_order_id: ExternalId
+    seller_id: ExternalId
+    amount: AmountMinor
+    currency: Currency
+    psp_reference: str
+
+
+class OrderStatusChanged(Message):
+    """executor / wallet / ledger -> payment: progress of one order, applied monotonically."""
+
+    payment_id: str
+    payment_order_id: ExternalId
+    status: OrderStatus | None = None
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    wallet_updated: bool | None = None
+    ledger_updated: bool | None = None

@@ -1,0 +1,12 @@
+"""Powertools Logger, Tracer and Metrics: one of each per function process.
+
+Each reads its service name and namespace from the function's environment
+(POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE), which CDK sets from the settings model."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()

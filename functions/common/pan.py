@@ -1,0 +1,53 @@
+"""Card-number (PAN) detection, so a request carrying one is rejected before anything stores it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+# 13-19 digits, optionally grouped by single spaces or dashes, not glued to other digits.
+_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def looks_like_pan(text: str) -> bool:
+    for match in _CANDIDATE.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
+    return False
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            yield child, key
+            yield from _walk(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def find_pan(document: Any) -> str | None:
+    """The path of the first key or value in `document` that looks like a card number."""
+    for path, value in _walk(document, ""):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, str | int) and looks_like_pan(str(value)):
+            return path or "body"
+    return None

@@ -1,0 +1,76 @@
+"""Order execution: claim the order, charge it once at the PSP, record the outcome, hand it on.
+
+NOT_STARTED -> EXECUTING -> SUCCEEDED | FAILED | PENDING;  PENDING -> SUCCEEDED | FAILED.
+Every transition is a conditional write on the expected current state. A redelivered message
+re-sends the hand-offs for an order already decided (the receivers are idempotent), so a crash
+between deciding and handing on loses nothing."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from functions.common.events import ExecuteOrder, OrderCharged, OrderStatus, OrderStatusChanged
+from functions.executor.psp import ChargeResult
+
+
+class OrderExecution(BaseModel):
+    payment_order_id: str
+    payment_id: str
+    seller_id: str
+    amount: int
+    currency: str
+    status: OrderStatus
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    attempts: int = 0
+
+
+class ExecutionStore(Protocol):
+    def claim(self, order: ExecuteOrder) -> OrderExecution:
+        """Move the order NOT_STARTED/new -> EXECUTING (counting the attempt); return its state."""
+
+    def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution:
+        """Move EXECUTING/PENDING -> the result's state; if already decided, return the stored state."""
+
+
+class Psp(Protocol):
+    def charge(self, *, idempotency_key: str, amount: int, currency: str, payment_method: str,
+               merchant_reference: str) -> ChargeResult: ...
+
+
+class Publisher(Protocol):
+    def publish(self, message: BaseModel) -> None: ...
+
+
+_RESULT_STATUS: dict[str, OrderStatus] = {"succeeded": "SUCCEEDED", "failed": "FAILED", "pending": "PENDING"}
+
+
+def target_status(result: ChargeResult) -> OrderStatus:
+    return _RESULT_STATUS[result.status]
+
+
+def execute_order(order: ExecuteOrder, *, store: ExecutionStore, psp: Psp, wallet: Publisher,
+                  order_status: Publisher) -> OrderExecution:
+    execution = store.claim(order)
+    if execution.status == "EXECUTING":
+        # Also the path after a crash mid-charge: the same idempotency key returns the same charge.
+        result = psp.charge(idempotency_key=order.payment_order_id, amount=order.amount,
+                            currency=order.currency, payment_method=order.payment_method,
+                            merchant_reference=order.payment_order_id)
+        execution = store.decide(order.payment_order_id, expected="EXECUTING", result=result)
+    hand_on(execution, wallet=wallet, order_status=order_status)
+    return execution
+
+
+def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publisher) -> None:
+    """Tell the payment service the order's state and, once charged, the wallet to credit it."""
+    order_status.publish(OrderStatusChanged(
+        payment_id=execution.payment_id, payment_order_id=execution.payment_order_id,
+        status=execution.status, psp_reference=execution.psp_reference, failure_code=execution.failure_code))
+    if execution.status == "SUCCEEDED" and execution.psp_reference is not None:
+        wallet.publish(OrderCharged(
+            payment_id=execution.payment_id, payment_order_id=execution.payment_order_id,
+            seller_id=execution.seller_id, amount=execution.amount, currency=execution.currency,
+            psp_reference=execution.psp_reference))

@@ -1,0 +1,72 @@
+"""DynamoDB adapter for the executor's order table (key: payment_order_id)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.common.dynamo import is_condition_failure, plain, table
+from functions.common.events import ExecuteOrder, OrderStatus
+from functions.executor.domain import OrderExecution, target_status
+from functions.executor.psp import ChargeResult
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class DynamoExecutionStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def claim(self, order: ExecuteOrder) -> OrderExecution:
+        try:
+            item = table(self.table_name).update_item(
+                Key={"payment_order_id": order.payment_order_id},
+                UpdateExpression=(
+                    "SET #s = :executing, payment_id = :pid, seller_id = :seller, amount = :amount, "
+                    "currency = :currency, claimed_at = :now ADD attempts :one"),
+                # New, NOT_STARTED, or EXECUTING after a crash: all may (re)charge with the same key.
+                ConditionExpression="attribute_not_exists(#s) OR #s IN (:not_started, :executing)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":executing": "EXECUTING", ":not_started": "NOT_STARTED", ":pid": order.payment_id,
+                    ":seller": order.seller_id, ":amount": order.amount, ":currency": order.currency,
+                    ":now": _now(), ":one": 1},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return self.get(order.payment_order_id)
+        return self._execution(item)
+
+    def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution:
+        values: dict[str, Any] = {":expected": expected, ":status": target_status(result), ":now": _now()}
+        sets = ["#s = :status", "decided_at = :now"]
+        if result.psp_reference is not None:
+            sets.append("psp_reference = :ref")
+            values[":ref"] = result.psp_reference
+        if result.failure_code is not None:
+            sets.append("failure_code = :code")
+            values[":code"] = result.failure_code
+        try:
+            item = table(self.table_name).update_item(
+                Key={"payment_order_id": payment_order_id}, UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#s = :expected", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return self.get(payment_order_id)
+        return self._execution(item)
+
+    def get(self, payment_order_id: str) -> OrderExecution:
+        item = table(self.table_name).get_item(Key={"payment_order_id": payment_order_id},
+                                               ConsistentRead=True)["Item"]
+        return self._execution(item)
+
+    @staticmethod
+    def _execution(item: dict[str, Any]) -> OrderExecution:
+        return OrderExecution.model_validate(plain(item), from_attributes=False)

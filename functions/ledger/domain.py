@@ -1,0 +1,110 @@
+"""Double-entry ledger: balanced journals with deterministic ids, append-only."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+from functions.common.events import OrderCharged, OrderStatusChanged
+from functions.common.ids import deterministic_id
+
+Direction = Literal["debit", "credit"]
+
+PSP_RECEIVABLE = "psp_receivable"
+
+
+def seller_payable(seller_id: str) -> str:
+    return f"seller_payable:{seller_id}"
+
+
+class Entry(BaseModel):
+    entry_id: str
+    journal_id: str
+    account: str
+    direction: Direction
+    amount: int
+    currency: str
+    payment_order_id: str | None = None
+    created_at: str
+
+
+class UnbalancedJournal(ValueError):
+    pass
+
+
+def journal(kind: str, business_id: str, lines: Sequence[tuple[str, Direction, int]], *, currency: str,
+            payment_order_id: str | None, created_at: str) -> list[Entry]:
+    """Entries of one journal; ids derive from (kind, business id, line) so retries rewrite nothing."""
+    debits = sum(amount for _, direction, amount in lines if direction == "debit")
+    credits = sum(amount for _, direction, amount in lines if direction == "credit")
+    if debits != credits or debits <= 0:
+        raise UnbalancedJournal(f"{kind} {business_id}: debits {debits} != credits {credits}")
+    journal_id = deterministic_id("jr", kind, business_id)
+    return [Entry(entry_id=deterministic_id("le", journal_id, str(line)), journal_id=journal_id,
+                  account=account, direction=direction, amount=amount, currency=currency,
+                  payment_order_id=payment_order_id, created_at=created_at)
+            for line, (account, direction, amount) in enumerate(lines)]
+
+
+def charge_journal(charge: OrderCharged, *, created_at: str) -> list[Entry]:
+    """The PSP owes us the charged amount; we owe it to the seller."""
+    return journal("charge", charge.payment_order_id,
+                   [(PSP_RECEIVABLE, "debit", charge.amount),
+                    (seller_payable(charge.seller_id), "credit", charge.amount)],
+                   currency=charge.currency, payment_order_id=charge.payment_order_id, created_at=created_at)
+
+
+class LedgerStore(Protocol):
+    def append(self, entries: Sequence[Entry]) -> bool:
+        """Write all entries atomically, each only if absent; False if the journal was already there."""
+
+    def by_account(self, account: str) -> list[Entry]: ...
+
+    def by_payment_order(self, payment_order_id: str) -> list[Entry]: ...
+
+    def all_entries(self) -> Iterable[Entry]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, message: BaseModel) -> None: ...
+
+
+def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publisher) -> bool:
+    appended = store.append(charge_journal(charge, created_at=datetime.now(UTC).isoformat()))
+    order_status.publish(OrderStatusChanged(payment_id=charge.payment_id,
+                                            payment_order_id=charge.payment_order_id, ledger_updated=True))
+    return appended
+
+
+class CurrencyTotals(BaseModel):
+    debits: int = 0
+    credits: int = 0
+
+
+class TrialBalance(BaseModel):
+    currencies: dict[str, CurrencyTotals]
+    balanced: bool
+
+
+def trial_balance(entries: Iterable[Entry]) -> TrialBalance:
+    totals: dict[str, CurrencyTotals] = defaultdict(CurrencyTotals)
+    for entry in entries:
+        bucket = totals[entry.currency]
+        if entry.direction == "debit":
+            bucket.debits += entry.amount
+        else:
+            bucket.credits += entry.amount
+    return TrialBalance(currencies=dict(totals),
+                        balanced=all(t.debits == t.credits for t in totals.values()))
+
+
+def credit_balance(entries: Iterable[Entry]) -> dict[str, int]:
+    """Credits minus debits per currency: the balance of a liability account such as a seller payable."""
+    balance: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        balance[entry.currency] += entry.amount if entry.direction == "credit" else -entry.amount
+    return dict(balance)

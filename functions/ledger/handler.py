@@ -1,0 +1,80 @@
+"""Ledger Lambdas: the append-only booking consumer and the read API."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from functions.common.api import build_resolver
+from functions.common.errors import InvalidRequest
+from functions.common.events import OrderCharged
+from functions.common.ids import ID_PATTERN
+from functions.common.observability import logger, metrics, tracer
+from functions.common.queues import QueuePublisher, consume_batch, record_model
+from functions.ledger import domain
+from functions.ledger.settings import LedgerApiSettings, LedgerSettings
+from functions.ledger.store import DynamoLedgerStore
+
+SETTINGS_MODELS = {"handler": LedgerSettings, "api_handler": LedgerApiSettings}
+
+
+@functools.cache
+def _ports() -> dict[str, Any]:
+    settings = LedgerSettings.from_env()
+    return {"store": DynamoLedgerStore(settings.ledger_table),
+            "order_status": QueuePublisher(settings.order_status_queue_url)}
+
+
+_RECORD = record_model(OrderCharged)
+
+
+def _book(charge: OrderCharged) -> None:
+    logger.append_keys(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id)
+    appended = domain.book_charge(charge, **_ports())
+    logger.info("ledger booking", extra={"appended_now": appended})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consume_batch(event, context, _RECORD, _book)
+
+
+app = build_resolver()
+
+
+class EntriesResponse(BaseModel):
+    entries: list[domain.Entry]
+
+
+@functools.cache
+def _read_store() -> DynamoLedgerStore:
+    return DynamoLedgerStore(LedgerApiSettings.from_env().ledger_table)
+
+
+@app.get("/v1/ledger/entries", summary="Ledger entries of one payment order or one account")
+def list_entries(
+    payment_order_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    account: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_:-]{1,100}$")] = None,
+) -> EntriesResponse:
+    if (payment_order_id is None) == (account is None):
+        raise InvalidRequest("Give exactly one of payment_order_id or account.", param="payment_order_id")
+    store = _read_store()
+    entries = store.by_payment_order(payment_order_id) if payment_order_id else store.by_account(account or "")
+    return EntriesResponse(entries=entries)
+
+
+@app.get("/v1/ledger/trial-balance", summary="Debits and credits per currency, and whether they balance")
+def read_trial_balance() -> domain.TrialBalance:
+    return domain.trial_balance(_read_store().all_entries())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

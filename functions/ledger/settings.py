@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from functions.common.settings import FunctionSettings
+
+
+class LedgerSettings(FunctionSettings):
+    ledger_table: str = Field(alias="LEDGER_TABLE_NAME")
+    order_status_queue_url: str = Field(alias="ORDER_STATUS_QUEUE_URL")
+
+
+class LedgerApiSettings(FunctionSettings):
+    ledger_table: str = Field(alias="LEDGER_TABLE_NAME")

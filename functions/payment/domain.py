@@ -1,0 +1,148 @@
+"""Payment use cases: accept a checkout, dispatch its orders, fold order progress into the payment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from functions.common.errors import Conflict, NotFound
+from functions.common.events import TERMINAL_ORDER_STATUSES, ExecuteOrder, OrderStatusChanged
+from functions.common.ids import deterministic_id
+from functions.payment.models import OrderView, Payment, PaymentRequest, PaymentStatus
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class PaymentStore(Protocol):
+    def reserve_order_ids(self, payment_id: str, payment_order_ids: Sequence[str]) -> str | None:
+        """Claim the ids globally for this payment; return an id already owned by another payment."""
+
+    def insert(self, payment: Payment) -> bool:
+        """Store a new payment; False if one with this id exists already."""
+
+    def get(self, payment_id: str) -> Payment | None: ...
+
+    def replace(self, payment: Payment, expected_version: int) -> bool:
+        """Write `payment` if the stored version is still `expected_version`."""
+
+
+class ExecuteOrderPublisher(Protocol):
+    def publish_many(self, messages: Sequence[ExecuteOrder]) -> None: ...
+
+
+def payment_id_for(idempotency_key: str) -> str:
+    # Derived from the Idempotency-Key so a retry after a crash converges on the same payment.
+    return deterministic_id("pay", idempotency_key)
+
+
+def accept_payment(request: PaymentRequest, *, idempotency_key: str, store: PaymentStore,
+                   now: Clock = utc_now) -> Payment:
+    """Validate global order-id uniqueness and store the payment. Dispatch follows from the store's
+    change stream (transactional outbox), so nothing here can strand a stored payment."""
+    payment_id = payment_id_for(idempotency_key)
+    taken = store.reserve_order_ids(payment_id, [o.payment_order_id for o in request.orders])
+    if taken is not None:
+        index = next(i for i, o in enumerate(request.orders) if o.payment_order_id == taken)
+        raise Conflict(f"payment_order_id {taken} belongs to an earlier payment.",
+                       param=f"orders[{index}].payment_order_id", code="duplicate_payment_order")
+    stamp = iso(now())
+    payment = Payment(
+        payment_id=payment_id, checkout_id=request.checkout_id, buyer_id=request.buyer_id,
+        currency=request.currency, amount=sum(o.amount for o in request.orders),
+        created_at=stamp, updated_at=stamp, metadata=request.metadata,
+        orders=[OrderView(payment_order_id=o.payment_order_id, seller_id=o.seller_id, amount=o.amount,
+                          payment_method=o.payment_method or request.payment_method)
+                for o in request.orders])
+    if not store.insert(payment):
+        existing = store.get(payment_id)
+        if existing is None:  # pragma: no cover - insert said it exists
+            raise RuntimeError("payment vanished between insert and read")
+        return existing
+    return payment
+
+
+def get_payment(payment_id: str, *, store: PaymentStore) -> Payment:
+    payment = store.get(payment_id)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.", param="payment_id")
+    return payment
+
+
+def orders_to_execute(payment: Payment) -> list[ExecuteOrder]:
+    return [ExecuteOrder(payment_id=payment.payment_id, payment_order_id=o.payment_order_id,
+                         seller_id=o.seller_id, buyer_id=payment.buyer_id, amount=o.amount,
+                         currency=payment.currency, payment_method=o.payment_method)
+            for o in payment.orders if o.status == "NOT_STARTED"]
+
+
+def dispatch_payment(payment: Payment, *, publisher: ExecuteOrderPublisher) -> int:
+    messages = orders_to_execute(payment)
+    publisher.publish_many(messages)
+    return len(messages)
+
+
+_STATUS_RANK = {"NOT_STARTED": 0, "EXECUTING": 1, "PENDING": 2, "SUCCEEDED": 3, "FAILED": 3}
+
+
+def _next_status(current: str, proposed: str | None) -> str:
+    if proposed is None or current in TERMINAL_ORDER_STATUSES:
+        return current  # terminal states never regress; late or duplicate events are no-ops
+    return proposed if _STATUS_RANK[proposed] >= _STATUS_RANK[current] else current
+
+
+def aggregate_status(orders: Sequence[OrderView]) -> PaymentStatus:
+    if not all(o.done for o in orders):
+        return "PROCESSING"
+    succeeded = sum(1 for o in orders if o.status == "SUCCEEDED")
+    if succeeded == len(orders):
+        return "SUCCEEDED"
+    return "FAILED" if succeeded == 0 else "PARTIALLY_FAILED"
+
+
+def apply_order_event(payment: Payment, event: OrderStatusChanged, *, now: Clock = utc_now) -> Payment | None:
+    """The payment after `event`, or None when the event changes nothing (duplicate or stale)."""
+    orders = []
+    changed = False
+    for order in payment.orders:
+        if order.payment_order_id != event.payment_order_id:
+            orders.append(order)
+            continue
+        updated = order.model_copy(update={
+            "status": _next_status(order.status, event.status),
+            "psp_reference": order.psp_reference or event.psp_reference,
+            "failure_code": order.failure_code or event.failure_code,
+            "wallet_updated": order.wallet_updated or bool(event.wallet_updated),
+            "ledger_updated": order.ledger_updated or bool(event.ledger_updated),
+        })
+        changed = updated != order
+        orders.append(updated)
+    if not changed:
+        return None
+    return payment.model_copy(update={"orders": orders, "status": aggregate_status(orders),
+                                      "updated_at": iso(now()), "version": payment.version + 1})
+
+
+def record_order_progress(event: OrderStatusChanged, *, store: PaymentStore, now: Clock = utc_now,
+                          attempts: int = 20) -> Payment | None:
+    """Fold one order event into its payment with optimistic concurrency (one item per payment).
+
+    Returns the payment as changed by the event, or None if the event was a duplicate or stale."""
+    for _ in range(attempts):
+        payment = store.get(event.payment_id)
+        if payment is None:
+            raise NotFound(f"No payment {event.payment_id} for order {event.payment_order_id}.")
+        updated = apply_order_event(payment, event, now=now)
+        if updated is None:
+            return None
+        if store.replace(updated, expected_version=payment.version):
+            return updated
+    raise RuntimeError(f"payment {event.payment_id} kept changing; the message will be retried")

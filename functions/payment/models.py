@@ -1,0 +1,104 @@
+"""Payment API request/response models and the stored payment aggregate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from functions.common.events import OrderStatus
+from functions.common.ids import ExternalId
+from functions.common.money import AmountMinor, Currency
+
+PaymentStatus = Literal["PROCESSING", "SUCCEEDED", "PARTIALLY_FAILED", "FAILED"]
+
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, Field(max_length=500)]
+
+
+class OrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payment_order_id: ExternalId
+    seller_id: ExternalId
+    amount: AmountMinor
+    payment_method: ExternalId | None = Field(default=None, description="Split tender: this order's token.")
+
+
+class PaymentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkout_id: ExternalId
+    buyer_id: ExternalId
+    currency: Currency
+    payment_method: ExternalId = Field(description="PSP token, e.g. tok_visa. Never card data.")
+    orders: list[OrderRequest] = Field(min_length=1, max_length=100)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _order_ids_unique(self) -> PaymentRequest:
+        seen: set[str] = set()
+        for index, order in enumerate(self.orders):
+            if order.payment_order_id in seen:
+                raise ValueError(f"orders[{index}].payment_order_id is repeated in this request")
+            seen.add(order.payment_order_id)
+        return self
+
+
+class OrderView(BaseModel):
+    payment_order_id: str
+    seller_id: str
+    amount: int
+    payment_method: str
+    status: OrderStatus = "NOT_STARTED"
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    wallet_updated: bool = False
+    ledger_updated: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.status == "FAILED" or (
+            self.status == "SUCCEEDED" and self.wallet_updated and self.ledger_updated)
+
+
+class Payment(BaseModel):
+    payment_id: str
+    checkout_id: str
+    buyer_id: str
+    currency: str
+    amount: int
+    status: PaymentStatus = "PROCESSING"
+    created_at: str
+    updated_at: str
+    metadata: dict[str, str] | None = None
+    orders: list[OrderView]
+    version: int = 0
+
+
+class OrderResponse(BaseModel):
+    payment_order_id: str
+    seller_id: str
+    amount: int
+    status: OrderStatus
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    wallet_updated: bool
+    ledger_updated: bool
+
+
+class PaymentResponse(BaseModel):
+    payment_id: str
+    checkout_id: str
+    buyer_id: str
+    status: PaymentStatus
+    currency: str
+    amount: int
+    created_at: str
+    metadata: dict[str, str] | None = None
+    orders: list[OrderResponse]
+
+    @classmethod
+    def of(cls, payment: Payment) -> PaymentResponse:
+        return cls.model_validate(payment.model_dump() | {
+            "orders": [o.model_dump(exclude={"payment_method"}) for o in payment.orders]})

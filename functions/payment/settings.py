@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from functions.common.settings import FunctionSettings
+
+
+class PaymentApiSettings(FunctionSettings):
+    payments_table: str = Field(alias="PAYMENTS_TABLE_NAME")
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
+
+
+class DispatcherSettings(FunctionSettings):
+    executor_queue_url: str = Field(alias="EXECUTOR_QUEUE_URL")
+
+
+class OrderStatusSettings(FunctionSettings):
+    payments_table: str = Field(alias="PAYMENTS_TABLE_NAME")

@@ -1,0 +1,45 @@
+"""Seller wallets: credit each charged order exactly once, then hand it to the ledger."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from functions.common.events import OrderCharged, OrderStatusChanged
+
+
+class Balance(BaseModel):
+    available: int = 0
+    reserved: int = 0
+
+
+class WalletView(BaseModel):
+    seller_id: str
+    balances: dict[str, Balance]
+
+
+class WalletStore(Protocol):
+    def credit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool:
+        """Credit and record the marker atomically; False if the marker existed (already credited)."""
+
+    def balances(self, seller_id: str) -> dict[str, Balance]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, message: BaseModel) -> None: ...
+
+
+def credit_order(charge: OrderCharged, *, store: WalletStore, ledger: Publisher, order_status: Publisher) -> bool:
+    """Returns True when this call credited the wallet, False for a redelivery (no money moved)."""
+    credited = store.credit_once(seller_id=charge.seller_id, currency=charge.currency, amount=charge.amount,
+                                 applied_marker=f"charge#{charge.payment_order_id}")
+    # Hand-offs are re-sent on redelivery too: a crash after the credit must not strand the order.
+    ledger.publish(charge)
+    order_status.publish(OrderStatusChanged(payment_id=charge.payment_id,
+                                            payment_order_id=charge.payment_order_id, wallet_updated=True))
+    return credited
+
+
+def wallet_view(seller_id: str, *, store: WalletStore) -> WalletView:
+    return WalletView(seller_id=seller_id, balances=store.balances(seller_id))

@@ -1,0 +1,63 @@
+"""Wallet Lambdas: the credit consumer and the read API."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common.api import build_resolver
+from functions.common.events import OrderCharged
+from functions.common.ids import ID_PATTERN
+from functions.common.observability import logger, metrics, tracer
+from functions.common.queues import QueuePublisher, consume_batch, record_model
+from functions.wallet import domain
+from functions.wallet.settings import WalletApiSettings, WalletSettings
+from functions.wallet.store import DynamoWalletStore
+
+SETTINGS_MODELS = {"handler": WalletSettings, "api_handler": WalletApiSettings}
+
+
+@functools.cache
+def _ports() -> dict[str, Any]:
+    settings = WalletSettings.from_env()
+    return {"store": DynamoWalletStore(settings.wallet_table),
+            "ledger": QueuePublisher(settings.ledger_queue_url),
+            "order_status": QueuePublisher(settings.order_status_queue_url)}
+
+
+_RECORD = record_model(OrderCharged)
+
+
+def _credit(charge: OrderCharged) -> None:
+    logger.append_keys(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id)
+    credited = domain.credit_order(charge, **_ports())
+    logger.info("wallet credit", extra={"applied_now": credited, "amount": charge.amount})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consume_batch(event, context, _RECORD, _credit)
+
+
+app = build_resolver()
+
+
+@functools.cache
+def _read_store() -> DynamoWalletStore:
+    return DynamoWalletStore(WalletApiSettings.from_env().wallet_table)
+
+
+@app.get("/v1/wallets/<seller_id>", summary="A seller's balances per currency")
+def read_wallet(seller_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> domain.WalletView:
+    return domain.wallet_view(seller_id, store=_read_store())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,41 @@
+"""CDK app entry point (`cdk.json`): the payments stack with cdk-nag AwsSolutions checks.
+
+cdk-nag runs as a policy-validation plugin: any unsuppressed finding makes synthesis fail."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.nag import acknowledge_stack_wide
+from infra.stack import PaymentsStack
+
+STACK_NAME = "Payments"
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def build_app(outdir: str | None = None) -> tuple[App, PaymentsStack]:
+    # cdk.json's context (feature flags, stage defaults) applies whether the CDK CLI or a test synthesizes.
+    context = json.loads(CDK_JSON.read_text())["context"]
+    app = App(outdir=outdir, context=context) if outdir else App(context=context)
+    stage = app.node.try_get_context("stage") or "dev"
+    psp_base_url = app.node.try_get_context("pspBaseUrl") or "https://psp.invalid"
+    stack = PaymentsStack(app, STACK_NAME, stage=stage, psp_base_url=psp_base_url,
+                          env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+                                          region=os.environ.get("CDK_DEFAULT_REGION")))
+    acknowledge_stack_wide(stack)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack
+
+
+def main() -> None:
+    app, _ = build_app()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()
