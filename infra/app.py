@@ -24,9 +24,13 @@ def build_app(outdir: str | None = None) -> tuple[App, PaymentsStack]:
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
     stage = app.node.try_get_context("stage") or "dev"
     psp_base_url = app.node.try_get_context("pspBaseUrl") or "https://psp.invalid"
-    stack = PaymentsStack(app, STACK_NAME, stage=stage, psp_base_url=psp_base_url,
-                          env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
-                                          region=os.environ.get("CDK_DEFAULT_REGION")))
+    stack = PaymentsStack(
+        app,
+        STACK_NAME,
+        stage=stage,
+        psp_base_url=psp_base_url,
+        env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
+    )
     acknowledge_stack_wide(stack)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

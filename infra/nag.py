@@ -8,18 +8,28 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-XRAY_REASON = ("X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
-               "'*' is the only valid resource for tracing.")
+XRAY_REASON = (
+    "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
+    "'*' is the only valid resource for tracing."
+)
 INDEX_REASON = "The resource is this table's own global secondary indexes (<table arn>/index/*), needed by Query."
 S3_PREFIX_REASON = "Object-level access limited to one key prefix of the bucket."
-API_KEY_REASON = ("Server-to-server API for the marketplace backend: API keys with a usage plan identify "
-                  "the caller; there are no end users to authenticate with Cognito or IAM.")
-SFN_LOGS_REASON = ("Step Functions log delivery (logs:CreateLogDelivery, DescribeResourcePolicies, ...) and "
-                   "X-Ray support only '*' as resource.")
-APIGW_LOGS_REASON = ("AmazonAPIGatewayPushToCloudWatchLogs is the AWS-provided role API Gateway needs, once per "
-                     "account and region, to write access and execution logs.")
-NOTIFICATIONS_REASON = ("CDK's own singleton function that applies the S3 bucket notification configuration "
-                        "at deploy time; it is not part of the payment path.")
+API_KEY_REASON = (
+    "Server-to-server API for the marketplace backend: API keys with a usage plan identify "
+    "the caller; there are no end users to authenticate with Cognito or IAM."
+)
+SFN_LOGS_REASON = (
+    "Step Functions log delivery (logs:CreateLogDelivery, DescribeResourcePolicies, ...) and "
+    "X-Ray support only '*' as resource."
+)
+APIGW_LOGS_REASON = (
+    "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-provided role API Gateway needs, once per "
+    "account and region, to write access and execution logs."
+)
+NOTIFICATIONS_REASON = (
+    "CDK's own singleton function that applies the S3 bucket notification configuration "
+    "at deploy time; it is not part of the payment path."
+)
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
@@ -44,8 +54,16 @@ def acknowledge_stack_wide(stack: Stack) -> None:
             acknowledge(construct, "AwsSolutions-APIG4", API_KEY_REASON)
             acknowledge(construct, "AwsSolutions-COG4", API_KEY_REASON)
         elif path.endswith("/Api/CloudWatchRole"):
-            acknowledge(construct, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                                   "AmazonAPIGatewayPushToCloudWatchLogs]", APIGW_LOGS_REASON)
+            acknowledge(
+                construct,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                APIGW_LOGS_REASON,
+            )
         elif "BucketNotificationsHandler" in path and path.endswith("/Role"):
-            acknowledge(construct, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                                   "AWSLambdaBasicExecutionRole]", NOTIFICATIONS_REASON)
+            acknowledge(
+                construct,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                NOTIFICATIONS_REASON,
+            )

@@ -13,24 +13,29 @@ from infra.constructs.settlement import Settlement
 
 
 class PaymentsStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: str, psp_base_url: str,
-                 **kwargs: object) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, stage: str, psp_base_url: str, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.alarm_topic = sns.Topic(self, "Alarms", display_name="Payments alarms", enforce_ssl=True)
         self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
-        self.settlement = Settlement(self, "Settlement", alarm_topic=self.alarm_topic,
-                                     executor_table=self.pay_in.executor_table)
+        self.settlement = Settlement(
+            self, "Settlement", alarm_topic=self.alarm_topic, executor_table=self.pay_in.executor_table
+        )
         self.payout_saga = PayoutSaga(self, "PayoutSaga", wallet_table=self.pay_in.wallet_table)
         payment_api = self.pay_in.payment_api.function
-        self.api = PaymentsApi(self, "PublicApi", stage_name=stage, routes=[
-            Route("POST", "/v1/payments", payment_api),
-            Route("GET", "/v1/payments/{payment_id}", payment_api),
-            Route("GET", "/v1/wallets/{seller_id}", self.pay_in.wallet_api.function),
-            Route("GET", "/v1/ledger/entries", self.pay_in.ledger_api.function),
-            Route("GET", "/v1/ledger/trial-balance", self.pay_in.ledger_api.function),
-            Route("GET", "/v1/reconciliations", self.settlement.api.function),
-            Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
-        ])
+        self.api = PaymentsApi(
+            self,
+            "PublicApi",
+            stage_name=stage,
+            routes=[
+                Route("POST", "/v1/payments", payment_api),
+                Route("GET", "/v1/payments/{payment_id}", payment_api),
+                Route("GET", "/v1/wallets/{seller_id}", self.pay_in.wallet_api.function),
+                Route("GET", "/v1/ledger/entries", self.pay_in.ledger_api.function),
+                Route("GET", "/v1/ledger/trial-balance", self.pay_in.ledger_api.function),
+                Route("GET", "/v1/reconciliations", self.settlement.api.function),
+                Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
+            ],
+        )
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
         CfnOutput(self, "SettlementBucketName", value=self.settlement.bucket.bucket_name)

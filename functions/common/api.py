@@ -39,8 +39,11 @@ def error_body(error_type: str, code: str, message: str, param: str | None = Non
 
 
 def error_response(status: int, error_type: str, code: str, message: str, param: str | None = None) -> Response[Any]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=error_body(error_type, code, message, param))
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(error_type, code, message, param),
+    )
 
 
 def _param_from_loc(loc: tuple[Any, ...]) -> str:
@@ -68,13 +71,23 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(IdempotencyValidationError)
     def _key_reused(_: IdempotencyValidationError) -> Response[Any]:
-        return error_response(422, "idempotency_error", "idempotency_key_reused",
-                              "This Idempotency-Key was used with a different request body.", IDEMPOTENCY_HEADER)
+        return error_response(
+            422,
+            "idempotency_error",
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body.",
+            IDEMPOTENCY_HEADER,
+        )
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response[Any]:
-        return error_response(409, "idempotency_error", "idempotency_request_in_progress",
-                              "A request with this Idempotency-Key is still being processed.", IDEMPOTENCY_HEADER)
+        return error_response(
+            409,
+            "idempotency_error",
+            "idempotency_request_in_progress",
+            "A request with this Idempotency-Key is still being processed.",
+            IDEMPOTENCY_HEADER,
+        )
 
     @app.not_found
     def _not_found(_: Exception) -> Response[Any]:
@@ -99,21 +112,32 @@ def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
         return _proxy_error(400, "body_not_json", "Request body is not valid JSON.", "body")
     path = find_pan(document)
     if path is not None:
-        return _proxy_error(400, "card_number_detected",
-                            "A value looks like a card number; send a PSP token, never card data.", path)
+        return _proxy_error(
+            400, "card_number_detected", "A value looks like a card number; send a PSP token, never card data.", path
+        )
+    # The body is JSON whatever Content-Type the client sent (curl -d says form-urlencoded).
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    event["headers"] = {**headers, "Content-Type": "application/json"}
+    if event.get("multiValueHeaders"):
+        event["multiValueHeaders"] = {
+            k: v for k, v in event["multiValueHeaders"].items() if k.lower() != "content-type"
+        } | {"Content-Type": ["application/json"]}
     return None
 
 
 def _proxy_error(status: int, code: str, message: str, param: str) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(error_body("invalid_request_error", code, message, param))}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(error_body("invalid_request_error", code, message, param)),
+    }
 
 
 class Replayed(dict[str, Any]):
     """A response read back from the idempotency store rather than computed now."""
 
 
-def _mark_replayed(response: Any, _record: DataRecord) -> Any:
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return Replayed(response)
 
 
@@ -138,23 +162,31 @@ class IdempotentOperations:
         def run(*, request: dict[str, Any], execute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             return execute()
 
-        return run
+        runner: Callable[..., dict[str, Any]] = run
+        return runner
 
-    def run(self, operation: str, idempotency_key: str | None, body: dict[str, Any],
-            execute: Callable[[], dict[str, Any]]) -> Response[Any]:
+    def run(
+        self, operation: str, idempotency_key: str | None, body: dict[str, Any], execute: Callable[[], dict[str, Any]]
+    ) -> Response[Any]:
         if not idempotency_key or len(idempotency_key) > 255:
             raise DomainErrorForHeader()
-        result = self._runner(request={"operation": operation, "idempotency_key": idempotency_key, "body": body},
-                              execute=execute)
+        result = self._runner(
+            request={"operation": operation, "idempotency_key": idempotency_key, "body": body}, execute=execute
+        )
         headers = {REPLAYED_HEADER: "true"} if isinstance(result, Replayed) else {}
         logger.info("idempotent operation", extra={"operation": operation, "replayed": bool(headers)})
-        return Response(status_code=HTTPStatus.ACCEPTED, content_type=content_types.APPLICATION_JSON,
-                        body=dict(result), headers=headers)
+        return Response(
+            status_code=HTTPStatus.ACCEPTED,
+            content_type=content_types.APPLICATION_JSON,
+            body=dict(result),
+            headers=headers,
+        )
 
 
 class DomainErrorForHeader(DomainError):
     code = "idempotency_key_missing"
 
     def __init__(self) -> None:
-        super().__init__("The Idempotency-Key header is required on POST and must be 1-255 characters.",
-                         param=IDEMPOTENCY_HEADER)
+        super().__init__(
+            "The Idempotency-Key header is required on POST and must be 1-255 characters.", param=IDEMPOTENCY_HEADER
+        )

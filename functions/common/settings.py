@@ -37,7 +37,7 @@ class FunctionSettings(BaseModel):
 
 def lambda_environment(settings_model: type[FunctionSettings], **values: object) -> dict[str, str]:
     """The environment CDK gives a function: every name its settings model reads."""
-    names = {field_name: field.alias for field_name, field in settings_model.model_fields.items()}
+    names = {field_name: field.alias or field_name for field_name, field in settings_model.model_fields.items()}
     unknown = set(values) - set(names)
     if unknown:
         raise ValueError(f"{settings_model.__name__} has no settings {sorted(unknown)}")

@@ -36,8 +36,9 @@ class ExecutionStore(Protocol):
 
 
 class Psp(Protocol):
-    def charge(self, *, idempotency_key: str, amount: int, currency: str, payment_method: str,
-               merchant_reference: str) -> ChargeResult: ...
+    def charge(
+        self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
+    ) -> ChargeResult: ...
 
 
 class Publisher(Protocol):
@@ -51,14 +52,19 @@ def target_status(result: ChargeResult) -> OrderStatus:
     return _RESULT_STATUS[result.status]
 
 
-def execute_order(order: ExecuteOrder, *, store: ExecutionStore, psp: Psp, wallet: Publisher,
-                  order_status: Publisher) -> OrderExecution:
+def execute_order(
+    order: ExecuteOrder, *, store: ExecutionStore, psp: Psp, wallet: Publisher, order_status: Publisher
+) -> OrderExecution:
     execution = store.claim(order)
     if execution.status == "EXECUTING":
         # Also the path after a crash mid-charge: the same idempotency key returns the same charge.
-        result = psp.charge(idempotency_key=order.payment_order_id, amount=order.amount,
-                            currency=order.currency, payment_method=order.payment_method,
-                            merchant_reference=order.payment_order_id)
+        result = psp.charge(
+            idempotency_key=order.payment_order_id,
+            amount=order.amount,
+            currency=order.currency,
+            payment_method=order.payment_method,
+            merchant_reference=order.payment_order_id,
+        )
         execution = store.decide(order.payment_order_id, expected="EXECUTING", result=result)
     hand_on(execution, wallet=wallet, order_status=order_status)
     return execution
@@ -66,11 +72,23 @@ def execute_order(order: ExecuteOrder, *, store: ExecutionStore, psp: Psp, walle
 
 def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publisher) -> None:
     """Tell the payment service the order's state and, once charged, the wallet to credit it."""
-    order_status.publish(OrderStatusChanged(
-        payment_id=execution.payment_id, payment_order_id=execution.payment_order_id,
-        status=execution.status, psp_reference=execution.psp_reference, failure_code=execution.failure_code))
+    order_status.publish(
+        OrderStatusChanged(
+            payment_id=execution.payment_id,
+            payment_order_id=execution.payment_order_id,
+            status=execution.status,
+            psp_reference=execution.psp_reference,
+            failure_code=execution.failure_code,
+        )
+    )
     if execution.status == "SUCCEEDED" and execution.psp_reference is not None:
-        wallet.publish(OrderCharged(
-            payment_id=execution.payment_id, payment_order_id=execution.payment_order_id,
-            seller_id=execution.seller_id, amount=execution.amount, currency=execution.currency,
-            psp_reference=execution.psp_reference))
+        wallet.publish(
+            OrderCharged(
+                payment_id=execution.payment_id,
+                payment_order_id=execution.payment_order_id,
+                seller_id=execution.seller_id,
+                amount=execution.amount,
+                currency=execution.currency,
+                psp_reference=execution.psp_reference,
+            )
+        )

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.events import ExecuteOrder
@@ -29,8 +30,9 @@ class _MeteredPsp:
     def charge(self, **kwargs: Any) -> ChargeResult:
         started = time.perf_counter()
         result = self._psp.charge(**kwargs)
-        metrics.add_metric(name="PspChargeLatency", unit=MetricUnit.Milliseconds,
-                           value=(time.perf_counter() - started) * 1000)
+        metrics.add_metric(
+            name="PspChargeLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
+        )
         if result.status == "failed":
             metrics.add_metric(name="ChargesDeclined", unit=MetricUnit.Count, value=1)
         return result
@@ -41,8 +43,13 @@ def _ports() -> dict[str, Any]:
     settings = ExecutorSettings.from_env()
     return {
         "store": DynamoExecutionStore(settings.orders_table),
-        "psp": _MeteredPsp(PspClient(settings.psp_base_url, timeout_seconds=settings.psp_timeout_seconds,
-                                     max_retries=settings.psp_max_retries)),
+        "psp": _MeteredPsp(
+            PspClient(
+                settings.psp_base_url,
+                timeout_seconds=settings.psp_timeout_seconds,
+                max_retries=settings.psp_max_retries,
+            )
+        ),
         "wallet": QueuePublisher(settings.wallet_queue_url),
         "order_status": QueuePublisher(settings.order_status_queue_url),
     }
@@ -60,5 +67,5 @@ def _execute(order: ExecuteOrder) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _RECORD, _execute)

@@ -28,39 +28,55 @@ class PspClient:
     def __init__(self, base_url: str, *, timeout_seconds: float, max_retries: int) -> None:
         self.base_url = base_url.rstrip("/")
         retry = Retry(
-            total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
-            backoff_factor=0.2, backoff_jitter=0.2, backoff_max=5,
+            total=max_retries,
+            connect=max_retries,
+            read=max_retries,
+            status=max_retries,
+            backoff_factor=0.2,
+            backoff_jitter=0.2,
+            backoff_max=5,
             # Safe for POST only because every request carries an idempotency key.
             allowed_methods=None,
             status_forcelist=(429, 500, 502, 503, 504),
-            raise_on_status=False, respect_retry_after_header=True,
+            raise_on_status=False,
+            respect_retry_after_header=True,
         )
-        self._http = urllib3.PoolManager(retries=retry,
-                                         timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
+        self._http = urllib3.PoolManager(retries=retry, timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
 
-    def charge(self, *, idempotency_key: str, amount: int, currency: str, payment_method: str,
-               merchant_reference: str) -> ChargeResult:
-        body = {"amount": amount, "currency": currency, "payment_method": payment_method,
-                "merchant_reference": merchant_reference}
+    def charge(
+        self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
+    ) -> ChargeResult:
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "payment_method": payment_method,
+            "merchant_reference": merchant_reference,
+        }
         try:
             response = self._http.request(
-                "POST", f"{self.base_url}/v1/charges", body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key})
+                "POST",
+                f"{self.base_url}/v1/charges",
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+            )
         except urllib3.exceptions.HTTPError as error:
             raise PspUnavailable(f"PSP unreachable: {type(error).__name__}") from error
         payload = _json(response.data)
         if response.status == 200:
-            return ChargeResult(status=payload["status"], psp_reference=payload["id"],
-                                failure_code=payload.get("failure_code"))
+            return ChargeResult(
+                status=payload["status"], psp_reference=payload["id"], failure_code=payload.get("failure_code")
+            )
         if response.status == 402:  # a decline: final, never retried
-            error = payload.get("error", {})
-            return ChargeResult(status="failed", psp_reference=error.get("charge"),
-                                failure_code=error.get("code", "card_declined"))
+            decline = payload.get("error", {})
+            return ChargeResult(
+                status="failed", psp_reference=decline.get("charge"), failure_code=decline.get("code", "card_declined")
+            )
         if 400 <= response.status < 500 and response.status not in (409, 429):
             # The PSP refused the request itself: retrying the same request cannot succeed.
-            error = payload.get("error", {})
-            return ChargeResult(status="failed", psp_reference=None,
-                                failure_code=str(error.get("code", "psp_invalid_request")))
+            refusal = payload.get("error", {})
+            return ChargeResult(
+                status="failed", psp_reference=None, failure_code=str(refusal.get("code", "psp_invalid_request"))
+            )
         raise PspUnavailable(f"PSP answered {response.status}")
 
 

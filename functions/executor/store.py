@@ -27,15 +27,23 @@ class DynamoExecutionStore:
                 Key={"payment_order_id": order.payment_order_id},
                 UpdateExpression=(
                     "SET #s = :executing, payment_id = :pid, seller_id = :seller, amount = :amount, "
-                    "currency = :currency, claimed_at = :now ADD attempts :one"),
+                    "currency = :currency, claimed_at = :now ADD attempts :one"
+                ),
                 # New, NOT_STARTED, or EXECUTING after a crash: all may (re)charge with the same key.
                 ConditionExpression="attribute_not_exists(#s) OR #s IN (:not_started, :executing)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
-                    ":executing": "EXECUTING", ":not_started": "NOT_STARTED", ":pid": order.payment_id,
-                    ":seller": order.seller_id, ":amount": order.amount, ":currency": order.currency,
-                    ":now": _now(), ":one": 1},
-                ReturnValues="ALL_NEW")["Attributes"]
+                    ":executing": "EXECUTING",
+                    ":not_started": "NOT_STARTED",
+                    ":pid": order.payment_id,
+                    ":seller": order.seller_id,
+                    ":amount": order.amount,
+                    ":currency": order.currency,
+                    ":now": _now(),
+                    ":one": 1,
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
@@ -53,9 +61,13 @@ class DynamoExecutionStore:
             values[":code"] = result.failure_code
         try:
             item = table(self.table_name).update_item(
-                Key={"payment_order_id": payment_order_id}, UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="#s = :expected", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
+                Key={"payment_order_id": payment_order_id},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#s = :expected",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
@@ -63,8 +75,7 @@ class DynamoExecutionStore:
         return self._execution(item)
 
     def get(self, payment_order_id: str) -> OrderExecution:
-        item = table(self.table_name).get_item(Key={"payment_order_id": payment_order_id},
-                                               ConsistentRead=True)["Item"]
+        item = table(self.table_name).get_item(Key={"payment_order_id": payment_order_id}, ConsistentRead=True)["Item"]
         return self._execution(item)
 
     @staticmethod

@@ -36,26 +36,46 @@ class UnbalancedJournal(ValueError):
     pass
 
 
-def journal(kind: str, business_id: str, lines: Sequence[tuple[str, Direction, int]], *, currency: str,
-            payment_order_id: str | None, created_at: str) -> list[Entry]:
+def journal(
+    kind: str,
+    business_id: str,
+    lines: Sequence[tuple[str, Direction, int]],
+    *,
+    currency: str,
+    payment_order_id: str | None,
+    created_at: str,
+) -> list[Entry]:
     """Entries of one journal; ids derive from (kind, business id, line) so retries rewrite nothing."""
     debits = sum(amount for _, direction, amount in lines if direction == "debit")
     credits = sum(amount for _, direction, amount in lines if direction == "credit")
     if debits != credits or debits <= 0:
         raise UnbalancedJournal(f"{kind} {business_id}: debits {debits} != credits {credits}")
     journal_id = deterministic_id("jr", kind, business_id)
-    return [Entry(entry_id=deterministic_id("le", journal_id, str(line)), journal_id=journal_id,
-                  account=account, direction=direction, amount=amount, currency=currency,
-                  payment_order_id=payment_order_id, created_at=created_at)
-            for line, (account, direction, amount) in enumerate(lines)]
+    return [
+        Entry(
+            entry_id=deterministic_id("le", journal_id, str(line)),
+            journal_id=journal_id,
+            account=account,
+            direction=direction,
+            amount=amount,
+            currency=currency,
+            payment_order_id=payment_order_id,
+            created_at=created_at,
+        )
+        for line, (account, direction, amount) in enumerate(lines)
+    ]
 
 
 def charge_journal(charge: OrderCharged, *, created_at: str) -> list[Entry]:
     """The PSP owes us the charged amount; we owe it to the seller."""
-    return journal("charge", charge.payment_order_id,
-                   [(PSP_RECEIVABLE, "debit", charge.amount),
-                    (seller_payable(charge.seller_id), "credit", charge.amount)],
-                   currency=charge.currency, payment_order_id=charge.payment_order_id, created_at=created_at)
+    return journal(
+        "charge",
+        charge.payment_order_id,
+        [(PSP_RECEIVABLE, "debit", charge.amount), (seller_payable(charge.seller_id), "credit", charge.amount)],
+        currency=charge.currency,
+        payment_order_id=charge.payment_order_id,
+        created_at=created_at,
+    )
 
 
 class LedgerStore(Protocol):
@@ -75,8 +95,9 @@ class Publisher(Protocol):
 
 def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publisher) -> bool:
     appended = store.append(charge_journal(charge, created_at=datetime.now(UTC).isoformat()))
-    order_status.publish(OrderStatusChanged(payment_id=charge.payment_id,
-                                            payment_order_id=charge.payment_order_id, ledger_updated=True))
+    order_status.publish(
+        OrderStatusChanged(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id, ledger_updated=True)
+    )
     return appended
 
 
@@ -98,8 +119,7 @@ def trial_balance(entries: Iterable[Entry]) -> TrialBalance:
             bucket.debits += entry.amount
         else:
             bucket.credits += entry.amount
-    return TrialBalance(currencies=dict(totals),
-                        balanced=all(t.debits == t.credits for t in totals.values()))
+    return TrialBalance(currencies=dict(totals), balanced=all(t.debits == t.credits for t in totals.values()))
 
 
 def credit_balance(entries: Iterable[Entry]) -> dict[str, int]:

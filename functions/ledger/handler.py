@@ -6,6 +6,7 @@ import functools
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -25,8 +26,10 @@ SETTINGS_MODELS = {"handler": LedgerSettings, "api_handler": LedgerApiSettings}
 @functools.cache
 def _ports() -> dict[str, Any]:
     settings = LedgerSettings.from_env()
-    return {"store": DynamoLedgerStore(settings.ledger_table),
-            "order_status": QueuePublisher(settings.order_status_queue_url)}
+    return {
+        "store": DynamoLedgerStore(settings.ledger_table),
+        "order_status": QueuePublisher(settings.order_status_queue_url),
+    }
 
 
 _RECORD = record_model(OrderCharged)
@@ -41,7 +44,7 @@ def _book(charge: OrderCharged) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _RECORD, _book)
 
 

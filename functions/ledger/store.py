@@ -25,9 +25,16 @@ class DynamoLedgerStore:
         self.table_name = table_name
 
     def append(self, entries: Sequence[Entry]) -> bool:
-        items = [{"Put": {"TableName": self.table_name,
-                          "Item": {k: _serialize(v) for k, v in e.model_dump(exclude_none=True).items()},
-                          "ConditionExpression": "attribute_not_exists(entry_id)"}} for e in entries]
+        items = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": {k: _serialize(v) for k, v in e.model_dump(exclude_none=True).items()},
+                    "ConditionExpression": "attribute_not_exists(entry_id)",
+                }
+            }
+            for e in entries
+        ]
         try:
             client("dynamodb").transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -44,24 +44,40 @@ def payment_id_for(idempotency_key: str) -> str:
     return deterministic_id("pay", idempotency_key)
 
 
-def accept_payment(request: PaymentRequest, *, idempotency_key: str, store: PaymentStore,
-                   now: Clock = utc_now) -> Payment:
+def accept_payment(
+    request: PaymentRequest, *, idempotency_key: str, store: PaymentStore, now: Clock = utc_now
+) -> Payment:
     """Validate global order-id uniqueness and store the payment. Dispatch follows from the store's
     change stream (transactional outbox), so nothing here can strand a stored payment."""
     payment_id = payment_id_for(idempotency_key)
     taken = store.reserve_order_ids(payment_id, [o.payment_order_id for o in request.orders])
     if taken is not None:
         index = next(i for i, o in enumerate(request.orders) if o.payment_order_id == taken)
-        raise Conflict(f"payment_order_id {taken} belongs to an earlier payment.",
-                       param=f"orders[{index}].payment_order_id", code="duplicate_payment_order")
+        raise Conflict(
+            f"payment_order_id {taken} belongs to an earlier payment.",
+            param=f"orders[{index}].payment_order_id",
+            code="duplicate_payment_order",
+        )
     stamp = iso(now())
     payment = Payment(
-        payment_id=payment_id, checkout_id=request.checkout_id, buyer_id=request.buyer_id,
-        currency=request.currency, amount=sum(o.amount for o in request.orders),
-        created_at=stamp, updated_at=stamp, metadata=request.metadata,
-        orders=[OrderView(payment_order_id=o.payment_order_id, seller_id=o.seller_id, amount=o.amount,
-                          payment_method=o.payment_method or request.payment_method)
-                for o in request.orders])
+        payment_id=payment_id,
+        checkout_id=request.checkout_id,
+        buyer_id=request.buyer_id,
+        currency=request.currency,
+        amount=sum(o.amount for o in request.orders),
+        created_at=stamp,
+        updated_at=stamp,
+        metadata=request.metadata,
+        orders=[
+            OrderView(
+                payment_order_id=o.payment_order_id,
+                seller_id=o.seller_id,
+                amount=o.amount,
+                payment_method=o.payment_method or request.payment_method,
+            )
+            for o in request.orders
+        ],
+    )
     if not store.insert(payment):
         existing = store.get(payment_id)
         if existing is None:  # pragma: no cover - insert said it exists
@@ -78,10 +94,19 @@ def get_payment(payment_id: str, *, store: PaymentStore) -> Payment:
 
 
 def orders_to_execute(payment: Payment) -> list[ExecuteOrder]:
-    return [ExecuteOrder(payment_id=payment.payment_id, payment_order_id=o.payment_order_id,
-                         seller_id=o.seller_id, buyer_id=payment.buyer_id, amount=o.amount,
-                         currency=payment.currency, payment_method=o.payment_method)
-            for o in payment.orders if o.status == "NOT_STARTED"]
+    return [
+        ExecuteOrder(
+            payment_id=payment.payment_id,
+            payment_order_id=o.payment_order_id,
+            seller_id=o.seller_id,
+            buyer_id=payment.buyer_id,
+            amount=o.amount,
+            currency=payment.currency,
+            payment_method=o.payment_method,
+        )
+        for o in payment.orders
+        if o.status == "NOT_STARTED"
+    ]
 
 
 def dispatch_payment(payment: Payment, *, publisher: ExecuteOrderPublisher) -> int:
@@ -116,23 +141,32 @@ def apply_order_event(payment: Payment, event: OrderStatusChanged, *, now: Clock
         if order.payment_order_id != event.payment_order_id:
             orders.append(order)
             continue
-        updated = order.model_copy(update={
-            "status": _next_status(order.status, event.status),
-            "psp_reference": order.psp_reference or event.psp_reference,
-            "failure_code": order.failure_code or event.failure_code,
-            "wallet_updated": order.wallet_updated or bool(event.wallet_updated),
-            "ledger_updated": order.ledger_updated or bool(event.ledger_updated),
-        })
+        updated = order.model_copy(
+            update={
+                "status": _next_status(order.status, event.status),
+                "psp_reference": order.psp_reference or event.psp_reference,
+                "failure_code": order.failure_code or event.failure_code,
+                "wallet_updated": order.wallet_updated or bool(event.wallet_updated),
+                "ledger_updated": order.ledger_updated or bool(event.ledger_updated),
+            }
+        )
         changed = updated != order
         orders.append(updated)
     if not changed:
         return None
-    return payment.model_copy(update={"orders": orders, "status": aggregate_status(orders),
-                                      "updated_at": iso(now()), "version": payment.version + 1})
+    return payment.model_copy(
+        update={
+            "orders": orders,
+            "status": aggregate_status(orders),
+            "updated_at": iso(now()),
+            "version": payment.version + 1,
+        }
+    )
 
 
-def record_order_progress(event: OrderStatusChanged, *, store: PaymentStore, now: Clock = utc_now,
-                          attempts: int = 20) -> Payment | None:
+def record_order_progress(
+    event: OrderStatusChanged, *, store: PaymentStore, now: Clock = utc_now, attempts: int = 20
+) -> Payment | None:
     """Fold one order event into its payment with optimistic concurrency (one item per payment).
 
     Returns the payment as changed by the event, or None if the event was a duplicate or stale."""

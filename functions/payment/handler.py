@@ -10,7 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import IDEMPOTENCY_HEADER, IdempotentOperations, build_resolver, guard_request
@@ -40,8 +43,7 @@ def _api() -> tuple[DynamoPaymentStore, IdempotentOperations]:
 @app.post("/v1/payments", summary="Create a payment for a checkout (one order per seller)")
 def create_payment(request: PaymentRequest) -> Response[Any]:
     store, operations = _api()
-    key = app.current_event.headers.get(IDEMPOTENCY_HEADER.lower()) or app.current_event.headers.get(
-        IDEMPOTENCY_HEADER)
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER.lower()) or app.current_event.headers.get(IDEMPOTENCY_HEADER)
 
     def execute() -> dict[str, Any]:
         payment = domain.accept_payment(request, idempotency_key=key or "", store=store)
@@ -77,7 +79,7 @@ def _dispatcher() -> QueuePublisher:
 
 def _dispatch_record(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
-    if record.event_name is None or record.event_name.value != "INSERT" or not image:
+    if record.event_name != DynamoDBRecordEventName.INSERT or not image:
         return
     if image.get("sk") != PAYMENT_SK:
         return  # order-id guard items need no dispatch
@@ -92,8 +94,7 @@ def _dispatch_record(record: DynamoDBRecord) -> None:
 def dispatch_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Transactional outbox: every stored payment reaches the executor queue via the table's stream."""
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-    return process_partial_response(event=event, record_handler=_dispatch_record, processor=processor,
-                                    context=context)
+    return process_partial_response(event=event, record_handler=_dispatch_record, processor=processor, context=context)
 
 
 @functools.cache
@@ -108,12 +109,11 @@ def _record_progress(event: OrderStatusChanged) -> None:
     logger.append_keys(payment_id=event.payment_id, payment_order_id=event.payment_order_id)
     payment = domain.record_order_progress(event, store=_order_store())
     if payment is not None and payment.status != "PROCESSING":
-        metrics.add_metric(name=f"Payments{payment.status.title().replace('_', '')}", unit=MetricUnit.Count,
-                           value=1)
+        metrics.add_metric(name=f"Payments{payment.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def order_status_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def order_status_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _ORDER_STATUS_RECORD, _record_progress)

@@ -58,8 +58,7 @@ class OrderView(BaseModel):
 
     @property
     def done(self) -> bool:
-        return self.status == "FAILED" or (
-            self.status == "SUCCEEDED" and self.wallet_updated and self.ledger_updated)
+        return self.status == "FAILED" or (self.status == "SUCCEEDED" and self.wallet_updated and self.ledger_updated)
 
 
 class Payment(BaseModel):
@@ -100,5 +99,6 @@ class PaymentResponse(BaseModel):
 
     @classmethod
     def of(cls, payment: Payment) -> PaymentResponse:
-        return cls.model_validate(payment.model_dump() | {
-            "orders": [o.model_dump(exclude={"payment_method"}) for o in payment.orders]})
+        return cls.model_validate(
+            payment.model_dump() | {"orders": [o.model_dump(exclude={"payment_method"}) for o in payment.orders]}
+        )

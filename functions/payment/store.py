@@ -31,15 +31,22 @@ class DynamoPaymentStore:
     def reserve_order_ids(self, payment_id: str, payment_order_ids: Sequence[str]) -> str | None:
         # One transaction per 100 ids (the DynamoDB limit; the API allows at most 100 orders).
         for start in range(0, len(payment_order_ids), 100):
-            chunk = list(payment_order_ids[start:start + 100])
-            items = [{"Put": {
-                "TableName": self.table_name,
-                "Item": {**{k: {"S": v} for k, v in order_guard_key(po).items()},
-                         "payment_id": {"S": payment_id}},
-                # Re-reserving for the same payment is a harmless retry.
-                "ConditionExpression": "attribute_not_exists(pk) OR payment_id = :pid",
-                "ExpressionAttributeValues": {":pid": {"S": payment_id}},
-            }} for po in chunk]
+            chunk = list(payment_order_ids[start : start + 100])
+            items = [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {
+                            **{k: {"S": v} for k, v in order_guard_key(po).items()},
+                            "payment_id": {"S": payment_id},
+                        },
+                        # Re-reserving for the same payment is a harmless retry.
+                        "ConditionExpression": "attribute_not_exists(pk) OR payment_id = :pid",
+                        "ExpressionAttributeValues": {":pid": {"S": payment_id}},
+                    }
+                }
+                for po in chunk
+            ]
             try:
                 client("dynamodb").transact_write_items(TransactItems=items)
             except ClientError as error:
@@ -51,8 +58,7 @@ class DynamoPaymentStore:
 
     def insert(self, payment: Payment) -> bool:
         try:
-            table(self.table_name).put_item(Item=self._item(payment),
-                                            ConditionExpression=Attr("pk").not_exists())
+            table(self.table_name).put_item(Item=self._item(payment), ConditionExpression=Attr("pk").not_exists())
         except ClientError as error:
             if is_condition_failure(error):
                 return False
@@ -65,8 +71,9 @@ class DynamoPaymentStore:
 
     def replace(self, payment: Payment, expected_version: int) -> bool:
         try:
-            table(self.table_name).put_item(Item=self._item(payment),
-                                            ConditionExpression=Attr("version").eq(expected_version))
+            table(self.table_name).put_item(
+                Item=self._item(payment), ConditionExpression=Attr("version").eq(expected_version)
+            )
         except ClientError as error:
             if is_condition_failure(error):
                 return False

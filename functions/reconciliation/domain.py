@@ -10,10 +10,27 @@ from pydantic import BaseModel, Field
 
 from functions.common.ids import deterministic_id
 
-SETTLEMENT_COLUMNS = ("psp_reference", "merchant_reference", "type", "amount", "currency", "fee", "net",
-                      "status", "created_at", "available_on")
-BREAK_CLASSES = ("missing_internal", "missing_external", "amount_mismatch", "currency_mismatch",
-                 "status_mismatch", "duplicate_row", "malformed_row")
+SETTLEMENT_COLUMNS = (
+    "psp_reference",
+    "merchant_reference",
+    "type",
+    "amount",
+    "currency",
+    "fee",
+    "net",
+    "status",
+    "created_at",
+    "available_on",
+)
+BREAK_CLASSES = (
+    "missing_internal",
+    "missing_external",
+    "amount_mismatch",
+    "currency_mismatch",
+    "status_mismatch",
+    "duplicate_row",
+    "malformed_row",
+)
 
 
 class ObjectRef(BaseModel):

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,8 +49,12 @@ def _record(record: SQSRecord) -> None:
     if notification.get("Event") == "s3:TestEvent":
         return  # S3 sends one when the notification is configured
     for s3_record in notification.records:
-        source = ObjectRef(bucket=s3_record.s3.bucket.name, key=unquote_plus(s3_record.s3.get_object.key),
-                           version=s3_record.s3.get_object.version_id, etag=s3_record.s3.get_object.etag)
+        source = ObjectRef(
+            bucket=s3_record.s3.bucket.name,
+            key=unquote_plus(s3_record.s3.get_object.key),
+            version=s3_record.s3.get_object.version_id,
+            etag=s3_record.s3.get_object.etag,
+        )
         logger.append_keys(settlement_key=source.key)
         run = reconcile_object(source, runs=_runs())
         logger.info("reconciliation run", extra={"run_id": run.run_id, "status": run.status, "rows": run.rows})
@@ -58,7 +63,7 @@ def _record(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
 

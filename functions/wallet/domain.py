@@ -32,12 +32,17 @@ class Publisher(Protocol):
 
 def credit_order(charge: OrderCharged, *, store: WalletStore, ledger: Publisher, order_status: Publisher) -> bool:
     """Returns True when this call credited the wallet, False for a redelivery (no money moved)."""
-    credited = store.credit_once(seller_id=charge.seller_id, currency=charge.currency, amount=charge.amount,
-                                 applied_marker=f"charge#{charge.payment_order_id}")
+    credited = store.credit_once(
+        seller_id=charge.seller_id,
+        currency=charge.currency,
+        amount=charge.amount,
+        applied_marker=f"charge#{charge.payment_order_id}",
+    )
     # Hand-offs are re-sent on redelivery too: a crash after the credit must not strand the order.
     ledger.publish(charge)
-    order_status.publish(OrderStatusChanged(payment_id=charge.payment_id,
-                                            payment_order_id=charge.payment_order_id, wallet_updated=True))
+    order_status.publish(
+        OrderStatusChanged(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id, wallet_updated=True)
+    )
     return credited
 
 

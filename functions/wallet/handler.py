@@ -6,6 +6,7 @@ import functools
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import build_resolver
@@ -23,9 +24,11 @@ SETTINGS_MODELS = {"handler": WalletSettings, "api_handler": WalletApiSettings}
 @functools.cache
 def _ports() -> dict[str, Any]:
     settings = WalletSettings.from_env()
-    return {"store": DynamoWalletStore(settings.wallet_table),
-            "ledger": QueuePublisher(settings.ledger_queue_url),
-            "order_status": QueuePublisher(settings.order_status_queue_url)}
+    return {
+        "store": DynamoWalletStore(settings.wallet_table),
+        "ledger": QueuePublisher(settings.ledger_queue_url),
+        "order_status": QueuePublisher(settings.order_status_queue_url),
+    }
 
 
 _RECORD = record_model(OrderCharged)
@@ -40,7 +43,7 @@ def _credit(charge: OrderCharged) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _RECORD, _credit)
 
 

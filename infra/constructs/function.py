@@ -19,20 +19,44 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 class ServiceFunction(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, handler: str,
-                 settings_model: type[FunctionSettings], service_name: str, description: str,
-                 timeout: Duration = Duration.seconds(30), memory_size: int = 512,
-                 reserved_concurrency: int | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        settings_model: type[FunctionSettings],
+        service_name: str,
+        description: str,
+        timeout: Duration = Duration.seconds(30),
+        memory_size: int = 512,
+        reserved_concurrency: int | None = None,
+        **settings: Any,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
         # A role of its own with no managed policies: only its log group, plus what grants add.
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description=f"{service_name}: {description}"[:1000])
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{service_name}: {description}"[:1000],
+        )
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
-            self, "Function", runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64, role=self.role,
-            handler=handler, code=lambda_code(), timeout=timeout, memory_size=memory_size,
-            description=description, tracing=lambda_.Tracing.ACTIVE, log_group=self.log_group,
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            role=self.role,
+            handler=handler,
+            code=lambda_code(),
+            timeout=timeout,
+            memory_size=memory_size,
+            description=description,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
             reserved_concurrent_executions=reserved_concurrency,
-            environment=lambda_environment(settings_model, service_name=service_name, **settings))
+            environment=lambda_environment(settings_model, service_name=service_name, **settings),
+        )
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

@@ -27,16 +27,27 @@ QUEUE_VISIBILITY = Duration.seconds(WORKER_TIMEOUT.to_seconds() * 6)
 EXECUTOR_CONCURRENCY = 20
 
 
-def money_table(scope: Construct, construct_id: str, *, partition_key: str, sort_key: str | None = None,
-                stream: dynamodb.StreamViewType | None = None) -> dynamodb.Table:
+def money_table(
+    scope: Construct,
+    construct_id: str,
+    *,
+    partition_key: str,
+    sort_key: str | None = None,
+    stream: dynamodb.StreamViewType | None = None,
+) -> dynamodb.Table:
     return dynamodb.Table(
-        scope, construct_id,
+        scope,
+        construct_id,
         partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
         sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True),
-        deletion_protection=True, removal_policy=RemovalPolicy.RETAIN, stream=stream)
+            point_in_time_recovery_enabled=True
+        ),
+        deletion_protection=True,
+        removal_policy=RemovalPolicy.RETAIN,
+        stream=stream,
+    )
 
 
 def sqs_source(queue: sqs.IQueue) -> sources.SqsEventSource:
@@ -56,53 +67,86 @@ class PayIn(Construct):
         self.order_status_queue = queue("OrderStatusQueue")
 
         # payment service
-        self.payments_table = money_table(self, "PaymentsTable", partition_key="pk", sort_key="sk",
-                                          stream=dynamodb.StreamViewType.NEW_IMAGE)
+        self.payments_table = money_table(
+            self, "PaymentsTable", partition_key="pk", sort_key="sk", stream=dynamodb.StreamViewType.NEW_IMAGE
+        )
         self.idempotency_table = dynamodb.Table(
-            self, "IdempotencyTable",
+            self,
+            "IdempotencyTable",
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, time_to_live_attribute="expiration",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expiration",
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
-            removal_policy=RemovalPolicy.DESTROY)
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         self.payment_api = ServiceFunction(
-            self, "PaymentApi", handler="functions.payment.handler.api_handler",
-            settings_model=PaymentApiSettings, service_name="payment",
+            self,
+            "PaymentApi",
+            handler="functions.payment.handler.api_handler",
+            settings_model=PaymentApiSettings,
+            service_name="payment",
             description="Payments API: accept checkouts (idempotent), read payments.",
-            payments_table=self.payments_table.table_name, idempotency_table=self.idempotency_table.table_name)
+            payments_table=self.payments_table.table_name,
+            idempotency_table=self.idempotency_table.table_name,
+        )
         self.payments_table.grant_read_write_data(self.payment_api.function)
         self.idempotency_table.grant_read_write_data(self.payment_api.function)
 
-        self.dispatch_dlq = MonitoredQueue(self, "DispatchFailures", visibility_timeout=QUEUE_VISIBILITY,
-                                           alarm_topic=alarm_topic)
+        self.dispatch_dlq = MonitoredQueue(
+            self, "DispatchFailures", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
+        )
         self.dispatcher = ServiceFunction(
-            self, "Dispatcher", handler="functions.payment.handler.dispatch_handler",
-            settings_model=DispatcherSettings, service_name="payment-dispatcher",
+            self,
+            "Dispatcher",
+            handler="functions.payment.handler.dispatch_handler",
+            settings_model=DispatcherSettings,
+            service_name="payment-dispatcher",
             description="Transactional outbox: sends each stored payment's orders to the executor queue.",
-            executor_queue_url=self.executor_queue.queue.queue_url)
+            executor_queue_url=self.executor_queue.queue.queue_url,
+        )
         self.executor_queue.queue.grant_send_messages(self.dispatcher.function)
-        self.dispatcher.function.add_event_source(sources.DynamoEventSource(
-            self.payments_table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=50,
-            bisect_batch_on_error=True, retry_attempts=50, report_batch_item_failures=True,
-            on_failure=sources.SqsDlq(self.dispatch_dlq.queue)))
+        self.dispatcher.function.add_event_source(
+            sources.DynamoEventSource(
+                self.payments_table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=50,
+                bisect_batch_on_error=True,
+                retry_attempts=50,
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(self.dispatch_dlq.queue),
+            )
+        )
 
         self.order_status = ServiceFunction(
-            self, "OrderStatus", handler="functions.payment.handler.order_status_handler",
-            settings_model=OrderStatusSettings, service_name="payment-status",
+            self,
+            "OrderStatus",
+            handler="functions.payment.handler.order_status_handler",
+            settings_model=OrderStatusSettings,
+            service_name="payment-status",
             description="Folds order progress (charged, credited, booked) into the payment's status.",
-            payments_table=self.payments_table.table_name)
+            payments_table=self.payments_table.table_name,
+        )
         self.payments_table.grant_read_write_data(self.order_status.function)
         self.order_status.function.add_event_source(sqs_source(self.order_status_queue.queue))
 
         # executor
         self.executor_table = money_table(self, "ExecutorTable", partition_key="payment_order_id")
         self.executor = ServiceFunction(
-            self, "Executor", handler="functions.executor.handler.handler",
-            settings_model=ExecutorSettings, service_name="executor",
+            self,
+            "Executor",
+            handler="functions.executor.handler.handler",
+            settings_model=ExecutorSettings,
+            service_name="executor",
             description="Charges each payment order once at the PSP (idempotency key = payment_order_id).",
-            reserved_concurrency=EXECUTOR_CONCURRENCY, timeout=WORKER_TIMEOUT,
-            orders_table=self.executor_table.table_name, wallet_queue_url=self.wallet_queue.queue.queue_url,
-            order_status_queue_url=self.order_status_queue.queue.queue_url, psp_base_url=psp_base_url)
+            reserved_concurrency=EXECUTOR_CONCURRENCY,
+            timeout=WORKER_TIMEOUT,
+            orders_table=self.executor_table.table_name,
+            wallet_queue_url=self.wallet_queue.queue.queue_url,
+            order_status_queue_url=self.order_status_queue.queue.queue_url,
+            psp_base_url=psp_base_url,
+        )
         self.executor_table.grant_read_write_data(self.executor.function)
         self.wallet_queue.queue.grant_send_messages(self.executor.function)
         self.order_status_queue.queue.grant_send_messages(self.executor.function)
@@ -111,40 +155,68 @@ class PayIn(Construct):
         # wallet
         self.wallet_table = money_table(self, "WalletTable", partition_key="seller_id", sort_key="sk")
         self.wallet = ServiceFunction(
-            self, "Wallet", handler="functions.wallet.handler.handler", settings_model=WalletSettings,
-            service_name="wallet", description="Credits each charged order to its seller's wallet once.",
-            wallet_table=self.wallet_table.table_name, ledger_queue_url=self.ledger_queue.queue.queue_url,
-            order_status_queue_url=self.order_status_queue.queue.queue_url)
+            self,
+            "Wallet",
+            handler="functions.wallet.handler.handler",
+            settings_model=WalletSettings,
+            service_name="wallet",
+            description="Credits each charged order to its seller's wallet once.",
+            wallet_table=self.wallet_table.table_name,
+            ledger_queue_url=self.ledger_queue.queue.queue_url,
+            order_status_queue_url=self.order_status_queue.queue.queue_url,
+        )
         self.wallet_table.grant_read_write_data(self.wallet.function)
         self.ledger_queue.queue.grant_send_messages(self.wallet.function)
         self.order_status_queue.queue.grant_send_messages(self.wallet.function)
         self.wallet.function.add_event_source(sqs_source(self.wallet_queue.queue))
         self.wallet_api = ServiceFunction(
-            self, "WalletApi", handler="functions.wallet.handler.api_handler", settings_model=WalletApiSettings,
-            service_name="wallet-api", description="Reads sellers' wallet balances.",
-            wallet_table=self.wallet_table.table_name)
+            self,
+            "WalletApi",
+            handler="functions.wallet.handler.api_handler",
+            settings_model=WalletApiSettings,
+            service_name="wallet-api",
+            description="Reads sellers' wallet balances.",
+            wallet_table=self.wallet_table.table_name,
+        )
         self.wallet_table.grant_read_data(self.wallet_api.function)
 
         # ledger
         self.ledger_table = money_table(self, "LedgerTable", partition_key="entry_id")
         for index, key in ((BY_ACCOUNT_INDEX, "account"), (BY_PAYMENT_ORDER_INDEX, "payment_order_id")):
             self.ledger_table.add_global_secondary_index(
-                index_name=index, partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
-                sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING))
+                index_name=index,
+                partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+            )
         self.ledger = ServiceFunction(
-            self, "Ledger", handler="functions.ledger.handler.handler", settings_model=LedgerSettings,
-            service_name="ledger", description="Appends balanced double-entry journals (append-only).",
+            self,
+            "Ledger",
+            handler="functions.ledger.handler.handler",
+            settings_model=LedgerSettings,
+            service_name="ledger",
+            description="Appends balanced double-entry journals (append-only).",
             ledger_table=self.ledger_table.table_name,
-            order_status_queue_url=self.order_status_queue.queue.queue_url)
+            order_status_queue_url=self.order_status_queue.queue.queue_url,
+        )
         # Append-only by IAM: Put (conditional) and reads, never UpdateItem or DeleteItem.
-        self.ledger_table.grant(self.ledger.function, "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
-                                "dynamodb:GetItem", "dynamodb:Query")
+        self.ledger_table.grant(
+            self.ledger.function,
+            "dynamodb:PutItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+        )
         self.order_status_queue.queue.grant_send_messages(self.ledger.function)
         self.ledger.function.add_event_source(sqs_source(self.ledger_queue.queue))
         self.ledger_api = ServiceFunction(
-            self, "LedgerApi", handler="functions.ledger.handler.api_handler", settings_model=LedgerApiSettings,
-            service_name="ledger-api", description="Reads ledger entries and the trial balance.",
-            ledger_table=self.ledger_table.table_name)
+            self,
+            "LedgerApi",
+            handler="functions.ledger.handler.api_handler",
+            settings_model=LedgerApiSettings,
+            service_name="ledger-api",
+            description="Reads ledger entries and the trial balance.",
+            ledger_table=self.ledger_table.table_name,
+        )
         self.ledger_table.grant_read_data(self.ledger_api.function)
         acknowledge_table_indexes(self.ledger.role, self.ledger_table)
         acknowledge_table_indexes(self.ledger_api.role, self.ledger_table)

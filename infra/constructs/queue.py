@@ -13,27 +13,51 @@ MAX_RECEIVE_COUNT = 5
 
 
 class MonitoredQueue(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, visibility_timeout: Duration,
-                 alarm_topic: sns.ITopic, max_message_age: Duration = Duration.minutes(15),
-                 max_receive_count: int = MAX_RECEIVE_COUNT) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        visibility_timeout: Duration,
+        alarm_topic: sns.ITopic,
+        max_message_age: Duration = Duration.minutes(15),
+        max_receive_count: int = MAX_RECEIVE_COUNT,
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(self, "Dlq", retention_period=Duration.days(14),
-                             encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
+        self.dlq = sqs.Queue(
+            self,
+            "Dlq",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
         self.queue = sqs.Queue(
-            self, "Queue", visibility_timeout=visibility_timeout, retention_period=Duration.days(4),
-            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count))
+            self,
+            "Queue",
+            visibility_timeout=visibility_timeout,
+            retention_period=Duration.days(4),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count),
+        )
         action = cw_actions.SnsAction(alarm_topic)
-        dlq_depth = self.dlq.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(1)).create_alarm(
-            self, "DlqDepthAlarm", threshold=0, evaluation_periods=1,
+        dlq_depth = self.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)).create_alarm(
+            self,
+            "DlqDepthAlarm",
+            threshold=0,
+            evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=f"Messages in the dead-letter queue of {construct_id}: a message failed "
-                              f"{max_receive_count} times and needs a person.")
+            f"{max_receive_count} times and needs a person.",
+        )
         age = self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1)).create_alarm(
-            self, "MessageAgeAlarm", threshold=max_message_age.to_seconds(), evaluation_periods=3,
+            self,
+            "MessageAgeAlarm",
+            threshold=max_message_age.to_seconds(),
+            evaluation_periods=3,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"The oldest message in {construct_id} is older than expected: consumers are behind.")
+            alarm_description=f"The oldest message in {construct_id} is older than expected: consumers are behind.",
+        )
         dlq_depth.add_alarm_action(action)
         age.add_alarm_action(action)

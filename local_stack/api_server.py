@@ -1,0 +1,190 @@
+"""The local API Gateway: HTTP on loopback, turned into REST API proxy events for the functions the
+template's methods integrate with, and their proxy responses back into HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from local_stack.deploy import LocalCloud, Route
+from local_stack.lambda_runtime import InvocationError, LambdaService
+from local_stack.template import ACCOUNT_ID
+
+log = logging.getLogger("local_stack.api")
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit; the functions enforce tighter ones
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    regex = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
+    return re.compile(f"^{regex}$")
+
+
+class LocalApiGateway:
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        *,
+        lambdas: LambdaService,
+        api_key: str,
+        stage: str = "local",
+        openapi: dict[str, Any] | None = None,
+    ) -> None:
+        self.cloud = cloud
+        self.lambdas = lambdas
+        self.api_key = api_key
+        self.stage = stage
+        self.openapi = openapi
+        self.routes = [(route, _pattern(route.path)) for route in cloud.routes]
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route, pattern in self.routes:
+            found = pattern.match(path)
+            if found and route.method in (method, "ANY"):
+                return route, found.groupdict()
+        return None
+
+    def gateway_response(self, response_type: str, default_status: int, default_message: str) -> tuple[int, bytes]:
+        configured = self.cloud.gateway_responses.get(response_type)
+        if configured is None:
+            return default_status, json.dumps({"message": default_message}).encode()
+        return configured.status_code, configured.body.encode()
+
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(raw_path)
+        json_headers = {"Content-Type": "application/json"}
+        if url.path == "/health":
+            return 200, json_headers, json.dumps({"status": "ok"}).encode()
+        if url.path == "/openapi.json" and method == "GET" and self.openapi is not None:
+            return 200, json_headers, json.dumps(self.openapi).encode()
+        matched = self.match(method, url.path)
+        if matched is None:
+            status, payload = self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
+            return status, json_headers, payload
+        route, path_parameters = matched
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if route.api_key_required and lowered.get("x-api-key") != self.api_key:
+            status, payload = self.gateway_response("INVALID_API_KEY", 403, "Forbidden")
+            return status, json_headers, payload
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return 413, json_headers, json.dumps({"message": "Request Too Long"}).encode()
+        event = self._event(route, url.path, url.query, method, headers, body, path_parameters, source_ip)
+        try:
+            result = self.lambdas.invoke(route.function, event)
+        except InvocationError as error:
+            log.warning("%s %s: function error: %s", method, url.path, error)
+            return 502, json_headers, json.dumps({"message": "Internal server error"}).encode()
+        return self._http_response(result)
+
+    def _event(
+        self,
+        route: Route,
+        path: str,
+        query: str,
+        method: str,
+        headers: dict[str, str],
+        body: bytes,
+        path_parameters: dict[str, str],
+        source_ip: str,
+    ) -> dict[str, Any]:
+        multi_query = parse_qs(query, keep_blank_values=True)
+        try:
+            text_body: str | None = body.decode() if body else None
+            is_base64 = False
+        except UnicodeDecodeError:
+            text_body, is_base64 = base64.b64encode(body).decode(), True
+        request_id = str(uuid.uuid4())
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(headers),
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{self.stage}{path}",
+                "stage": self.stage,
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "accountId": ACCOUNT_ID,
+                "apiId": "local",
+                "protocol": "HTTP/1.1",
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {
+                    "sourceIp": source_ip,
+                    "apiKey": headers.get("x-api-key"),
+                    "userAgent": headers.get("User-Agent"),
+                },
+            },
+            "body": text_body,
+            "isBase64Encoded": is_base64,
+        }
+
+    @staticmethod
+    def _http_response(result: Any) -> tuple[int, dict[str, str], bytes]:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return (
+                502,
+                {"Content-Type": "application/json"},
+                json.dumps({"message": "Malformed Lambda proxy response"}).encode(),
+            )
+        headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(str(v) for v in values)
+        body = result.get("body") or ""
+        payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+        return int(result["statusCode"]), headers, payload
+
+
+class _Handler(BaseHTTPRequestHandler):
+    gateway: LocalApiGateway
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, headers, payload = self.gateway.handle(
+            self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+        )
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ApiServer:
+    def __init__(self, gateway: LocalApiGateway, *, host: str, port: int) -> None:
+        handler = type("GatewayHandler", (_Handler,), {"gateway": gateway})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="api-gateway")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,200 @@
+"""Local Lambda service: a pool of worker processes per function, each with the function's own
+environment from the template, scaled out on demand up to the function's concurrency."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from local_stack.deploy import FunctionSpec
+
+DEFAULT_MAX_CONCURRENCY = 4
+
+
+class InvocationError(Exception):
+    """The function raised, timed out or its process died: Lambda's 'function error'."""
+
+
+def die_with_parent() -> None:
+    # Linux: the child gets SIGTERM when the thread that started it ends (use from the main thread).
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[str]
+    replies: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
+
+    def start_reader(self) -> None:
+        def read(stream: IO[str]) -> None:
+            for line in stream:
+                self.replies.put(json.loads(line))
+            self.replies.put(None)  # the process ended
+
+        threading.Thread(target=read, args=(self.process.stdout,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class FunctionPool:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        base_env: dict[str, str],
+        log: IO[str] | None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        self.spec = spec
+        self.env = {
+            **base_env,
+            **spec.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "LOCAL_LAMBDA_TIMEOUT": str(spec.timeout_seconds),
+        }
+        self.log = log
+        self.max_concurrency = min(max_concurrency, spec.reserved_concurrency or max_concurrency)
+        self._idle: list[Worker] = []
+        self._all: list[Worker] = []
+        self._lock = threading.Condition()
+        self._closed = False
+
+    def _spawn(self) -> Worker:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "local_stack.lambda_worker", self.spec.handler],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log or None,
+            text=True,
+            # No parent-death signal here (it fires when the spawning *thread* ends); a worker whose
+            # parent dies sees stdin close and exits on its own.
+            env=self.env,
+        )
+        worker = Worker(process)
+        worker.start_reader()
+        ready = worker.replies.get(timeout=60)
+        if not ready or not ready.get("ready"):
+            worker.stop()
+            raise InvocationError(f"{self.spec.handler} failed to start (import error?)")
+        return worker
+
+    def warm(self) -> None:
+        worker = self._spawn()
+        with self._lock:
+            self._all.append(worker)
+            self._idle.append(worker)
+            self._lock.notify()
+
+    def _acquire(self) -> Worker:
+        with self._lock:
+            while True:
+                if self._closed:
+                    raise InvocationError("the local Lambda service is stopping")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) < self.max_concurrency:
+                    break
+                self._lock.wait(timeout=1)
+        worker = self._spawn()
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _release(self, worker: Worker, healthy: bool) -> None:
+        with self._lock:
+            if healthy and not self._closed:
+                self._idle.append(worker)
+            else:
+                self._all.remove(worker)
+            self._lock.notify()
+        if not healthy:
+            worker.stop()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        worker = self._acquire()
+        healthy = False
+        try:
+            assert worker.process.stdin is not None
+            worker.process.stdin.write(json.dumps({"event": event, "request_id": str(uuid.uuid4())}) + "\n")
+            worker.process.stdin.flush()
+            try:
+                reply = worker.replies.get(timeout=self.spec.timeout_seconds + 5)
+            except queue.Empty:
+                raise InvocationError(f"{self.spec.name} timed out after {self.spec.timeout_seconds}s") from None
+            if reply is None:
+                raise InvocationError(f"{self.spec.name}: the execution environment died")
+            healthy = True
+            if "error" in reply:
+                raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
+            return reply["result"]
+        except (BrokenPipeError, OSError) as error:
+            raise InvocationError(f"{self.spec.name}: {error}") from error
+        finally:
+            self._release(worker, healthy)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = list(self._all)
+            self._lock.notify_all()
+        for worker in workers:
+            worker.stop()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [w.process.pid for w in self._all]
+
+
+class LambdaService:
+    def __init__(self, functions: dict[str, FunctionSpec], *, base_env: dict[str, str], log: IO[str] | None) -> None:
+        self.pools = {
+            logical_id: FunctionPool(spec, base_env=base_env, log=log) for logical_id, spec in functions.items()
+        }
+
+    def warm_all(self) -> None:
+        threads = [threading.Thread(target=pool.warm) for pool in self.pools.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return self.pools[logical_id].invoke(event)
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+def worker_base_env(aws_endpoint: str) -> dict[str, str]:
+    """What every local function sees besides its own variables: the local cloud, fake credentials."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TZ")}
+    return {
+        **keep,
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }

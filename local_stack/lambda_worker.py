@@ -1,0 +1,68 @@
+"""One local Lambda execution environment: imports a handler once (cold start), then runs one
+invocation at a time. Requests arrive as JSON lines on stdin; results leave on the original stdout,
+while everything the handler prints (logs, metrics) goes to stderr."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+from typing import Any
+
+
+class LocalContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    def __init__(self, *, function_name: str, memory_mb: int, timeout_seconds: int, request_id: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def main() -> None:
+    handler_path = sys.argv[1]
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # handler output must never corrupt the reply channel
+    sys.stdout = sys.stderr
+    module_name, _, attribute = handler_path.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", handler_path)
+    memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+    timeout_seconds = int(os.environ.get("LOCAL_LAMBDA_TIMEOUT", "3"))
+    replies.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        context = LocalContext(
+            function_name=function_name,
+            memory_mb=memory_mb,
+            timeout_seconds=timeout_seconds,
+            request_id=request.get("request_id") or str(uuid.uuid4()),
+        )
+        reply: dict[str, Any]
+        try:
+            reply = {"result": handler(request["event"], context)}
+        except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda reports a function error
+            reply = {
+                "error": {
+                    "errorType": type(error).__name__,
+                    "errorMessage": str(error),
+                    "stackTrace": traceback.format_exc().splitlines(),
+                }
+            }
+        replies.write(json.dumps(reply, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

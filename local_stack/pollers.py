@@ -1,0 +1,263 @@
+"""Lambda's event source mappings, played locally: SQS pollers and DynamoDB stream pollers that call
+the function with real batch events and honour partial batch responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+from local_stack.deploy import EventSourceMapping, LocalCloud
+from local_stack.lambda_runtime import InvocationError, LambdaService
+from local_stack.template import REGION
+
+log = logging.getLogger("local_stack.pollers")
+
+
+class SqsPoller(threading.Thread):
+    """Receives up to BatchSize messages, invokes, deletes what succeeded. Failed records stay in the
+    queue; they become visible again after `retry_delay` seconds (a local shortening of the visibility
+    timeout) and reach the DLQ after the queue's maxReceiveCount, as in AWS."""
+
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        *,
+        cloud: LocalCloud,
+        lambdas: LambdaService,
+        sqs: Any,
+        stop: threading.Event,
+        retry_delay: int,
+    ) -> None:
+        super().__init__(daemon=True, name=f"sqs-{mapping.function}")
+        self.mapping = mapping
+        self.queue_url = cloud.queue_url_by_arn(mapping.source_arn)
+        self.lambdas = lambdas
+        self.sqs = sqs
+        self.stop_event = stop
+        self.retry_delay = retry_delay
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                if self.stop_event.is_set():
+                    return
+                log.exception("SQS poller for %s failed; retrying", self.mapping.function)
+                self.stop_event.wait(1)
+
+    def poll_once(self) -> int:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.mapping.batch_size, 10),
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [self._record(m) for m in messages]}
+        failed: set[str]
+        try:
+            result = self.lambdas.invoke(self.mapping.function, event)
+        except InvocationError as error:
+            log.warning("%s failed a batch of %d: %s", self.mapping.function, len(messages), error)
+            failed = {m["MessageId"] for m in messages}
+        else:
+            reported = (result or {}).get("batchItemFailures", []) if self.mapping.report_batch_item_failures else []
+            failed = {item["itemIdentifier"] for item in reported}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if retry:
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
+                    for i, m in enumerate(retry)
+                ],
+            )
+        return len(messages)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {
+                    "stringValue": a.get("StringValue"),
+                    "binaryValue": a.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": a["DataType"],
+                }
+                for name, a in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.mapping.source_arn,
+            "awsRegion": REGION,
+        }
+
+
+class StreamPoller(threading.Thread):
+    """Reads a DynamoDB stream shard in order. A failed batch is retried from the first failed record
+    (bisecting is not needed locally); after MaximumRetryAttempts the batch goes to the on-failure
+    queue, as AWS does."""
+
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        *,
+        cloud: LocalCloud,
+        lambdas: LambdaService,
+        streams: Any,
+        sqs: Any,
+        stop: threading.Event,
+        retry_delay: int,
+    ) -> None:
+        super().__init__(daemon=True, name=f"stream-{mapping.function}")
+        self.mapping = mapping
+        self.cloud = cloud
+        self.lambdas = lambdas
+        self.streams = streams
+        self.sqs = sqs
+        self.stop_event = stop
+        self.retry_delay = retry_delay
+        self.iterators: dict[str, str] = {}
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                if not self.poll_once():
+                    self.stop_event.wait(0.25)
+            except Exception:
+                if self.stop_event.is_set():
+                    return
+                log.exception("stream poller for %s failed; retrying", self.mapping.function)
+                self.stop_event.wait(1)
+
+    def _refresh_shards(self) -> None:
+        shards = self.streams.describe_stream(StreamArn=self.mapping.source_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self.iterators:
+                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                    StreamArn=self.mapping.source_arn,
+                    ShardId=shard["ShardId"],
+                    ShardIteratorType=self.mapping.starting_position or "TRIM_HORIZON",
+                )["ShardIterator"]
+
+    def poll_once(self) -> bool:
+        self._refresh_shards()
+        worked = False
+        for shard_id, iterator in list(self.iterators.items()):
+            page = self.streams.get_records(ShardIterator=iterator, Limit=self.mapping.batch_size)
+            records = page.get("Records", [])
+            if records:
+                worked = True
+                self._deliver(records)
+            if page.get("NextShardIterator"):
+                self.iterators[shard_id] = page["NextShardIterator"]
+        return worked
+
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
+        pending = [self._record(r) for r in records]
+        attempts = 0
+        while pending and not self.stop_event.is_set():
+            try:
+                result = self.lambdas.invoke(self.mapping.function, {"Records": pending})
+            except InvocationError as error:
+                log.warning("%s failed a stream batch: %s", self.mapping.function, error)
+                first_failed = 0
+            else:
+                failures = (
+                    (result or {}).get("batchItemFailures", []) if self.mapping.report_batch_item_failures else []
+                )
+                if not failures:
+                    return
+                sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in pending]
+                first_failed = min(sequence_numbers.index(f["itemIdentifier"]) for f in failures)
+            pending = pending[first_failed:]
+            attempts += 1
+            limit = self.mapping.maximum_retry_attempts
+            if limit is not None and limit >= 0 and attempts > limit:
+                self._give_up(pending)
+                return
+            self.stop_event.wait(self.retry_delay)
+
+    def _give_up(self, pending: list[dict[str, Any]]) -> None:
+        if not self.mapping.on_failure_arn:
+            return
+        first, last = pending[0]["dynamodb"], pending[-1]["dynamodb"]
+        destination = self.cloud.queue_url_by_arn(self.mapping.on_failure_arn)
+        self.sqs.send_message(
+            QueueUrl=destination,
+            MessageBody=json.dumps(
+                {
+                    "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.mapping.function},
+                    "DDBStreamBatchInfo": {
+                        "streamArn": self.mapping.source_arn,
+                        "batchSize": len(pending),
+                        "startSequenceNumber": first["SequenceNumber"],
+                        "endSequenceNumber": last["SequenceNumber"],
+                    },
+                }
+            ),
+        )
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        dynamodb = dict(record["dynamodb"])
+        created = dynamodb.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            dynamodb["ApproximateCreationDateTime"] = created.timestamp()
+        return {
+            "eventID": record.get("eventID"),
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": dynamodb,
+            "eventSourceARN": self.mapping.source_arn,
+        }
+
+
+def start_pollers(
+    cloud: LocalCloud,
+    *,
+    lambdas: LambdaService,
+    clients: Any,
+    stop: threading.Event,
+    retry_delay: int,
+    sqs_pollers_per_queue: int = 2,
+) -> list[threading.Thread]:
+    threads: list[threading.Thread] = []
+    for mapping in cloud.event_sources:
+        if mapping.kind == "sqs":
+            threads.extend(
+                SqsPoller(mapping, cloud=cloud, lambdas=lambdas, sqs=clients("sqs"), stop=stop, retry_delay=retry_delay)
+                for _ in range(sqs_pollers_per_queue)
+            )
+        else:
+            threads.append(
+                StreamPoller(
+                    mapping,
+                    cloud=cloud,
+                    lambdas=lambdas,
+                    streams=clients("dynamodbstreams"),
+                    sqs=clients("sqs"),
+                    stop=stop,
+                    retry_delay=retry_delay,
+                )
+            )
+    for thread in threads:
+        thread.start()
+    return threads

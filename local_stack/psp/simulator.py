@@ -1,0 +1,129 @@
+"""The PSP simulator: a Stripe-style HTTP API on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from local_stack.psp.charges import ChargeBook, Reply
+
+RouteHandler = Callable[["PspSimulator", re.Match[str], dict[str, list[str]], dict[str, str], bytes], Reply]
+
+
+class PspSimulator:
+    def __init__(self, *, lost_response_delay: float = 5.0) -> None:
+        self.charges = ChargeBook(lost_response_delay=lost_response_delay)
+        self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = [
+            ("POST", re.compile(r"^/v1/charges$"), _create_charge),
+            ("GET", re.compile(r"^/v1/charges$"), _list_charges),
+            ("GET", re.compile(r"^/v1/charges/(?P<charge_id>ch_\w+)$"), _get_charge),
+            ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
+        ]
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        url = urlsplit(raw_path)
+        query = parse_qs(url.query)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        for route_method, pattern, handler in self.routes:
+            match = pattern.match(url.path)
+            if match and route_method == method:
+                return handler(self, match, query, lowered, body)
+        return Reply(
+            404,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": f"Unrecognized request URL ({method} {url.path}).",
+                }
+            },
+        )
+
+
+def _json_body(body: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _create_charge(
+    sim: PspSimulator, _: re.Match[str], __: dict[str, list[str]], headers: dict[str, str], body: bytes
+) -> Reply:
+    request = _json_body(body)
+    if request is None:
+        return Reply(
+            400,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "body_invalid",
+                    "message": "Body must be a JSON object.",
+                }
+            },
+        )
+    return sim.charges.create(headers.get("idempotency-key"), request)
+
+
+def _list_charges(
+    sim: PspSimulator, _: re.Match[str], query: dict[str, list[str]], __: dict[str, str], ___: bytes
+) -> Reply:
+    reference = query.get("merchant_reference", [None])[-1]
+    return Reply(200, {"object": "list", "data": [c.public() for c in sim.charges.find(merchant_reference=reference)]})
+
+
+def _get_charge(sim: PspSimulator, match: re.Match[str], *_: Any) -> Reply:
+    charge = sim.charges.get(match.group("charge_id"))
+    if charge is None:
+        return Reply(
+            404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such charge."}}
+        )
+    return Reply(200, charge.public())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    simulator: PspSimulator
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.simulator.handle(self.command, self.path, dict(self.headers.items()), body)
+        if reply.delay_seconds:
+            time.sleep(reply.delay_seconds)  # the client gave up by now: its response is lost
+        payload = json.dumps(reply.body).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client timed out and closed the connection
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class PspServer:
+    def __init__(self, simulator: PspSimulator, *, host: str, port: int) -> None:
+        handler = type("PspHandler", (_Handler,), {"simulator": simulator})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="psp-simulator")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

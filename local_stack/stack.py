@@ -1,0 +1,215 @@
+"""The local stack: moto (server mode) with the synthesized template deployed into it, the local
+Lambda service, event source pollers, the local API Gateway and the PSP simulator, on loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+
+from local_stack.api_server import ApiServer, LocalApiGateway
+from local_stack.deploy import Deployer, LocalCloud
+from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_base_env
+from local_stack.pollers import start_pollers
+from local_stack.psp.simulator import PspServer, PspSimulator
+from local_stack.template import REGION, load_template
+
+log = logging.getLogger("local_stack")
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = ROOT / "cdk.out" / "Payments.template.json"
+STACK_NAME = "Payments"
+
+
+@dataclass
+class LocalStackConfig:
+    port: int = 3000
+    psp_port: int = 3001
+    aws_port: int = 4566
+    api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    template: Path = DEFAULT_TEMPLATE
+    retry_delay_seconds: int = 1  # failed SQS records reappear this fast locally (AWS: the visibility timeout)
+    psp_lost_response_delay: float = 5.0
+    state_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> LocalStackConfig:
+        values: dict[str, Any] = {}
+        for name, variable in (
+            ("port", "PAYMENTS_PORT"),
+            ("psp_port", "PAYMENTS_PSP_PORT"),
+            ("aws_port", "PAYMENTS_AWS_PORT"),
+        ):
+            if os.environ.get(variable):
+                values[name] = int(os.environ[variable])
+        if os.environ.get("PAYMENTS_API_KEY"):
+            values["api_key"] = os.environ["PAYMENTS_API_KEY"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def aws_clients(endpoint: str) -> Any:
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+    config = Config(retries={"mode": "standard", "max_attempts": 3})
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
+
+    return client
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout}s") from None
+            time.sleep(0.1)
+
+
+class LocalStack:
+    def __init__(self, config: LocalStackConfig, *, log_stream: IO[str] | None = None) -> None:
+        self.config = config
+        self.log_stream = log_stream
+        self.stop_event = threading.Event()
+        self.moto: subprocess.Popen[bytes] | None = None
+        self.lambdas: LambdaService | None = None
+        self.api: ApiServer | None = None
+        self.psp: PspServer | None = None
+        self.pollers: list[threading.Thread] = []
+        self.cloud: LocalCloud | None = None
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{HOST}:{self.config.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.config.port}"
+
+    @property
+    def psp_url(self) -> str:
+        return f"http://{HOST}:{self.config.psp_port}"
+
+    def _check_ports_free(self) -> None:
+        for port in (self.config.port, self.config.psp_port, self.config.aws_port):
+            with socket.socket() as probe:
+                if probe.connect_ex((HOST, port)) == 0:
+                    raise OSError(
+                        f"port {port} on {HOST} is in use (another local stack?); "
+                        "choose others with --port/--psp-port/--aws-port or PAYMENTS_*_PORT"
+                    )
+
+    def start(self) -> None:
+        self._check_ports_free()
+        if not self.config.template.exists():
+            raise FileNotFoundError(f"{self.config.template} is missing: run `payments synth` (or `make synth`)")
+        try:
+            self._start_moto()
+            clients = aws_clients(self.aws_endpoint)
+            self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
+            overrides = {"PSP_BASE_URL": self.psp_url}
+            functions = {
+                logical_id: spec.__class__(
+                    **{**spec.__dict__, "environment": {k: overrides.get(k, v) for k, v in spec.environment.items()}}
+                )
+                for logical_id, spec in self.cloud.functions.items()
+            }
+            self.lambdas = LambdaService(functions, base_env=worker_base_env(self.aws_endpoint), log=self.log_stream)
+            self.lambdas.warm_all()
+            self.psp = PspServer(
+                PspSimulator(lost_response_delay=self.config.psp_lost_response_delay),
+                host=HOST,
+                port=self.config.psp_port,
+            )
+            self.psp.start()
+            self.pollers = start_pollers(
+                self.cloud,
+                lambdas=self.lambdas,
+                clients=clients,
+                stop=self.stop_event,
+                retry_delay=self.config.retry_delay_seconds,
+            )
+            from functions.openapi import openapi_document
+
+            gateway = LocalApiGateway(
+                self.cloud, lambdas=self.lambdas, api_key=self.config.api_key, openapi=openapi_document()
+            )
+            self.api = ApiServer(gateway, host=HOST, port=self.config.port)
+            self.api.start()
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_moto(self) -> None:
+        env = {**os.environ, "MOTO_PORT": str(self.config.aws_port)}
+        self.moto = subprocess.Popen(  # noqa: S603 - our interpreter, moto's own server module
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.config.aws_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=die_with_parent,
+        )
+        _wait_http(f"{self.aws_endpoint}/moto-api/data.json", timeout=60)
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            f"{self.aws_endpoint}/moto-api/config",
+            method="POST",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def _write_state(self) -> None:
+        if self.config.state_file is None or self.cloud is None:
+            return
+        state = {
+            "api_url": self.api_url,
+            "api_key": self.config.api_key,
+            "psp_url": self.psp_url,
+            "aws_endpoint": self.aws_endpoint,
+            "pid": os.getpid(),
+            "tables": self.cloud.names_of("AWS::DynamoDB::Table"),
+            "queues": {r.logical_id: r.ref for r in self.cloud.physical.values() if r.type == "AWS::SQS::Queue"},
+            "buckets": self.cloud.names_of("AWS::S3::Bucket"),
+            "state_machines": self.cloud.state_machines,
+        }
+        self.config.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config.state_file.write_text(json.dumps(state, indent=2))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.api is not None:
+            self.api.stop()
+        if self.lambdas is not None:
+            self.lambdas.close()  # in-flight invocations end; pollers leave their messages for a retry
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self.psp is not None:
+            self.psp.stop()
+        if self.moto is not None and self.moto.poll() is None:
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
+                self.moto.wait()
+        if self.config.state_file is not None and self.config.state_file.exists():
+            self.config.state_file.unlink()
