@@ -31,6 +31,7 @@ log = logging.getLogger("local_stack")
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = ROOT / "cdk.out" / "Payments.template.json"
+STATE_FILE = ROOT / ".local" / "stack.json"
 STACK_NAME = "Payments"
 
 

@@ -50,3 +50,23 @@ class OrderStatusChanged(Message):
     failure_code: str | None = None
     wallet_updated: bool | None = None
     ledger_updated: bool | None = None
+
+
+class PostingLine(Message):
+    account: str
+    direction: Literal["debit", "credit"]
+    amount: AmountMinor
+
+
+class JournalPosting(Message):
+    """any service -> ledger (postings queue): book one balanced journal, exactly once.
+
+    `kind` + `business_id` make the journal id (e.g. kind="settlement", business_id=psp_reference), so a
+    redelivered or re-sent posting rewrites nothing. The ledger rejects an unbalanced journal."""
+
+    kind: str
+    business_id: str
+    currency: Currency
+    lines: list[PostingLine]
+    payment_order_id: str | None = None
+    reference: str | None = None  # e.g. payout_id or settlement run id, stored on each entry

@@ -1,0 +1,1 @@
+"""`payments` subcommands: each module here has `register(subparsers)` that adds its command."""

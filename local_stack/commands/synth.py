@@ -1,0 +1,28 @@
+"""`payments synth`: synthesize the CDK app (cdk-nag checked) into a cloud assembly."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from local_stack.stack import DEFAULT_TEMPLATE
+
+
+def synth(outdir: Path) -> Path:
+    from infra.app import STACK_NAME, build_app
+
+    app, _ = build_app(str(outdir))
+    app.synth()
+    return outdir / f"{STACK_NAME}.template.json"
+
+
+def register(commands: Any) -> None:
+    command = commands.add_parser("synth", help="synthesize the CDK app (cdk-nag checked) into cdk.out")
+    command.add_argument("--outdir", default=str(DEFAULT_TEMPLATE.parent))
+    command.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(synth(Path(args.outdir)))
+    return 0
