@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from functions.common.events import OrderCharged, OrderStatusChanged
+from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
 
 Direction = Literal["debit", "credit"]
@@ -29,6 +29,7 @@ class Entry(BaseModel):
     amount: int
     currency: str
     payment_order_id: str | None = None
+    reference: str | None = None
     created_at: str
 
 
@@ -78,6 +79,19 @@ def charge_journal(charge: OrderCharged, *, created_at: str) -> list[Entry]:
     )
 
 
+def posting_journal(posting: JournalPosting, *, created_at: str) -> list[Entry]:
+    """Any service's balanced posting (settlement, payout, reversal) as journal entries."""
+    return journal(
+        posting.kind,
+        posting.business_id,
+        [(line.account, line.direction, line.amount) for line in posting.lines],
+        currency=posting.currency,
+        payment_order_id=posting.payment_order_id,
+        reference=posting.reference,
+        created_at=created_at,
+    )
+
+
 class LedgerStore(Protocol):
     def append(self, entries: Sequence[Entry]) -> bool:
         """Write all entries atomically, each only if absent; False if the journal was already there."""
@@ -99,6 +113,11 @@ def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publi
         OrderStatusChanged(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id, ledger_updated=True)
     )
     return appended
+
+
+def book_posting(posting: JournalPosting, *, store: LedgerStore) -> bool:
+    """Book a posting once; an unbalanced one raises UnbalancedJournal (the message goes to the DLQ)."""
+    return store.append(posting_journal(posting, created_at=datetime.now(UTC).isoformat()))
 
 
 class CurrencyTotals(BaseModel):

@@ -12,15 +12,19 @@ from pydantic import BaseModel
 
 from functions.common.api import build_resolver
 from functions.common.errors import InvalidRequest
-from functions.common.events import OrderCharged
+from functions.common.events import JournalPosting, OrderCharged
 from functions.common.ids import ID_PATTERN
 from functions.common.observability import logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.ledger import domain
-from functions.ledger.settings import LedgerApiSettings, LedgerSettings
+from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
 from functions.ledger.store import DynamoLedgerStore
 
-SETTINGS_MODELS = {"handler": LedgerSettings, "api_handler": LedgerApiSettings}
+SETTINGS_MODELS = {
+    "handler": LedgerSettings,
+    "postings_handler": LedgerPostingsSettings,
+    "api_handler": LedgerApiSettings,
+}
 
 
 @functools.cache
@@ -46,6 +50,27 @@ def _book(charge: OrderCharged) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _RECORD, _book)
+
+
+@functools.cache
+def _postings_store() -> DynamoLedgerStore:
+    return DynamoLedgerStore(LedgerPostingsSettings.from_env().ledger_table)
+
+
+_POSTING_RECORD = record_model(JournalPosting)
+
+
+def _book_posting(posting: JournalPosting) -> None:
+    logger.append_keys(journal_kind=posting.kind, business_id=posting.business_id)
+    appended = domain.book_posting(posting, store=_postings_store())
+    logger.info("ledger posting", extra={"appended_now": appended, "lines": len(posting.lines)})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def postings_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return consume_batch(event, context, _POSTING_RECORD, _book_posting)
 
 
 app = build_resolver()

@@ -12,3 +12,7 @@ class LedgerSettings(FunctionSettings):
 
 class LedgerApiSettings(FunctionSettings):
     ledger_table: str = Field(alias="LEDGER_TABLE_NAME")
+
+
+class LedgerPostingsSettings(FunctionSettings):
+    ledger_table: str = Field(alias="LEDGER_TABLE_NAME")

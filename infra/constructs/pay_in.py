@@ -12,7 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.executor.settings import ExecutorSettings
-from functions.ledger.settings import LedgerApiSettings, LedgerSettings
+from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
 from functions.ledger.store import BY_ACCOUNT_INDEX, BY_PAYMENT_ORDER_INDEX
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
 from functions.wallet.settings import WalletApiSettings, WalletSettings
@@ -65,6 +65,8 @@ class PayIn(Construct):
         self.wallet_queue = queue("WalletQueue")
         self.ledger_queue = queue("LedgerQueue")
         self.order_status_queue = queue("OrderStatusQueue")
+        # Balanced journals from any service (settlement, payouts); the ledger books each once.
+        self.ledger_postings_queue = queue("LedgerPostingsQueue")
 
         # payment service
         self.payments_table = money_table(
@@ -208,6 +210,17 @@ class PayIn(Construct):
         )
         self.order_status_queue.queue.grant_send_messages(self.ledger.function)
         self.ledger.function.add_event_source(sqs_source(self.ledger_queue.queue))
+        self.ledger_postings = ServiceFunction(
+            self,
+            "LedgerPostings",
+            handler="functions.ledger.handler.postings_handler",
+            settings_model=LedgerPostingsSettings,
+            service_name="ledger-postings",
+            description="Books balanced journals sent by other services (append-only).",
+            ledger_table=self.ledger_table.table_name,
+        )
+        self.ledger_table.grant(self.ledger_postings.function, "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+        self.ledger_postings.function.add_event_source(sqs_source(self.ledger_postings_queue.queue))
         self.ledger_api = ServiceFunction(
             self,
             "LedgerApi",
