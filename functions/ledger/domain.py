@@ -45,6 +45,7 @@ def journal(
     currency: str,
     payment_order_id: str | None,
     created_at: str,
+    reference: str | None = None,
 ) -> list[Entry]:
     """Entries of one journal; ids derive from (kind, business id, line) so retries rewrite nothing."""
     debits = sum(amount for _, direction, amount in lines if direction == "debit")
@@ -61,6 +62,7 @@ def journal(
             amount=amount,
             currency=currency,
             payment_order_id=payment_order_id,
+            reference=reference,
             created_at=created_at,
         )
         for line, (account, direction, amount) in enumerate(lines)

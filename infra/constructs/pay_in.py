@@ -233,3 +233,4 @@ class PayIn(Construct):
         self.ledger_table.grant_read_data(self.ledger_api.function)
         acknowledge_table_indexes(self.ledger.role, self.ledger_table)
         acknowledge_table_indexes(self.ledger_api.role, self.ledger_table)
+        acknowledge_table_indexes(self.ledger_postings.role, self.ledger_table)
