@@ -79,6 +79,8 @@ class LocalApiGateway:
         if len(body) > MAX_PAYLOAD_BYTES:
             return 413, json_headers, json.dumps({"message": "Request Too Long"}).encode()
         event = self._event(route, url.path, url.query, method, headers, body, path_parameters, source_ip)
+        if self.lambdas.meter is not None:
+            self.lambdas.meter.record_api_request()
         try:
             result = self.lambdas.invoke(route.function, event)
         except InvocationError as error:

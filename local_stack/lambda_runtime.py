@@ -11,11 +11,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from local_stack.chaos import Chaos
 from local_stack.deploy import FunctionSpec
+from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
 
@@ -128,12 +131,13 @@ class FunctionPool:
         if not healthy:
             worker.stop()
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], *, crash: bool = False) -> Any:
         worker = self._acquire()
         healthy = False
         try:
             assert worker.process.stdin is not None
-            worker.process.stdin.write(json.dumps({"event": event, "request_id": str(uuid.uuid4())}) + "\n")
+            request = {"event": event, "request_id": str(uuid.uuid4()), "crash": crash}
+            worker.process.stdin.write(json.dumps(request) + "\n")
             worker.process.stdin.flush()
             try:
                 reply = worker.replies.get(timeout=self.spec.timeout_seconds + 5)
@@ -164,10 +168,20 @@ class FunctionPool:
 
 
 class LambdaService:
-    def __init__(self, functions: dict[str, FunctionSpec], *, base_env: dict[str, str], log: IO[str] | None) -> None:
+    def __init__(
+        self,
+        functions: dict[str, FunctionSpec],
+        *,
+        base_env: dict[str, str],
+        log: IO[str] | None,
+        chaos: Chaos | None = None,
+        meter: Meter | None = None,
+    ) -> None:
         self.pools = {
             logical_id: FunctionPool(spec, base_env=base_env, log=log) for logical_id, spec in functions.items()
         }
+        self.chaos = chaos or Chaos()
+        self.meter = meter
 
     def warm_all(self) -> None:
         threads = [threading.Thread(target=pool.warm) for pool in self.pools.values()]
@@ -177,7 +191,12 @@ class LambdaService:
             thread.join()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        return self.pools[logical_id].invoke(event)
+        started = time.perf_counter()
+        try:
+            return self.pools[logical_id].invoke(event, crash=self.chaos.take_crash(logical_id))
+        finally:
+            if self.meter is not None:
+                self.meter.record_invocation(logical_id, (time.perf_counter() - started) * 1000)
 
     def close(self) -> None:
         for pool in self.pools.values():

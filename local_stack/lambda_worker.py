@@ -13,6 +13,8 @@ import traceback
 import uuid
 from typing import Any
 
+from local_stack.metering import CALL_LOG_ENV, install_worker_hook
+
 
 class LocalContext:
     """The attributes of Lambda's context object that handlers and Powertools read."""
@@ -36,6 +38,8 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # handler output must never corrupt the reply channel
     sys.stdout = sys.stderr
+    if os.environ.get(CALL_LOG_ENV):
+        install_worker_hook(os.environ[CALL_LOG_ENV])
     module_name, _, attribute = handler_path.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attribute)
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", handler_path)
@@ -44,6 +48,8 @@ def main() -> None:
     replies.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
+        if request.get("crash"):
+            os._exit(137)  # fault injection: the execution environment dies mid-invocation
         context = LocalContext(
             function_name=function_name,
             memory_mb=memory_mb,

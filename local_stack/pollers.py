@@ -49,8 +49,15 @@ class SqsPoller(threading.Thread):
                 log.exception("SQS poller for %s failed; retrying", self.mapping.function)
                 self.stop_event.wait(1)
 
+    def _sqs(self, operation: str, **params: Any) -> Any:
+        # These requests are billed to the account in AWS too (Lambda's poller makes them).
+        if self.lambdas.meter is not None:
+            self.lambdas.meter.record_runtime_call("sqs", operation, params)
+        return getattr(self.sqs, operation)(**params)
+
     def poll_once(self) -> int:
-        messages = self.sqs.receive_message(
+        messages = self._sqs(
+            "receive_message",
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=min(self.mapping.batch_size, 10),
             WaitTimeSeconds=1,
@@ -60,24 +67,21 @@ class SqsPoller(threading.Thread):
         if not messages:
             return 0
         event = {"Records": [self._record(m) for m in messages]}
-        failed: set[str]
-        try:
-            result = self.lambdas.invoke(self.mapping.function, event)
-        except InvocationError as error:
-            log.warning("%s failed a batch of %d: %s", self.mapping.function, len(messages), error)
-            failed = {m["MessageId"] for m in messages}
-        else:
-            reported = (result or {}).get("batchItemFailures", []) if self.mapping.report_batch_item_failures else []
-            failed = {item["itemIdentifier"] for item in reported}
+        failed: set[str] = set()
+        # Chaos: at-least-once delivery made visible, the same batch handed over several times.
+        for _ in range(self.lambdas.chaos.duplicate_deliveries):
+            failed |= self._invoke(event, messages)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self.sqs.delete_message_batch(
+            self._sqs(
+                "delete_message_batch",
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
         retry = [m for m in messages if m["MessageId"] in failed]
         if retry:
-            self.sqs.change_message_visibility_batch(
+            self._sqs(
+                "change_message_visibility_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
@@ -85,6 +89,16 @@ class SqsPoller(threading.Thread):
                 ],
             )
         return len(messages)
+
+    def _invoke(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
+        """The ids of the records that failed in one invocation."""
+        try:
+            result = self.lambdas.invoke(self.mapping.function, event)
+        except InvocationError as error:
+            log.warning("%s failed a batch of %d: %s", self.mapping.function, len(messages), error)
+            return {m["MessageId"] for m in messages}
+        reported = (result or {}).get("batchItemFailures", []) if self.mapping.report_batch_item_failures else []
+        return {item["itemIdentifier"] for item in reported}
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -174,6 +188,8 @@ class StreamPoller(threading.Thread):
         attempts = 0
         while pending and not self.stop_event.is_set():
             try:
+                for _ in range(self.lambdas.chaos.duplicate_deliveries - 1):
+                    self.lambdas.invoke(self.mapping.function, {"Records": pending})  # chaos: duplicates
                 result = self.lambdas.invoke(self.mapping.function, {"Records": pending})
             except InvocationError as error:
                 log.warning("%s failed a stream batch: %s", self.mapping.function, error)

@@ -21,8 +21,10 @@ import boto3
 from botocore.config import Config
 
 from local_stack.api_server import ApiServer, LocalApiGateway
+from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
 from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_base_env
+from local_stack.metering import CALL_LOG_ENV, Meter
 from local_stack.pollers import start_pollers
 from local_stack.psp.simulator import PspServer, PspSimulator
 from local_stack.template import REGION, load_template
@@ -45,6 +47,7 @@ class LocalStackConfig:
     retry_delay_seconds: int = 1  # failed SQS records reappear this fast locally (AWS: the visibility timeout)
     psp_lost_response_delay: float = 5.0
     state_file: Path | None = None
+    call_log: Path | None = None  # set to meter every AWS call the functions make (cost benchmark)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LocalStackConfig:
@@ -95,6 +98,8 @@ class LocalStack:
         self.psp: PspServer | None = None
         self.pollers: list[threading.Thread] = []
         self.cloud: LocalCloud | None = None
+        self.chaos = Chaos()
+        self.meter = Meter(config.call_log) if config.call_log is not None else None
 
     @property
     def aws_endpoint(self) -> str:
@@ -132,7 +137,12 @@ class LocalStack:
                 )
                 for logical_id, spec in self.cloud.functions.items()
             }
-            self.lambdas = LambdaService(functions, base_env=worker_base_env(self.aws_endpoint), log=self.log_stream)
+            base_env = worker_base_env(self.aws_endpoint)
+            if self.config.call_log is not None:
+                base_env[CALL_LOG_ENV] = str(self.config.call_log)
+            self.lambdas = LambdaService(
+                functions, base_env=base_env, log=self.log_stream, chaos=self.chaos, meter=self.meter
+            )
             self.lambdas.warm_all()
             self.psp = PspServer(
                 PspSimulator(lost_response_delay=self.config.psp_lost_response_delay),
