@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.common.events import OrderStatus
 from functions.common.ids import ExternalId
@@ -35,14 +35,15 @@ class PaymentRequest(BaseModel):
     orders: list[OrderRequest] = Field(min_length=1, max_length=100)
     metadata: dict[MetadataKey, MetadataValue] | None = Field(default=None, max_length=50)
 
-    @model_validator(mode="after")
-    def _order_ids_unique(self) -> PaymentRequest:
+    @field_validator("orders")
+    @classmethod
+    def _order_ids_unique(cls, orders: list[OrderRequest]) -> list[OrderRequest]:
         seen: set[str] = set()
-        for index, order in enumerate(self.orders):
+        for index, order in enumerate(orders):
             if order.payment_order_id in seen:
                 raise ValueError(f"orders[{index}].payment_order_id is repeated in this request")
             seen.add(order.payment_order_id)
-        return self
+        return orders
 
 
 class OrderView(BaseModel):
