@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from functions.common.events import ExecuteOrder, JournalPosting, OrderCharged
+from functions.executor import domain as executor
+from functions.executor.psp import ChargeResult
+from functions.ledger import domain as ledger
+
+
+def test_charge_journal_is_balanced_with_deterministic_ids() -> None:
+    charge = OrderCharged(
+        payment_id="p", payment_order_id="po_1", seller_id="s", amount=999, currency="KWD", psp_reference="ch_1"
+    )
+    first = ledger.charge_journal(charge, created_at="t1")
+    again = ledger.charge_journal(charge, created_at="t2")
+    assert [e.entry_id for e in first] == [e.entry_id for e in again]
+    assert [(e.account, e.direction, e.amount) for e in first] == [
+        ("psp_receivable", "debit", 999),
+        ("seller_payable:s", "credit", 999),
+    ]
+    assert ledger.trial_balance(first).balanced is True
+    assert ledger.credit_balance(first[1:]) == {"KWD": 999}
+
+
+def test_unbalanced_posting_is_refused() -> None:
+    posting = JournalPosting(
+        kind="k",
+        business_id="b",
+        currency="USD",
+        lines=[
+            {"account": "a", "direction": "debit", "amount": 5},
+            {"account": "b", "direction": "credit", "amount": 4},
+        ],
+    )
+    with pytest.raises(ledger.UnbalancedJournal):
+        ledger.posting_journal(posting, created_at="t")
+
+
+def test_trial_balance_per_currency() -> None:
+    entries = ledger.charge_journal(
+        OrderCharged(payment_id="p", payment_order_id="po", seller_id="s", amount=5, currency="USD", psp_reference="c"),
+        created_at="t",
+    )
+    tb = ledger.trial_balance(entries[:1])
+    assert (tb.balanced, tb.currencies["USD"].debits, tb.currencies["USD"].credits) == (False, 5, 0)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[BaseModel] = []
+
+    def publish(self, message: BaseModel) -> None:
+        self.messages.append(message)
+
+
+class MemoryExecutions:
+    def __init__(self) -> None:
+        self.orders: dict[str, executor.OrderExecution] = {}
+
+    def claim(self, order: ExecuteOrder) -> executor.OrderExecution:
+        current = self.orders.get(order.payment_order_id)
+        if current is None or current.status in ("NOT_STARTED", "EXECUTING"):
+            current = executor.OrderExecution(
+                payment_order_id=order.payment_order_id,
+                payment_id=order.payment_id,
+                seller_id=order.seller_id,
+                amount=order.amount,
+                currency=order.currency,
+                status="EXECUTING",
+                attempts=(current.attempts if current else 0) + 1,
+            )
+            self.orders[order.payment_order_id] = current
+        return current
+
+    def decide(self, payment_order_id: str, *, expected: str, result: ChargeResult) -> executor.OrderExecution:
+        current = self.orders[payment_order_id]
+        if current.status == expected:
+            current = current.model_copy(
+                update={
+                    "status": executor.target_status(result),
+                    "psp_reference": result.psp_reference,
+                    "failure_code": result.failure_code,
+                }
+            )
+            self.orders[payment_order_id] = current
+        return current
+
+
+class CountingPsp:
+    def __init__(self, result: ChargeResult) -> None:
+        self.result = result
+        self.keys: list[str] = []
+
+    def charge(self, *, idempotency_key: str, **_: object) -> ChargeResult:
+        self.keys.append(idempotency_key)
+        return self.result
+
+
+ORDER = ExecuteOrder(
+    payment_id="pay",
+    payment_order_id="po_7",
+    seller_id="s",
+    buyer_id="b",
+    amount=10,
+    currency="USD",
+    payment_method="tok_visa",
+)
+
+
+def test_executor_charges_with_the_order_id_as_key_and_hands_on_once_decided() -> None:
+    store, psp, wallet, status = (
+        MemoryExecutions(),
+        CountingPsp(ChargeResult("succeeded", "ch_1")),
+        Recorder(),
+        Recorder(),
+    )
+    first = executor.execute_order(ORDER, store=store, psp=psp, wallet=wallet, order_status=status)
+    again = executor.execute_order(ORDER, store=store, psp=psp, wallet=wallet, order_status=status)
+    assert (first.status, again.status) == ("SUCCEEDED", "SUCCEEDED")
+    assert psp.keys == ["po_7"]  # the redelivery did not charge again
+    assert [type(m).__name__ for m in wallet.messages] == ["OrderCharged", "OrderCharged"]  # re-sent, idempotent
+
+
+def test_declined_order_is_failed_and_never_reaches_the_wallet() -> None:
+    store, psp = MemoryExecutions(), CountingPsp(ChargeResult("failed", "ch_2", "card_declined"))
+    wallet, status = Recorder(), Recorder()
+    result = executor.execute_order(ORDER, store=store, psp=psp, wallet=wallet, order_status=status)
+    assert (result.status, result.failure_code) == ("FAILED", "card_declined")
+    assert wallet.messages == []
+    assert [m.model_dump()["status"] for m in status.messages] == ["FAILED"]

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from functions.common.money import AmountMinor, Currency, exponent
+from functions.common.pan import find_pan, looks_like_pan, luhn_valid
+
+
+class Priced(BaseModel):
+    amount: AmountMinor
+    currency: Currency
+
+
+@pytest.mark.parametrize(("currency", "digits"), [("JPY", 0), ("USD", 2), ("KWD", 3)])
+def test_currency_exponents(currency: str, digits: int) -> None:
+    assert exponent(currency) == digits
+
+
+@pytest.mark.parametrize("amount", [1, 99_999_999])
+def test_amount_bounds_accepted(amount: int) -> None:
+    assert Priced(amount=amount, currency="USD").amount == amount
+
+
+@pytest.mark.parametrize("amount", [0, -1, 100_000_000, 10.5, "100", True])
+def test_amount_rejected(amount: object) -> None:
+    with pytest.raises(ValidationError):
+        Priced(amount=amount, currency="USD")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("currency", ["usd", "US", "XXX", "EURO"])
+def test_currency_rejected(currency: str) -> None:
+    with pytest.raises(ValidationError):
+        Priced(amount=1, currency=currency)
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("4242424242424242", True),
+        ("4111111111111111", True),
+        ("378282246310005", True),
+        ("4242424242424241", False),
+        ("1234567890123", False),
+    ],
+)
+def test_luhn(number: str, valid: bool) -> None:
+    assert luhn_valid(number) is valid
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("card 4242 4242 4242 4242 here", True),
+        ("4242-4242-4242-4242", True),
+        ("5555555555554444", True),
+        ("order 123456789012", False),
+        ("4242424242424241", False),
+        ("tok_visa", False),
+        ("12345678901234567890123", False),
+    ],
+)
+def test_looks_like_pan(text: str, found: bool) -> None:
+    assert looks_like_pan(text) is found
+
+
+def test_find_pan_names_the_path_of_keys_and_values() -> None:
+    assert find_pan({"a": [{"b": "x"}, {"c": "4242424242424242"}]}) == "a[1].c"
+    assert find_pan({"meta": {"4111111111111111": "v"}}) == "meta.4111111111111111"
+    assert find_pan({"n": 5555555555554444}) == "n"
+    assert find_pan({"ok": True, "amount": 1099}) is None
