@@ -37,6 +37,7 @@ class EventSourceMapping:
     starting_position: str | None = None
     maximum_retry_attempts: int | None = None
     on_failure_arn: str | None = None
+    filter_patterns: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,9 @@ class Deployer:
                     starting_position=props.get("StartingPosition"),
                     maximum_retry_attempts=props.get("MaximumRetryAttempts"),
                     on_failure_arn=props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+                    filter_patterns=tuple(
+                        json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
+                    ),
                 )
             )
 

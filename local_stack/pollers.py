@@ -16,6 +16,43 @@ from local_stack.template import REGION
 log = logging.getLogger("local_stack.pollers")
 
 
+def matches(pattern: Any, value: Any) -> bool:
+    """EventBridge-style pattern matching as Lambda's event filtering applies it: a dict descends, a list
+    of literals or {"prefix": ...} / {"exists": ...} rules matches a leaf."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            (rule.get("exists") is False)
+            if key not in value and _is_exists_rule(rule)
+            else key in value and matches(rule, value[key])
+            for key, rule in pattern.items()
+        )
+    if isinstance(pattern, list):
+        return any(_leaf(rule, value) for rule in pattern)
+    return bool(pattern == value)
+
+
+def _is_exists_rule(rule: Any) -> bool:
+    return isinstance(rule, list) and any(isinstance(r, dict) and "exists" in r for r in rule)
+
+
+def _leaf(rule: Any, value: Any) -> bool:
+    if isinstance(rule, dict):
+        if "prefix" in rule:
+            return isinstance(value, str) and value.startswith(rule["prefix"])
+        if "exists" in rule:
+            return bool(rule["exists"])
+        if "anything-but" in rule:
+            excluded = rule["anything-but"]
+            return value not in (excluded if isinstance(excluded, list) else [excluded])
+        return False
+    return bool(rule == value)
+
+
+def passes_filters(record: dict[str, Any], patterns: tuple[dict[str, Any], ...]) -> bool:
+    """No filters: every record; otherwise a record matching any one filter (filtered ones are dropped)."""
+    return not patterns or any(matches(pattern, record) for pattern in patterns)
+
+
 class SqsPoller(threading.Thread):
     """Receives up to BatchSize messages, invokes, deletes what succeeded. Failed records stay in the
     queue; they become visible again after `retry_delay` seconds (a local shortening of the visibility
@@ -50,10 +87,13 @@ class SqsPoller(threading.Thread):
                 self.stop_event.wait(1)
 
     def _sqs(self, operation: str, **params: Any) -> Any:
-        # These requests are billed to the account in AWS too (Lambda's poller makes them).
-        if self.lambdas.meter is not None:
+        response = getattr(self.sqs, operation)(**params)
+        # Billed in AWS too (Lambda's poller makes these requests). Empty long polls are a fixed cost
+        # per queue, not per payment, so the meter leaves them out.
+        idle = operation == "receive_message" and not response.get("Messages")
+        if self.lambdas.meter is not None and not idle:
             self.lambdas.meter.record_runtime_call("sqs", operation, params)
-        return getattr(self.sqs, operation)(**params)
+        return response
 
     def poll_once(self) -> int:
         messages = self._sqs(
@@ -184,7 +224,7 @@ class StreamPoller(threading.Thread):
         return worked
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
-        pending = [self._record(r) for r in records]
+        pending = [r for r in map(self._record, records) if passes_filters(r, self.mapping.filter_patterns)]
         attempts = 0
         while pending and not self.stop_event.is_set():
             try:

@@ -111,8 +111,14 @@ class Publisher(Protocol):
 
 def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publisher) -> bool:
     appended = store.append(charge_journal(charge, created_at=datetime.now(UTC).isoformat()))
+    # Charges reach the ledger only from the wallet, after their credit: both are done now.
     order_status.publish(
-        OrderStatusChanged(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id, ledger_updated=True)
+        OrderStatusChanged(
+            payment_id=charge.payment_id,
+            payment_order_id=charge.payment_order_id,
+            wallet_updated=True,
+            ledger_updated=True,
+        )
     )
     return appended
 

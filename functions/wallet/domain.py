@@ -6,7 +6,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from functions.common.events import OrderCharged, OrderStatusChanged
+from functions.common.events import OrderCharged
 
 
 class Balance(BaseModel):
@@ -30,19 +30,19 @@ class Publisher(Protocol):
     def publish(self, message: BaseModel) -> None: ...
 
 
-def credit_order(charge: OrderCharged, *, store: WalletStore, ledger: Publisher, order_status: Publisher) -> bool:
-    """Returns True when this call credited the wallet, False for a redelivery (no money moved)."""
+def credit_order(charge: OrderCharged, *, store: WalletStore, ledger: Publisher) -> bool:
+    """Returns True when this call credited the wallet, False for a redelivery (no money moved).
+
+    The payment learns of the credit from the ledger's progress event (the ledger only ever books an
+    order the wallet has credited), which saves one message and one payment write per order."""
     credited = store.credit_once(
         seller_id=charge.seller_id,
         currency=charge.currency,
         amount=charge.amount,
         applied_marker=f"charge#{charge.payment_order_id}",
     )
-    # Hand-offs are re-sent on redelivery too: a crash after the credit must not strand the order.
+    # The hand-off is re-sent on redelivery too: a crash after the credit must not strand the order.
     ledger.publish(charge)
-    order_status.publish(
-        OrderStatusChanged(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id, wallet_updated=True)
-    )
     return credited
 
 

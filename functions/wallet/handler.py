@@ -27,7 +27,6 @@ def _ports() -> dict[str, Any]:
     return {
         "store": DynamoWalletStore(settings.wallet_table),
         "ledger": QueuePublisher(settings.ledger_queue_url),
-        "order_status": QueuePublisher(settings.order_status_queue_url),
     }
 
 

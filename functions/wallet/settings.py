@@ -8,7 +8,6 @@ from functions.common.settings import FunctionSettings
 class WalletSettings(FunctionSettings):
     wallet_table: str = Field(alias="WALLET_TABLE_NAME")
     ledger_queue_url: str = Field(alias="LEDGER_QUEUE_URL")
-    order_status_queue_url: str = Field(alias="ORDER_STATUS_QUEUE_URL")
 
 
 class WalletApiSettings(FunctionSettings):

@@ -15,7 +15,10 @@ from functions.executor.settings import ExecutorSettings
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
 from functions.ledger.store import BY_ACCOUNT_INDEX, BY_PAYMENT_ORDER_INDEX
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
+from functions.payment.store import PAYMENT_SK
 from functions.wallet.settings import WalletApiSettings, WalletSettings
+from infra.config import stage_config
+from infra.constructs.encryption import encryption_key, psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
 from infra.nag import acknowledge_table_indexes
@@ -23,8 +26,7 @@ from infra.nag import acknowledge_table_indexes
 WORKER_TIMEOUT = Duration.seconds(30)
 # AWS's guidance: a queue's visibility timeout at least 6x its consumer's timeout.
 QUEUE_VISIBILITY = Duration.seconds(WORKER_TIMEOUT.to_seconds() * 6)
-# The PSP's contracted request rate: the executor never runs more copies than this.
-EXECUTOR_CONCURRENCY = 20
+# The PSP's contracted request rate bounds the executor's copies: per stage, infra/config.py.
 
 
 def money_table(
@@ -47,6 +49,8 @@ def money_table(
         deletion_protection=True,
         removal_policy=RemovalPolicy.RETAIN,
         stream=stream,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=encryption_key(scope, "Data"),
     )
 
 
@@ -82,6 +86,8 @@ class PayIn(Construct):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.DESTROY,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=encryption_key(self, "Data"),
         )
         self.payment_api = ServiceFunction(
             self,
@@ -118,6 +124,16 @@ class PayIn(Construct):
                 retry_attempts=50,
                 report_batch_item_failures=True,
                 on_failure=sources.SqsDlq(self.dispatch_dlq.queue),
+                # Only new payments wake the dispatcher: guard items and status updates are filtered
+                # out by Lambda before invocation (and are not billed).
+                filters=[
+                    lambda_.FilterCriteria.filter(
+                        {
+                            "eventName": lambda_.FilterRule.is_equal("INSERT"),
+                            "dynamodb": {"NewImage": {"sk": {"S": lambda_.FilterRule.is_equal(PAYMENT_SK)}}},
+                        }
+                    )
+                ],
             )
         )
 
@@ -142,13 +158,15 @@ class PayIn(Construct):
             settings_model=ExecutorSettings,
             service_name="executor",
             description="Charges each payment order once at the PSP (idempotency key = payment_order_id).",
-            reserved_concurrency=EXECUTOR_CONCURRENCY,
+            reserved_concurrency=stage_config(self).executor_concurrency,
             timeout=WORKER_TIMEOUT,
             orders_table=self.executor_table.table_name,
             wallet_queue_url=self.wallet_queue.queue.queue_url,
             order_status_queue_url=self.order_status_queue.queue.queue_url,
             psp_base_url=psp_base_url,
+            psp_api_key_secret=psp_api_key_secret(self).secret_arn,
         )
+        psp_api_key_secret(self).grant_read(self.executor.function)
         self.executor_table.grant_read_write_data(self.executor.function)
         self.wallet_queue.queue.grant_send_messages(self.executor.function)
         self.order_status_queue.queue.grant_send_messages(self.executor.function)
@@ -165,11 +183,9 @@ class PayIn(Construct):
             description="Credits each charged order to its seller's wallet once.",
             wallet_table=self.wallet_table.table_name,
             ledger_queue_url=self.ledger_queue.queue.queue_url,
-            order_status_queue_url=self.order_status_queue.queue.queue_url,
         )
         self.wallet_table.grant_read_write_data(self.wallet.function)
         self.ledger_queue.queue.grant_send_messages(self.wallet.function)
-        self.order_status_queue.queue.grant_send_messages(self.wallet.function)
         self.wallet.function.add_event_source(sqs_source(self.wallet_queue.queue))
         self.wallet_api = ServiceFunction(
             self,
