@@ -10,3 +10,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+
+def correlate(payment_id: str, **keys: str) -> None:
+    """Every log line of this unit of work carries the payment id as its correlation id."""
+    logger.set_correlation_id(payment_id)
+    logger.append_keys(payment_id=payment_id, **keys)

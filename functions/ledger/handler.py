@@ -14,7 +14,7 @@ from functions.common.api import build_resolver
 from functions.common.errors import InvalidRequest
 from functions.common.events import JournalPosting, OrderCharged
 from functions.common.ids import ID_PATTERN
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.ledger import domain
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
@@ -40,7 +40,7 @@ _RECORD = record_model(OrderCharged)
 
 
 def _book(charge: OrderCharged) -> None:
-    logger.append_keys(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id)
+    correlate(charge.payment_id, payment_order_id=charge.payment_order_id)
     appended = domain.book_charge(charge, **_ports())
     logger.info("ledger booking", extra={"appended_now": appended})
 

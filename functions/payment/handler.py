@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import IDEMPOTENCY_HEADER, IdempotentOperations, build_resolver, guard_request
 from functions.common.events import OrderStatusChanged
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.payment import domain
 from functions.payment.models import PaymentRequest, PaymentResponse
@@ -47,7 +47,7 @@ def create_payment(request: PaymentRequest) -> Response[Any]:
 
     def execute() -> dict[str, Any]:
         payment = domain.accept_payment(request, idempotency_key=key or "", store=store)
-        logger.append_keys(payment_id=payment.payment_id)
+        correlate(payment.payment_id)
         metrics.add_metric(name="PaymentsAccepted", unit=MetricUnit.Count, value=1)
         return PaymentResponse.of(payment).model_dump(mode="json")
 
@@ -57,7 +57,7 @@ def create_payment(request: PaymentRequest) -> Response[Any]:
 @app.get("/v1/payments/<payment_id>", summary="Read a payment and its orders")
 def read_payment(payment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PaymentResponse:
     store, _ = _api()
-    logger.append_keys(payment_id=payment_id)
+    correlate(payment_id)
     return PaymentResponse.of(domain.get_payment(payment_id, store=store))
 
 
@@ -84,7 +84,7 @@ def _dispatch_record(record: DynamoDBRecord) -> None:
     if image.get("sk") != PAYMENT_SK:
         return  # order-id guard items need no dispatch
     payment = DynamoPaymentStore.from_item(image)
-    logger.append_keys(payment_id=payment.payment_id)
+    correlate(payment.payment_id)
     count = domain.dispatch_payment(payment, publisher=_dispatcher())
     logger.info("dispatched payment orders", extra={"orders": count})
 
@@ -106,7 +106,7 @@ _ORDER_STATUS_RECORD = record_model(OrderStatusChanged)
 
 
 def _record_progress(event: OrderStatusChanged) -> None:
-    logger.append_keys(payment_id=event.payment_id, payment_order_id=event.payment_order_id)
+    correlate(event.payment_id, payment_order_id=event.payment_order_id)
     payment = domain.record_order_progress(event, store=_order_store())
     if payment is not None and payment.status != "PROCESSING":
         metrics.add_metric(name=f"Payments{payment.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)

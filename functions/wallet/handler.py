@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.common.api import build_resolver
 from functions.common.events import OrderCharged
 from functions.common.ids import ID_PATTERN
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.wallet import domain
 from functions.wallet.settings import WalletApiSettings, WalletSettings
@@ -34,7 +34,7 @@ _RECORD = record_model(OrderCharged)
 
 
 def _credit(charge: OrderCharged) -> None:
-    logger.append_keys(payment_id=charge.payment_id, payment_order_id=charge.payment_order_id)
+    correlate(charge.payment_id, payment_order_id=charge.payment_order_id)
     credited = domain.credit_order(charge, **_ports())
     logger.info("wallet credit", extra={"applied_now": credited, "amount": charge.amount})
 
