@@ -13,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install lint typecheck synth cfn-lint test test-unit test-infra test-e2e run deploy clean
+.PHONY: help install lambda-deps lint typecheck synth cfn-lint test test-unit test-infra test-e2e run deploy clean
 
 help:
 	@echo "make run    - install, synthesize, start the local stack (API :3000, PSP :3001, moto :4566)"
@@ -31,6 +31,26 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed
 
+# Lambda dependencies without Docker: the locked runtime dependencies (not the dev extra) as arm64
+# wheels for the Python 3.14 runtime, hash-checked, into build/lambda-deps (infra/bundle.py adds them
+# to the asset). boto3 and its dependencies come with the Lambda runtime.
+LAMBDA_DEPS := build/lambda-deps
+LAMBDA_PYTHON := 3.14
+LAMBDA_PLATFORM := aarch64-manylinux2014
+RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six
+
+$(LAMBDA_DEPS)/.installed: pyproject.toml uv.lock | $(UV)
+	rm -rf $(LAMBDA_DEPS)
+	mkdir -p build
+	$(UV) export --frozen --no-dev --no-emit-project --no-header --quiet \
+		$(addprefix --no-emit-package ,$(RUNTIME_PROVIDED)) -o build/lambda-requirements.txt
+	$(UV) pip install --quiet --target $(LAMBDA_DEPS) --python-platform $(LAMBDA_PLATFORM) \
+		--python-version $(LAMBDA_PYTHON) --only-binary :all: --require-hashes --no-deps \
+		-r build/lambda-requirements.txt
+	@touch $@
+
+lambda-deps: $(LAMBDA_DEPS)/.installed
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,19 +58,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-synth: install
+synth: install lambda-deps
 	$(BIN)/payments synth --outdir cdk.out
 
 cfn-lint: synth
 	$(BIN)/cfn-lint
 
-test: lint typecheck
+test: lint typecheck lambda-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
-test-infra: install
+test-infra: install lambda-deps
 	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
 
 test-e2e: install

@@ -1,5 +1,6 @@
 """Lambda code without Docker: our `functions` package plus, when present, the arm64 wheels that
-`make lambda-deps` installs into build/lambda-deps (boto3 comes with the runtime)."""
+`make lambda-deps` installs into build/lambda-deps from uv.lock (boto3 and its dependencies come with
+the Lambda runtime and are left out). Every function ships this one asset: CDK uploads it once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPS_DIR = ROOT / "build" / "lambda-deps"
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
+# Byte code, type stubs, C sources, console scripts and make's stamp file are not needed at run time.
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi", "*-stubs", "*.c", "bin", ".*")
 
 
 @functools.cache

@@ -12,6 +12,12 @@ XRAY_REASON = (
     "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
     "'*' is the only valid resource for tracing."
 )
+KMS_ACTIONS_REASON = (
+    "Added by CDK's grant_* for the stack's customer-managed key: kms:GenerateDataKey* and kms:ReEncrypt* "
+    "are the envelope-encryption action families SQS, DynamoDB and S3 use on the caller's behalf; the "
+    "resource is that one key's ARN, never '*'."
+)
+KMS_ACTION_FAMILIES = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
 INDEX_REASON = "The resource is this table's own global secondary indexes (<table arn>/index/*), needed by Query."
 S3_PREFIX_REASON = "Object-level access limited to one key prefix of the bucket."
 API_KEY_REASON = (
@@ -26,6 +32,11 @@ APIGW_LOGS_REASON = (
     "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-provided role API Gateway needs, once per "
     "account and region, to write access and execution logs."
 )
+PSP_SECRET_ROTATION_REASON = (
+    "The PSP issues and revokes its API keys in its own dashboard; Secrets Manager cannot rotate them "
+    "with a Lambda. Operators roll the key at the PSP and put the new value here (docs/DEPLOY.md); the "
+    "executor re-reads it within five minutes (Powertools parameters cache)."
+)
 NOTIFICATIONS_REASON = (
     "CDK's own singleton function that applies the S3 bucket notification configuration "
     "at deploy time; it is not part of the payment path."
@@ -34,6 +45,11 @@ NOTIFICATIONS_REASON = (
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def acknowledge_kms_grants(construct: IConstruct) -> None:
+    for action in KMS_ACTION_FAMILIES:
+        acknowledge(construct, f"AwsSolutions-IAM5[Action::{action}]", KMS_ACTIONS_REASON)
 
 
 def acknowledge_table_indexes(construct: IConstruct, table: dynamodb.Table) -> None:

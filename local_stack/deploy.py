@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +161,7 @@ class Deployer:
         self._queues()
         self._buckets()
         self._bucket_notifications()
+        self._secrets()
         self._functions()
         self._event_sources()
         self._api()
@@ -232,6 +234,19 @@ class Deployer:
             s3.put_bucket_notification_configuration(
                 Bucket=props["BucketName"], NotificationConfiguration=configuration
             )
+
+    def _secrets(self) -> None:
+        # Secrets Manager secrets exist locally so functions read them exactly as in AWS (Powertools
+        # parameters). Generated values are generated here; KMS keys are not modelled (moto encrypts nothing).
+        secretsmanager = self.clients("secretsmanager")
+        for logical_id, raw in resources_of(self.template, "AWS::SecretsManager::Secret"):
+            props = self._props(raw)
+            value = props.get("SecretString") or secrets.token_urlsafe(36)
+            created = secretsmanager.create_secret(
+                Name=physical_name(self.stack_name, logical_id, max_length=512), SecretString=value
+            )
+            self.physical[logical_id].ref = created["ARN"]
+            self.physical[logical_id].attributes["Id"] = created["ARN"]
 
     def _functions(self) -> None:
         for logical_id, raw in resources_of(self.template, "AWS::Lambda::Function"):

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.common.events import ExecuteOrder
 from functions.common.observability import logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
+from functions.common.secrets import SecretValue
 from functions.executor import domain
 from functions.executor.psp import ChargeResult, PspClient
 from functions.executor.settings import ExecutorSettings
@@ -48,6 +49,7 @@ def _ports() -> dict[str, Any]:
                 settings.psp_base_url,
                 timeout_seconds=settings.psp_timeout_seconds,
                 max_retries=settings.psp_max_retries,
+                api_key=SecretValue(settings.psp_api_key_secret),
             )
         ),
         "wallet": QueuePublisher(settings.wallet_queue_url),

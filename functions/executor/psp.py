@@ -4,6 +4,7 @@ and jitter, always with the same Idempotency-Key, so a lost response can never b
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,8 +26,18 @@ class PspUnavailable(Exception):
 
 
 class PspClient:
-    def __init__(self, base_url: str, *, timeout_seconds: float, max_retries: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float,
+        max_retries: int,
+        api_key: Callable[[], str] | None = None,
+    ) -> None:
+        """`api_key`: returns the PSP API key (sent as a bearer token), called per request so a cached,
+        rotated secret is picked up; None sends no credentials (a PSP that does not need them)."""
         self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
         retry = Retry(
             total=max_retries,
             connect=max_retries,
@@ -52,12 +63,12 @@ class PspClient:
             "payment_method": payment_method,
             "merchant_reference": merchant_reference,
         }
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key()}"
         try:
             response = self._http.request(
-                "POST",
-                f"{self.base_url}/v1/charges",
-                body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+                "POST", f"{self.base_url}/v1/charges", body=json.dumps(body).encode(), headers=headers
             )
         except urllib3.exceptions.HTTPError as error:
             raise PspUnavailable(f"PSP unreachable: {type(error).__name__}") from error
@@ -71,6 +82,10 @@ class PspClient:
             return ChargeResult(
                 status="failed", psp_reference=decline.get("charge"), failure_code=decline.get("code", "card_declined")
             )
+        if response.status in (401, 403):
+            # Our credentials, not the buyer's card: never fail the order for it; retry (and alarm) until
+            # the key is fixed.
+            raise PspUnavailable(f"PSP refused our API key ({response.status})")
         if 400 <= response.status < 500 and response.status not in (409, 429):
             # The PSP refused the request itself: retrying the same request cannot succeed.
             refusal = payload.get("error", {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -13,7 +13,8 @@ from constructs import Construct
 
 from functions.common.settings import FunctionSettings, lambda_environment
 from infra.bundle import lambda_code
-from infra.nag import XRAY_REASON, acknowledge
+from infra.config import stage_config
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_kms_grants
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
@@ -34,7 +35,11 @@ class ServiceFunction(Construct):
         **settings: Any,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
+        self.service_name = service_name
+        # Retained with the stack's data: the logs are part of the payments audit trail.
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=stage_config(self).log_retention, removal_policy=RemovalPolicy.RETAIN
+        )
         # A role of its own with no managed policies: only its log group, plus what grants add.
         self.role = iam.Role(
             self,
@@ -60,3 +65,4 @@ class ServiceFunction(Construct):
             environment=lambda_environment(settings_model, service_name=service_name, **settings),
         )
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        acknowledge_kms_grants(self.role)

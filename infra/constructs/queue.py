@@ -1,4 +1,5 @@
-"""A queue with its dead-letter queue and the two alarms every queue gets (DLQ depth, message age)."""
+"""A queue with its dead-letter queue, both encrypted with the stack's `Messages` key, and the alarms
+every queue gets: a message in the DLQ, work waiting too long, and a dead letter nearing expiry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.constructs.encryption import encryption_key
+
 MAX_RECEIVE_COUNT = 5
+DLQ_RETENTION = Duration.days(14)  # SQS's maximum
+# A dead letter still unhandled after 10 days is 4 days from being deleted by SQS: page again.
+DLQ_EXPIRY_WARNING = Duration.days(10)
 
 
 class MonitoredQueue(Construct):
@@ -24,11 +30,14 @@ class MonitoredQueue(Construct):
         max_receive_count: int = MAX_RECEIVE_COUNT,
     ) -> None:
         super().__init__(scope, construct_id)
+        key = encryption_key(self, "Messages")
         self.dlq = sqs.Queue(
             self,
             "Dlq",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=Duration.minutes(5),
             enforce_ssl=True,
         )
         self.queue = sqs.Queue(
@@ -36,7 +45,10 @@ class MonitoredQueue(Construct):
             "Queue",
             visibility_timeout=visibility_timeout,
             retention_period=Duration.days(4),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            # Fewer KMS calls (cost, throttling) for a still-short reuse window.
+            data_key_reuse=Duration.minutes(5),
             enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count),
         )
@@ -59,5 +71,15 @@ class MonitoredQueue(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=f"The oldest message in {construct_id} is older than expected: consumers are behind.",
         )
-        dlq_depth.add_alarm_action(action)
-        age.add_alarm_action(action)
+        dlq_expiry = self.dlq.metric_approximate_age_of_oldest_message(period=Duration.minutes(5)).create_alarm(
+            self,
+            "DlqExpiryAlarm",
+            threshold=DLQ_EXPIRY_WARNING.to_seconds(),
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"A dead letter of {construct_id} is {DLQ_EXPIRY_WARNING.to_days()} days old; SQS "
+            f"deletes it at {DLQ_RETENTION.to_days()} days. Redrive or record it now.",
+        )
+        self.alarms = (dlq_depth, age, dlq_expiry)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)

@@ -1,0 +1,80 @@
+"""Customer-managed KMS keys and the PSP's secrets, one set per stack.
+
+Two keys, so a key's policy names only the services that need it:
+- `Data`: the money tables, the idempotency table, the settlement bucket and the PSP secrets;
+- `Messages`: every SQS queue and dead-letter queue (S3 gets GenerateDataKey on this key only, to
+  deliver settlement-file notifications).
+Both rotate yearly and are retained when the stack is deleted (data encrypted under a deleted key is
+lost). Constructs reach them with `encryption_key(scope, purpose)`, so every table, queue and bucket
+helper encrypts without threading keys through constructor arguments; `grant_*` calls then add the
+kms: actions a role needs, on this key only."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import stage_config
+from infra.nag import PSP_SECRET_ROTATION_REASON, acknowledge
+
+Purpose = Literal["Data", "Messages"]
+PURPOSES: dict[Purpose, str] = {
+    "Data": "payments data at rest: DynamoDB tables, the settlement bucket, PSP secrets",
+    "Messages": "payments messages at rest: SQS queues and dead-letter queues",
+}
+CONSTRUCT_ID = "Encryption"
+
+
+class Encryption(Construct):
+    def __init__(self, scope: Construct, construct_id: str = CONSTRUCT_ID) -> None:
+        super().__init__(scope, construct_id)
+        stage = stage_config(self).stage
+        self.keys: dict[Purpose, kms.Key] = {
+            purpose: kms.Key(
+                self,
+                f"{purpose}Key",
+                description=f"Payments ({stage}): {text}",
+                enable_key_rotation=True,
+                rotation_period=Duration.days(365),
+                pending_window=Duration.days(30),
+                alias=f"alias/payments/{stage}/{purpose.lower()}",
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            for purpose, text in PURPOSES.items()
+        }
+        # The PSP issues the key (in its dashboard); an operator stores it here once per stage:
+        #   aws secretsmanager put-secret-value --secret-id <PspApiKeySecretArn> --secret-string sk_live_...
+        # Until then the generated placeholder is refused by the PSP, and the executor retries (never fails
+        # an order for it) while the DLQ and error alarms page someone.
+        self.psp_api_key = secretsmanager.Secret(
+            self,
+            "PspApiKey",
+            description=f"Payments ({stage}): the PSP API key the executor sends as a bearer token",
+            encryption_key=self.keys["Data"],
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(self.psp_api_key, "AwsSolutions-SMG4", PSP_SECRET_ROTATION_REASON)
+
+    @classmethod
+    def of(cls, scope: Construct) -> Encryption:
+        """The stack's keys and secrets (created on first use)."""
+        stack = Stack.of(scope)
+        existing = stack.node.try_find_child(CONSTRUCT_ID)
+        if existing is None:
+            return cls(stack)
+        if not isinstance(existing, Encryption):
+            raise TypeError(f"{stack.node.path}/{CONSTRUCT_ID} is not the stack's Encryption construct")
+        return existing
+
+
+def encryption_key(scope: Construct, purpose: Purpose) -> kms.Key:
+    return Encryption.of(scope).keys[purpose]
+
+
+def psp_api_key_secret(scope: Construct) -> secretsmanager.Secret:
+    return Encryption.of(scope).psp_api_key
