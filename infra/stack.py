@@ -7,6 +7,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.api import PaymentsApi, Route
+from infra.constructs.encryption import grant_data_key_to_state_machines
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.settlement import Settlement
@@ -36,6 +38,9 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
             ],
         )
+        # Last, as they cover everything above: the tables' key for state machines, dashboard and alarms.
+        grant_data_key_to_state_machines(self)
+        self.monitoring = Monitoring(self, "Monitoring", alarm_topic=self.alarm_topic)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
         CfnOutput(self, "SettlementBucketName", value=self.settlement.bucket.bucket_name)

@@ -1,5 +1,7 @@
-"""The public REST API: API Gateway with API keys, a usage plan, request validation, access logs,
-and error bodies in the contract's shape even for errors API Gateway answers itself."""
+"""The public REST API: API Gateway with API keys, a usage plan (throttling and a daily quota), request
+validation, access logs, a WAF web ACL (AWS managed rule groups, a per-IP rate rule and the contract's
+64 KB body limit), no CORS (server-to-server API: no browser origin is allowed), and error bodies in the
+contract's shape even for errors API Gateway or WAF answer themselves. Limits come from the stage config."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+
+from infra.config import stage_config
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,22 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
+# The common rule set blocks bodies over 8 KB; a 100-order checkout is larger. Count it instead, and
+# enforce the contract's own limit (MAX_BODY_BYTES) with our rule.
+COUNTED_MANAGED_RULES = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
+MAX_BODY_BYTES = 64 * 1024
+# WAF inspects this much of a body for API Gateway; anything larger is "oversize" and, by our rule, blocked.
+BODY_INSPECTION_LIMIT = "KB_64"
+
+
+WAF_ERRORS = {
+    "rate_limited": {"type": "api_error", "code": "rate_limited", "message": "Too many requests."},
+    "body_too_large": {
+        "type": "invalid_request_error",
+        "code": "body_too_large",
+        "message": f"Request bodies are limited to {MAX_BODY_BYTES // 1024} KB.",
+    },
+}
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
@@ -46,12 +66,16 @@ class PaymentsApi(Construct):
         *,
         stage_name: str,
         routes: list[Route],
-        rate_limit: int = 200,
-        burst_limit: int = 400,
-        daily_quota: int = 5_000_000,
+        rate_limit: int | None = None,
+        burst_limit: int | None = None,
+        daily_quota: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR)
+        config = stage_config(self)
+        rate_limit = rate_limit or config.api_rate_limit
+        burst_limit = burst_limit or config.api_burst_limit
+        daily_quota = daily_quota or config.api_daily_quota
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=config.log_retention)
         self.api = apigw.RestApi(
             self,
             "Api",
@@ -62,6 +86,7 @@ class PaymentsApi(Construct):
                 tracing_enabled=True,
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # never log request bodies (payment data)
                 throttling_rate_limit=rate_limit,
                 throttling_burst_limit=burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -123,7 +148,7 @@ class PaymentsApi(Construct):
         )
         plan.add_api_key(self.api_key)
         plan.add_api_stage(stage=self.api.deployment_stage)
-        self.web_acl = self._web_acl(rate_per_5_minutes=rate_limit * 300)
+        self.web_acl = self._web_acl(rate_per_5_minutes=config.waf_rate_limit_per_ip)
         wafv2.CfnWebACLAssociation(
             self,
             "WebAclAssociation",
@@ -132,32 +157,65 @@ class PaymentsApi(Construct):
         )
 
     def _web_acl(self, *, rate_per_5_minutes: int) -> wafv2.CfnWebACL:
+        def block(status: int, body_key: str) -> wafv2.CfnWebACL.RuleActionProperty:
+            return wafv2.CfnWebACL.RuleActionProperty(
+                block=wafv2.CfnWebACL.BlockActionProperty(
+                    custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                        response_code=status, custom_response_body_key=body_key
+                    )
+                )
+            )
+
         rules = [
             wafv2.CfnWebACL.RuleProperty(
-                name=group,
-                priority=priority,
-                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS", name=group
-                    )
-                ),
-                visibility_config=_visibility(group),
-            )
-            for priority, group in enumerate(MANAGED_RULE_GROUPS)
-        ]
-        rules.append(
-            wafv2.CfnWebACL.RuleProperty(
                 name="RatePerIp",
-                priority=len(rules),
-                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                priority=0,
+                action=block(429, "rate_limited"),
                 statement=wafv2.CfnWebACL.StatementProperty(
                     rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
                         limit=rate_per_5_minutes, aggregate_key_type="IP"
                     )
                 ),
                 visibility_config=_visibility("RatePerIp"),
+            ),
+            wafv2.CfnWebACL.RuleProperty(
+                name="BodySizeLimit",
+                priority=1,
+                action=block(413, "body_too_large"),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                            body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                        ),
+                        comparison_operator="GT",
+                        size=MAX_BODY_BYTES,
+                        text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                    )
+                ),
+                visibility_config=_visibility("BodySizeLimit"),
+            ),
+        ]
+        rules.extend(
+            wafv2.CfnWebACL.RuleProperty(
+                name=group,
+                priority=len(rules) + index,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS",
+                        name=group,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                            )
+                            for rule in COUNTED_MANAGED_RULES.get(group, ())
+                        ]
+                        or None,
+                    )
+                ),
+                visibility_config=_visibility(group),
             )
+            for index, group in enumerate(MANAGED_RULE_GROUPS)
         )
         return wafv2.CfnWebACL(
             self,
@@ -166,4 +224,17 @@ class PaymentsApi(Construct):
             scope="REGIONAL",
             rules=rules,
             visibility_config=_visibility("PaymentsApi"),
+            association_config=wafv2.CfnWebACL.AssociationConfigProperty(
+                request_body={
+                    "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
+                        default_size_inspection_limit=BODY_INSPECTION_LIMIT
+                    )
+                }
+            ),
+            custom_response_bodies={
+                key: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps({"error": error})
+                )
+                for key, error in WAF_ERRORS.items()
+            },
         )

@@ -16,10 +16,11 @@ from typing import Literal
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import stage_config
-from infra.nag import PSP_SECRET_ROTATION_REASON, acknowledge
+from infra.nag import PSP_SECRET_ROTATION_REASON, acknowledge, acknowledge_kms_grants
 
 Purpose = Literal["Data", "Messages"]
 PURPOSES: dict[Purpose, str] = {
@@ -78,3 +79,13 @@ def encryption_key(scope: Construct, purpose: Purpose) -> kms.Key:
 
 def psp_api_key_secret(scope: Construct) -> secretsmanager.Secret:
     return Encryption.of(scope).psp_api_key
+
+
+def grant_data_key_to_state_machines(scope: Construct) -> None:
+    """State machines read and write money tables through DynamoDB service integrations, whose CDK tasks
+    grant the table actions but not the table's KMS key: give each state machine in the stack the key."""
+    stack = Stack.of(scope)
+    key = encryption_key(stack, "Data")
+    for machine in (c for c in stack.node.find_all() if isinstance(c, sfn.StateMachine)):
+        key.grant_encrypt_decrypt(machine)
+        acknowledge_kms_grants(machine.role)
