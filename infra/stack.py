@@ -10,8 +10,9 @@ from infra.constructs.api import PaymentsApi, Route
 from infra.constructs.encryption import grant_data_key_to_state_machines
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
-from infra.constructs.payout_saga import PayoutSaga
+from infra.constructs.payouts import Payouts
 from infra.constructs.settlement import Settlement
+from infra.nag import acknowledge_table_indexes
 
 
 class PaymentsStack(Stack):
@@ -22,7 +23,11 @@ class PaymentsStack(Stack):
         self.settlement = Settlement(
             self, "Settlement", alarm_topic=self.alarm_topic, executor_table=self.pay_in.executor_table
         )
-        self.payout_saga = PayoutSaga(self, "PayoutSaga", wallet_table=self.pay_in.wallet_table)
+        self.payouts = Payouts(
+            self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
+        )
+        # The executor table's recovery index (Payouts) makes read grants on it cover <table>/index/*.
+        acknowledge_table_indexes(self.settlement.function.role, self.pay_in.executor_table)
         payment_api = self.pay_in.payment_api.function
         self.api = PaymentsApi(
             self,
@@ -36,6 +41,10 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/ledger/trial-balance", self.pay_in.ledger_api.function),
                 Route("GET", "/v1/reconciliations", self.settlement.api.function),
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
+                Route("POST", "/v1/payouts", self.payouts.api.function),
+                Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
+                # The PSP calls without our API key: its signature authenticates it.
+                Route("POST", "/v1/webhooks/psp", self.payouts.webhook.function, api_key_required=False),
             ],
         )
         # Last, as they cover everything above: the tables' key for state machines, dashboard and alarms.

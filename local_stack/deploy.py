@@ -50,6 +50,18 @@ class Route:
 
 
 @dataclass(frozen=True)
+class ScheduleRule:
+    """An EventBridge schedule rule and the function it targets (played by local_stack.scheduler)."""
+
+    logical_id: str
+    name: str
+    arn: str
+    expression: str  # rate(...) or cron(...)
+    function: str  # logical id
+    input: str | None = None  # the target's constant Input, if any
+
+
+@dataclass(frozen=True)
 class GatewayResponse:
     status_code: int
     body: str
@@ -64,6 +76,7 @@ class LocalCloud:
     routes: list[Route] = field(default_factory=list)
     gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> arn
+    schedules: list[ScheduleRule] = field(default_factory=list)
 
     def queue_url_by_arn(self, arn: str) -> str:
         for resource in self.physical.values():
@@ -166,6 +179,7 @@ class Deployer:
         self._event_sources()
         self._api()
         self._state_machines()
+        self._schedules()
         return self.cloud
 
     def _props(self, props: dict[str, Any]) -> dict[str, Any]:
@@ -332,3 +346,23 @@ class Deployer:
             )
             resource.ref = created["stateMachineArn"]
             self.cloud.state_machines[logical_id] = created["stateMachineArn"]
+
+    def _schedules(self) -> None:
+        # EventBridge schedule rules are not run by moto: local_stack.scheduler invokes their targets.
+        for logical_id, raw in resources_of(self.template, "AWS::Events::Rule"):
+            props = self._props(raw)
+            if "ScheduleExpression" not in props or props.get("State", "ENABLED") != "ENABLED":
+                continue
+            for target in props.get("Targets", []):
+                if not str(target.get("Arn", "")).startswith("arn:aws:lambda:"):
+                    continue
+                self.cloud.schedules.append(
+                    ScheduleRule(
+                        logical_id=logical_id,
+                        name=physical_name(self.stack_name, logical_id, max_length=64),
+                        arn=f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{physical_name(self.stack_name, logical_id)}",
+                        expression=props["ScheduleExpression"],
+                        function=self._function_logical_id(target["Arn"]),
+                        input=target.get("Input"),
+                    )
+                )

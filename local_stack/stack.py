@@ -27,6 +27,7 @@ from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_ba
 from local_stack.metering import CALL_LOG_ENV, Meter
 from local_stack.pollers import start_pollers
 from local_stack.psp.simulator import PspServer, PspSimulator
+from local_stack.scheduler import LocalScheduler
 from local_stack.template import REGION, load_template
 
 log = logging.getLogger("local_stack")
@@ -97,6 +98,8 @@ class LocalStack:
         self.api: ApiServer | None = None
         self.psp: PspServer | None = None
         self.pollers: list[threading.Thread] = []
+        self.psp_simulator: PspSimulator | None = None
+        self.scheduler: LocalScheduler | None = None
         self.cloud: LocalCloud | None = None
         self.chaos = Chaos()
         self.meter = Meter(config.call_log) if config.call_log is not None else None
@@ -144,11 +147,11 @@ class LocalStack:
                 functions, base_env=base_env, log=self.log_stream, chaos=self.chaos, meter=self.meter
             )
             self.lambdas.warm_all()
-            self.psp = PspServer(
-                PspSimulator(lost_response_delay=self.config.psp_lost_response_delay),
-                host=HOST,
-                port=self.config.psp_port,
+            self.psp_simulator = PspSimulator(lost_response_delay=self.config.psp_lost_response_delay)
+            self.psp_simulator.webhooks.configure(
+                url=f"{self.api_url}/v1/webhooks/psp", secret=self._webhook_signing_secret(clients)
             )
+            self.psp = PspServer(self.psp_simulator, host=HOST, port=self.config.psp_port)
             self.psp.start()
             self.pollers = start_pollers(
                 self.cloud,
@@ -157,6 +160,8 @@ class LocalStack:
                 stop=self.stop_event,
                 retry_delay=self.config.retry_delay_seconds,
             )
+            self.scheduler = LocalScheduler(self.cloud.schedules, lambdas=self.lambdas, stop=self.stop_event)
+            self.scheduler.start()
             from functions.openapi import openapi_document
 
             gateway = LocalApiGateway(
@@ -168,6 +173,15 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+
+    def _webhook_signing_secret(self, clients: Any) -> str:
+        """The PSP signs webhooks with the secret the webhook function verifies against (the template's)."""
+        from functions.executor.webhooks import secrets_from
+
+        assert self.cloud is not None
+        arn = next(r.ref for r in self.cloud.physical.values() if "WebhookSigningSecret" in r.logical_id)
+        value = clients("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        return secrets_from(value)[0]
 
     def _start_moto(self) -> None:
         env = {**os.environ, "MOTO_PORT": str(self.config.aws_port)}
@@ -213,6 +227,8 @@ class LocalStack:
             self.lambdas.close()  # in-flight invocations end; pollers leave their messages for a retry
         for poller in self.pollers:
             poller.join(timeout=5)
+        if self.psp_simulator is not None:
+            self.psp_simulator.webhooks.stop()
         if self.psp is not None:
             self.psp.stop()
         if self.moto is not None and self.moto.poll() is None:

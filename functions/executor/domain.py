@@ -25,6 +25,7 @@ class OrderExecution(BaseModel):
     psp_reference: str | None = None
     failure_code: str | None = None
     attempts: int = 0
+    open_since: str | None = None  # set while EXECUTING or PENDING (the recovery job's index)
 
 
 class ExecutionStore(Protocol):
@@ -92,3 +93,25 @@ def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publi
                 psp_reference=execution.psp_reference,
             )
         )
+
+
+class ResolutionStore(Protocol):
+    def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution: ...
+
+
+def resolve_order(
+    execution: OrderExecution,
+    result: ChargeResult,
+    *,
+    store: ResolutionStore,
+    wallet: Publisher,
+    order_status: Publisher,
+) -> OrderExecution:
+    """Settle an EXECUTING or PENDING order with the PSP's verdict (a webhook or a lookup, never a new
+    charge). A terminal order stays as it is - late or duplicate verdicts are no-ops - but its hand-offs
+    are re-sent (the receivers are idempotent), so a crash after deciding strands nothing."""
+    if execution.status in ("EXECUTING", "PENDING") and result.status != "pending":
+        execution = store.decide(execution.payment_order_id, expected=execution.status, result=result)
+    if execution.status in ("SUCCEEDED", "FAILED"):
+        hand_on(execution, wallet=wallet, order_status=order_status)
+    return execution

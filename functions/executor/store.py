@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.common.dynamo import is_condition_failure, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
 from functions.executor.domain import OrderExecution, target_status
 from functions.executor.psp import ChargeResult
+
+# Sparse index of orders not yet decided (EXECUTING or PENDING), oldest first, for the recovery job.
+OPEN_INDEX = "by_open"
+OPEN_BUCKET = "OPEN"
 
 
 def _now() -> str:
@@ -27,7 +32,8 @@ class DynamoExecutionStore:
                 Key={"payment_order_id": order.payment_order_id},
                 UpdateExpression=(
                     "SET #s = :executing, payment_id = :pid, seller_id = :seller, amount = :amount, "
-                    "currency = :currency, claimed_at = :now ADD attempts :one"
+                    "currency = :currency, claimed_at = :now, open_bucket = :open, "
+                    "open_since = if_not_exists(open_since, :now) ADD attempts :one"
                 ),
                 # New, NOT_STARTED, or EXECUTING after a crash: all may (re)charge with the same key.
                 ConditionExpression="attribute_not_exists(#s) OR #s IN (:not_started, :executing)",
@@ -41,6 +47,7 @@ class DynamoExecutionStore:
                     ":currency": order.currency,
                     ":now": _now(),
                     ":one": 1,
+                    ":open": OPEN_BUCKET,
                 },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
@@ -59,10 +66,13 @@ class DynamoExecutionStore:
         if result.failure_code is not None:
             sets.append("failure_code = :code")
             values[":code"] = result.failure_code
+        expression = "SET " + ", ".join(sets)
+        if target_status(result) in ("SUCCEEDED", "FAILED"):
+            expression += " REMOVE open_bucket, open_since"  # decided: off the recovery job's index
         try:
             item = table(self.table_name).update_item(
                 Key={"payment_order_id": payment_order_id},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression=expression,
                 ConditionExpression="#s = :expected",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
@@ -73,6 +83,26 @@ class DynamoExecutionStore:
                 raise
             return self.get(payment_order_id)
         return self._execution(item)
+
+    def open_orders(self, *, opened_before: str) -> list[OrderExecution]:
+        """Orders still EXECUTING or PENDING that opened before the given ISO time, oldest first."""
+        executions: list[OrderExecution] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": OPEN_INDEX,
+            "KeyConditionExpression": Key("open_bucket").eq(OPEN_BUCKET) & Key("open_since").lt(opened_before),
+        }
+        while True:
+            page = table(self.table_name).query(**kwargs)
+            executions.extend(self._execution(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return executions
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def find(self, payment_order_id: str) -> OrderExecution | None:
+        item = (
+            table(self.table_name).get_item(Key={"payment_order_id": payment_order_id}, ConsistentRead=True).get("Item")
+        )
+        return None if item is None else self._execution(item)
 
     def get(self, payment_order_id: str) -> OrderExecution:
         item = table(self.table_name).get_item(Key={"payment_order_id": payment_order_id}, ConsistentRead=True)["Item"]

@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.executor.settings import ExecutorSettings
+from functions.executor.store import OPEN_INDEX
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
 from functions.ledger.store import BY_ACCOUNT_INDEX, BY_PAYMENT_ORDER_INDEX
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
@@ -151,6 +152,12 @@ class PayIn(Construct):
 
         # executor
         self.executor_table = money_table(self, "ExecutorTable", partition_key="payment_order_id")
+        # Sparse: only undecided orders carry open_bucket, so the recovery job reads just those.
+        self.executor_table.add_global_secondary_index(
+            index_name=OPEN_INDEX,
+            partition_key=dynamodb.Attribute(name="open_bucket", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="open_since", type=dynamodb.AttributeType.STRING),
+        )
         self.executor = ServiceFunction(
             self,
             "Executor",
@@ -168,6 +175,7 @@ class PayIn(Construct):
         )
         psp_api_key_secret(self).grant_read(self.executor.function)
         self.executor_table.grant_read_write_data(self.executor.function)
+        acknowledge_table_indexes(self.executor.role, self.executor_table)
         self.wallet_queue.queue.grant_send_messages(self.executor.function)
         self.order_status_queue.queue.grant_send_messages(self.executor.function)
         self.executor.function.add_event_source(sqs_source(self.executor_queue.queue))

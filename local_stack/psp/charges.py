@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,8 @@ class ChargeBook:
         self._charges: dict[str, Charge] = {}
         self._keys: dict[str, _KeyState] = {}
         self._lock = threading.Lock()
+        # Called with each new pending charge (tok_pending): the simulator settles it later, by webhook.
+        self.on_pending: Callable[[Charge], None] | None = None
 
     def create(self, idempotency_key: str | None, request: dict[str, Any]) -> Reply:
         if not idempotency_key:
@@ -115,6 +118,8 @@ class ChargeBook:
             self._charges[charge.id] = charge
         if failure:
             return _error(402, "card_error", failure, "The card was declined.", charge=charge.id)
+        if charge.status == "pending" and self.on_pending is not None:
+            self.on_pending(charge)
         return Reply(200, charge.public())
 
     def find(self, *, merchant_reference: str | None = None) -> list[Charge]:

@@ -12,18 +12,27 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_stack.psp.charges import ChargeBook, Reply
+from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
+from local_stack.psp.payouts import PayoutBook, PendingSettlement
+from local_stack.psp.webhooks import WebhookSender
 
 RouteHandler = Callable[["PspSimulator", re.Match[str], dict[str, list[str]], dict[str, str], bytes], Reply]
 
 
 class PspSimulator:
-    def __init__(self, *, lost_response_delay: float = 5.0) -> None:
+    def __init__(
+        self, *, lost_response_delay: float = 5.0, payout_settle_delay: float = 1.0, pending_settle_delay: float = 3.0
+    ) -> None:
         self.charges = ChargeBook(lost_response_delay=lost_response_delay)
+        self.webhooks = WebhookSender()
+        self.payouts = PayoutBook(self.webhooks, settle_delay=payout_settle_delay)
+        self.charges.on_pending = PendingSettlement(self.webhooks, delay=pending_settle_delay)
         self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = [
             ("POST", re.compile(r"^/v1/charges$"), _create_charge),
             ("GET", re.compile(r"^/v1/charges$"), _list_charges),
             ("GET", re.compile(r"^/v1/charges/(?P<charge_id>ch_\w+)$"), _get_charge),
             ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
+            *PAYOUT_ROUTES,
         ]
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:

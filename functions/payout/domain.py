@@ -1,0 +1,135 @@
+"""Pay-outs: accept a request against the seller's available balance and start the saga.
+
+The API's balance check is a fast refusal (422 insufficient_funds); the saga's first state is the
+authoritative one - a conditional reservation in the wallet - so concurrent pay-outs can never
+overdraw: the one that loses the race ends FAILED with failure_code insufficient_funds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from functions.common.errors import BusinessRuleViolation, NotFound
+from functions.common.ids import deterministic_id
+from functions.common.money import MAX_AMOUNT_MINOR, exponent
+from functions.payout.models import Payout, PayoutRequest, SagaInput
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class InsufficientFunds(BusinessRuleViolation):
+    code = "insufficient_funds"
+
+
+class PayoutStore(Protocol):
+    def insert(self, payout: Payout) -> bool:
+        """Store a new payout; False if one with this id exists already."""
+
+    def get(self, payout_id: str) -> Payout | None: ...
+
+
+class Balances(Protocol):
+    def available(self, seller_id: str, currency: str) -> int: ...
+
+    def balances_at_least(self, minimum: Callable[[str], int]) -> Iterable[tuple[str, str, int]]:
+        """(seller_id, currency, available) for every balance with available >= minimum(currency)."""
+
+
+class Saga(Protocol):
+    def start(self, saga_input: SagaInput) -> None:
+        """Start the pay-out saga named after the payout id; starting it twice is harmless."""
+
+
+def payout_id_for(idempotency_key: str) -> str:
+    # Derived from the Idempotency-Key so a retry after a crash converges on the same payout.
+    return deterministic_id("payout", idempotency_key)
+
+
+def scheduled_payout_id(seller_id: str, currency: str, day: str) -> str:
+    # One scheduled payout per seller, currency and day, however often the rule fires.
+    return deterministic_id("payout", "scheduled", seller_id, currency, day)
+
+
+def request_payout(
+    request: PayoutRequest,
+    *,
+    payout_id: str,
+    store: PayoutStore,
+    balances: Balances,
+    saga: Saga,
+    trigger: Literal["api", "schedule"] = "api",
+    now: Clock = utc_now,
+) -> Payout:
+    existing = store.get(payout_id)
+    if existing is None:
+        available = balances.available(request.seller_id, request.currency)
+        if request.amount > available:
+            raise InsufficientFunds(
+                f"The available balance ({available}) is below the payout amount ({request.amount}).", param="amount"
+            )
+        stamp = iso(now())
+        payout = Payout(
+            payout_id=payout_id,
+            seller_id=request.seller_id,
+            amount=request.amount,
+            currency=request.currency,
+            trigger=trigger,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        if not store.insert(payout):
+            payout = store.get(payout_id) or payout
+    else:
+        payout = existing
+    # Started on every attempt: a crash between storing and starting must not strand the payout,
+    # and a duplicate start with the same name is a no-op.
+    saga.start(
+        SagaInput(
+            payout_id=payout.payout_id, seller_id=payout.seller_id, amount=payout.amount, currency=payout.currency
+        )
+    )
+    return payout
+
+
+def get_payout(payout_id: str, *, store: PayoutStore) -> Payout:
+    payout = store.get(payout_id)
+    if payout is None:
+        raise NotFound(f"No payout {payout_id}.", param="payout_id")
+    return payout
+
+
+def threshold_minor(threshold_major: int, currency: str) -> int:
+    return int(threshold_major * 10 ** exponent(currency))
+
+
+def run_scheduled_payouts(
+    *, threshold_major: int, day: str, store: PayoutStore, balances: Balances, saga: Saga, now: Clock = utc_now
+) -> list[Payout]:
+    """Pay out the whole available balance of every seller at or above the threshold, once per day."""
+    started: list[Payout] = []
+    for seller_id, currency, available in balances.balances_at_least(lambda c: threshold_minor(threshold_major, c)):
+        request = PayoutRequest(seller_id=seller_id, amount=min(available, MAX_AMOUNT_MINOR), currency=currency)
+        try:
+            started.append(
+                request_payout(
+                    request,
+                    payout_id=scheduled_payout_id(seller_id, currency, day),
+                    store=store,
+                    balances=balances,
+                    saga=saga,
+                    trigger="schedule",
+                    now=now,
+                )
+            )
+        except InsufficientFunds:
+            continue  # the balance moved since the scan (another payout); tomorrow's run will see it
+    return started

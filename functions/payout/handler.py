@@ -1,0 +1,95 @@
+"""Payout service Lambdas: the public API (request and read payouts) and the daily scheduled run."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common.api import IDEMPOTENCY_HEADER, IdempotentOperations, build_resolver, guard_request
+from functions.common.observability import logger, metrics, tracer
+from functions.common.settings import FunctionSettings
+from functions.payout import domain
+from functions.payout.models import PayoutRequest, PayoutResponse
+from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
+from functions.payout.store import DynamoPayoutStore, StepFunctionsSaga, WalletBalances
+
+SETTINGS_MODELS: dict[str, type[FunctionSettings]] = {
+    "api_handler": PayoutApiSettings,
+    "scheduled_handler": ScheduledPayoutSettings,
+}
+
+app = build_resolver()
+
+
+@functools.cache
+def _api() -> dict[str, Any]:
+    settings = PayoutApiSettings.from_env()
+    return {
+        "store": DynamoPayoutStore(settings.payouts_table),
+        "balances": WalletBalances(settings.wallet_table),
+        "saga": StepFunctionsSaga(settings.state_machine_arn),
+        "operations": IdempotentOperations(settings.idempotency_table),
+    }
+
+
+@app.post("/v1/payouts", summary="Pay out part of a seller's available balance to their bank account")
+def create_payout(request: PayoutRequest) -> Response[Any]:
+    ports = _api()
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER.lower()) or app.current_event.headers.get(IDEMPOTENCY_HEADER)
+
+    def execute() -> dict[str, Any]:
+        payout = domain.request_payout(
+            request,
+            payout_id=domain.payout_id_for(key or ""),
+            store=ports["store"],
+            balances=ports["balances"],
+            saga=ports["saga"],
+        )
+        logger.append_keys(payout_id=payout.payout_id)
+        metrics.add_metric(name="PayoutsRequested", unit=MetricUnit.Count, value=1)
+        return PayoutResponse.of(payout).model_dump(mode="json")
+
+    operations: IdempotentOperations = ports["operations"]
+    return operations.run("create_payout", key, request.model_dump(mode="json"), execute)
+
+
+@app.get("/v1/payouts/<payout_id>", summary="Read a payout: PROCESSING, IN_TRANSIT, PAID or FAILED")
+def read_payout(payout_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PayoutResponse:
+    logger.append_keys(payout_id=payout_id)
+    return PayoutResponse.of(domain.get_payout(payout_id, store=_api()["store"]))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rejected = guard_request(event)
+    if rejected is not None:
+        return rejected
+    _api()["operations"].config.register_lambda_context(context)
+    return app.resolve(event, context)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def scheduled_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """EventBridge's daily rule: pay out every seller whose available balance is above the threshold."""
+    settings = ScheduledPayoutSettings.from_env()
+    fired_at = str(event.get("time") or datetime.now(UTC).isoformat())
+    payouts = domain.run_scheduled_payouts(
+        threshold_major=settings.threshold_major,
+        day=fired_at[:10],
+        store=DynamoPayoutStore(settings.payouts_table),
+        balances=WalletBalances(settings.wallet_table),
+        saga=StepFunctionsSaga(settings.state_machine_arn),
+    )
+    metrics.add_metric(name="ScheduledPayouts", unit=MetricUnit.Count, value=len(payouts))
+    logger.info("scheduled payouts started", extra={"payouts": len(payouts)})
+    return {"payouts": [p.payout_id for p in payouts]}

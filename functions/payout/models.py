@@ -1,0 +1,59 @@
+"""Payout API models and the stored payout."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from functions.common.ids import ExternalId
+from functions.common.money import AmountMinor, Currency
+
+PayoutStatus = Literal["PROCESSING", "IN_TRANSIT", "PAID", "FAILED"]
+TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
+
+
+class PayoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seller_id: ExternalId
+    amount: AmountMinor
+    currency: Currency
+
+
+class Payout(BaseModel):
+    payout_id: str
+    seller_id: str
+    amount: int
+    currency: str
+    status: PayoutStatus = "PROCESSING"
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    trigger: Literal["api", "schedule"] = "api"
+    created_at: str
+    updated_at: str
+
+
+class PayoutResponse(BaseModel):
+    payout_id: str
+    seller_id: str
+    amount: int
+    currency: str
+    status: PayoutStatus
+    psp_reference: str | None = None
+    failure_code: str | None = None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, payout: Payout) -> PayoutResponse:
+        return cls.model_validate(payout.model_dump(exclude={"trigger"}))
+
+
+class SagaInput(BaseModel):
+    """What the pay-out state machine starts with (execution name = payout_id)."""
+
+    payout_id: str
+    seller_id: str
+    amount: int
+    currency: str

@@ -1,0 +1,83 @@
+"""Adapters of the payout service: its own table (pk payout_id), read-only wallet balances, and the
+Step Functions saga."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
+
+from functions.common.aws import client
+from functions.common.dynamo import is_condition_failure, plain, table
+from functions.payout.models import Payout, SagaInput
+
+BALANCE_PREFIX = "BALANCE#"
+
+
+class DynamoPayoutStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def insert(self, payout: Payout) -> bool:
+        try:
+            table(self.table_name).put_item(
+                Item=payout.model_dump(exclude_none=True), ConditionExpression=Attr("payout_id").not_exists()
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, payout_id: str) -> Payout | None:
+        item = table(self.table_name).get_item(Key={"payout_id": payout_id}, ConsistentRead=True).get("Item")
+        return None if item is None else Payout.model_validate(plain(item))
+
+
+class WalletBalances:
+    """Reads the wallet table (the saga, not this adapter, moves money in it)."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def available(self, seller_id: str, currency: str) -> int:
+        item = (
+            table(self.table_name)
+            .get_item(Key={"seller_id": seller_id, "sk": f"{BALANCE_PREFIX}{currency}"}, ConsistentRead=True)
+            .get("Item")
+        )
+        return int(plain(item or {}).get("available", 0))
+
+    def balances_at_least(self, minimum: Callable[[str], int]) -> Iterator[tuple[str, str, int]]:
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("sk").begins_with(BALANCE_PREFIX),
+            "ProjectionExpression": "seller_id, sk, available",
+        }
+        while True:
+            page = table(self.table_name).scan(**kwargs)
+            for item in plain(page["Items"]):
+                currency = str(item["sk"]).removeprefix(BALANCE_PREFIX)
+                available = int(item.get("available", 0))
+                if available > 0 and available >= minimum(currency):
+                    yield str(item["seller_id"]), currency, available
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class StepFunctionsSaga:
+    def __init__(self, state_machine_arn: str) -> None:
+        self.state_machine_arn = state_machine_arn
+
+    def start(self, saga_input: SagaInput) -> None:
+        try:
+            client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=saga_input.payout_id,
+                input=saga_input.model_dump_json(),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
