@@ -190,7 +190,7 @@ def test_payout_refused_at_submission_is_compensated(api: ApiClient) -> None:
     assert_books_agree(api, seller, available=900, reserved=0)
 
 
-def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api: ApiClient) -> None:
+def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api: ApiClient, psp: ApiClient) -> None:
     # Given one seller above the 100.00 USD threshold and one below
     rich, poor = unique("seller"), unique("seller")
     fund(api, rich, 12_345)
@@ -206,8 +206,11 @@ def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api:
     mine = [p for p in payouts if p["seller_id"] in (rich, poor)]
     assert [(p["seller_id"], p["amount"]) for p in mine] == [(rich, 12_345)]
     assert wait_for_payout(api, mine[0]["payout_id"])["status"] == "PAID"
-    # And firing again the same day starts no second payout for it
+    assert_books_agree(api, rich, available=0, reserved=0)
+    # And firing again the same day, after new sales, starts no second payout for that seller
+    fund(api, rich, 20_000)
     again = stack.scheduler.trigger("DailyPayouts")
     assert mine[0]["payout_id"] in again["payouts"]
-    assert_books_agree(api, rich, available=0, reserved=0)
+    assert len(psp.get(f"/v1/payouts?merchant_reference={mine[0]['payout_id']}").body["data"]) == 1
+    assert_books_agree(api, rich, available=20_000, reserved=0)
     assert_books_agree(api, poor, available=9_999, reserved=0)

@@ -1,0 +1,171 @@
+"""PSP webhooks end to end: signature checks (forged, stale, rotated), dedupe by event id, pending
+charges settled by webhook, and duplicated / reordered deliveries that never move a decided state."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.executor.webhooks import signature_header
+from local_stack.stack import LocalStack
+from tests.e2e.test_payouts import assert_books_agree, fund, wait_for_payout
+from tests.support.api import ApiClient, checkout, unique
+
+
+@pytest.fixture
+def faults(psp: ApiClient) -> Iterator[Any]:
+    def set_faults(**flags: bool) -> None:
+        assert psp.request("POST", "/v1/_simulator/webhooks", body=flags).status == 200
+
+    yield set_faults
+    set_faults(drop=False, duplicate=False, reorder=False)
+
+
+def signing_secret(stack: LocalStack) -> str:
+    assert stack.psp_simulator is not None and stack.psp_simulator.webhooks.secret is not None
+    return stack.psp_simulator.webhooks.secret
+
+
+def post_event(api: ApiClient, body: bytes, header: str | None) -> Any:
+    headers = {"PSP-Signature": header} if header is not None else {}
+    return api.request("POST", "/v1/webhooks/psp", raw=body, headers=headers)
+
+
+def wait_for_order(api: ApiClient, payment_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        payment = api.get(f"/v1/payments/{payment_id}").body
+        if payment["orders"][0]["status"] == status or time.monotonic() > deadline:
+            return dict(payment)
+        time.sleep(0.2)
+
+
+def test_pending_charge_is_settled_by_the_signed_webhook(api: ApiClient, psp: ApiClient) -> None:
+    # Given an order the PSP leaves pending
+    seller = unique("seller")
+    payment_id = api.post("/v1/payments", checkout((seller, 450, "tok_pending"))).body["payment_id"]
+    assert wait_for_order(api, payment_id, "PENDING")["orders"][0]["status"] == "PENDING"
+
+    # When the PSP settles it a few seconds later and says so by webhook
+    payment = api.wait_for_payment(payment_id, timeout=60)
+
+    # Then the order SUCCEEDED, credited and booked once, with one charge at the PSP
+    assert payment["status"] == "SUCCEEDED"
+    order = payment["orders"][0]
+    assert (order["status"], order["wallet_updated"], order["ledger_updated"]) == ("SUCCEEDED", True, True)
+    charges = psp.get(f"/v1/charges?merchant_reference={order['payment_order_id']}").body["data"]
+    assert [(c["status"], c["id"]) for c in charges] == [("succeeded", order["psp_reference"])]
+    assert_books_agree(api, seller, available=450)
+
+
+def test_forged_or_stale_signatures_are_refused_and_change_nothing(stack: LocalStack, api: ApiClient) -> None:
+    seller = unique("seller")
+    payment_id = api.post("/v1/payments", checkout((seller, 321, "tok_pending"))).body["payment_id"]
+    order = wait_for_order(api, payment_id, "PENDING")["orders"][0]
+    event = {
+        "id": unique("evt"),
+        "type": "charge.failed",
+        "created": int(time.time()),
+        "data": {"object": {"id": "ch_forged", "merchant_reference": order["payment_order_id"], "status": "failed"}},
+    }
+    body = json.dumps(event).encode()
+    now = int(time.time())
+    secret = signing_secret(stack)
+
+    forged = post_event(api, body, signature_header("whsec_not_the_secret", now, body))
+    stale = post_event(api, body, signature_header(secret, now - 301, body))
+    future = post_event(api, body, signature_header(secret, now + 301, body))
+    tampered = post_event(api, body.replace(b"charge.failed", b"charge.succeeded"), signature_header(secret, now, body))
+    missing = post_event(api, body, None)
+    malformed = post_event(api, body, "v1=abc")
+
+    for response in (forged, stale, future, tampered, missing, malformed):
+        assert response.status == 400, response.body
+        assert response.body["error"]["type"] == "invalid_request_error"
+        assert response.body["error"]["code"] == "signature_invalid"
+    # And the forged "failed" changed nothing: the real settlement still succeeds the order
+    payment = api.wait_for_payment(payment_id, timeout=60)
+    assert payment["status"] == "SUCCEEDED"
+    assert payment["orders"][0]["psp_reference"] != "ch_forged"
+    assert_books_agree(api, seller, available=321)
+
+
+def test_duplicate_event_id_is_acknowledged_without_effect(stack: LocalStack, api: ApiClient) -> None:
+    # Given a settled order and a genuine, signed (late, contradicting) event for it
+    seller = unique("seller")
+    payment = api.wait_for_payment(api.post("/v1/payments", checkout((seller, 600))).body["payment_id"])
+    order = payment["orders"][0]
+    event = {
+        "id": unique("evt"),
+        "type": "charge.failed",
+        "created": int(time.time()),
+        "data": {"object": {"id": order["psp_reference"], "merchant_reference": order["payment_order_id"]}},
+    }
+    body = json.dumps(event).encode()
+    header = signature_header(signing_secret(stack), int(time.time()), body)
+
+    # When it is delivered twice
+    first = post_event(api, body, header)
+    second = post_event(api, body, header)
+
+    # Then both are acknowledged, the second as a duplicate, and the SUCCEEDED order never regresses
+    assert (first.status, first.body) == (200, {"received": True, "duplicate": False})
+    assert (second.status, second.body) == (200, {"received": True, "duplicate": True})
+    assert api.get(f"/v1/payments/{payment['payment_id']}").body["orders"][0]["status"] == "SUCCEEDED"
+    assert_books_agree(api, seller, available=600)
+
+
+def test_rotated_secret_verifies_with_the_old_and_the_new_value(stack: LocalStack, api: ApiClient, aws: Any) -> None:
+    # Given the signing secret rotated: old and new values both valid during the overlap
+    assert stack.cloud is not None
+    arn = next(r.ref for r in stack.cloud.physical.values() if "WebhookSigningSecret" in r.logical_id)
+    old = signing_secret(stack)
+    aws("secretsmanager").put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"current": "whsec_rotated_new", "previous": old})
+    )
+    try:
+        for secret in ("whsec_rotated_new", old):
+            event = {"id": unique("evt"), "type": "charge.pending", "created": int(time.time()), "data": {"object": {}}}
+            body = json.dumps(event).encode()
+            response = post_event(api, body, signature_header(secret, int(time.time()), body))
+            # Then both verify (the function refreshes its cached secrets when nothing matches)
+            assert (response.status, response.body) == (200, {"received": True, "duplicate": False}), secret
+    finally:
+        aws("secretsmanager").put_secret_value(SecretId=arn, SecretString=old)
+
+
+def test_duplicated_and_reordered_payout_webhooks_pay_once(api: ApiClient, psp: ApiClient, faults: Any) -> None:
+    # Given the PSP delivers every webhook twice and the in-transit notice after the final one
+    faults(duplicate=True, reorder=True)
+    seller = unique("seller")
+    fund(api, seller, 4000)
+
+    payout_id = api.post("/v1/payouts", {"seller_id": seller, "amount": 1500, "currency": "USD"}).body["payout_id"]
+    payout = wait_for_payout(api, payout_id)
+
+    # Then it is PAID once; the late in-transit notice did not move it back
+    assert payout["status"] == "PAID"
+    time.sleep(3)  # the held-back payout.in_transit copies arrive now
+    assert api.get(f"/v1/payouts/{payout_id}").body["status"] == "PAID"
+    events = [
+        e for e in psp.get("/v1/events").body["data"] if e["data"]["object"].get("merchant_reference") == payout_id
+    ]
+    assert sorted(e["type"] for e in events) == ["payout.in_transit", "payout.paid"]
+    assert_books_agree(api, seller, available=2500, reserved=0)
+
+
+def test_duplicated_pending_charge_webhooks_credit_once(api: ApiClient, faults: Any) -> None:
+    faults(duplicate=True)
+    seller = unique("seller")
+
+    payment = api.wait_for_payment(
+        api.post("/v1/payments", checkout((seller, 999, "tok_pending"))).body["payment_id"], timeout=60
+    )
+
+    assert payment["status"] == "SUCCEEDED"
+    time.sleep(1)
+    assert_books_agree(api, seller, available=999)
