@@ -39,13 +39,22 @@ def price(name: str, quantity: float) -> float:
 
 
 def pay(http: urllib3.PoolManager, stack: LocalStack, key: str) -> str:
-    body = {"checkout_id": f"co_{uuid.uuid4().hex[:10]}", "buyer_id": "buyer_bench", "currency": "USD",
-            "payment_method": "tok_visa",
-            "orders": [{"payment_order_id": f"po_{uuid.uuid4().hex[:16]}", "seller_id": f"seller_{i}",
-                        "amount": 1000 + i} for i in range(3)]}
-    response = http.request("POST", f"{stack.api_url}/v1/payments", body=json.dumps(body).encode(),
-                            headers={"x-api-key": key, "Idempotency-Key": uuid.uuid4().hex,
-                                     "Content-Type": "application/json"})
+    body = {
+        "checkout_id": f"co_{uuid.uuid4().hex[:10]}",
+        "buyer_id": "buyer_bench",
+        "currency": "USD",
+        "payment_method": "tok_visa",
+        "orders": [
+            {"payment_order_id": f"po_{uuid.uuid4().hex[:16]}", "seller_id": f"seller_{i}", "amount": 1000 + i}
+            for i in range(3)
+        ],
+    }
+    response = http.request(
+        "POST",
+        f"{stack.api_url}/v1/payments",
+        body=json.dumps(body).encode(),
+        headers={"x-api-key": key, "Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"},
+    )
     assert response.status == 202, response.data
     return str(json.loads(response.data)["payment_id"])
 
@@ -58,8 +67,9 @@ def wait_done(stack: LocalStack, aws: Any, payment_ids: list[str], timeout: floa
     pending = set(payment_ids)
     while pending:
         for payment_id in list(pending):
-            item = aws("dynamodb").get_item(TableName=table, Key={"pk": {"S": f"PAYMENT#{payment_id}"},
-                                                                  "sk": {"S": "PAYMENT"}}, ConsistentRead=True)
+            item = aws("dynamodb").get_item(
+                TableName=table, Key={"pk": {"S": f"PAYMENT#{payment_id}"}, "sk": {"S": "PAYMENT"}}, ConsistentRead=True
+            )
             if item["Item"]["status"]["S"] != "PROCESSING":
                 assert item["Item"]["status"]["S"] == "SUCCEEDED", item
                 pending.discard(payment_id)
@@ -70,8 +80,9 @@ def wait_done(stack: LocalStack, aws: Any, payment_ids: list[str], timeout: floa
 def measure(template: Path, checkouts: int) -> dict[str, Any]:
     call_log = Path(tempfile.mkdtemp()) / "calls.jsonl"
     key = "bench-key"
-    config = LocalStackConfig(port=free_port(), psp_port=free_port(), aws_port=free_port(), api_key=key,
-                              template=template, call_log=call_log)
+    config = LocalStackConfig(
+        port=free_port(), psp_port=free_port(), aws_port=free_port(), api_key=key, template=template, call_log=call_log
+    )
     with open(Path(tempfile.gettempdir()) / "cost-meter-stack.log", "w") as log:
         stack = LocalStack(config, log_stream=log)
         stack.start()
@@ -99,12 +110,21 @@ def measure(template: Path, checkouts: int) -> dict[str, Any]:
             api_requests = stack.meter.api_requests
         finally:
             stack.stop()
-    return {"one_checkout_seconds": round(single_seconds, 2),
-            **report(calls, invocations, billed_ms, memory, api_requests, checkouts, elapsed)}
+    return {
+        "one_checkout_seconds": round(single_seconds, 2),
+        **report(calls, invocations, billed_ms, memory, api_requests, checkouts, elapsed),
+    }
 
 
-def report(calls: list[dict[str, Any]], invocations: dict[str, int], billed_ms: dict[str, int],
-           memory: dict[str, int], api_requests: int, checkouts: int, elapsed: float) -> dict[str, Any]:
+def report(
+    calls: list[dict[str, Any]],
+    invocations: dict[str, int],
+    billed_ms: dict[str, int],
+    memory: dict[str, int],
+    api_requests: int,
+    checkouts: int,
+    elapsed: float,
+) -> dict[str, Any]:
     by_operation = Counter(f"{c['service']}.{c['operation']}" for c in calls)
     wru = sum(c["units"] for c in calls if c["service"] == "dynamodb" and c["unit_kind"] == "write")
     rru = sum(c["units"] for c in calls if c["service"] == "dynamodb" and c["unit_kind"] == "read")
@@ -121,7 +141,9 @@ def report(calls: list[dict[str, Any]], invocations: dict[str, int], billed_ms: 
     }
     cost_per_million = {name: price(name, quantity * 1_000_000) for name, quantity in per_checkout.items()}
     return {
-        "checkouts": checkouts, "orders_per_checkout": 3, "seconds": round(elapsed, 2),
+        "checkouts": checkouts,
+        "orders_per_checkout": 3,
+        "seconds": round(elapsed, 2),
         "calls_per_checkout": {op: round(n / checkouts, 2) for op, n in sorted(by_operation.items())},
         "invocations_per_checkout": {f: round(n / checkouts, 2) for f, n in sorted(invocations.items())},
         "units_per_checkout": {k: round(v, 3) for k, v in per_checkout.items()},

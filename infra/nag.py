@@ -9,8 +9,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 XRAY_REASON = (
-    "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
-    "'*' is the only valid resource for tracing."
+    "X-Ray's PutTraceSegments/PutTelemetryRecords (and, for DynamoDB stream consumers, "
+    "dynamodb:ListStreams) support no resource-level permissions; '*' is the only valid resource."
 )
 KMS_ACTIONS_REASON = (
     "Added by CDK's grant_* for the stack's customer-managed key: kms:GenerateDataKey* and kms:ReEncrypt* "

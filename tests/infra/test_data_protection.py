@@ -1,0 +1,139 @@
+"""Money data at rest: point-in-time recovery, deletion protection and RETAIN on money tables; customer-
+managed KMS keys on tables, queues, the settlement bucket and the PSP secret; the bucket hardened; TTL
+only where records are meant to expire (idempotency, outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Synthesized
+from tests.infra.template_facts import base_name, by_base_name, references
+
+# Records that are meant to expire: Powertools idempotency records (and an outbox, if one is added).
+EXPIRING_TABLES = ("Idempotency", "Outbox")
+
+
+def _key(synthesized: Synthesized, purpose: str) -> str:
+    (logical_id,) = (k for k in synthesized.resources("AWS::KMS::Key") if base_name(k) == f"Encryption{purpose}Key")
+    return logical_id
+
+
+def _is_expiring(logical_id: str) -> bool:
+    return any(word in logical_id for word in EXPIRING_TABLES)
+
+
+def test_money_tables_have_pitr_deletion_protection_and_are_retained(synthesized: Synthesized) -> None:
+    money_tables = {k: v for k, v in synthesized.resources("AWS::DynamoDB::Table").items() if not _is_expiring(k)}
+    assert len(money_tables) >= 6
+    for logical_id, table in money_tables.items():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
+        assert props["DeletionProtectionEnabled"] is True, logical_id
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", logical_id
+
+
+def test_every_table_is_encrypted_with_the_data_key(synthesized: Synthesized) -> None:
+    data_key = _key(synthesized, "Data")
+    for logical_id, table in synthesized.resources("AWS::DynamoDB::Table").items():
+        sse = table["Properties"]["SSESpecification"]
+        assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS", logical_id
+        assert references(sse["KMSMasterKeyId"]) == [data_key], logical_id
+
+
+def test_ttl_only_on_idempotency_and_outbox_records(synthesized: Synthesized) -> None:
+    with_ttl = {
+        base_name(k): v["Properties"]["TimeToLiveSpecification"]
+        for k, v in synthesized.resources("AWS::DynamoDB::Table").items()
+        if "TimeToLiveSpecification" in v["Properties"]
+    }
+    assert with_ttl == {"PayInIdempotencyTable": {"AttributeName": "expiration", "Enabled": True}}
+
+
+def test_every_queue_is_encrypted_with_the_messages_key(synthesized: Synthesized) -> None:
+    messages_key = _key(synthesized, "Messages")
+    queues = synthesized.resources("AWS::SQS::Queue")
+    assert len(queues) >= 14
+    for logical_id, queue in queues.items():
+        props = queue["Properties"]
+        assert references(props["KmsMasterKeyId"]) == [messages_key], logical_id
+        assert props["KmsDataKeyReusePeriodSeconds"] == 300, logical_id
+        assert "SqsManagedSseEnabled" not in props, logical_id
+
+
+def test_every_queue_refuses_plain_http(synthesized: Synthesized) -> None:
+    protected = set()
+    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
+                protected.update(references(policy["Properties"]["Queues"]))
+    assert protected == set(synthesized.resources("AWS::SQS::Queue"))
+
+
+def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
+    keys = synthesized.resources("AWS::KMS::Key")
+    assert {base_name(k) for k in keys} == {"EncryptionDataKey", "EncryptionMessagesKey"}
+    for logical_id, key in keys.items():
+        props = key["Properties"]
+        assert props["EnableKeyRotation"] is True, logical_id
+        assert props["RotationPeriodInDays"] == 365, logical_id
+        assert props["PendingWindowInDays"] == 30, logical_id
+        assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain", logical_id
+    aliases = sorted(a["Properties"]["AliasName"] for a in synthesized.resources("AWS::KMS::Alias").values())
+    assert aliases == ["alias/payments/dev/data", "alias/payments/dev/messages"]
+
+
+def _buckets(synthesized: Synthesized) -> dict[str, tuple[str, dict[str, Any]]]:
+    return by_base_name(synthesized.template, "AWS::S3::Bucket")
+
+
+def test_settlement_bucket_is_kms_encrypted_private_versioned_and_logged(synthesized: Synthesized) -> None:
+    buckets = _buckets(synthesized)
+    _, bucket = buckets["SettlementBucket"]
+    access_logs_id, _ = buckets["SettlementAccessLogs"]
+    props = bucket["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert references(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == [_key(synthesized, "Data")]
+    assert rule["BucketKeyEnabled"] is True
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": access_logs_id},
+        "LogFilePrefix": "settlement/",
+    }
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_buckets_block_public_access_and_refuse_plain_http(synthesized: Synthesized) -> None:
+    buckets = _buckets(synthesized)
+    assert set(buckets) == {"SettlementBucket", "SettlementAccessLogs"}
+    tls_only = set()
+    for policy in synthesized.resources("AWS::S3::BucketPolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
+                tls_only.update(references(policy["Properties"]["Bucket"]))
+    for logical_id, bucket in buckets.values():
+        assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+        assert logical_id in tls_only
+    # Server access logs can only be delivered to an SSE-S3 bucket.
+    _, access_logs = buckets["SettlementAccessLogs"]
+    (rule,) = access_logs["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert access_logs["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(synthesized: Synthesized) -> None:
+    secrets = by_base_name(synthesized.template, "AWS::SecretsManager::Secret")
+    secret_id, secret = secrets["EncryptionPspApiKey"]
+    assert references(secret["Properties"]["KmsKeyId"]) == [_key(synthesized, "Data")]
+    assert secret["DeletionPolicy"] == "Retain"
+    (_, executor) = by_base_name(synthesized.template, "AWS::Lambda::Function")["PayInExecutorFunction"]
+    variables = executor["Properties"]["Environment"]["Variables"]
+    assert variables["PSP_API_KEY_SECRET_ARN"] == {"Ref": secret_id}
+    # The value itself is never in the template or the environment.
+    assert "SecretString" not in secret["Properties"]
+    assert not any("sk_" in str(v) for v in variables.values())

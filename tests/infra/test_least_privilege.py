@@ -1,0 +1,282 @@
+"""Least privilege, asserted on the synthesized template: every IAM role's statements against an
+allow-list of the resources each role may touch and how; no '*' resources beyond the AWS services that
+support nothing else; no AWS-managed FullAccess policies; the ledger is append-only by IAM.
+
+A new role, or a new grant on an existing one, fails here until it is added to ALLOWED below: that is
+the review step for every permission the stack gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Synthesized
+from tests.infra.template_facts import as_list, base_name, by_base_name, resource_name
+
+DDB_READ = {
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+}
+DDB_READ_WRITE = DDB_READ | {
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+}
+# The ledger's writers: conditional puts and reads; never UpdateItem, DeleteItem or BatchWriteItem.
+LEDGER_APPEND = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:Query"}
+DDB_STREAM = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+SFN_UPDATE = {"dynamodb:UpdateItem"}
+SQS_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+SFN_SQS_SEND = {"sqs:SendMessage"}
+SQS_CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+}
+SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+START_EXECUTION = {"states:StartExecution"}
+TASK_RESPONSE = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+S3_READ = {"s3:GetObject", "s3:GetObjectVersion"}
+S3_WRITE = {"s3:PutObject"}
+
+# Every role a function uses may also write its own log group (`<function>Logs`), send X-Ray segments and
+# use the stack's KMS keys for the resources it is granted (checked below, not listed per role).
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "PayInPaymentApiRole": {"PayInPaymentsTable": DDB_READ_WRITE, "PayInIdempotencyTable": DDB_READ_WRITE},
+    "PayInDispatcherRole": {
+        "PayInPaymentsTable": DDB_STREAM,
+        "PayInExecutorQueue": SQS_SEND,
+        "PayInDispatchFailuresQueue": SQS_SEND,
+    },
+    "PayInOrderStatusRole": {"PayInPaymentsTable": DDB_READ_WRITE, "PayInOrderStatusQueue": SQS_CONSUME},
+    "PayInExecutorRole": {
+        "PayInExecutorTable": DDB_READ_WRITE,
+        "PayInExecutorTable/index/*": DDB_READ_WRITE,
+        "PayInExecutorQueue": SQS_CONSUME,
+        "PayInWalletQueue": SQS_SEND,
+        "PayInOrderStatusQueue": SQS_SEND,
+        "EncryptionPspApiKey": SECRET_READ,
+    },
+    "PayInWalletRole": {
+        "PayInWalletTable": DDB_READ_WRITE,
+        "PayInWalletQueue": SQS_CONSUME,
+        "PayInLedgerQueue": SQS_SEND,
+        "PayInOrderStatusQueue": SQS_SEND,
+    },
+    "PayInWalletApiRole": {"PayInWalletTable": DDB_READ},
+    "PayInLedgerRole": {
+        "PayInLedgerTable": LEDGER_APPEND,
+        "PayInLedgerTable/index/*": LEDGER_APPEND,
+        "PayInLedgerQueue": SQS_CONSUME,
+        "PayInOrderStatusQueue": SQS_SEND,
+    },
+    "PayInLedgerPostingsRole": {
+        "PayInLedgerTable": LEDGER_APPEND,
+        "PayInLedgerTable/index/*": LEDGER_APPEND,
+        "PayInLedgerPostingsQueue": SQS_CONSUME,
+    },
+    "PayInLedgerApiRole": {"PayInLedgerTable": DDB_READ, "PayInLedgerTable/index/*": DDB_READ},
+    "SettlementReconciliationRole": {
+        "SettlementRunsTable": DDB_READ_WRITE,
+        "PayInExecutorTable": DDB_READ,
+        "PayInExecutorTable/index/*": DDB_READ,
+        "SettlementFileQueue": SQS_CONSUME,
+        "SettlementBucket/settlements/*": S3_READ,
+        "SettlementBucket/reports/*": S3_WRITE,
+    },
+    "SettlementReconciliationApiRole": {"SettlementRunsTable": DDB_READ},
+    "PayoutSagaStateMachineRole": {"PayInWalletTable": SFN_UPDATE},
+    # Payouts (saga, PSP payouts, webhooks, stuck-order recovery)
+    "PayoutsPayoutApiRole": {
+        "PayoutsPayoutsTable": DDB_READ_WRITE,
+        "PayInWalletTable": DDB_READ,
+        "PayInIdempotencyTable": DDB_READ_WRITE,
+        "PayoutsSagaStateMachine": START_EXECUTION,
+    },
+    "PayoutsScheduledPayoutsRole": {
+        "PayoutsPayoutsTable": DDB_READ_WRITE,
+        "PayInWalletTable": DDB_READ,
+        "PayoutsSagaStateMachine": START_EXECUTION,
+    },
+    "PayoutsPayoutExecutorRole": {
+        "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
+        "PayoutsPayoutQueue": SQS_CONSUME,
+        "PayoutsSagaStateMachine": TASK_RESPONSE,
+    },
+    "PayoutsWebhookRole": {
+        "PayInExecutorTable": DDB_READ_WRITE,
+        "PayInExecutorTable/index/*": DDB_READ_WRITE,
+        "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
+        "PayoutsWebhookEventsTable": DDB_READ_WRITE,
+        "PayoutsWebhookSigningSecret": SECRET_READ,
+        "PayInWalletQueue": SQS_SEND,
+        "PayInOrderStatusQueue": SQS_SEND,
+        "PayoutsSagaStateMachine": TASK_RESPONSE,
+    },
+    "PayoutsRecoveryRole": {
+        "PayInExecutorTable": DDB_READ_WRITE,
+        "PayInExecutorTable/index/*": DDB_READ_WRITE,
+        "PayInWalletQueue": SQS_SEND,
+        "PayInOrderStatusQueue": SQS_SEND,
+    },
+    "PayoutsSagaStateMachineRole": {
+        "PayInWalletTable": SFN_UPDATE,
+        "PayoutsPayoutsTable": SFN_UPDATE,
+        "PayoutsPayoutQueue": SFN_SQS_SEND,
+        "PayInLedgerPostingsQueue": SFN_SQS_SEND,
+    },
+    # CDK's singleton that applies the bucket's notification configuration at deploy time.
+    "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": {
+        "SettlementBucket": {"s3:PutBucketNotification"}
+    },
+}
+# Actions AWS supports on '*' only.
+STAR_ONLY = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "dynamodb:ListStreams",
+}
+# Step Functions' own log delivery and X-Ray sampling (state machine roles only).
+STATE_MACHINE_STAR_ONLY = STAR_ONLY | {
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+KMS_KEYS = {"EncryptionDataKey", "EncryptionMessagesKey"}
+KMS_ACTIONS = {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# The only AWS-managed policies in the stack, each acknowledged in infra/nag.py with its reason.
+MANAGED_POLICIES = {
+    "PublicApiApiCloudWatchRole": "AmazonAPIGatewayPushToCloudWatchLogs",
+    "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": "AWSLambdaBasicExecutionRole",
+}
+
+
+def _grants(synthesized: Synthesized) -> dict[str, dict[str, set[str]]]:
+    """{role base name: {resource name: actions}} over every IAM policy in the template."""
+    grants: dict[str, dict[str, set[str]]] = {}
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        props = policy["Properties"]
+        for role in props["Roles"]:
+            role_grants = grants.setdefault(base_name(role["Ref"]), {})
+            for statement in props["PolicyDocument"]["Statement"]:
+                assert statement["Effect"] == "Allow"
+                assert "NotAction" not in statement and "NotResource" not in statement
+                for resource in as_list(statement["Resource"]):
+                    role_grants.setdefault(resource_name(resource), set()).update(as_list(statement["Action"]))
+    return grants
+
+
+def test_every_role_is_on_the_allow_list(synthesized: Synthesized) -> None:
+    # Given the synthesized template
+    roles = set(by_base_name(synthesized.template, "AWS::IAM::Role"))
+    # Then every role with permissions is reviewed here (the API Gateway account role has a managed policy only)
+    unknown = set(_grants(synthesized)) - set(ALLOWED)
+    assert not unknown, f"roles not on the least-privilege allow-list: {sorted(unknown)}"
+    assert roles - set(ALLOWED) <= set(MANAGED_POLICIES)
+
+
+def test_every_statement_is_allowed_for_its_role(synthesized: Synthesized) -> None:
+    # Given every role's grants
+    violations: list[str] = []
+    for role, grants in _grants(synthesized).items():
+        allowed = ALLOWED[role]
+        own_logs = role.removesuffix("Role") + "Logs"
+        is_state_machine = role.endswith("StateMachineRole")
+        for resource, actions in grants.items():
+            if resource == "*":
+                extra = actions - (STATE_MACHINE_STAR_ONLY if is_state_machine else STAR_ONLY)
+            elif resource in KMS_KEYS:
+                extra = actions - KMS_ACTIONS
+            elif resource == own_logs:
+                extra = actions - LOG_ACTIONS
+            elif resource in allowed:
+                extra = actions - allowed[resource]
+            else:
+                extra = actions
+            if extra:
+                violations.append(f"{role}: {sorted(extra)} on {resource}")
+    # Then nothing is granted beyond the allow-list
+    assert violations == []
+
+
+def test_every_function_has_a_role_of_its_own(synthesized: Synthesized) -> None:
+    functions = [
+        f for f in synthesized.resources("AWS::Lambda::Function").values() if "ZipFile" not in f["Properties"]["Code"]
+    ]
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions]
+    assert len(roles) == len(set(roles)) == len(functions)
+
+
+def test_no_role_has_inline_policies_or_unacknowledged_managed_policies(synthesized: Synthesized) -> None:
+    for logical_id, role in synthesized.resources("AWS::IAM::Role").items():
+        props = role["Properties"]
+        assert "Policies" not in props, logical_id
+        managed = [str(m) for m in props.get("ManagedPolicyArns", [])]
+        expected = MANAGED_POLICIES.get(base_name(logical_id))
+        if expected is None:
+            assert managed == [], logical_id
+        else:
+            assert len(managed) == 1 and expected in managed[0], logical_id
+        assert not any("FullAccess" in m for m in managed), logical_id
+
+
+@pytest.mark.parametrize("forbidden", ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"])
+def test_the_ledger_is_append_only_by_iam(synthesized: Synthesized, forbidden: str) -> None:
+    # Given every grant in the stack
+    grants = _grants(synthesized)
+    # Then no role at all may update, delete or batch-write ledger entries
+    for role, role_grants in grants.items():
+        for resource, actions in role_grants.items():
+            if resource.startswith("PayInLedgerTable"):
+                assert forbidden not in actions, role
+                assert not any(a.endswith("*") or a.startswith("dynamodb:PartiQL") for a in actions), role
+    # And the ledger's writers hold exactly the append set
+    for writer in ("PayInLedgerRole", "PayInLedgerPostingsRole"):
+        assert grants[writer]["PayInLedgerTable"] <= LEDGER_APPEND
+    assert grants["PayInLedgerRole"]["PayInLedgerTable"] == LEDGER_APPEND
+
+
+def test_no_statement_allows_every_action_of_a_service(synthesized: Synthesized) -> None:
+    for role, grants in _grants(synthesized).items():
+        for resource, actions in grants.items():
+            wildcards = {a for a in actions if a == "*" or a.endswith(":*")}
+            assert not wildcards, f"{role}: {wildcards} on {resource}"
+
+
+def test_only_the_executor_reads_the_psp_api_key(synthesized: Synthesized) -> None:
+    readers = {role for role, grants in _grants(synthesized).items() if "EncryptionPspApiKey" in grants}
+    assert readers == {"PayInExecutorRole"}
+
+
+def _key_policy_principals(resource: dict[str, Any]) -> list[Any]:
+    return [s.get("Principal") for s in resource["Properties"]["KeyPolicy"]["Statement"]]
+
+
+def test_key_policies_name_only_the_account_and_the_services_that_need_them(synthesized: Synthesized) -> None:
+    keys = by_base_name(synthesized.template, "AWS::KMS::Key")
+    assert set(keys) == KMS_KEYS
+    data_principals = _key_policy_principals(keys["EncryptionDataKey"][1])
+    messages_principals = _key_policy_principals(keys["EncryptionMessagesKey"][1])
+    # The account's IAM policies decide (the grants above); no service principal on the Data key.
+    assert all("AWS" in p and "Service" not in p for p in data_principals)
+    # S3 may encrypt notifications into the settlement-file queue with the Messages key, nothing else.
+    services = [p["Service"] for p in messages_principals if "Service" in p]
+    assert services == ["s3.amazonaws.com"]

@@ -1,0 +1,58 @@
+"""cdk-nag: every acknowledged finding is on one specific resource and says why (synthesis fails on any
+other finding; tests/infra/test_template_foundation.py proves that)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from tests.conftest import Synthesized
+
+# The rules the stack acknowledges anywhere; a new kind of acknowledgement is a review decision.
+ACKNOWLEDGED_RULES = {
+    "AwsSolutions-IAM5[Resource::*]",
+    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+    "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+    "AwsSolutions-APIG4",
+    "AwsSolutions-COG4",
+    "AwsSolutions-SMG4",
+}
+ACKNOWLEDGED_PREFIXES = (
+    "AwsSolutions-IAM5[Resource::<",  # a table's own indexes, or one key prefix of a bucket
+)
+
+
+def _acknowledgements(synthesized: Synthesized) -> dict[str, dict[str, str]]:
+    metadata = json.loads((synthesized.outdir / "Payments.metadata.json").read_text())
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry["type"] == "aws:cdk:acknowledged-rules":
+                for rule, reason in entry["data"].items():
+                    found[path][rule.removeprefix("Annotation::")] = reason
+    return found
+
+
+def test_every_acknowledgement_is_on_a_specific_resource_with_a_reason(synthesized: Synthesized) -> None:
+    acknowledgements = _acknowledgements(synthesized)
+    assert acknowledgements
+    for path, rules in acknowledgements.items():
+        assert path.count("/") >= 2, f"{path}: acknowledged on the stack, not a resource"
+        for rule, reason in rules.items():
+            assert len(reason) >= 60 and reason.endswith("."), (path, rule, reason)
+            assert rule in ACKNOWLEDGED_RULES or rule.startswith(ACKNOWLEDGED_PREFIXES), (path, rule)
+
+
+def test_the_wildcard_kms_actions_are_acknowledged_only_for_grants_on_the_stacks_keys(
+    synthesized: Synthesized,
+) -> None:
+    # Given the roles whose policies hold kms:GenerateDataKey* / kms:ReEncrypt*
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(a.startswith("kms:") for a in actions):
+                # Then they apply to one of the stack's keys, never to '*'
+                target = statement["Resource"]
+                assert isinstance(target, dict) and target["Fn::GetAtt"][0].startswith("Encryption")
