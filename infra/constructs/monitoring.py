@@ -24,14 +24,16 @@ MINUTE = Duration.minutes(1)
 PSP_LATENCY_P99_ALARM_MS = 1500
 
 
-def business_metric(name: str, service: str, *, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+def business_metric(
+    name: str, service: str, *, statistic: str = "Sum", label: str | None = None, period: Duration = MINUTE
+) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=NAMESPACE,
         metric_name=name,
         dimensions_map={"service": service},
         statistic=statistic,
-        period=MINUTE,
-        label=label or name,
+        period=period,
+        label=label,
     )
 
 
@@ -63,8 +65,9 @@ class Monitoring(Construct):
 
         psp_p99 = business_metric(*PSP_LATENCY, statistic="p99", label="PSP charge latency p99 (ms)")
         breaks = business_metric(*RECONCILIATION_BREAKS, label="Reconciliation breaks")
+        # Alarms on the plain metrics (a label would turn them into metric-math alarms).
         self.alarms: list[cloudwatch.Alarm] = [
-            psp_p99.with_(period=Duration.minutes(5)).create_alarm(
+            business_metric(*PSP_LATENCY, statistic="p99", period=Duration.minutes(5)).create_alarm(
                 self,
                 "PspLatencyAlarm",
                 threshold=PSP_LATENCY_P99_ALARM_MS,
@@ -73,7 +76,7 @@ class Monitoring(Construct):
                 alarm_description="PSP charge latency p99 is near the client timeout: charges will start timing "
                 "out and be retried.",
             ),
-            breaks.with_(period=Duration.hours(1)).create_alarm(
+            business_metric(*RECONCILIATION_BREAKS, period=Duration.hours(1)).create_alarm(
                 self,
                 "ReconciliationBreaksAlarm",
                 threshold=0,

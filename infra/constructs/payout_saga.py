@@ -93,7 +93,14 @@ class PayoutSaga(Construct):
             condition="#s = :processing",
             values={":failed": V.from_string("FAILED"), ":code": V.from_string("insufficient_funds")},
         )
-        refused = sfn.Succeed(self, "Refused", comment="Insufficient funds: nothing was reserved.")
+        # An execution that ends here paid nothing out: FAILED with error InsufficientFunds in its history
+        # (the payout record says FAILED / insufficient_funds).
+        refused = sfn.Fail(
+            self,
+            "InsufficientFunds",
+            error="InsufficientFunds",
+            cause="The seller's available balance is below the payout amount; nothing was reserved.",
+        )
         ledger_in_transit = self._posting(
             "LedgerInTransit",
             "payout_in_transit",

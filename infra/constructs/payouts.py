@@ -18,6 +18,7 @@ from functions.executor.payouts import PayoutExecutorSettings
 from functions.executor.recovery import RecoverySettings
 from functions.executor.webhooks import WebhookSettings
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
+from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, money_table, sqs_source
 from infra.constructs.payout_saga import PayoutSaga
@@ -54,7 +55,7 @@ class Payouts(Construct):
         )
         self.saga = PayoutSaga(
             self,
-            "Saga",
+            "PayoutSaga",
             wallet_table=pay_in.wallet_table,
             payouts_table=self.payouts_table,
             payout_queue=self.payout_queue.queue,
@@ -72,8 +73,8 @@ class Payouts(Construct):
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description="A pay-out saga ended in NeedsAttention: its funds stay reserved until a "
-                "person resolves it with the PSP.",
+                alarm_description="A pay-out saga failed: NeedsAttention (its funds stay reserved until a "
+                "person resolves it with the PSP) or InsufficientFunds (two payouts raced for one balance).",
             ).add_alarm_action(action)
 
         self.api = ServiceFunction(
@@ -154,6 +155,8 @@ class Payouts(Construct):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.DESTROY,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=encryption_key(self, "Data"),
         )
         self.webhook = ServiceFunction(
             self,

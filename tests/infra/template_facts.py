@@ -61,5 +61,7 @@ def joined_text(value: Any) -> str:
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return str(separator).join(joined_text(p) for p in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return "${" + str(value["Ref"]) + "}"
     refs = references(value)
     return "${" + ",".join(refs) + "}" if refs else json.dumps(value)

@@ -9,8 +9,9 @@ from typing import Any
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, references
 
-# Records that are meant to expire: Powertools idempotency records (and an outbox, if one is added).
-EXPIRING_TABLES = ("Idempotency", "Outbox")
+# Records that are meant to expire: Powertools idempotency records, PSP webhook event ids (dedupe
+# window), and an outbox if one is added.
+EXPIRING_TABLES = ("Idempotency", "WebhookEvents", "Outbox")
 
 
 def _key(synthesized: Synthesized, purpose: str) -> str:
@@ -46,7 +47,9 @@ def test_ttl_only_on_idempotency_and_outbox_records(synthesized: Synthesized) ->
         for k, v in synthesized.resources("AWS::DynamoDB::Table").items()
         if "TimeToLiveSpecification" in v["Properties"]
     }
-    assert with_ttl == {"PayInIdempotencyTable": {"AttributeName": "expiration", "Enabled": True}}
+    assert set(with_ttl) <= {"PayInIdempotencyTable", "PayoutsWebhookEventsTable"}
+    assert with_ttl["PayInIdempotencyTable"] == {"AttributeName": "expiration", "Enabled": True}
+    assert all(_is_expiring(name) for name in with_ttl)
 
 
 def test_every_queue_is_encrypted_with_the_messages_key(synthesized: Synthesized) -> None:

@@ -164,7 +164,7 @@ KMS_ACTIONS = {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDat
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 # The only AWS-managed policies in the stack, each acknowledged in infra/nag.py with its reason.
 MANAGED_POLICIES = {
-    "PublicApiApiCloudWatchRole": "AmazonAPIGatewayPushToCloudWatchLogs",
+    "PublicApiCloudWatchRole": "AmazonAPIGatewayPushToCloudWatchLogs",
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": "AWSLambdaBasicExecutionRole",
 }
 
@@ -278,5 +278,5 @@ def test_key_policies_name_only_the_account_and_the_services_that_need_them(synt
     # The account's IAM policies decide (the grants above); no service principal on the Data key.
     assert all("AWS" in p and "Service" not in p for p in data_principals)
     # S3 may encrypt notifications into the settlement-file queue with the Messages key, nothing else.
-    services = [p["Service"] for p in messages_principals if "Service" in p]
-    assert services == ["s3.amazonaws.com"]
+    services = {p["Service"] for p in messages_principals if "Service" in p}
+    assert services == {"s3.amazonaws.com"}
