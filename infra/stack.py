@@ -21,7 +21,11 @@ class PaymentsStack(Stack):
         self.alarm_topic = sns.Topic(self, "Alarms", display_name="Payments alarms", enforce_ssl=True)
         self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
         self.settlement = Settlement(
-            self, "Settlement", alarm_topic=self.alarm_topic, executor_table=self.pay_in.executor_table
+            self,
+            "Settlement",
+            alarm_topic=self.alarm_topic,
+            executor_table=self.pay_in.executor_table,
+            ledger_postings_queue=self.pay_in.ledger_postings_queue,
         )
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url

@@ -1,14 +1,32 @@
-"""Settlement-file reconciliation: read the PSP's file as a stream and record one run per S3 object."""
+"""Settlement-file reconciliation: pure logic over ports, streamed row by row in bounded chunks.
+
+A run reads the PSP's file once, in order, `CHUNK` rows at a time: each chunk's orders and settlement
+claims are fetched in one batch, every row is classified, matched rows are claimed (conditionally, so a
+row seen twice - in this file or an earlier one - is a `duplicate_row`) and posted to the ledger. Nothing
+grows with the file but the counters: breaks go to a spooled CSV, review items are capped, and missing
+orders are found afterwards by paging the executor's index of decided orders against the claims.
+
+Cut-off skew: the file's cut-off is its latest row's `created_at`. A successful order missing from the
+file is a permanent `missing_external` break if it was decided inside the file's span, and a *temporary*
+one if decided after the cut-off (within the grace window): the PSP's clock may have put it into the
+next file. The next file either carries it (the temporary break closes) or, having passed the order's
+time, does not (the break is escalated to permanent in that run)."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
-from typing import Protocol
+import io
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import IO, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
 
+from functions.common.events import JournalPosting, PostingLine
 from functions.common.ids import deterministic_id
+from functions.common.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 
 SETTLEMENT_COLUMNS = (
     "psp_reference",
@@ -22,6 +40,7 @@ SETTLEMENT_COLUMNS = (
     "created_at",
     "available_on",
 )
+ROW_TYPES = frozenset({"charge", "refund", "payout"})
 BREAK_CLASSES = (
     "missing_internal",
     "missing_external",
@@ -31,6 +50,16 @@ BREAK_CLASSES = (
     "duplicate_row",
     "malformed_row",
 )
+SETTLED_STATUS = "succeeded"  # the PSP's status of a charge it paid out
+CHUNK = 100  # rows per batch read/write (BatchGetItem and TransactWriteItems take at most 100 items)
+REVIEW_CAP = 1000  # review items per run; beyond that one summary item points at the report
+
+# Ledger accounts of a settled charge: the PSP pays net into the bank and keeps its fee.
+BANK_CASH = "bank_cash"
+PSP_FEE_EXPENSE = "psp_fee_expense"
+PSP_RECEIVABLE = "psp_receivable"
+
+ClaimState = Literal["settled", "awaiting", "missing"]
 
 
 class ObjectRef(BaseModel):
@@ -43,37 +72,532 @@ class ObjectRef(BaseModel):
 class Run(BaseModel):
     run_id: str
     source: ObjectRef
-    status: str = "COMPLETED"
+    status: Literal["RUNNING", "COMPLETED", "FAILED"] = "RUNNING"
+    mode: Literal["stream", "distributed"] = "stream"
     error: str | None = None
     rows: int = 0
     matched: int = 0
     breaks: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(BREAK_CLASSES, 0))
+    temporary_breaks: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(BREAK_CLASSES, 0))
+    closed_temporary: int = 0  # temporary breaks of earlier runs this file settled
+    settled_late: int = 0  # permanent missing_external breaks of earlier runs this file settled
+    escalated: int = 0  # temporary breaks of earlier runs this file should have carried but did not
+    settled_amounts: dict[str, int] = Field(default_factory=dict)  # gross settled per currency
+    fees: dict[str, int] = Field(default_factory=dict)
+    cutoff: str | None = None
     report: ObjectRef | None = None
+    breaks_report: ObjectRef | None = None
     created_at: str
+    completed_at: str | None = None
 
 
 def run_id_for(source: ObjectRef) -> str:
-    """One run per object version: S3 notifications are at-least-once."""
-    return deterministic_id("rr", source.bucket, source.key, source.version or source.etag or "")
+    """One run per object content at a key: a redelivered notification, or the same file dropped twice
+    (a new version with the same ETag), maps to the same run."""
+    return deterministic_id("rr", source.bucket, source.key, source.etag or source.version or "")
 
 
 class NotASettlementFile(ValueError):
     pass
 
 
-def settlement_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) for each data row, streamed; the header must be the contract's."""
-    reader = csv.reader(lines)
+class Row(NamedTuple):
+    line: int
+    psp_reference: str
+    merchant_reference: str
+    type: str
+    amount: int
+    currency: str
+    fee: int
+    net: int
+    status: str
+    created_at: datetime
+    available_on: str
+
+
+class Malformed(NamedTuple):
+    line: int
+    reason: str
+    psp_reference: str = ""
+    merchant_reference: str = ""
+
+
+Parsed = Row | Malformed
+
+
+def check_header(header: Sequence[str]) -> None:
+    if tuple(h.strip() for h in header) != SETTLEMENT_COLUMNS:
+        raise NotASettlementFile(
+            "the header is not the settlement file header "
+            f"({','.join(SETTLEMENT_COLUMNS)}); got {','.join(header)[:200]!r}"
+        )
+
+
+def _timestamp(value: str) -> datetime | None:
+    if len(value) < 20 or value[10] != "T":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
+    """One data row, validated without pydantic (this runs a million times per file)."""
+    if len(fields) != 10:
+        return Malformed(line, f"expected 10 fields, found {len(fields)}")
+    psp_reference, merchant_reference, kind, amount, currency, fee, net, status, created_at, available_on = fields
+    if not psp_reference or not merchant_reference:
+        return Malformed(line, "psp_reference and merchant_reference are required", psp_reference, merchant_reference)
+    if kind not in ROW_TYPES:
+        return Malformed(line, f"unknown type {kind[:20]!r}", psp_reference, merchant_reference)
+    if currency not in CURRENCY_EXPONENTS:
+        return Malformed(line, f"unknown currency {currency[:10]!r}", psp_reference, merchant_reference)
+    try:
+        amount_minor, fee_minor, net_minor = int(amount), int(fee), int(net)
+    except ValueError:
+        return Malformed(line, "amount, fee and net must be integers in minor units", psp_reference, merchant_reference)
+    if not 0 < amount_minor <= MAX_AMOUNT_MINOR or fee_minor < 0 or net_minor < 0:
+        return Malformed(line, "amount out of range or negative fee/net", psp_reference, merchant_reference)
+    if fee_minor + net_minor != amount_minor:
+        return Malformed(line, f"fee {fee} + net {net} != amount {amount}", psp_reference, merchant_reference)
+    created = _timestamp(created_at)
+    if created is None:
+        return Malformed(line, "created_at is not an ISO 8601 UTC time", psp_reference, merchant_reference)
+    return Row(
+        line,
+        psp_reference,
+        merchant_reference,
+        kind,
+        amount_minor,
+        currency,
+        fee_minor,
+        net_minor,
+        status,
+        created,
+        available_on,
+    )
+
+
+def settlement_rows(lines: Iterable[str]) -> Iterator[Parsed]:
+    """Each data row of the file, parsed, with its line number; the header must be the contract's."""
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         raise NotASettlementFile("the file is empty") from None
     except csv.Error as error:
         raise NotASettlementFile(f"the header is not CSV: {error}") from None
-    if tuple(h.strip() for h in header) != SETTLEMENT_COLUMNS:
-        raise NotASettlementFile("the header is not the settlement file header")
-    for fields in reader:
-        yield reader.line_num, fields
+    check_header(header)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Malformed(reader.line_num, f"not CSV: {error}")
+            continue
+        if not fields:
+            continue  # a blank line
+        yield parse_fields(reader.line_num, fields)
+
+
+# --- ports -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What the executor recorded for one payment order."""
+
+    payment_order_id: str
+    status: str
+    amount: int
+    currency: str
+    psp_reference: str | None
+    decided_at: str | None
+    seller_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The settlement state of one order: settled by a row, or an open missing_external break."""
+
+    payment_order_id: str
+    state: ClaimState
+    run_id: str
+    line: int = 0
+    psp_reference: str = ""
+    decided_at: str = ""
+
+
+class OrderSource(Protocol):
+    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]: ...
+
+    def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
+        """SUCCEEDED orders decided in [start, end], in pages of at most CHUNK."""
+
+
+class ClaimStore(Protocol):
+    def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]: ...
+
+    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
+        """Write each new claim only if the stored one is still the one read; raise if any changed."""
+
+    def open_break(self, claim: Claim) -> None:
+        """Record an awaiting or missing break for an order that has no claim (no-op if it has one)."""
+
+    def awaiting_before(self, before: datetime) -> Iterator[Claim]: ...
+
+    def escalate(self, claim: Claim, run_id: str) -> bool:
+        """awaiting -> missing; False if it is no longer awaiting."""
+
+
+class PostingSink(Protocol):
+    def post(self, postings: Sequence[JournalPosting]) -> None: ...
+
+
+# --- classification ----------------------------------------------------------------------------------
+
+
+class Outcome(NamedTuple):
+    line: int
+    klass: str | None  # None: matched
+    temporary: bool
+    psp_reference: str
+    merchant_reference: str
+    created_at: datetime | None
+    detail: str = ""
+    closed: str = ""  # "temporary" | "permanent" when this row settled an earlier run's break
+    amount: int = 0
+    fee: int = 0
+    currency: str = ""
+
+
+def settlement_posting(row: Row, order: Order, run_id: str) -> JournalPosting:
+    """The PSP paid net into the bank and kept its fee: together they clear the order's receivable.
+    The journal id derives from the PSP reference, so re-reading the file books nothing twice."""
+    lines = [PostingLine.model_construct(account=BANK_CASH, direction="debit", amount=row.net)]
+    if row.fee:
+        lines.append(PostingLine.model_construct(account=PSP_FEE_EXPENSE, direction="debit", amount=row.fee))
+    lines.append(PostingLine.model_construct(account=PSP_RECEIVABLE, direction="credit", amount=row.amount))
+    return JournalPosting.model_construct(
+        kind="settlement",
+        business_id=row.psp_reference,
+        currency=row.currency,
+        lines=lines,
+        payment_order_id=order.payment_order_id,
+        reference=run_id,
+    )
+
+
+def _mismatch(row: Row, order: Order) -> tuple[str | None, str]:
+    if row.currency != order.currency:
+        return "currency_mismatch", f"file {row.currency}, order {order.currency}"
+    if row.amount != order.amount:
+        return "amount_mismatch", f"file {row.amount}, order {order.amount} {order.currency}"
+    if row.status != SETTLED_STATUS or order.status != "SUCCEEDED":
+        return "status_mismatch", f"file {row.status}, order {order.status}"
+    return None, ""
+
+
+def classify_chunk(
+    run_id: str, items: Sequence[Parsed], *, orders: OrderSource, claims: ClaimStore, postings: PostingSink
+) -> list[Outcome]:
+    """Classify one chunk of rows (in line order), claim the rows that belong to an order, post the
+    matched ones. Safe to repeat: a row's own earlier claim (same run and line) is not a duplicate."""
+    references = list(dict.fromkeys(i.merchant_reference for i in items if type(i) is Row and i.type == "charge"))
+    known = orders.orders(references) if references else {}
+    stored = claims.claims([r for r in references if r in known]) if known else {}
+    outcomes: list[Outcome] = []
+    to_settle: list[tuple[Claim, Claim | None]] = []
+    to_post: list[JournalPosting] = []
+    first_line: dict[str, int] = {}
+    for item in items:
+        if type(item) is Malformed:
+            outcomes.append(
+                Outcome(
+                    item.line, "malformed_row", False, item.psp_reference, item.merchant_reference, None, item.reason
+                )
+            )
+            continue
+        row: Row = item  # type: ignore[assignment]
+        reference = row.merchant_reference
+        order = known.get(reference) if row.type == "charge" else None
+        if order is None or (order.psp_reference is not None and order.psp_reference != row.psp_reference):
+            detail = (
+                f"no internal record of this {row.type}"
+                if order is None
+                else f"order {reference} was charged as {order.psp_reference}"
+            )
+            outcomes.append(
+                Outcome(row.line, "missing_internal", False, row.psp_reference, reference, row.created_at, detail)
+            )
+            continue
+        earlier = first_line.get(reference)
+        claim = stored.get(reference)
+        own = claim is not None and claim.state == "settled" and claim.run_id == run_id
+        if earlier is None and own and claim is not None and claim.line != row.line:
+            earlier = claim.line  # an earlier chunk of this run settled it
+        if earlier is not None:
+            outcomes.append(
+                Outcome(
+                    row.line, "duplicate_row", False, row.psp_reference, reference, row.created_at, f"line {earlier}"
+                )
+            )
+            continue
+        if claim is not None and claim.state == "settled" and claim.run_id != run_id:
+            outcomes.append(
+                Outcome(
+                    row.line,
+                    "duplicate_row",
+                    False,
+                    row.psp_reference,
+                    reference,
+                    row.created_at,
+                    f"already settled by run {claim.run_id} line {claim.line}",
+                )
+            )
+            continue
+        first_line[reference] = row.line
+        closed = ""
+        if claim is not None and claim.state != "settled":
+            closed = "temporary" if claim.state == "awaiting" else "permanent"
+        to_settle.append(
+            (Claim(reference, "settled", run_id, row.line, row.psp_reference, order.decided_at or ""), claim)
+        )
+        klass, detail = _mismatch(row, order)
+        if klass is None:
+            to_post.append(settlement_posting(row, order, run_id))
+        outcomes.append(
+            Outcome(
+                row.line,
+                klass,
+                False,
+                row.psp_reference,
+                reference,
+                row.created_at,
+                detail,
+                closed,
+                row.amount,
+                row.fee,
+                row.currency,
+            )
+        )
+    if to_settle:
+        claims.settle(to_settle)
+    if to_post:
+        postings.post(to_post)
+    return outcomes
+
+
+def chunked(items: Iterable[Parsed], size: int = CHUNK) -> Iterator[list[Parsed]]:
+    chunk: list[Parsed] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- the run's tally ---------------------------------------------------------------------------------
+
+BREAKS_CSV_COLUMNS = ("class", "temporary", "line", "psp_reference", "merchant_reference", "detail")
+
+
+class ReviewItem(BaseModel):
+    """A break a person has to look at (sent to the review queue)."""
+
+    run_id: str
+    break_class: str
+    line: int | None
+    psp_reference: str
+    merchant_reference: str
+    detail: str
+    report_key: str | None = None
+
+
+@dataclass
+class Tally:
+    run_id: str
+    rows: int = 0
+    matched: int = 0
+    breaks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BREAK_CLASSES, 0))
+    temporary: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BREAK_CLASSES, 0))
+    closed_temporary: int = 0
+    settled_late: int = 0
+    escalated: int = 0
+    settled_amounts: dict[str, int] = field(default_factory=dict)
+    fees: dict[str, int] = field(default_factory=dict)
+    first_created: datetime | None = None
+    cutoff: datetime | None = None
+    review: list[ReviewItem] = field(default_factory=list)
+    review_overflow: int = 0
+    spool: IO[str] = field(default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+"))  # noqa: SIM115
+
+    def __post_init__(self) -> None:
+        self._csv = csv.writer(self.spool)
+        self._csv.writerow(BREAKS_CSV_COLUMNS)
+
+    def add(self, outcome: Outcome) -> None:
+        self.rows += 1
+        created = outcome.created_at
+        if created is not None:
+            if self.cutoff is None or created > self.cutoff:
+                self.cutoff = created
+            if self.first_created is None or created < self.first_created:
+                self.first_created = created
+        if outcome.closed == "temporary":
+            self.closed_temporary += 1
+        elif outcome.closed == "permanent":
+            self.settled_late += 1
+        if outcome.klass is None:
+            self.matched += 1
+            self.settled_amounts[outcome.currency] = self.settled_amounts.get(outcome.currency, 0) + outcome.amount
+            self.fees[outcome.currency] = self.fees.get(outcome.currency, 0) + outcome.fee
+            return
+        self.add_break(
+            outcome.klass,
+            outcome.line,
+            outcome.psp_reference,
+            outcome.merchant_reference,
+            outcome.detail,
+            temporary=outcome.temporary,
+        )
+
+    def add_break(
+        self,
+        klass: str,
+        line: int | None,
+        psp_reference: str,
+        merchant_reference: str,
+        detail: str,
+        *,
+        temporary: bool = False,
+    ) -> None:
+        (self.temporary if temporary else self.breaks)[klass] += 1
+        self._csv.writerow(
+            (klass, "true" if temporary else "false", line or "", psp_reference, merchant_reference, detail)
+        )
+        if temporary:
+            return  # re-checked automatically by the next file
+        if len(self.review) < REVIEW_CAP:
+            self.review.append(
+                ReviewItem(
+                    run_id=self.run_id,
+                    break_class=klass,
+                    line=line,
+                    psp_reference=psp_reference,
+                    merchant_reference=merchant_reference,
+                    detail=detail,
+                )
+            )
+        else:
+            self.review_overflow += 1
+
+    def breaks_csv(self) -> IO[bytes]:
+        """The breaks CSV as a binary stream for upload (spooled to disk beyond 1 MiB)."""
+        self.spool.flush()
+        self.spool.seek(0)
+        return io.BufferedReader(_Utf8Reader(self.spool))
+
+
+class _Utf8Reader(io.RawIOBase):
+    def __init__(self, text: IO[str]) -> None:
+        self.text = text
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while len(self.pending) < len(buffer):
+            chunk = self.text.read(1 << 16)
+            if not chunk:
+                break
+            self.pending += chunk.encode()
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+
+def find_missing(tally: Tally, *, orders: OrderSource, claims: ClaimStore, grace: timedelta) -> None:
+    """After every row is in: successful orders of the file's span that no row settled, and earlier
+    temporary breaks this file should have carried."""
+    if tally.first_created is None or tally.cutoff is None:
+        return  # no valid row: the file has no span to check orders against
+    cutoff = tally.cutoff
+    for page in orders.succeeded_between(tally.first_created, cutoff + grace):
+        stored = claims.claims([o.payment_order_id for o in page])
+        for order in page:
+            claim = stored.get(order.payment_order_id)
+            mine = claim is not None and claim.run_id == tally.run_id and claim.state != "settled"
+            if claim is not None and not mine:
+                continue
+            decided = _timestamp(order.decided_at or "")
+            temporary = decided is not None and decided > cutoff
+            if claim is None:
+                claims.open_break(
+                    Claim(
+                        order.payment_order_id,
+                        "awaiting" if temporary else "missing",
+                        tally.run_id,
+                        decided_at=order.decided_at or "",
+                    )
+                )
+            detail = (
+                f"decided {order.decided_at}, after the file's cut-off {cutoff.isoformat()}: expected in the next file"
+                if temporary
+                else f"{order.amount} {order.currency} decided {order.decided_at}, not in the file"
+            )
+            tally.add_break(
+                "missing_external", None, order.psp_reference or "", order.payment_order_id, detail, temporary=temporary
+            )
+    for claim in claims.awaiting_before(cutoff):
+        if claim.run_id == tally.run_id or not claims.escalate(claim, tally.run_id):
+            continue
+        tally.escalated += 1
+        tally.add_break(
+            "missing_external",
+            None,
+            claim.psp_reference,
+            claim.payment_order_id,
+            f"temporary break of run {claim.run_id} (decided {claim.decided_at}): this later file does not carry it",
+        )
+
+
+def complete_run(run: Run, tally: Tally, *, completed_at: str) -> Run:
+    return run.model_copy(
+        update={
+            "status": "COMPLETED",
+            "rows": tally.rows,
+            "matched": tally.matched,
+            "breaks": dict(tally.breaks),
+            "temporary_breaks": dict(tally.temporary),
+            "closed_temporary": tally.closed_temporary,
+            "settled_late": tally.settled_late,
+            "escalated": tally.escalated,
+            "settled_amounts": dict(tally.settled_amounts),
+            "fees": dict(tally.fees),
+            "cutoff": tally.cutoff.isoformat() if tally.cutoff else None,
+            "completed_at": completed_at,
+        }
+    )
+
+
+def reconcile_rows(
+    run: Run, items: Iterable[Parsed], *, orders: OrderSource, claims: ClaimStore, postings: PostingSink
+) -> Tally:
+    """Every row of the file in one pass (the stream path); `find_missing` completes the tally."""
+    tally = Tally(run.run_id)
+    add = tally.add
+    for chunk in chunked(items):
+        for outcome in classify_chunk(run.run_id, chunk, orders=orders, claims=claims, postings=postings):
+            add(outcome)
+    return tally
 
 
 class RunStore(Protocol):

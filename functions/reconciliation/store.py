@@ -1,14 +1,33 @@
-"""Adapters: the runs table and the settlement objects in S3 (read as a stream, never whole)."""
+"""Adapters: the runs and settlements tables, the executor's orders (read only), the settlement objects in
+S3 (read as a stream, never whole), the reports, the review and ledger-postings queues, the state machine."""
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
-from typing import Any
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import IO, Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
 from functions.common.aws import client
-from functions.common.dynamo import plain, table
-from functions.reconciliation.domain import ObjectRef, Run
+from functions.common.dynamo import cancellation_codes, is_condition_failure, plain, table
+from functions.common.events import JournalPosting
+from functions.common.queues import QueuePublisher
+from functions.reconciliation.domain import CHUNK, Claim, ObjectRef, Order, Outcome, ReviewItem, Run
+
+# The executor table's index of decided orders (declared with the table in infra/constructs/pay_in.py).
+EXECUTOR_DECIDED_INDEX = "by_status_decided"
+# The settlements table's sparse index of temporary breaks still awaiting the next file.
+AWAITING_INDEX = "by_awaiting"
+AWAITING = "AWAITING"
+CLAIM_SK = "claim"
+
+
+def _bound(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
 
 
 class DynamoRunStore:
@@ -34,13 +53,293 @@ class DynamoRunStore:
         return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
 
 
-def object_lines(source: ObjectRef) -> Iterator[str]:
-    """The object's text lines, decoded as UTF-8 while streaming (a bad byte raises ValueError)."""
+def _batch_get(table_name: str, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {"Keys": keys[start : start + 100], "ConsistentRead": True}
+        if projection:
+            request["ProjectionExpression"] = projection
+            if "#s" in projection:
+                request["ExpressionAttributeNames"] = {"#s": "status"}
+        pending: dict[str, Any] = {table_name: request}
+        while pending:
+            response = client("dynamodb").batch_get_item(RequestItems=pending)
+            items.extend(response["Responses"].get(table_name, []))
+            pending = response.get("UnprocessedKeys") or {}
+    return items
+
+
+def _s(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value.get("S", value.get("N", "")))
+
+
+class DynamoOrderSource:
+    """The executor's orders, read only (the reconciliation role has no write access to them)."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @staticmethod
+    def _order(item: dict[str, Any]) -> Order:
+        return Order(
+            payment_order_id=_s(item, "payment_order_id") or "",
+            status=_s(item, "status") or "",
+            amount=int(_s(item, "amount") or 0),
+            currency=_s(item, "currency") or "",
+            psp_reference=_s(item, "psp_reference"),
+            decided_at=_s(item, "decided_at"),
+            seller_id=_s(item, "seller_id") or "",
+        )
+
+    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
+        keys = [{"payment_order_id": {"S": po}} for po in payment_order_ids]
+        return {
+            order.payment_order_id: order
+            for order in map(
+                self._order,
+                _batch_get(
+                    self.table_name,
+                    keys,
+                    "payment_order_id, #s, amount, currency, psp_reference, decided_at, seller_id",
+                ),
+            )
+        }
+
+    def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
+        kwargs: dict[str, Any] = {
+            "IndexName": EXECUTOR_DECIDED_INDEX,
+            "KeyConditionExpression": Key("status").eq("SUCCEEDED")
+            & Key("decided_at").between(_bound(start), _bound(end)),
+            "Limit": CHUNK,
+        }
+        while True:
+            page = table(self.table_name).query(**kwargs)
+            if page["Items"]:
+                yield [
+                    Order(
+                        payment_order_id=i["payment_order_id"],
+                        status=i["status"],
+                        amount=int(i.get("amount", 0)),
+                        currency=i.get("currency", ""),
+                        psp_reference=i.get("psp_reference"),
+                        decided_at=i.get("decided_at"),
+                        seller_id=i.get("seller_id", ""),
+                    )
+                    for i in page["Items"]
+                ]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class ClaimConflict(RuntimeError):
+    """Another delivery settled one of these orders between our read and our write: retry the chunk."""
+
+
+class DynamoClaimStore:
+    """Settlement claims, one item per order: settled by (run, line), or an open missing_external break."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @staticmethod
+    def _claim(item: dict[str, Any]) -> Claim:
+        return Claim(
+            payment_order_id=(_s(item, "pk") or "").removeprefix("order#"),
+            state=_s(item, "state"),  # type: ignore[arg-type]
+            run_id=_s(item, "run_id") or "",
+            line=int(_s(item, "line") or 0),
+            psp_reference=_s(item, "psp_reference") or "",
+            decided_at=_s(item, "decided_at") or "",
+        )
+
+    @staticmethod
+    def _item(claim: Claim) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": {"S": f"order#{claim.payment_order_id}"},
+            "sk": {"S": CLAIM_SK},
+            "state": {"S": claim.state},
+            "run_id": {"S": claim.run_id},
+            "line": {"N": str(claim.line)},
+            "psp_reference": {"S": claim.psp_reference},
+            "decided_at": {"S": claim.decided_at},
+        }
+        if claim.state == "awaiting":
+            item["awaiting"] = {"S": AWAITING}
+        return item
+
+    def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
+        keys = [{"pk": {"S": f"order#{po}"}, "sk": {"S": CLAIM_SK}} for po in payment_order_ids]
+        return {c.payment_order_id: c for c in map(self._claim, _batch_get(self.table_name, keys))}
+
+    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
+        for start in range(0, len(claims), 100):
+            items = []
+            for new, prior in claims[start : start + 100]:
+                put: dict[str, Any] = {"TableName": self.table_name, "Item": self._item(new)}
+                if prior is None:
+                    put["ConditionExpression"] = "attribute_not_exists(pk)"
+                else:
+                    put["ExpressionAttributeNames"] = {"#state": "state", "#line": "line"}
+                    put["ConditionExpression"] = "#state = :state AND run_id = :run AND #line = :line"
+                    put["ExpressionAttributeValues"] = {
+                        ":state": {"S": prior.state},
+                        ":run": {"S": prior.run_id},
+                        ":line": {"N": str(prior.line)},
+                    }
+                items.append({"Put": put})
+            try:
+                client("dynamodb").transact_write_items(TransactItems=items)
+            except ClientError as error:
+                if is_condition_failure(error):
+                    raise ClaimConflict(
+                        f"settlement claims changed concurrently: {cancellation_codes(error)}"
+                    ) from None
+                raise
+
+    def open_break(self, claim: Claim) -> None:
+        try:
+            client("dynamodb").put_item(
+                TableName=self.table_name, Item=self._item(claim), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    def awaiting_before(self, before: datetime) -> Iterator[Claim]:
+        kwargs: dict[str, Any] = {
+            "IndexName": AWAITING_INDEX,
+            "KeyConditionExpression": Key("awaiting").eq(AWAITING) & Key("decided_at").lt(_bound(before)),
+        }
+        while True:
+            page = table(self.table_name).query(**kwargs)
+            for item in page["Items"]:
+                yield Claim(
+                    payment_order_id=str(item["pk"]).removeprefix("order#"),
+                    state="awaiting",
+                    run_id=item["run_id"],
+                    line=int(item.get("line", 0)),
+                    psp_reference=item.get("psp_reference", ""),
+                    decided_at=item.get("decided_at", ""),
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def escalate(self, claim: Claim, run_id: str) -> bool:
+        try:
+            client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"order#{claim.payment_order_id}"}, "sk": {"S": CLAIM_SK}},
+                UpdateExpression="SET #state = :missing, escalated_by = :run REMOVE awaiting",
+                ConditionExpression="#state = :awaiting",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":missing": {"S": "missing"},
+                    ":awaiting": {"S": "awaiting"},
+                    ":run": {"S": run_id},
+                },
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+
+class DynamoOutcomeStore:
+    """Per-row outcomes of a distributed run (the Map's row workers write, the finaliser folds)."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def save(self, run_id: str, outcomes: Sequence[Outcome]) -> None:
+        with table(self.table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for o in outcomes:
+                item: dict[str, Any] = {
+                    "pk": f"run#{run_id}",
+                    "sk": f"line#{o.line:09d}",
+                    "line": o.line,
+                    "klass": o.klass or "",
+                    "temporary": o.temporary,
+                    "psp_reference": o.psp_reference,
+                    "merchant_reference": o.merchant_reference,
+                    "detail": o.detail,
+                    "closed": o.closed,
+                    "amount": o.amount,
+                    "fee": o.fee,
+                    "currency": o.currency,
+                }
+                if o.created_at is not None:
+                    item["created_at"] = o.created_at.isoformat()
+                batch.put_item(Item=item)
+
+    def outcomes(self, run_id: str) -> Iterator[Outcome]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"run#{run_id}"), "ConsistentRead": True}
+        while True:
+            page = table(self.table_name).query(**kwargs)
+            for i in page["Items"]:
+                created = i.get("created_at")
+                yield Outcome(
+                    line=int(i["line"]),
+                    klass=i["klass"] or None,
+                    temporary=bool(i["temporary"]),
+                    psp_reference=i["psp_reference"],
+                    merchant_reference=i["merchant_reference"],
+                    created_at=datetime.fromisoformat(created) if created else None,
+                    detail=i["detail"],
+                    closed=i["closed"],
+                    amount=int(i["amount"]),
+                    fee=int(i["fee"]),
+                    currency=i["currency"],
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class QueuePostingSink:
+    def __init__(self, queue_url: str) -> None:
+        self.publisher = QueuePublisher(queue_url)
+
+    def post(self, postings: Sequence[JournalPosting]) -> None:
+        self.publisher.publish_many(postings)
+
+
+class ReviewQueue:
+    def __init__(self, queue_url: str) -> None:
+        self.publisher = QueuePublisher(queue_url)
+
+    def send(self, items: Sequence[ReviewItem]) -> None:
+        self.publisher.publish_many(items)
+
+
+# --- S3 ----------------------------------------------------------------------------------------------
+
+
+def _object_kwargs(source: ObjectRef) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"Bucket": source.bucket, "Key": source.key}
     if source.version:
         kwargs["VersionId"] = source.version
-    body = client("s3").get_object(**kwargs)["Body"]
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    return kwargs
+
+
+def head_object(source: ObjectRef) -> dict[str, Any]:
+    head: dict[str, Any] = client("s3").head_object(**_object_kwargs(source))
+    return head
+
+
+def first_line(source: ObjectRef, max_bytes: int = 4096) -> str:
+    body: bytes = client("s3").get_object(**_object_kwargs(source), Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
+    text = body.decode("utf-8-sig", errors="replace")
+    return text.split("\n", 1)[0].rstrip("\r")
+
+
+def object_lines(source: ObjectRef) -> Iterator[str]:
+    """The object's text lines, decoded as UTF-8 while streaming (undecodable bytes become U+FFFD)."""
+    body = client("s3").get_object(**_object_kwargs(source))["Body"]
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     pending = ""
     for chunk in body.iter_chunks(chunk_size=1 << 20):
         pending += decoder.decode(chunk)
@@ -50,3 +349,29 @@ def object_lines(source: ObjectRef) -> Iterator[str]:
     pending += decoder.decode(b"", final=True)
     if pending:
         yield pending
+
+
+def put_report(bucket: str, key: str, body: bytes | IO[bytes], content_type: str) -> None:
+    if isinstance(body, bytes):
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    else:
+        client("s3").upload_fileobj(body, bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+# --- Step Functions -----------------------------------------------------------------------------------
+
+
+def start_distributed(state_machine_arn: str, run_id: str, source: ObjectRef) -> None:
+    """Start the Distributed Map for this run; its name is the run id, so a second start is a no-op."""
+    payload = {"run_id": run_id, "bucket": source.bucket, "key": source.key, "version": source.version or ""}
+    try:
+        client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(payload)
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+
+
+def task_succeeded(task_token: str, output: dict[str, Any]) -> None:
+    client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))

@@ -158,6 +158,12 @@ class PayIn(Construct):
             partition_key=dynamodb.Attribute(name="open_bucket", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="open_since", type=dynamodb.AttributeType.STRING),
         )
+        # Reconciliation: successful orders by decision time (functions/reconciliation/store.py).
+        self.executor_table.add_global_secondary_index(
+            index_name="by_status_decided",
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="decided_at", type=dynamodb.AttributeType.STRING),
+        )
         self.executor = ServiceFunction(
             self,
             "Executor",
