@@ -28,6 +28,7 @@ from constructs import Construct
 
 from functions.reconciliation.settings import ReconciliationApiSettings, ReconciliationSettings
 from functions.reconciliation.store import AWAITING_INDEX
+from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import money_table, sqs_source
 from infra.constructs.queue import MonitoredQueue
@@ -72,7 +73,10 @@ class Settlement(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            # The stack's Data key; an S3 Bucket Key keeps KMS requests (and cost) per object low.
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=encryption_key(self, "Data"),
+            bucket_key_enabled=True,
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             versioned=True,
