@@ -14,6 +14,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from functions.common.settings import FunctionSettings
+from functions.reconciliation.domain import BREAK_CLASSES
 from infra.config import stage_config
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
@@ -46,7 +47,20 @@ PAYMENT_OUTCOMES = (
 )
 CHARGES_DECLINED = ("ChargesDeclined", "executor")
 PSP_LATENCY = ("PspChargeLatency", "executor")
-RECONCILIATION_BREAKS = ("ReconciliationBreaks", "reconciliation")
+# The reconciliation publishes one metric per break class (temporary, cut-off breaks are separate).
+RECONCILIATION_SERVICE = "reconciliation"
+SETTLEMENT_FILE_FAILED = ("SettlementFileFailed", RECONCILIATION_SERVICE)
+
+
+def reconciliation_breaks(period: Duration, label: str = "Reconciliation breaks") -> cloudwatch.MathExpression:
+    """Every break class's count, summed (a class with no data counts 0)."""
+    using = {
+        f"b{i}": business_metric(f"SettlementBreaks_{klass}", RECONCILIATION_SERVICE, period=period)
+        for i, klass in enumerate(BREAK_CLASSES)
+    }
+    return cloudwatch.MathExpression(
+        expression="+".join(f"FILL({name},0)" for name in using), using_metrics=using, label=label, period=period
+    )
 
 
 class Monitoring(Construct):
@@ -64,7 +78,6 @@ class Monitoring(Construct):
             return construct.node.path.removeprefix(f"{stack.node.path}/")
 
         psp_p99 = business_metric(*PSP_LATENCY, statistic="p99", label="PSP charge latency p99 (ms)")
-        breaks = business_metric(*RECONCILIATION_BREAKS, label="Reconciliation breaks")
         # Alarms on the plain metrics (a label would turn them into metric-math alarms).
         self.alarms: list[cloudwatch.Alarm] = [
             business_metric(*PSP_LATENCY, statistic="p99", period=Duration.minutes(5)).create_alarm(
@@ -76,7 +89,7 @@ class Monitoring(Construct):
                 alarm_description="PSP charge latency p99 is near the client timeout: charges will start timing "
                 "out and be retried.",
             ),
-            business_metric(*RECONCILIATION_BREAKS, period=Duration.hours(1)).create_alarm(
+            reconciliation_breaks(Duration.hours(1)).create_alarm(
                 self,
                 "ReconciliationBreaksAlarm",
                 threshold=0,
@@ -84,6 +97,16 @@ class Monitoring(Construct):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description="The settlement file did not reconcile: see the run's report under reports/.",
+            ),
+            business_metric(*SETTLEMENT_FILE_FAILED, period=Duration.hours(1)).create_alarm(
+                self,
+                "SettlementFileFailedAlarm",
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="A settlement file was rejected (unreadable or not a settlement file): it was "
+                "not reconciled.",
             ),
         ]
         for function in functions:
@@ -148,7 +171,7 @@ class Monitoring(Construct):
             ),
             cloudwatch.SingleValueWidget(
                 title="Reconciliation breaks (24 h)",
-                metrics=[breaks.with_(period=Duration.days(1))],
+                metrics=[reconciliation_breaks(Duration.days(1))],
                 width=width,
             ),
         )

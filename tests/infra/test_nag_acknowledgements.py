@@ -21,6 +21,9 @@ ACKNOWLEDGED_RULES = {
 }
 ACKNOWLEDGED_PREFIXES = (
     "AwsSolutions-IAM5[Resource::<",  # a table's own indexes, or one key prefix of a bucket
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<",  # the objects of one of the stack's buckets
+    # a Distributed Map's own child executions (RedriveExecution on <state machine>:*)
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:",
 )
 
 

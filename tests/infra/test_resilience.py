@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from functions.reconciliation.domain import BREAK_CLASSES
 from infra.config import StageConfig
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, joined_text, references
@@ -149,21 +150,26 @@ def test_dashboard_shows_payments_declines_psp_latency_queues_dlqs_and_breaks(sy
     assert len(ages) == len(work_queues)
     dlqs = _metric_rows(_widget(dashboard, "Dead-letter queue depth"))
     assert {row[1] for row in dlqs} == {"ApproximateNumberOfMessagesVisible"} and len(dlqs) == len(work_queues)
-    (breaks,) = _metric_rows(_widget(dashboard, "Reconciliation breaks (24 h)"))
-    assert breaks[:4] == ["Payments", "ReconciliationBreaks", "service", "reconciliation"]
+    expression, *classes = _metric_rows(_widget(dashboard, "Reconciliation breaks (24 h)"))
+    assert expression[0]["expression"] == "+".join(f"FILL(b{i},0)" for i in range(len(BREAK_CLASSES)))
+    assert [row[:4] for row in classes] == [
+        ["Payments", f"SettlementBreaks_{klass}", "service", "reconciliation"] for klass in BREAK_CLASSES
+    ]
 
 
-def test_business_alarms_watch_psp_latency_and_reconciliation_breaks(synthesized: Synthesized) -> None:
-    alarms = {
-        a["Properties"]["MetricName"]: a["Properties"]
-        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("Namespace") == "Payments"
-    }
+def test_business_alarms_watch_psp_latency_reconciliation_breaks_and_rejected_files(
+    synthesized: Synthesized,
+) -> None:
+    all_alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    alarms = {a["MetricName"]: a for a in all_alarms if a.get("Namespace") == "Payments"}
     assert alarms["PspChargeLatency"]["ExtendedStatistic"] == "p99"
     assert alarms["PspChargeLatency"]["Threshold"] == 1500
-    assert alarms["ReconciliationBreaks"]["Threshold"] == 0
-    assert alarms["ReconciliationBreaks"]["ComparisonOperator"] == "GreaterThanThreshold"
-    function_errors = [
-        a for a in synthesized.resources("AWS::CloudWatch::Alarm").values() if a["Properties"]["MetricName"] == "Errors"
-    ]
+    assert alarms["SettlementFileFailed"]["Threshold"] == 0
+    (breaks,) = [a for a in all_alarms if "Metrics" in a]
+    expression = next(m["Expression"] for m in breaks["Metrics"] if "Expression" in m)
+    watched = {m["MetricStat"]["Metric"]["MetricName"] for m in breaks["Metrics"] if "MetricStat" in m}
+    assert watched == {f"SettlementBreaks_{klass}" for klass in BREAK_CLASSES}
+    assert expression.count("FILL(") == len(BREAK_CLASSES)
+    assert (breaks["Threshold"], breaks["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    function_errors = [a for a in all_alarms if a.get("MetricName") == "Errors"]
     assert len(function_errors) == len(_functions(synthesized))
