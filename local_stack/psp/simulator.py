@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from local_stack.psp.charges import ChargeBook, Reply
 from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
 from local_stack.psp.payouts import PayoutBook, PendingSettlement
+from local_stack.psp.settlement import settlement_route
 from local_stack.psp.webhooks import WebhookSender
 
 RouteHandler = Callable[["PspSimulator", re.Match[str], dict[str, list[str]], dict[str, str], bytes], Reply]
@@ -32,6 +33,7 @@ class PspSimulator:
             ("GET", re.compile(r"^/v1/charges$"), _list_charges),
             ("GET", re.compile(r"^/v1/charges/(?P<charge_id>ch_\w+)$"), _get_charge),
             ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
+            ("GET", re.compile(r"^/v1/settlements$"), settlement_route),
             *PAYOUT_ROUTES,
         ]
 

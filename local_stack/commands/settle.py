@@ -1,0 +1,114 @@
+"""`payments settle`: drop a settlement file into the running local stack's settlement bucket.
+
+  payments settle [--date YYYY-MM-DD]    asks the PSP simulator for that day's file (default: today, UTC)
+  payments settle --file PATH            drops the given file
+  --inject missing=po_1 --inject extra=2 differences for the simulator to write (see local_stack/psp/settlement.py)
+  --distributed                          reconcile through the Distributed Map, whatever the size
+
+The drop reaches the reconciliation function through the bucket's S3 -> SQS notification, as in AWS;
+the command then waits for the run and prints it (--no-wait to skip)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from functions.reconciliation.domain import ObjectRef, run_id_for
+from local_stack.stack import STATE_FILE, aws_clients
+
+SETTLEMENT_PREFIX = "settlements/"
+
+
+def register(commands: Any) -> None:
+    settle = commands.add_parser("settle", help="drop a settlement file into the settlement bucket")
+    source = settle.add_mutually_exclusive_group()
+    source.add_argument("--date", help="the day whose file the PSP simulator writes (YYYY-MM-DD, default today)")
+    source.add_argument("--file", type=Path, help="a settlement file to drop as is")
+    settle.add_argument("--inject", action="append", default=[], metavar="KIND=VALUE", help="simulator differences")
+    settle.add_argument("--distributed", action="store_true", help="force the Distributed Map path")
+    settle.add_argument("--state-file", type=Path, default=STATE_FILE, help="the running stack's state file")
+    settle.add_argument("--no-wait", action="store_true", help="do not wait for the reconciliation run")
+    settle.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the run")
+    settle.set_defaults(run=run)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SystemExit(f"{path} not found: is `payments local` running?")
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def settlement_bucket(state: dict[str, Any]) -> str:
+    buckets = [name for logical_id, name in state["buckets"].items() if logical_id.startswith("SettlementBucket")]
+    if len(buckets) != 1:
+        raise SystemExit(f"no single settlement bucket in the state file: {state['buckets']}")
+    return buckets[0]
+
+
+def simulator_file(psp_url: str, query: dict[str, Any]) -> tuple[str, bytes]:
+    url = f"{psp_url}/v1/settlements?{urllib.parse.urlencode(query, doseq=True)}"
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the loopback simulator
+        body = json.loads(response.read())
+    return str(body["filename"]), str(body["csv"]).encode()
+
+
+def drop(state: dict[str, Any], *, name: str, content: bytes, day: str, distributed: bool = False) -> ObjectRef:
+    """Put the file under settlements/<day>/ and return the object (bucket, key, version, ETag)."""
+    bucket = settlement_bucket(state)
+    key = f"{SETTLEMENT_PREFIX}{day}/{name}"
+    extra: dict[str, Any] = {"Metadata": {"reconcile-mode": "distributed"}} if distributed else {}
+    put = aws_clients(state["aws_endpoint"])("s3").put_object(
+        Bucket=bucket, Key=key, Body=content, ContentType="text/csv", **extra
+    )
+    return ObjectRef(bucket=bucket, key=key, version=put.get("VersionId"), etag=str(put["ETag"]).strip('"'))
+
+
+def wait_for_run(state: dict[str, Any], run_id: str, timeout: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(  # noqa: S310 - the loopback API
+        f"{state['api_url']}/v1/reconciliations/{run_id}", headers={"x-api-key": state["api_key"]}
+    )
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                run: dict[str, Any] = json.loads(response.read())
+            if run.get("status") != "RUNNING":
+                return run
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+        time.sleep(0.5)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    state = load_state(args.state_file)
+    if args.file is not None:
+        day = datetime.now(UTC).date().isoformat()
+        name, content = args.file.name, args.file.read_bytes()
+    else:
+        day = args.date or datetime.now(UTC).date().isoformat()
+        query: dict[str, list[str]] = {"date": [day]}
+        for item in args.inject:
+            kind, _, value = item.partition("=")
+            query.setdefault(kind, []).append(value)
+        name, content = simulator_file(state["psp_url"], query)
+    source = drop(state, name=name, content=content, day=day, distributed=args.distributed)
+    run_id = run_id_for(source)
+    print(f"dropped s3://{source.bucket}/{source.key} ({len(content)} bytes); run {run_id}", flush=True)
+    if args.no_wait:
+        return 0
+    result = wait_for_run(state, run_id, args.timeout)
+    if result is None:
+        print(f"the run did not finish within {args.timeout:.0f}s", flush=True)
+        return 1
+    print(json.dumps(result, indent=2), flush=True)
+    return 0 if result.get("status") == "COMPLETED" else 1
