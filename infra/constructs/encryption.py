@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
@@ -60,6 +60,12 @@ class Encryption(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.psp_api_key, "AwsSolutions-SMG4", PSP_SECRET_ROTATION_REASON)
+        CfnOutput(
+            Stack.of(self),
+            "PspApiKeySecretArn",
+            value=self.psp_api_key.secret_arn,
+            description="Put the PSP's API key here (docs/DEPLOY.md)",
+        )
 
     @classmethod
     def of(cls, scope: Construct) -> Encryption:

@@ -137,6 +137,7 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
     (_, executor) = by_base_name(synthesized.template, "AWS::Lambda::Function")["PayInExecutorFunction"]
     variables = executor["Properties"]["Environment"]["Variables"]
     assert variables["PSP_API_KEY_SECRET_ARN"] == {"Ref": secret_id}
-    # The value itself is never in the template or the environment.
+    # Operators find it in the stack outputs; the value itself is never in the template or the environment.
+    assert synthesized.template["Outputs"]["PspApiKeySecretArn"]["Value"] == {"Ref": secret_id}
     assert "SecretString" not in secret["Properties"]
     assert not any("sk_" in str(v) for v in variables.values())
