@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
+from json.encoder import encode_basestring_ascii
 from typing import IO, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
@@ -143,6 +145,10 @@ def _timestamp(value: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+fromisoformat = datetime.fromisoformat
+CURRENCIES = frozenset(CURRENCY_EXPONENTS)
+
+
 def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
     """One data row, validated without pydantic (this runs a million times per file)."""
     if len(fields) != 10:
@@ -152,7 +158,7 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
         return Malformed(line, "psp_reference and merchant_reference are required", psp_reference, merchant_reference)
     if kind not in ROW_TYPES:
         return Malformed(line, f"unknown type {kind[:20]!r}", psp_reference, merchant_reference)
-    if currency not in CURRENCY_EXPONENTS:
+    if currency not in CURRENCIES:
         return Malformed(line, f"unknown currency {currency[:10]!r}", psp_reference, merchant_reference)
     try:
         amount_minor, fee_minor, net_minor = int(amount), int(fee), int(net)
@@ -162,8 +168,11 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
         return Malformed(line, "amount out of range or negative fee/net", psp_reference, merchant_reference)
     if fee_minor + net_minor != amount_minor:
         return Malformed(line, f"fee {fee} + net {net} != amount {amount}", psp_reference, merchant_reference)
-    created = _timestamp(created_at)
-    if created is None:
+    try:
+        created = fromisoformat(created_at) if len(created_at) >= 20 and created_at[10] == "T" else None
+    except ValueError:
+        created = None
+    if created is None or created.tzinfo is None:
         return Malformed(line, "created_at is not an ISO 8601 UTC time", psp_reference, merchant_reference)
     return Row(
         line,
@@ -181,33 +190,39 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
 
 
 def settlement_rows(lines: Iterable[str]) -> Iterator[Parsed]:
-    """Each data row of the file, parsed, with its line number; the header must be the contract's."""
-    reader = csv.reader(lines, strict=True)
+    """Each data row of the file, parsed, with its physical line number; the header must be the contract's.
+
+    Settlement rows never span lines, so each line is its own record: a line without quotes is split on
+    commas (fast), a quoted one goes through the csv module, and a broken one (an unclosed quote, a NUL)
+    is one malformed row instead of swallowing the rest of the file."""
+    iterator = iter(lines)
+    first = next(iterator, None)
+    if first is None or not first.strip():
+        raise NotASettlementFile("the file is empty")
     try:
-        header = next(reader)
-    except StopIteration:
-        raise NotASettlementFile("the file is empty") from None
+        header = next(csv.reader([first.rstrip("\r\n")], strict=True))
     except csv.Error as error:
         raise NotASettlementFile(f"the header is not CSV: {error}") from None
     check_header(header)
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield Malformed(reader.line_num, f"not CSV: {error}")
-            continue
-        if not fields:
-            continue  # a blank line
-        yield parse_fields(reader.line_num, fields)
+    for number, line in enumerate(iterator, start=2):
+        text = line.rstrip("\r\n")
+        if not text:
+            continue  # a blank line is not a row
+        if '"' in text or "\x00" in text:
+            try:
+                fields = next(csv.reader([text], strict=True))
+            except csv.Error as error:
+                yield Malformed(number, f"not CSV: {error}")
+                continue
+        else:
+            fields = text.split(",")
+        yield parse_fields(number, fields)
 
 
 # --- ports -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(NamedTuple):
     """What the executor recorded for one payment order."""
 
     payment_order_id: str
@@ -219,8 +234,7 @@ class Order:
     seller_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """The settlement state of one order: settled by a row, or an open missing_external break."""
 
     payment_order_id: str
@@ -253,8 +267,21 @@ class ClaimStore(Protocol):
         """awaiting -> missing; False if it is no longer awaiting."""
 
 
+class Settled(NamedTuple):
+    """A matched row: the settlement journal to book (see `settlement_posting`)."""
+
+    psp_reference: str
+    payment_order_id: str
+    currency: str
+    amount: int
+    fee: int
+    net: int
+    run_id: str
+
+
 class PostingSink(Protocol):
-    def post(self, postings: Sequence[JournalPosting]) -> None: ...
+    def post(self, settled: Sequence[Settled]) -> None:
+        """Book each as its settlement journal (`posting_body` is the message the ledger receives)."""
 
 
 # --- classification ----------------------------------------------------------------------------------
@@ -274,44 +301,76 @@ class Outcome(NamedTuple):
     currency: str = ""
 
 
-def settlement_posting(row: Row, order: Order, run_id: str) -> JournalPosting:
+def settlement_posting(settled: Settled) -> JournalPosting:
     """The PSP paid net into the bank and kept its fee: together they clear the order's receivable.
     The journal id derives from the PSP reference, so re-reading the file books nothing twice."""
-    lines = [PostingLine.model_construct(account=BANK_CASH, direction="debit", amount=row.net)]
-    if row.fee:
-        lines.append(PostingLine.model_construct(account=PSP_FEE_EXPENSE, direction="debit", amount=row.fee))
-    lines.append(PostingLine.model_construct(account=PSP_RECEIVABLE, direction="credit", amount=row.amount))
-    return JournalPosting.model_construct(
+    lines = [PostingLine(account=BANK_CASH, direction="debit", amount=settled.net)]
+    if settled.fee:
+        lines.append(PostingLine(account=PSP_FEE_EXPENSE, direction="debit", amount=settled.fee))
+    lines.append(PostingLine(account=PSP_RECEIVABLE, direction="credit", amount=settled.amount))
+    return JournalPosting(
         kind="settlement",
-        business_id=row.psp_reference,
-        currency=row.currency,
+        business_id=settled.psp_reference,
+        currency=settled.currency,
         lines=lines,
-        payment_order_id=order.payment_order_id,
-        reference=run_id,
+        payment_order_id=settled.payment_order_id,
+        reference=settled.run_id,
     )
 
 
-def _mismatch(row: Row, order: Order) -> tuple[str | None, str]:
-    if row.currency != order.currency:
-        return "currency_mismatch", f"file {row.currency}, order {order.currency}"
-    if row.amount != order.amount:
-        return "amount_mismatch", f"file {row.amount}, order {order.amount} {order.currency}"
-    if row.status != SETTLED_STATUS or order.status != "SUCCEEDED":
-        return "status_mismatch", f"file {row.status}, order {order.status}"
-    return None, ""
+_dumps = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
+
+
+def posting_body(settled: Settled) -> str:
+    """`settlement_posting(settled).model_dump_json()`, rendered without pydantic (a million per file);
+    a unit test holds the two equal."""
+    fee = f'{{"account":"{PSP_FEE_EXPENSE}","direction":"debit","amount":{settled.fee}}},' if settled.fee else ""
+    return (
+        f'{{"kind":"settlement","business_id":{_dumps(settled.psp_reference)},"currency":"{settled.currency}",'
+        f'"lines":[{{"account":"{BANK_CASH}","direction":"debit","amount":{settled.net}}},{fee}'
+        f'{{"account":"{PSP_RECEIVABLE}","direction":"credit","amount":{settled.amount}}}],'
+        f'"payment_order_id":{_dumps(settled.payment_order_id)},"reference":{_dumps(settled.run_id)}}}'
+    )
+
+
+@dataclass
+class ChunkResult:
+    """A chunk's rows: matched ones folded into sums, every other row an Outcome (in line order)."""
+
+    rows: int = 0
+    matched: int = 0
+    settled_amounts: dict[str, int] = field(default_factory=dict)
+    fees: dict[str, int] = field(default_factory=dict)
+    closed_temporary: int = 0
+    settled_late: int = 0
+    first_created: datetime | None = None
+    last_created: datetime | None = None
+    outcomes: list[Outcome] = field(default_factory=list)  # breaks (and matched rows when kept)
 
 
 def classify_chunk(
-    run_id: str, items: Sequence[Parsed], *, orders: OrderSource, claims: ClaimStore, postings: PostingSink
-) -> list[Outcome]:
+    run_id: str,
+    items: Sequence[Parsed],
+    *,
+    orders: OrderSource,
+    claims: ClaimStore,
+    postings: PostingSink,
+    keep_matched: bool = False,
+) -> ChunkResult:
     """Classify one chunk of rows (in line order), claim the rows that belong to an order, post the
     matched ones. Safe to repeat: a row's own earlier claim (same run and line) is not a duplicate."""
-    references = list(dict.fromkeys(i.merchant_reference for i in items if type(i) is Row and i.type == "charge"))
+    rows = [i for i in items if type(i) is Row]
+    references = list(dict.fromkeys([r.merchant_reference for r in rows if r.type == "charge"]))
     known = orders.orders(references) if references else {}
     stored = claims.claims([r for r in references if r in known]) if known else {}
-    outcomes: list[Outcome] = []
+    result = ChunkResult(rows=len(items))
+    if rows:
+        result.first_created = min(r.created_at for r in rows)
+        result.last_created = max(r.created_at for r in rows)
+    outcomes = result.outcomes
+    amounts, fees = result.settled_amounts, result.fees
     to_settle: list[tuple[Claim, Claim | None]] = []
-    to_post: list[JournalPosting] = []
+    to_post: list[Settled] = []
     first_line: dict[str, int] = {}
     for item in items:
         if type(item) is Malformed:
@@ -336,9 +395,23 @@ def classify_chunk(
             continue
         earlier = first_line.get(reference)
         claim = stored.get(reference)
-        own = claim is not None and claim.state == "settled" and claim.run_id == run_id
-        if earlier is None and own and claim is not None and claim.line != row.line:
-            earlier = claim.line  # an earlier chunk of this run settled it
+        if claim is not None and claim.state == "settled" and earlier is None:
+            if claim.run_id == run_id:
+                if claim.line != row.line:
+                    earlier = claim.line  # an earlier chunk (or attempt) of this run settled it
+            else:
+                outcomes.append(
+                    Outcome(
+                        row.line,
+                        "duplicate_row",
+                        False,
+                        row.psp_reference,
+                        reference,
+                        row.created_at,
+                        f"already settled by run {claim.run_id} line {claim.line}",
+                    )
+                )
+                continue
         if earlier is not None:
             outcomes.append(
                 Outcome(
@@ -346,59 +419,57 @@ def classify_chunk(
                 )
             )
             continue
-        if claim is not None and claim.state == "settled" and claim.run_id != run_id:
-            outcomes.append(
-                Outcome(
-                    row.line,
-                    "duplicate_row",
-                    False,
-                    row.psp_reference,
-                    reference,
-                    row.created_at,
-                    f"already settled by run {claim.run_id} line {claim.line}",
-                )
-            )
-            continue
         first_line[reference] = row.line
         closed = ""
         if claim is not None and claim.state != "settled":
             closed = "temporary" if claim.state == "awaiting" else "permanent"
+            if closed == "temporary":
+                result.closed_temporary += 1
+            else:
+                result.settled_late += 1
         to_settle.append(
             (Claim(reference, "settled", run_id, row.line, row.psp_reference, order.decided_at or ""), claim)
         )
-        klass, detail = _mismatch(row, order)
-        if klass is None:
-            to_post.append(settlement_posting(row, order, run_id))
-        outcomes.append(
-            Outcome(
-                row.line,
-                klass,
-                False,
-                row.psp_reference,
-                reference,
-                row.created_at,
-                detail,
-                closed,
-                row.amount,
-                row.fee,
-                row.currency,
-            )
-        )
+        if row.currency != order.currency:
+            klass, detail = "currency_mismatch", f"file {row.currency}, order {order.currency}"
+        elif row.amount != order.amount:
+            klass, detail = "amount_mismatch", f"file {row.amount}, order {order.amount} {order.currency}"
+        elif row.status != SETTLED_STATUS or order.status != "SUCCEEDED":
+            klass, detail = "status_mismatch", f"file {row.status}, order {order.status}"
+        else:
+            result.matched += 1
+            currency = row.currency
+            amounts[currency] = amounts.get(currency, 0) + row.amount
+            fees[currency] = fees.get(currency, 0) + row.fee
+            to_post.append(Settled(row.psp_reference, reference, currency, row.amount, row.fee, row.net, run_id))
+            if keep_matched:
+                outcomes.append(
+                    Outcome(
+                        row.line,
+                        None,
+                        False,
+                        row.psp_reference,
+                        reference,
+                        row.created_at,
+                        "",
+                        closed,
+                        row.amount,
+                        row.fee,
+                        currency,
+                    )
+                )
+            continue
+        outcomes.append(Outcome(row.line, klass, False, row.psp_reference, reference, row.created_at, detail, closed))
     if to_settle:
         claims.settle(to_settle)
     if to_post:
         postings.post(to_post)
-    return outcomes
+    return result
 
 
 def chunked(items: Iterable[Parsed], size: int = CHUNK) -> Iterator[list[Parsed]]:
-    chunk: list[Parsed] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
         yield chunk
 
 
@@ -440,6 +511,24 @@ class Tally:
     def __post_init__(self) -> None:
         self._csv = csv.writer(self.spool)
         self._csv.writerow(BREAKS_CSV_COLUMNS)
+
+    def merge(self, chunk: ChunkResult) -> None:
+        """A chunk of the stream path: matched rows arrive as sums, every other row as an outcome."""
+        self.rows += chunk.rows
+        self.matched += chunk.matched
+        self.closed_temporary += chunk.closed_temporary
+        self.settled_late += chunk.settled_late
+        for currency, amount in chunk.settled_amounts.items():
+            self.settled_amounts[currency] = self.settled_amounts.get(currency, 0) + amount
+        for currency, fee in chunk.fees.items():
+            self.fees[currency] = self.fees.get(currency, 0) + fee
+        if chunk.first_created is not None and (self.first_created is None or chunk.first_created < self.first_created):
+            self.first_created = chunk.first_created
+        if chunk.last_created is not None and (self.cutoff is None or chunk.last_created > self.cutoff):
+            self.cutoff = chunk.last_created
+        for o in chunk.outcomes:
+            if o.klass is not None:
+                self.add_break(o.klass, o.line, o.psp_reference, o.merchant_reference, o.detail, temporary=o.temporary)
 
     def add(self, outcome: Outcome) -> None:
         self.rows += 1
@@ -593,10 +682,8 @@ def reconcile_rows(
 ) -> Tally:
     """Every row of the file in one pass (the stream path); `find_missing` completes the tally."""
     tally = Tally(run.run_id)
-    add = tally.add
     for chunk in chunked(items):
-        for outcome in classify_chunk(run.run_id, chunk, orders=orders, claims=claims, postings=postings):
-            add(outcome)
+        tally.merge(classify_chunk(run.run_id, chunk, orders=orders, claims=claims, postings=postings))
     return tally
 
 

@@ -235,10 +235,10 @@ def reconcile_row_tasks(tasks: list[RowTask], *, service: Service) -> None:
     for run_id, run_tasks in by_run.items():
         run_tasks.sort(key=lambda t: t.line)
         parsed = [domain.parse_fields(t.line, [t.row.get(c, "") for c in SETTLEMENT_COLUMNS]) for t in run_tasks]
-        outcomes = domain.classify_chunk(
-            run_id, parsed, orders=service.orders, claims=service.claims, postings=service.postings
+        chunk = domain.classify_chunk(
+            run_id, parsed, orders=service.orders, claims=service.claims, postings=service.postings, keep_matched=True
         )
-        service.outcomes.save(run_id, outcomes)
+        service.outcomes.save(run_id, chunk.outcomes)
         for task in run_tasks:
             task_succeeded(task.task_token, {"line": task.line})
 

@@ -14,9 +14,18 @@ from botocore.exceptions import ClientError
 
 from functions.common.aws import client
 from functions.common.dynamo import cancellation_codes, is_condition_failure, plain, table
-from functions.common.events import JournalPosting
 from functions.common.queues import QueuePublisher
-from functions.reconciliation.domain import CHUNK, Claim, ObjectRef, Order, Outcome, ReviewItem, Run
+from functions.reconciliation.domain import (
+    CHUNK,
+    Claim,
+    ObjectRef,
+    Order,
+    Outcome,
+    ReviewItem,
+    Run,
+    Settled,
+    posting_body,
+)
 
 # The executor table's index of decided orders (declared with the table in infra/constructs/pay_in.py).
 EXECUTOR_DECIDED_INDEX = "by_status_decided"
@@ -300,11 +309,21 @@ class DynamoOutcomeStore:
 
 
 class QueuePostingSink:
-    def __init__(self, queue_url: str) -> None:
-        self.publisher = QueuePublisher(queue_url)
+    """Settlement journals to the ledger's postings queue (JournalPosting bodies, ten per SQS call)."""
 
-    def post(self, postings: Sequence[JournalPosting]) -> None:
-        self.publisher.publish_many(postings)
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+
+    def post(self, settled: Sequence[Settled]) -> None:
+        for start in range(0, len(settled), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": posting_body(s)} for i, s in enumerate(settled[start : start + 10])
+            ]
+            response = client("sqs").send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                # The caller's chunk fails and is retried; the ledger books each journal once.
+                raise RuntimeError(f"SQS refused {len(failed)} of {len(entries)} postings: {failed[0].get('Code')}")
 
 
 class ReviewQueue:

@@ -1,0 +1,186 @@
+"""Reconciliation throughput and memory: the reconciler's stream path over a generated settlement file,
+next to a plain `csv.reader` pass over the same file, in the same run, for 100k and 1M rows.
+
+    .venv/bin/python -m bench.reconciliation                 # 100,000 and 1,000,000 rows
+    .venv/bin/python -m bench.reconciliation --rows 100000   # one size
+
+Not a test (make test does not run it). Each (pass, size) runs in a fresh subprocess so its peak RSS is
+its own; "peak MB" is the growth of the resident set during the pass (VmHWM, reset just before, minus
+VmRSS just before; Linux).
+
+The reconciler runs exactly the code the Lambda runs (parse, validate, chunked classification, claims,
+settlement postings as JournalPosting messages, the tally and its spooled breaks CSV). Its ports are
+in-memory stand-ins with O(1) memory for DynamoDB and SQS: orders are derived from their id, claims are
+accepted and counted, postings are counted. One row in 10,000 carries a changed amount (a break)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from functions.reconciliation.domain import (
+    SETTLEMENT_COLUMNS,
+    Claim,
+    ObjectRef,
+    Order,
+    Run,
+    Settled,
+    posting_body,
+    reconcile_rows,
+    settlement_rows,
+)
+
+START = datetime(2026, 5, 1, tzinfo=UTC)
+BREAK_EVERY = 10_000
+
+
+def amount_of(index: int) -> int:
+    return 1000 + index % 5000
+
+
+def generate(path: Path, rows: int) -> None:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(SETTLEMENT_COLUMNS)
+        for i in range(rows):
+            amount = amount_of(i) + (100 if i % BREAK_EVERY == BREAK_EVERY - 1 else 0)
+            fee = (amount * 29 + 500) // 1000 + 30
+            created = (START + timedelta(milliseconds=50 * i)).isoformat(timespec="milliseconds")
+            writer.writerow(
+                (
+                    f"ch_{i:012d}",
+                    f"po_{i:09d}",
+                    "charge",
+                    amount,
+                    "USD",
+                    fee,
+                    amount - fee,
+                    "succeeded",
+                    created.replace("+00:00", "Z"),
+                    "2026-05-03",
+                )
+            )
+
+
+class SyntheticOrders:
+    """Each order derived from its id (po_<n>): what the executor table would return, in O(1) memory."""
+
+    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
+        found = {}
+        for po in payment_order_ids:
+            index = int(po[3:])
+            found[po] = Order(po, "SUCCEEDED", amount_of(index), "USD", f"ch_{index:012d}", None)
+        return found
+
+    def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
+        return iter(())
+
+
+class CountingClaims:
+    def __init__(self) -> None:
+        self.settled = 0
+
+    def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
+        return {}
+
+    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
+        self.settled += len(claims)
+
+    def open_break(self, claim: Claim) -> None:
+        pass
+
+    def awaiting_before(self, before: datetime) -> Iterator[Claim]:
+        return iter(())
+
+    def escalate(self, claim: Claim, run_id: str) -> bool:
+        return False
+
+
+class CountingPostings:
+    def __init__(self) -> None:
+        self.posted = 0
+        self.bytes = 0
+
+    def post(self, settled: Sequence[Settled]) -> None:
+        self.posted += len(settled)
+        self.bytes += sum(len(posting_body(s)) for s in settled)  # the SQS message bodies, as the adapter sends
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(field)
+
+
+def measure(mode: str, path: Path) -> dict[str, float | int]:
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # reset the peak resident set (VmHWM) to the current one
+    before = _status_mb("VmRSS")
+    started = time.perf_counter()
+    with path.open(newline="") as lines:
+        if mode == "csv.reader":
+            rows = sum(1 for _ in csv.reader(lines)) - 1
+            extra: dict[str, int] = {}
+        else:
+            run = Run(run_id="rr_bench", source=ObjectRef(bucket="b", key=str(path)), created_at=START.isoformat())
+            claims, postings = CountingClaims(), CountingPostings()
+            tally = reconcile_rows(
+                run, settlement_rows(lines), orders=SyntheticOrders(), claims=claims, postings=postings
+            )
+            rows = tally.rows
+            extra = {"matched": tally.matched, "breaks": sum(tally.breaks.values()), "posted": postings.posted}
+    elapsed = time.perf_counter() - started
+    peak = _status_mb("VmHWM")
+    return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed, "peak_mb": peak - before, **extra}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, action="append", help="file sizes (default 100000 and 1000000)")
+    parser.add_argument("--measure", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], Path(args.measure[1]))))
+        return 0
+    sizes = args.rows or [100_000, 1_000_000]
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{'rows':>10} {'pass':<12} {'rows/s':>12} {'seconds':>8} {'peak MB':>8}  ratio")
+        for size in sizes:
+            path = Path(tmp) / f"settlement-{size}.csv"
+            generate(path, size)
+            results = {}
+            for mode in ("csv.reader", "reconciler"):
+                output = subprocess.run(
+                    [sys.executable, "-m", "bench.reconciliation", "--measure", mode, str(path)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                results[mode] = json.loads(output.strip().splitlines()[-1])
+            plain = results["csv.reader"]["rows_per_s"]
+            for mode, result in results.items():
+                ratio = result["rows_per_s"] / plain
+                print(
+                    f"{size:>10,} {mode:<12} {result['rows_per_s']:>12,.0f} {result['seconds']:>8.2f} "
+                    f"{result['peak_mb']:>8.1f}  {ratio:.0%}"
+                    + (
+                        f"  (matched {result['matched']:,}, breaks {result['breaks']:,}, postings {result['posted']:,})"
+                        if mode == "reconciler"
+                        else ""
+                    )
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

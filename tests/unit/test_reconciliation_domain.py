@@ -1,0 +1,248 @@
+"""Reconciliation domain on in-memory ports: every break class, cut-off skew, repeats, postings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.common.events import JournalPosting
+from functions.ledger.domain import posting_journal, trial_balance
+from functions.reconciliation.domain import (
+    BREAK_CLASSES,
+    Claim,
+    NotASettlementFile,
+    ObjectRef,
+    Order,
+    Run,
+    Settled,
+    Tally,
+    find_missing,
+    posting_body,
+    reconcile_rows,
+    settlement_posting,
+    settlement_rows,
+)
+from local_stack.psp.settlement import fee_for
+
+HEADER = "psp_reference,merchant_reference,type,amount,currency,fee,net,status,created_at,available_on\n"
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+NONE = dict.fromkeys(BREAK_CLASSES, 0)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+def row(ref: str, amount: int, seconds: float, *, currency: str = "USD", psp: str | None = None) -> str:
+    fee = fee_for(amount, currency)
+    created = (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+    return (
+        f"{psp or 'ch_' + ref},{ref},charge,{amount},{currency},{fee},{amount - fee},succeeded,{created},2026-05-03\n"
+    )
+
+
+class Orders:
+    def __init__(self, *orders: Order) -> None:
+        self.by_id = {o.payment_order_id: o for o in orders}
+
+    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
+        return {po: self.by_id[po] for po in payment_order_ids if po in self.by_id}
+
+    def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
+        found = [
+            o
+            for o in self.by_id.values()
+            if o.status == "SUCCEEDED" and start <= datetime.fromisoformat(o.decided_at or "") <= end
+        ]
+        return iter([found] if found else [])
+
+
+class Claims:
+    def __init__(self) -> None:
+        self.by_order: dict[str, Claim] = {}
+
+    def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
+        return {po: self.by_order[po] for po in payment_order_ids if po in self.by_order}
+
+    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
+        for new, prior in claims:
+            assert self.by_order.get(new.payment_order_id) == prior, "claim changed concurrently"
+            self.by_order[new.payment_order_id] = new
+
+    def open_break(self, claim: Claim) -> None:
+        self.by_order.setdefault(claim.payment_order_id, claim)
+
+    def awaiting_before(self, before: datetime) -> Iterator[Claim]:
+        return iter(
+            [
+                c
+                for c in self.by_order.values()
+                if c.state == "awaiting" and datetime.fromisoformat(c.decided_at) < before
+            ]
+        )
+
+    def escalate(self, claim: Claim, run_id: str) -> bool:
+        if self.by_order[claim.payment_order_id].state != "awaiting":
+            return False
+        self.by_order[claim.payment_order_id] = claim._replace(state="missing")
+        return True
+
+
+class Postings:
+    def __init__(self) -> None:
+        self.settled: list[Settled] = []
+
+    def post(self, settled: Sequence[Settled]) -> None:
+        self.settled.extend(settled)
+
+
+def order(ref: str, amount: int, seconds: float, *, status: str = "SUCCEEDED", currency: str = "USD") -> Order:
+    return Order(ref, status, amount, currency, f"ch_{ref}", at(seconds), "seller")
+
+
+def run_file(text: str, orders: Orders, claims: Claims, postings: Postings, run_id: str = "rr_1") -> Tally:
+    run = Run(run_id=run_id, source=ObjectRef(bucket="b", key="k"), created_at=at(0))
+    tally = reconcile_rows(
+        run, settlement_rows(text.splitlines(keepends=True)), orders=orders, claims=claims, postings=postings
+    )
+    find_missing(tally, orders=orders, claims=claims, grace=timedelta(minutes=15))
+    return tally
+
+
+def breaks_csv(tally: Tally) -> list[list[str]]:
+    return [line.split(",") for line in tally.breaks_csv().read().decode().splitlines()[1:]]
+
+
+def test_every_break_class_with_its_line_number() -> None:
+    # Given seven orders, and a file with one difference of each kind
+    orders = Orders(
+        order("po_ok", 1000, 1),
+        order("po_missing", 2000, 2),
+        order("po_amount", 3000, 3),
+        order("po_currency", 4000, 4),
+        order("po_dup", 5000, 5),
+        order("po_failed", 6000, 6, status="FAILED"),
+        order("po_late", 7000, 100),  # decided after the file's last row
+    )
+    text = (
+        HEADER
+        + row("po_ok", 1000, 1)  # line 2
+        + row("po_amount", 3100, 3)  # 3
+        + row("po_currency", 4000, 4, currency="EUR")  # 4
+        + row("po_dup", 5000, 5)  # 5
+        + row("po_dup", 5000, 5)  # 6
+        + row("po_failed", 6000, 6)  # 7
+        + row("po_nobody", 4200, 7)  # 8
+        + "ch_x,po_x,charge,12.50,USD\n"  # 9
+        + row("po_ok", 1000, 1, psp="ch_other").replace("po_ok", "po_ok2")  # 10: unknown order
+    )
+    claims, postings = Claims(), Postings()
+
+    # When it is reconciled
+    tally = run_file(text, orders, claims, postings)
+
+    # Then every row is counted once and every difference classified
+    assert (tally.rows, tally.matched) == (9, 2)
+    assert tally.breaks == {
+        **NONE,
+        "missing_internal": 2,
+        "missing_external": 1,
+        "amount_mismatch": 1,
+        "currency_mismatch": 1,
+        "status_mismatch": 1,
+        "duplicate_row": 1,
+        "malformed_row": 1,
+    }
+    assert tally.temporary == {**NONE, "missing_external": 1}
+    lines = {(b[0], b[4]): b[2] for b in breaks_csv(tally)}
+    assert lines[("amount_mismatch", "po_amount")] == "3"
+    assert lines[("currency_mismatch", "po_currency")] == "4"
+    assert lines[("duplicate_row", "po_dup")] == "6"
+    assert lines[("status_mismatch", "po_failed")] == "7"
+    assert lines[("missing_internal", "po_nobody")] == "8"
+    assert lines[("malformed_row", "")] == "9"
+    assert lines[("missing_external", "po_missing")] == ""
+    # And only matched rows are posted, with their fee
+    assert [(s.payment_order_id, s.amount, s.fee, s.net) for s in postings.settled] == [
+        ("po_ok", 1000, 59, 941),
+        ("po_dup", 5000, 175, 4825),
+    ]
+    # And the review queue gets the 8 permanent breaks, not the temporary one
+    assert len(tally.review) == 8
+    assert (tally.settled_amounts, tally.fees) == ({"USD": 6000}, {"USD": 234})
+
+
+def test_a_temporary_break_closes_when_the_next_file_carries_the_order() -> None:
+    orders = Orders(order("po_a", 1000, 1), order("po_late", 2000, 60))
+    claims, postings = Claims(), Postings()
+    first = run_file(HEADER + row("po_a", 1000, 1), orders, claims, postings, "rr_1")
+    assert (first.breaks["missing_external"], first.temporary["missing_external"]) == (0, 1)
+    assert claims.by_order["po_late"].state == "awaiting"
+
+    second = run_file(HEADER + row("po_late", 2000, 61), orders, claims, postings, "rr_2")
+
+    assert (second.rows, second.matched, second.closed_temporary) == (1, 1, 1)
+    assert second.breaks == NONE and second.temporary == NONE
+    assert claims.by_order["po_late"].state == "settled"
+    assert [s.payment_order_id for s in postings.settled] == ["po_a", "po_late"]
+
+
+def test_a_temporary_break_the_next_file_passes_over_is_escalated_once() -> None:
+    orders = Orders(order("po_a", 1000, 1), order("po_late", 2000, 60), order("po_b", 3000, 120))
+    claims, postings = Claims(), Postings()
+    run_file(HEADER + row("po_a", 1000, 1), orders, claims, postings, "rr_1")
+
+    second = run_file(HEADER + row("po_b", 3000, 120), orders, claims, postings, "rr_2")
+    third = run_file(HEADER + row("po_b", 3000, 120).replace("po_b", "po_c"), orders, claims, postings, "rr_3")
+
+    assert (second.escalated, second.breaks["missing_external"]) == (1, 1)
+    assert claims.by_order["po_late"].state == "missing"
+    assert third.escalated == 0
+
+
+def test_reconciling_the_same_file_again_in_the_same_run_is_not_a_duplicate() -> None:
+    orders = Orders(order("po_a", 1000, 1), order("po_b", 2000, 2))
+    text = HEADER + row("po_a", 1000, 1) + row("po_b", 2000, 2)
+    claims, postings = Claims(), Postings()
+    first = run_file(text, orders, claims, postings, "rr_1")
+    again = run_file(text, orders, claims, postings, "rr_1")  # a retried delivery after a crash
+    other = run_file(text, orders, claims, postings, "rr_2")  # the same rows in another file
+
+    assert (first.matched, again.matched) == (2, 2)
+    assert again.breaks == NONE
+    assert (other.matched, other.breaks["duplicate_row"]) == (0, 2)
+    assert len({s.psp_reference for s in postings.settled}) == 2  # the ledger books each journal id once
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "the file is empty"), ("id,amount\n1,2\n", "not the settlement file header"), ('"a\n', "header")],
+)
+def test_a_file_without_the_settlement_header_is_refused(text: str, message: str) -> None:
+    with pytest.raises(NotASettlementFile, match=message):
+        list(settlement_rows(text.splitlines(keepends=True)))
+
+
+def test_malformed_lines_are_breaks_not_errors() -> None:
+    text = HEADER + 'ch_1,po_1,charge,100,USD,3,97,succeeded,2026-05-01T12:00:00Z,2026-05-03\n"open\x00,x\n'
+    text += "ch_2,po_2,charge,100,USD,3,90,succeeded,2026-05-01T12:00:00Z,2026-05-03\n"
+    text += "ch_3,po_3,charge,100,XXX,3,97,succeeded,2026-05-01T12:00:00Z,2026-05-03\n"
+    text += "ch_4,po_4,charge,100,USD,3,97,succeeded,yesterday,2026-05-03\n"
+    parsed = list(settlement_rows(text.splitlines(keepends=True)))
+    assert [type(p).__name__ for p in parsed] == ["Row", "Malformed", "Malformed", "Malformed", "Malformed"]
+    assert [p.line for p in parsed] == [2, 3, 4, 5, 6]
+    assert "fee 3 + net 90 != amount 100" in parsed[2].reason  # type: ignore[union-attr]
+
+
+def test_the_posting_body_is_the_journal_posting_contract_and_balances() -> None:
+    for fee in (0, 59):
+        settled = Settled('ch_"q"', "po_1", "USD", 1000, fee, 1000 - fee, "rr_1")
+        posting = settlement_posting(settled)
+        assert JournalPosting.model_validate_json(posting_body(settled)) == posting
+        entries = posting_journal(posting, created_at=at(0))
+        assert trial_balance(entries).balanced
+        assert {e.account for e in entries} == (
+            {"bank_cash", "psp_receivable"} | ({"psp_fee_expense"} if fee else set())
+        )
