@@ -1,0 +1,118 @@
+"""The reconciliation function in moto with the template's tables, bucket and queues and its own environment:
+S3 event in, run record, reports, review messages and ledger postings out; redelivery changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from functions.reconciliation import handler as reconciliation
+from local_stack.deploy import LocalCloud
+from tests.integration.conftest import context, sqs_event
+
+HANDLER = "functions.reconciliation.handler.handler"
+HEADER = "psp_reference,merchant_reference,type,amount,currency,fee,net,status,created_at,available_on\n"
+
+
+def _name(cloud: LocalCloud, resource_type: str, prefix: str) -> str:
+    return next(ref for logical_id, ref in cloud.names_of(resource_type).items() if logical_id.startswith(prefix))
+
+
+def _queue(cloud: LocalCloud, prefix: str) -> str:
+    return next(
+        r.ref
+        for r in cloud.physical.values()
+        if r.type == "AWS::SQS::Queue" and r.logical_id.startswith(prefix) and "Dlq" not in r.logical_id
+    )
+
+
+def _drain(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def _s3_event(bucket: str, key: str, etag: str, version: str) -> str:
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-05-02T00:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {"key": key.replace(" ", "+"), "size": 1, "eTag": etag, "versionId": version},
+        },
+    }
+    return json.dumps({"Records": [record]})
+
+
+def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    use_function_env(HANDLER)
+    reconciliation._service.cache_clear()
+    executor = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "PayInExecutorTable"))
+    for po, amount, decided in (("po_1", 1000, "12:00:01"), ("po_2", 2000, "12:00:02"), ("po_3", 3000, "12:00:03")):
+        executor.put_item(
+            Item={
+                "payment_order_id": po,
+                "status": "SUCCEEDED",
+                "amount": amount,
+                "currency": "USD",
+                "psp_reference": f"ch_{po}",
+                "seller_id": "s",
+                "decided_at": f"2026-05-01T{decided}.000000+00:00",
+            }
+        )
+    text = (
+        HEADER
+        + "ch_po_1,po_1,charge,1000,USD,59,941,succeeded,2026-05-01T12:00:00.900Z,2026-05-03\n"
+        + "ch_po_3,po_3,charge,3100,USD,120,2980,succeeded,2026-05-01T12:00:02.900Z,2026-05-03\n"
+    )
+    bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
+    key = "settlements/2026-05-01/psp settlement.csv"
+    put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
+    event = sqs_event(_s3_event(bucket, key, put["ETag"], put["VersionId"]), json.dumps({"Event": "s3:TestEvent"}))
+
+    # When the notification is handled, twice (S3 notifications are at-least-once)
+    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+
+    # Then there is one run: po_1 matched, po_3's amount differs, po_2 is missing from the file
+    runs = reconciliation._service().runs.list_runs(10)
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run.status, run.rows, run.matched, run.source.key) == ("COMPLETED", 2, 1, key)
+    assert (run.breaks["amount_mismatch"], run.breaks["missing_external"]) == (1, 1)
+    report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=run.report.key)["Body"].read())  # type: ignore[union-attr]
+    assert report["run_id"] == run.run_id
+    # And one posting (for po_1) reached the ledger's queue, and two review items the review queue
+    postings = _drain(_queue(cloud, "PayInLedgerPostingsQueue"))
+    assert [(p["kind"], p["business_id"], p["payment_order_id"]) for p in postings] == [
+        ("settlement", "ch_po_1", "po_1")
+    ]
+    review = _drain(_queue(cloud, "SettlementReviewQueue"))
+    assert sorted(r["break_class"] for r in review) == ["amount_mismatch", "missing_external"]
+
+
+def test_a_binary_file_is_a_failed_run_not_a_retry(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> None:
+    use_function_env(HANDLER)
+    reconciliation._service.cache_clear()
+    bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
+    put = boto3.client("s3").put_object(Bucket=bucket, Key="settlements/x.bin", Body=b"\xff\xfe\x00\x01garbage")
+    event = sqs_event(_s3_event(bucket, "settlements/x.bin", put["ETag"], put["VersionId"]))
+
+    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+
+    (run,) = reconciliation._service().runs.list_runs(10)
+    assert run.status == "FAILED"
+    assert run.error is not None and run.error.startswith("not a settlement file: the header is not")
