@@ -11,6 +11,7 @@ from pathlib import Path
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from infra.config import stage_config
 from infra.nag import acknowledge_stack_wide
 from infra.stack import PaymentsStack
 
@@ -22,13 +23,14 @@ def build_app(outdir: str | None = None) -> tuple[App, PaymentsStack]:
     # cdk.json's context (feature flags, stage defaults) applies whether the CDK CLI or a test synthesizes.
     context = json.loads(CDK_JSON.read_text())["context"]
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
-    stage = app.node.try_get_context("stage") or "dev"
-    psp_base_url = app.node.try_get_context("pspBaseUrl") or "https://psp.invalid"
+    # Typed and validated per-stage settings (infra/config.py): `-c stage=prod`, `-c pspBaseUrl=...`.
+    config = stage_config(app)
     stack = PaymentsStack(
         app,
         STACK_NAME,
-        stage=stage,
-        psp_base_url=psp_base_url,
+        stage=config.stage,
+        psp_base_url=config.psp_base_url,
+        description=f"Marketplace payments ({config.stage}): pay-in, wallets, ledger, payouts, reconciliation",
         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
     )
     acknowledge_stack_wide(stack)
