@@ -1,0 +1,162 @@
+"""`payments demo`: a scripted tour against a running local stack (`payments local`), printing what
+happened: a multi-seller checkout, a decline, a retry, a payout, and a settlement file with its
+reconciliation report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from functions.reconciliation.domain import run_id_for
+from local_stack.commands.settle import drop, load_state, simulator_file, wait_for_run
+from local_stack.stack import STATE_FILE
+
+
+def register(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="a scripted tour against the running local stack")
+    demo.add_argument("--state-file", type=Path, default=STATE_FILE, help="the running stack's state file")
+    demo.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for each step")
+    demo.set_defaults(run=run)
+
+
+class Tour:
+    def __init__(self, state: dict[str, Any], timeout: float) -> None:
+        self.state = state
+        self.timeout = timeout
+        self.http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=60), retries=False)
+        self.tag = uuid.uuid4().hex[:6]
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, dict[str, str], Any]:
+        headers = {"x-api-key": self.state["api_key"], "Content-Type": "application/json"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        response = self.http.request(
+            method,
+            f"{self.state['api_url']}{path}",
+            headers=headers,
+            body=json.dumps(body).encode() if body is not None else None,
+        )
+        return response.status, dict(response.headers), json.loads(response.data or b"null")
+
+    def psp(self, path: str) -> Any:
+        return json.loads(self.http.request("GET", f"{self.state['psp_url']}{path}").data)
+
+    def until(self, path: str, done: Any) -> Any:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            _, _, body = self.call("GET", path)
+            if done(body) or time.monotonic() > deadline:
+                return body
+            time.sleep(0.3)
+
+    def seller(self, name: str) -> str:
+        return f"{name}_{self.tag}"
+
+    def checkout(self, *orders: tuple[str, int, str]) -> dict[str, Any]:
+        return {
+            "checkout_id": f"co_{uuid.uuid4().hex[:8]}",
+            "buyer_id": f"buyer_{self.tag}",
+            "currency": "USD",
+            "payment_method": "tok_visa",
+            "orders": [
+                {
+                    "payment_order_id": f"po_{uuid.uuid4().hex[:10]}",
+                    "seller_id": self.seller(s),
+                    "amount": a,
+                    "payment_method": token,
+                }
+                for s, a, token in orders
+            ],
+        }
+
+    def pay(self, title: str, body: dict[str, Any]) -> dict[str, Any]:
+        print(f"\n== {title}")
+        key = uuid.uuid4().hex
+        status, _, accepted = self.call("POST", "/v1/payments", body, key)
+        print(f"POST /v1/payments -> {status} {accepted['status']} amount={accepted['amount']}")
+        payment = self.until(f"/v1/payments/{accepted['payment_id']}", lambda p: p["status"] != "PROCESSING")
+        print(f"payment {payment['payment_id']}: {payment['status']}")
+        for order in payment["orders"]:
+            charges = self.psp(f"/v1/charges?merchant_reference={order['payment_order_id']}")["data"]
+            print(
+                f"  {order['seller_id']:<22} {order['amount']:>6} {order['status']:<9} "
+                f"{order['failure_code'] or '':<15} PSP charges: {len(charges)}"
+            )
+        payment["idempotency_key"] = key
+        return payment
+
+    def wallet(self, name: str) -> dict[str, Any]:
+        balances: dict[str, Any] = self.call("GET", f"/v1/wallets/{self.seller(name)}")[2]["balances"]
+        return balances
+
+
+def run(args: argparse.Namespace) -> int:
+    state = load_state(args.state_file)
+    tour = Tour(state, args.timeout)
+
+    first = tour.pay(
+        "1. A checkout with three sellers",
+        tour.checkout(("alice", 1099, "tok_visa"), ("bob", 2500, "tok_visa"), ("carol", 4200, "tok_visa")),
+    )
+    print(f"wallets: alice={tour.wallet('alice')} bob={tour.wallet('bob')} carol={tour.wallet('carol')}")
+
+    tour.pay(
+        "2. A decline among successful orders",
+        tour.checkout(("alice", 500, "tok_visa"), ("dave", 700, "tok_chargeDeclined")),
+    )
+    print(f"dave's wallet (declined, nothing credited): {tour.wallet('dave')}")
+
+    print("\n== 3. Retries: a flaky PSP, a lost response, and the client retrying its request")
+    body = tour.checkout(("erin", 800, "tok_processing_error"), ("frank", 900, "tok_timeout"))
+    payment = tour.pay("   flaky PSP (two 5xx) and a lost response: each charged exactly once", body)
+    status, headers, replay = tour.call("POST", "/v1/payments", body, payment["idempotency_key"])
+    print(
+        f"same request, same Idempotency-Key -> {status}, Idempotent-Replayed: "
+        f"{headers.get('Idempotent-Replayed')}, same payment: {replay['payment_id'] == payment['payment_id']}"
+    )
+    changed = {**body, "buyer_id": "someone_else"}
+    status, _, refused = tour.call("POST", "/v1/payments", changed, payment["idempotency_key"])
+    print(f"same key, different body -> {status} {refused['error']['type']}")
+
+    print("\n== 4. A payout of part of bob's balance")
+    status, _, payout = tour.call(
+        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
+    )
+    print(f"POST /v1/payouts -> {status} {payout['status']}")
+    payout = tour.until(f"/v1/payouts/{payout['payout_id']}", lambda p: p["status"] in ("PAID", "FAILED"))
+    print(f"payout {payout['payout_id']}: {payout['status']}; bob's wallet now {tour.wallet('bob')}")
+    status, _, refused = tour.call(
+        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 10_000, "currency": "USD"}, uuid.uuid4().hex
+    )
+    print(f"a payout above the balance -> {status} {refused['error']['code']}")
+
+    print("\n== 5. The PSP's settlement file for today, and its reconciliation")
+    day = datetime.now(UTC).date().isoformat()
+    altered = first["orders"][0]["payment_order_id"]
+    name, content = simulator_file(state["psp_url"], {"date": [day], "amount": [altered], "extra": ["1"]})
+    source = drop(state, name=name, content=content, day=day)
+    rows = content.count(b"\n") - 1
+    print(
+        f"dropped s3://{source.bucket}/{source.key} ({rows} rows; the PSP changed {altered}'s amount "
+        "and added a charge we never made)"
+    )
+    result = wait_for_run(state, run_id_for(source), args.timeout)
+    if result is None:
+        print("the reconciliation run did not finish in time")
+        return 1
+    breaks = {k: v for k, v in result["breaks"].items() if v}
+    print(
+        f"run {result['run_id']}: {result['status']}, rows={result['rows']} matched={result['matched']} breaks={breaks}"
+    )
+    print(f"report: s3://{result['report']['bucket']}/{result['report']['key']}")
+
+    trial = tour.call("GET", "/v1/ledger/trial-balance")[2]
+    print(f"\n== Trial balance: {trial['currencies']} balanced={trial['balanced']}")
+    return 0
