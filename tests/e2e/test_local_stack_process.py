@@ -159,6 +159,30 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
         )
         assert api.get(f"/v1/wallets/{seller}").body["balances"]["USD"] == {"available": 1250, "reserved": 0}
 
+        # `payments demo` tours the running stack: checkout, decline, retries, payout, settlement
+        demo = subprocess.run(
+            [sys.executable, "-m", "local_stack.cli", "demo", "--state-file", str(state_file)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        for line in (
+            ": SUCCEEDED",
+            ": PARTIALLY_FAILED",
+            "card_declined",
+            "Idempotent-Replayed: true",
+            "different body -> 422 idempotency_error",
+            ": PAID;",
+            "above the balance -> 422 insufficient_funds",
+            "breaks={'missing_internal': 1, 'amount_mismatch': 1}",
+            "balanced=True",
+        ):
+            assert line in demo.stdout, (line, demo.stdout)
+
         children = _children(process.pid)
         assert len(children) >= 2  # moto and the Lambda workers
     finally:
