@@ -7,15 +7,14 @@ import base64
 import json
 import logging
 import re
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_stack.deploy import LocalCloud, Route
 from local_stack.lambda_runtime import InvocationError, LambdaService
+from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
 from local_stack.template import ACCOUNT_ID
 
 log = logging.getLogger("local_stack.api")
@@ -153,40 +152,11 @@ class LocalApiGateway:
         return int(result["statusCode"]), headers, payload
 
 
-class _Handler(BaseHTTPRequestHandler):
-    gateway: LocalApiGateway
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, headers, payload = self.gateway.handle(
-            self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+def api_server(gateway: LocalApiGateway, *, host: str, port: int) -> LoopbackServer:
+    def respond(request: HttpRequest) -> HttpResponse:
+        status, headers, payload = gateway.handle(
+            request.method, request.path, request.headers, request.body, request.client_ip
         )
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in ("content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        return HttpResponse(status, payload, headers)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class ApiServer:
-    def __init__(self, gateway: LocalApiGateway, *, host: str, port: int) -> None:
-        handler = type("GatewayHandler", (_Handler,), {"gateway": gateway})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="api-gateway")
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return LoopbackServer(respond, host=host, port=port, name="api-gateway")

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from local_stack.chaos import Chaos
 from local_stack.deploy import FunctionSpec
+from local_stack.loopback import stop_process
 from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
@@ -47,13 +48,7 @@ class Worker:
         threading.Thread(target=read, args=(self.process.stdout,), daemon=True).start()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace_seconds=5)
 
 
 class FunctionPool:

@@ -20,13 +20,14 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
-from local_stack.api_server import ApiServer, LocalApiGateway
+from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
 from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_base_env
+from local_stack.loopback import LoopbackServer, stop_process
 from local_stack.metering import CALL_LOG_ENV, Meter
 from local_stack.pollers import start_pollers
-from local_stack.psp.simulator import PspServer, PspSimulator
+from local_stack.psp.simulator import PspSimulator, psp_server
 from local_stack.scheduler import LocalScheduler
 from local_stack.template import REGION, load_template
 
@@ -95,8 +96,8 @@ class LocalStack:
         self.stop_event = threading.Event()
         self.moto: subprocess.Popen[bytes] | None = None
         self.lambdas: LambdaService | None = None
-        self.api: ApiServer | None = None
-        self.psp: PspServer | None = None
+        self.api: LoopbackServer | None = None
+        self.psp: LoopbackServer | None = None
         self.pollers: list[threading.Thread] = []
         self.psp_simulator: PspSimulator | None = None
         self.scheduler: LocalScheduler | None = None
@@ -151,7 +152,7 @@ class LocalStack:
             self.psp_simulator.webhooks.configure(
                 url=f"{self.api_url}/v1/webhooks/psp", secret=self._webhook_signing_secret(clients)
             )
-            self.psp = PspServer(self.psp_simulator, host=HOST, port=self.config.psp_port)
+            self.psp = psp_server(self.psp_simulator, host=HOST, port=self.config.psp_port)
             self.psp.start()
             self.pollers = start_pollers(
                 self.cloud,
@@ -167,7 +168,7 @@ class LocalStack:
             gateway = LocalApiGateway(
                 self.cloud, lambdas=self.lambdas, api_key=self.config.api_key, openapi=openapi_document()
             )
-            self.api = ApiServer(gateway, host=HOST, port=self.config.port)
+            self.api = api_server(gateway, host=HOST, port=self.config.port)
             self.api.start()
             self._write_state()
         except BaseException:
@@ -231,12 +232,7 @@ class LocalStack:
             self.psp_simulator.webhooks.stop()
         if self.psp is not None:
             self.psp.stop()
-        if self.moto is not None and self.moto.poll() is None:
-            self.moto.terminate()
-            try:
-                self.moto.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.moto.kill()
-                self.moto.wait()
+        if self.moto is not None:
+            stop_process(self.moto, grace_seconds=10)
         if self.config.state_file is not None and self.config.state_file.exists():
             self.config.state_file.unlink()

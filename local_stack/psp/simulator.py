@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
 from local_stack.psp.charges import ChargeBook, Reply
 from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
 from local_stack.psp.payouts import PayoutBook, PendingSettlement
@@ -99,42 +97,10 @@ def _get_charge(sim: PspSimulator, match: re.Match[str], *_: Any) -> Reply:
     return Reply(200, charge.public())
 
 
-class _Handler(BaseHTTPRequestHandler):
-    simulator: PspSimulator
-    protocol_version = "HTTP/1.1"
+def psp_server(simulator: PspSimulator, *, host: str, port: int) -> LoopbackServer:
+    def respond(request: HttpRequest) -> HttpResponse:
+        reply = simulator.handle(request.method, request.path, request.headers, request.body)
+        # tok_timeout: the reply is held back until the client has given up, so its response is lost
+        return HttpResponse(reply.status, json.dumps(reply.body).encode(), delay_seconds=reply.delay_seconds)
 
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        reply = self.simulator.handle(self.command, self.path, dict(self.headers.items()), body)
-        if reply.delay_seconds:
-            time.sleep(reply.delay_seconds)  # the client gave up by now: its response is lost
-        payload = json.dumps(reply.body).encode()
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out and closed the connection
-
-    do_GET = do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class PspServer:
-    def __init__(self, simulator: PspSimulator, *, host: str, port: int) -> None:
-        handler = type("PspHandler", (_Handler,), {"simulator": simulator})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="psp-simulator")
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return LoopbackServer(respond, host=host, port=port, name="psp-simulator")
