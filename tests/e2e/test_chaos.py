@@ -34,7 +34,7 @@ def test_every_message_delivered_three_times_moves_money_once(
     body = checkout((sellers[0], 1000), (sellers[1], 2000), (sellers[2], 3000, "tok_chargeDeclined"))
 
     # When a three-order checkout is paid
-    payment = api.wait_for_payment(api.post("/v1/payments", body).body["payment_id"])
+    payment = api.wait_for_payment(api.post("/v1/payments", body).body["payment_id"], timeout=180)
 
     # Then balances, ledger and PSP charges are exactly those of one delivery
     assert payment["status"] == "PARTIALLY_FAILED"
@@ -69,7 +69,7 @@ def test_a_crashed_worker_loses_nothing(chaos: LocalStack, api: ApiClient, psp: 
     # When a checkout is paid
     accepted = api.post("/v1/payments", body)
     assert accepted.status == 202
-    payment = api.wait_for_payment(accepted.body["payment_id"], timeout=90)
+    payment = api.wait_for_payment(accepted.body["payment_id"], timeout=180)
 
     # Then the crashes happened, and the payment still completed exactly once
     assert chaos.chaos.pending_crashes(target) == 0

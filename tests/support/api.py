@@ -56,7 +56,7 @@ class ApiClient:
             "POST", path, body=body, idempotency_key=idempotency_key if idempotency_key is not None else new_key()
         )
 
-    def wait_for_payment(self, payment_id: str, *, timeout: float = 60) -> dict[str, Any]:
+    def wait_for_payment(self, payment_id: str, *, timeout: float = 120) -> dict[str, Any]:
         """Poll until the payment leaves PROCESSING; fail the test if it does not in time."""
         deadline = time.monotonic() + timeout
         while True:
