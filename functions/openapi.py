@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-API_MODULES = (
-    "functions.payment.handler",
-    "functions.wallet.handler",
-    "functions.ledger.handler",
-    "functions.reconciliation.handler",
+# (module, resolver) of every API function; a test checks that the template's routes are all here.
+API_RESOLVERS = (
+    ("functions.payment.handler", "app"),
+    ("functions.payout.handler", "app"),
+    ("functions.executor.handler", "webhook_app"),
+    ("functions.wallet.handler", "app"),
+    ("functions.ledger.handler", "app"),
+    ("functions.reconciliation.handler", "app"),
 )
 
 
@@ -28,10 +31,10 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"apiKey": []}],
     }
-    for module_name in API_MODULES:
+    for module_name, resolver in API_RESOLVERS:
         schema = (
-            importlib.import_module(module_name)
-            .app.get_openapi_schema()
+            getattr(importlib.import_module(module_name), resolver)
+            .get_openapi_schema()
             .model_dump(mode="json", by_alias=True, exclude_none=True)
         )
         document["paths"].update(schema.get("paths", {}))
