@@ -164,9 +164,9 @@ class SqsPoller(threading.Thread):
 
 
 class StreamPoller(threading.Thread):
-    """Reads a DynamoDB stream shard in order. A failed batch is retried from the first failed record
-    (bisecting is not needed locally); after MaximumRetryAttempts the batch goes to the on-failure
-    queue, as AWS does."""
+    """Reads a DynamoDB stream shard in order. A failed batch is retried from its first failed record;
+    a record still failing after MaximumRetryAttempts goes to the on-failure queue and the shard moves
+    on, as AWS does with BisectBatchOnFunctionError."""
 
     def __init__(
         self,
@@ -246,8 +246,11 @@ class StreamPoller(threading.Thread):
             attempts += 1
             limit = self.mapping.maximum_retry_attempts
             if limit is not None and limit >= 0 and attempts > limit:
-                self._give_up(pending)
-                return
+                # As bisecting on error ends up doing in AWS: only the record that keeps failing goes to
+                # the on-failure destination; the records after it are still delivered.
+                self._give_up(pending[:1])
+                pending, attempts = pending[1:], 0
+                continue
             self.stop_event.wait(self.retry_delay)
 
     def _give_up(self, pending: list[dict[str, Any]]) -> None:
