@@ -18,21 +18,20 @@ log = logging.getLogger("local_stack.pollers")
 
 def matches(pattern: Any, value: Any) -> bool:
     """EventBridge-style pattern matching as Lambda's event filtering applies it: a dict descends, a list
-    of literals or {"prefix": ...} / {"exists": ...} rules matches a leaf."""
+    of literals or {"prefix": ...} / {"anything-but": ...} / {"exists": ...} rules matches a leaf."""
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            (rule.get("exists") is False)
-            if key not in value and _is_exists_rule(rule)
-            else key in value and matches(rule, value[key])
-            for key, rule in pattern.items()
+        if not isinstance(value, dict):
+            return False
+        return all(
+            matches(rule, value[key]) if key in value else _absent_allowed(rule) for key, rule in pattern.items()
         )
     if isinstance(pattern, list):
         return any(_leaf(rule, value) for rule in pattern)
     return bool(pattern == value)
 
 
-def _is_exists_rule(rule: Any) -> bool:
-    return isinstance(rule, list) and any(isinstance(r, dict) and "exists" in r for r in rule)
+def _absent_allowed(rule: Any) -> bool:
+    return isinstance(rule, list) and any(isinstance(r, dict) and r.get("exists") is False for r in rule)
 
 
 def _leaf(rule: Any, value: Any) -> bool:
