@@ -33,7 +33,6 @@ from functions.reconciliation.domain import (
     Tally,
     check_header,
     run_id_for,
-    settlement_rows,
 )
 from functions.reconciliation.settings import ReconciliationApiSettings, ReconciliationSettings
 from functions.reconciliation.store import (
@@ -160,12 +159,8 @@ def reconcile_object(source: ObjectRef, *, service: Service) -> Run:
         return run
     service.runs.put(run)
     try:
-        tally = domain.reconcile_rows(
-            run,
-            settlement_rows(object_lines(source)),
-            orders=service.orders,
-            claims=service.claims,
-            postings=service.postings,
+        tally = domain.reconcile_lines(
+            run, object_lines(source), orders=service.orders, claims=service.claims, postings=service.postings
         )
     except NotASettlementFile as error:
         return _fail(service, run, f"not a settlement file: {error}")

@@ -24,7 +24,7 @@ from functions.reconciliation.domain import (
     ReviewItem,
     Run,
     Settled,
-    posting_body,
+    posting_bodies,
 )
 
 # The executor table's index of decided orders (declared with the table in infra/constructs/pay_in.py).
@@ -315,10 +315,9 @@ class QueuePostingSink:
         self.queue_url = queue_url
 
     def post(self, settled: Sequence[Settled]) -> None:
-        for start in range(0, len(settled), 10):
-            entries = [
-                {"Id": str(i), "MessageBody": posting_body(s)} for i, s in enumerate(settled[start : start + 10])
-            ]
+        bodies = posting_bodies(settled)
+        for start in range(0, len(bodies), 10):
+            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
             response = client("sqs").send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed = response.get("Failed") or []
             if failed:
