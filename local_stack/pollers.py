@@ -186,7 +186,7 @@ class StreamPoller(threading.Thread):
         self.sqs = sqs
         self.stop_event = stop
         self.retry_delay = retry_delay
-        self.iterators: dict[str, str] = {}
+        self.positions: dict[str, str | None] = {}  # shard id -> last delivered sequence number
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -199,27 +199,31 @@ class StreamPoller(threading.Thread):
                 log.exception("stream poller for %s failed; retrying", self.mapping.function)
                 self.stop_event.wait(1)
 
-    def _refresh_shards(self) -> None:
-        shards = self.streams.describe_stream(StreamArn=self.mapping.source_arn)["StreamDescription"]["Shards"]
-        for shard in shards:
-            if shard["ShardId"] not in self.iterators:
-                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self.mapping.source_arn,
-                    ShardId=shard["ShardId"],
-                    ShardIteratorType=self.mapping.starting_position or "TRIM_HORIZON",
-                )["ShardIterator"]
+    def _iterator(self, shard_id: str) -> str:
+        # moto gap (5.2.x): a failed TransactWriteItems restores a deep copy of the tables, stream shard
+        # included, and an iterator chain (NextShardIterator) keeps reading the replaced shard object, so
+        # it never sees later records. A fresh iterator after the last delivered record reads the live one.
+        last = self.positions.get(shard_id)
+        if last is None:  # nothing delivered yet: the mapping's starting position (the stack uses TRIM_HORIZON)
+            kind, extra = self.mapping.starting_position or "TRIM_HORIZON", {}
+        else:
+            kind, extra = "AFTER_SEQUENCE_NUMBER", {"SequenceNumber": last}
+        iterator: str = self.streams.get_shard_iterator(
+            StreamArn=self.mapping.source_arn, ShardId=shard_id, ShardIteratorType=kind, **extra
+        )["ShardIterator"]
+        return iterator
 
     def poll_once(self) -> bool:
-        self._refresh_shards()
+        shards = self.streams.describe_stream(StreamArn=self.mapping.source_arn)["StreamDescription"]["Shards"]
         worked = False
-        for shard_id, iterator in list(self.iterators.items()):
-            page = self.streams.get_records(ShardIterator=iterator, Limit=self.mapping.batch_size)
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            page = self.streams.get_records(ShardIterator=self._iterator(shard_id), Limit=self.mapping.batch_size)
             records = page.get("Records", [])
             if records:
                 worked = True
                 self._deliver(records)
-            if page.get("NextShardIterator"):
-                self.iterators[shard_id] = page["NextShardIterator"]
+                self.positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
         return worked
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
