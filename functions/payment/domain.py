@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Protocol
 
+from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import Conflict, NotFound
 from functions.common.events import TERMINAL_ORDER_STATUSES, ExecuteOrder, OrderStatusChanged
 from functions.common.ids import deterministic_id
 from functions.payment.models import OrderView, Payment, PaymentRequest, PaymentStatus
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PaymentStore(Protocol):

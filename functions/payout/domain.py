@@ -7,23 +7,13 @@ overdraw: the one that loses the race ends FAILED with failure_code insufficient
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import BusinessRuleViolation, NotFound
 from functions.common.ids import deterministic_id
 from functions.common.money import MAX_AMOUNT_MINOR, exponent
 from functions.payout.models import Payout, PayoutRequest, SagaInput
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class InsufficientFunds(BusinessRuleViolation):
