@@ -24,23 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from functions.reconciliation.domain import SETTLEMENT_COLUMNS
 from local_stack.psp.charges import Charge, Reply
 
 if TYPE_CHECKING:
     from local_stack.psp.simulator import PspSimulator
 
-COLUMNS = (
-    "psp_reference",
-    "merchant_reference",
-    "type",
-    "amount",
-    "currency",
-    "fee",
-    "net",
-    "status",
-    "created_at",
-    "available_on",
-)
+COLUMNS = SETTLEMENT_COLUMNS  # the contract's header, as the reconciler checks it
 EXPONENTS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0}
 EXPONENTS.update(dict.fromkeys(("BHD", "JOD", "KWD", "OMR", "TND"), 3))
 PAYOUT_DELAY = timedelta(days=2)
