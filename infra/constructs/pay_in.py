@@ -55,6 +55,23 @@ def money_table(
     )
 
 
+def expiring_table(scope: Construct, construct_id: str, *, partition_key: str, ttl_attribute: str) -> dynamodb.Table:
+    """Short-lived records (idempotency, event dedupe): TTL on, not retained, still encrypted and recoverable."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        time_to_live_attribute=ttl_attribute,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        removal_policy=RemovalPolicy.DESTROY,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=encryption_key(scope, "Data"),
+    )
+
+
 def sqs_source(queue: sqs.IQueue) -> sources.SqsEventSource:
     return sources.SqsEventSource(queue, batch_size=10, report_batch_item_failures=True)
 
@@ -77,18 +94,9 @@ class PayIn(Construct):
         self.payments_table = money_table(
             self, "PaymentsTable", partition_key="pk", sort_key="sk", stream=dynamodb.StreamViewType.NEW_IMAGE
         )
-        self.idempotency_table = dynamodb.Table(
-            self,
-            "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute="expiration",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=encryption_key(self, "Data"),
+        # Powertools' idempotency records (key "id", expiry "expiration")
+        self.idempotency_table = expiring_table(
+            self, "IdempotencyTable", partition_key="id", ttl_attribute="expiration"
         )
         self.payment_api = ServiceFunction(
             self,

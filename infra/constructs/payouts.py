@@ -4,10 +4,9 @@ alarm), and the daily scheduled payout run."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -18,9 +17,8 @@ from functions.executor.payouts import PayoutExecutorSettings
 from functions.executor.recovery import RecoverySettings
 from functions.executor.webhooks import WebhookSettings
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
-from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, money_table, sqs_source
+from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, expiring_table, money_table, sqs_source
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
 from infra.nag import acknowledge, acknowledge_table_indexes
@@ -145,18 +143,8 @@ class Payouts(Construct):
             ),
         )
         acknowledge(self.webhook_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
-        self.webhook_events_table = dynamodb.Table(
-            self,
-            "WebhookEventsTable",
-            partition_key=dynamodb.Attribute(name="event_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute="expires_at",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=encryption_key(self, "Data"),
+        self.webhook_events_table = expiring_table(
+            self, "WebhookEventsTable", partition_key="event_id", ttl_attribute="expires_at"
         )
         self.webhook = ServiceFunction(
             self,
