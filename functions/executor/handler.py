@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import build_resolver
 from functions.common.events import ExecuteOrder
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.common.secrets import SecretValue
 from functions.executor import domain, payouts, recovery, webhooks
@@ -77,7 +77,7 @@ _RECORD = record_model(ExecuteOrder)
 
 
 def _execute(order: ExecuteOrder) -> None:
-    logger.append_keys(payment_id=order.payment_id, payment_order_id=order.payment_order_id)
+    correlate(order.payment_id, payment_order_id=order.payment_order_id)
     execution = domain.execute_order(order, **_ports())
     logger.info("order executed", extra={"status": execution.status, "attempts": execution.attempts})
 
