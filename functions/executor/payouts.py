@@ -18,12 +18,11 @@ from typing import Any, Literal, Protocol
 import urllib3
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
-from urllib3.util import Retry, Timeout
 
 from functions.common.aws import client
 from functions.common.dynamo import plain, table
 from functions.common.settings import FunctionSettings
-from functions.executor.psp import ChargeResult, PspUnavailable
+from functions.executor.psp import ChargeResult, PspUnavailable, json_object, retrying_pool
 
 PayoutOutcome = Literal["paid", "failed"]
 
@@ -55,37 +54,12 @@ class PayoutResult:
     failure_code: str | None = None
 
 
-def _retrying_pool(timeout_seconds: float, max_retries: int) -> urllib3.PoolManager:
-    retry = Retry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        backoff_factor=0.2,
-        backoff_jitter=0.2,
-        backoff_max=5,
-        allowed_methods=None,  # POSTs carry idempotency keys; GETs are safe
-        status_forcelist=(429, 500, 502, 503, 504),
-        raise_on_status=False,
-        respect_retry_after_header=True,
-    )
-    return urllib3.PoolManager(retries=retry, timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
-
-
-def _json(data: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(data or b"{}")
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 class PspOperations:
     """The PSP calls besides charging: payouts, and looking up what a key did (never a new charge)."""
 
     def __init__(self, base_url: str, *, timeout_seconds: float, max_retries: int) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = _retrying_pool(timeout_seconds, max_retries)
+        self._http = retrying_pool(timeout_seconds, max_retries)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         try:
@@ -94,7 +68,7 @@ class PspOperations:
             raise PspUnavailable(f"PSP unreachable: {type(error).__name__}") from error
         if response.status >= 500 or response.status in (409, 429):
             raise PspUnavailable(f"PSP answered {response.status}")
-        return response.status, _json(response.data)
+        return response.status, json_object(response.data)
 
     def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult:
         body = {

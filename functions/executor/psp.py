@@ -25,6 +25,26 @@ class PspUnavailable(Exception):
     """The PSP could not give an answer (after retries): the order must be retried later, not failed."""
 
 
+def retrying_pool(timeout_seconds: float, max_retries: int) -> urllib3.PoolManager:
+    """HTTP to the PSP: timeouts, and retries with exponential backoff and jitter on transient failures
+    (connection errors, timeouts, 429 and 5xx) only."""
+    retry = Retry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        backoff_factor=0.2,
+        backoff_jitter=0.2,
+        backoff_max=5,
+        # Safe for POST only because every request carries an idempotency key; GETs are safe anyway.
+        allowed_methods=None,
+        status_forcelist=(429, 500, 502, 503, 504),
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    return urllib3.PoolManager(retries=retry, timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
+
+
 class PspClient:
     def __init__(
         self,
@@ -38,21 +58,7 @@ class PspClient:
         rotated secret is picked up; None sends no credentials (a PSP that does not need them)."""
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
-        retry = Retry(
-            total=max_retries,
-            connect=max_retries,
-            read=max_retries,
-            status=max_retries,
-            backoff_factor=0.2,
-            backoff_jitter=0.2,
-            backoff_max=5,
-            # Safe for POST only because every request carries an idempotency key.
-            allowed_methods=None,
-            status_forcelist=(429, 500, 502, 503, 504),
-            raise_on_status=False,
-            respect_retry_after_header=True,
-        )
-        self._http = urllib3.PoolManager(retries=retry, timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
+        self._http = retrying_pool(timeout_seconds, max_retries)
 
     def charge(
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
@@ -72,7 +78,7 @@ class PspClient:
             )
         except urllib3.exceptions.HTTPError as error:
             raise PspUnavailable(f"PSP unreachable: {type(error).__name__}") from error
-        payload = _json(response.data)
+        payload = json_object(response.data)
         if response.status == 200:
             return ChargeResult(
                 status=payload["status"], psp_reference=payload["id"], failure_code=payload.get("failure_code")
@@ -95,7 +101,8 @@ class PspClient:
         raise PspUnavailable(f"PSP answered {response.status}")
 
 
-def _json(data: bytes) -> dict[str, Any]:
+def json_object(data: bytes) -> dict[str, Any]:
+    """A PSP response body as a JSON object ({} if it is not one)."""
     try:
         parsed = json.loads(data or b"{}")
     except ValueError:
