@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -94,6 +94,11 @@ def build_resolver() -> APIGatewayRestResolver:
         return error_response(404, "not_found", "route_not_found", "No such route.")
 
     return app
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    """The request's Idempotency-Key, whatever case the client (or API Gateway) gave its name."""
+    return headers.get(IDEMPOTENCY_HEADER.lower()) or headers.get(IDEMPOTENCY_HEADER)
 
 
 def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:

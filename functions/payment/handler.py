@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IDEMPOTENCY_HEADER, IdempotentOperations, build_resolver, guard_request
+from functions.common.api import IdempotentOperations, build_resolver, guard_request, idempotency_key
 from functions.common.events import OrderStatusChanged
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
@@ -43,7 +43,7 @@ def _api() -> tuple[DynamoPaymentStore, IdempotentOperations]:
 @app.post("/v1/payments", summary="Create a payment for a checkout (one order per seller)")
 def create_payment(request: PaymentRequest) -> Response[Any]:
     store, operations = _api()
-    key = app.current_event.headers.get(IDEMPOTENCY_HEADER.lower()) or app.current_event.headers.get(IDEMPOTENCY_HEADER)
+    key = idempotency_key(app.current_event.headers)
 
     def execute() -> dict[str, Any]:
         payment = domain.accept_payment(request, idempotency_key=key or "", store=store)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IDEMPOTENCY_HEADER, IdempotentOperations, build_resolver, guard_request
+from functions.common.api import IdempotentOperations, build_resolver, guard_request, idempotency_key
 from functions.common.observability import logger, metrics, tracer
 from functions.common.settings import FunctionSettings
 from functions.payout import domain
@@ -41,7 +41,7 @@ def _api() -> dict[str, Any]:
 @app.post("/v1/payouts", summary="Pay out part of a seller's available balance to their bank account")
 def create_payout(request: PayoutRequest) -> Response[Any]:
     ports = _api()
-    key = app.current_event.headers.get(IDEMPOTENCY_HEADER.lower()) or app.current_event.headers.get(IDEMPOTENCY_HEADER)
+    key = idempotency_key(app.current_event.headers)
 
     def execute() -> dict[str, Any]:
         payout = domain.request_payout(
