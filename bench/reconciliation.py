@@ -9,14 +9,17 @@ its own; "peak MB" is the growth of the resident set during the pass (VmHWM, res
 VmRSS just before; Linux).
 
 The reconciler runs exactly the code the Lambda runs (parse, validate, chunked classification, claims,
-settlement postings as JournalPosting messages, the tally and its spooled breaks CSV). Its ports are
-in-memory stand-ins with O(1) memory for DynamoDB and SQS: orders are derived from their id, claims are
-accepted and counted, postings are counted. One row in 10,000 carries a changed amount (a break)."""
+settlement journals, the tally and its spooled breaks CSV). Its ports are in-memory stand-ins for DynamoDB
+and SQS, so the figures are the reconciler's and not the network's: the executor table is a dict of the
+file's orders, built before the timed pass (it is not the reconciler's memory); claims are accepted and
+counted; journals are rendered as the SQS adapter renders them, and counted. One row in 10,000 carries a
+changed amount (a break)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import subprocess
 import sys
@@ -25,22 +28,21 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import cast
 
+from functions.common.events import JournalPosting
 from functions.reconciliation.domain import (
     SETTLEMENT_COLUMNS,
     Claim,
+    ClaimBatch,
     ObjectRef,
     Order,
     Run,
-    Settled,
-    posting_bodies,
     reconcile_lines,
 )
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 BREAK_EVERY = 10_000
-_new: Any = tuple.__new__  # a NamedTuple from a tuple, without its Python-level __new__
 
 
 def amount_of(index: int) -> int:
@@ -71,16 +73,24 @@ def generate(path: Path, rows: int) -> None:
             )
 
 
-class SyntheticOrders:
-    """Each order derived from its id (po_<n>): what the executor table would return, in O(1) memory."""
+class ExecutorTable:
+    """The executor table's orders for a generated file, in memory: po_<n> charged as ch_<n> for amount_of(n)
+    (the file's break rows carry another amount), decided when its row was created."""
+
+    def __init__(self, rows: int) -> None:
+        self.by_id = {}
+        for i in range(rows):
+            decided = (START + timedelta(milliseconds=50 * i)).isoformat(timespec="milliseconds")
+            self.by_id[f"po_{i:09d}"] = Order(
+                f"po_{i:09d}", "SUCCEEDED", amount_of(i), "USD", f"ch_{i:012d}", decided, "sl_bench"
+            )
 
     def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
-        # A stand-in for a BatchGetItem, whose real cost (I/O) is not measured here: kept cheap, so the
-        # figures are the reconciler's. po_<9 digits> was charged as ch_<12 digits>, for amount_of(n).
-        return {
-            po: _new(Order, (po, "SUCCEEDED", 1000 + int(po[3:]) % 5000, "USD", "ch_000" + po[3:], None, ""))
-            for po in payment_order_ids
-        }
+        # A BatchGetItem's answer (its I/O is not measured): the orders that exist
+        found = dict(zip(payment_order_ids, map(self.by_id.get, payment_order_ids), strict=True))
+        if None in found.values():
+            return {po: o for po, o in found.items() if o is not None}
+        return cast(dict[str, Order], found)
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         return iter(())
@@ -93,8 +103,8 @@ class CountingClaims:
     def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
         return {}
 
-    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
-        self.settled += len(claims)
+    def settle(self, batch: ClaimBatch) -> None:
+        self.settled += len(batch.lines)
 
     def open_break(self, claim: Claim) -> None:
         pass
@@ -108,12 +118,12 @@ class CountingClaims:
 
 class CountingPostings:
     def __init__(self) -> None:
-        self.posted = 0
+        self.journals = 0
         self.bytes = 0
 
-    def post(self, settled: Sequence[Settled]) -> None:
-        self.posted += len(settled)
-        self.bytes += sum(map(len, posting_bodies(settled)))  # the SQS message bodies, as the adapter renders them
+    def post(self, journals: Sequence[JournalPosting]) -> None:
+        self.journals += len(journals)
+        self.bytes += sum(len(j.model_dump_json()) for j in journals)  # the SQS bodies, as the adapter renders them
 
 
 def _status_mb(field: str) -> float:
@@ -124,33 +134,35 @@ def _status_mb(field: str) -> float:
     raise RuntimeError(field)
 
 
-def measure(mode: str, path: Path) -> dict[str, float | int]:
+def measure(mode: str, path: Path, rows: int) -> dict[str, float | int]:
+    table = ExecutorTable(rows) if mode == "reconciler" else None
+    gc.freeze()  # the table stands in for DynamoDB, outside the function's heap: the collector skips it
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")  # reset the peak resident set (VmHWM) to the current one
     before = _status_mb("VmRSS")
     started = time.perf_counter()
     with path.open(newline="") as lines:
-        if mode == "csv.reader":
-            rows = sum(1 for _ in csv.reader(lines)) - 1
+        if table is None:
+            count = sum(1 for _ in csv.reader(lines)) - 1
             extra: dict[str, int] = {}
         else:
             run = Run(run_id="rr_bench", source=ObjectRef(bucket="b", key=str(path)), created_at=START.isoformat())
             claims, postings = CountingClaims(), CountingPostings()
-            tally = reconcile_lines(run, lines, orders=SyntheticOrders(), claims=claims, postings=postings)
-            rows = tally.rows
-            extra = {"matched": tally.matched, "breaks": sum(tally.breaks.values()), "posted": postings.posted}
+            tally = reconcile_lines(run, lines, orders=table, claims=claims, postings=postings)
+            count = tally.rows
+            extra = {"matched": tally.matched, "breaks": sum(tally.breaks.values()), "journals": postings.journals}
     elapsed = time.perf_counter() - started
     peak = _status_mb("VmHWM")
-    return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed, "peak_mb": peak - before, **extra}
+    return {"rows": count, "seconds": elapsed, "rows_per_s": count / elapsed, "peak_mb": peak - before, **extra}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, action="append", help="file sizes (default 100000 and 1000000)")
-    parser.add_argument("--measure", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=3, metavar=("MODE", "PATH", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], Path(args.measure[1]))))
+        print(json.dumps(measure(args.measure[0], Path(args.measure[1]), int(args.measure[2]))))
         return 0
     sizes = args.rows or [100_000, 1_000_000]
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +173,7 @@ def main() -> int:
             results = {}
             for mode in ("csv.reader", "reconciler"):
                 output = subprocess.run(
-                    [sys.executable, "-m", "bench.reconciliation", "--measure", mode, str(path)],
+                    [sys.executable, "-m", "bench.reconciliation", "--measure", mode, str(path), str(size)],
                     check=True,
                     capture_output=True,
                     text=True,
@@ -174,7 +186,8 @@ def main() -> int:
                     f"{size:>10,} {mode:<12} {result['rows_per_s']:>12,.0f} {result['seconds']:>8.2f} "
                     f"{result['peak_mb']:>8.1f}  {ratio:.0%}"
                     + (
-                        f"  (matched {result['matched']:,}, breaks {result['breaks']:,}, postings {result['posted']:,})"
+                        f"  (matched {result['matched']:,}, breaks {result['breaks']:,},"
+                        f" journals {result['journals']:,})"
                         if mode == "reconciler"
                         else ""
                     )

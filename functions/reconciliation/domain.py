@@ -21,8 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice, repeat
-from json.encoder import encode_basestring_ascii
-from operator import add, attrgetter, itemgetter
+from operator import add, attrgetter
 from typing import IO, Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
@@ -149,7 +148,7 @@ def _timestamp(value: str) -> datetime | None:
 fromisoformat = datetime.fromisoformat
 CURRENCIES = frozenset(CURRENCY_EXPONENTS)
 # `_new(Row, values)` builds a NamedTuple from a tuple without calling its Python-level __new__ (about
-# 0.15 us less per object; the hot loops build a Row, a Claim and a Settled per row).
+# 0.15 us less per object, in the loops that build a Row per line).
 _new: Any = tuple.__new__
 
 
@@ -173,11 +172,11 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
     if fee_minor + net_minor != amount_minor:
         return Malformed(line, f"fee {fee} + net {net} != amount {amount}", psp_reference, merchant_reference)
     try:
-        created = fromisoformat(created_at) if len(created_at) >= 20 and created_at[10] == "T" else None
+        created = fromisoformat(created_at)
     except ValueError:
         created = None
     if created is None or created.tzinfo is None:
-        return Malformed(line, "created_at is not an ISO 8601 UTC time", psp_reference, merchant_reference)
+        return Malformed(line, "created_at is not an ISO 8601 time with a zone", psp_reference, merchant_reference)
     return Row(
         line,
         psp_reference,
@@ -265,8 +264,6 @@ def parse_lines(number: int, lines: Iterable[str]) -> Iterator[Parsed]:
                         and fee_minor >= 0
                         and net_minor >= 0
                         and fee_minor + net_minor == amount_minor
-                        and len(created_at) >= 20
-                        and created_at[10] == "T"
                         and created.tzinfo is not None
                     ):
                         yield new(
@@ -290,35 +287,34 @@ def parse_lines(number: int, lines: Iterable[str]) -> Iterator[Parsed]:
 
 
 # A block of valid rows as columns, in Row's field order: lines, psp_references, merchant_references, types,
-# amounts, currencies, fees, nets, statuses, created_at, available_on (each a tuple, one value per row).
+# amounts, currencies, fees, nets, statuses, created_at, line ends (each a tuple, one value per row). The last
+# column is each line's last field as split, line end included: `rows_of` strips it into available_on.
 Columns = tuple[tuple[Any, ...], ...]
 
 
 def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
     """Lines numbered from `number` as the columns of their Rows, checked column by column in C loops
-    (map, zip, set, min), without a line of Python per row; None unless every line is a plain row that
+    (map, zip, min, count), without a line of Python per row; None unless every line is a plain row that
     `parse_fields` accepts (then `parse_lines` parses the block, and says what is wrong with which line).
 
     Accepted, each line has no quote or NUL and ten fields: `line.split(",")` is then
-    `line.rstrip("\\r\\n").split(",")` but for the line end left on the last field (a line end holds no
-    comma), stripped from that column. The checks are `parse_fields`' checks, applied to every value of
-    each column at once."""
-    split = list(map(str.split, lines, repeat(",")))
-    if set(map(len, split)) != {10}:
-        return None  # a blank line, or one with a wrong number of fields
+    `line.rstrip("\r\n").split(",")` but for the line end left on the last field (a line end holds no
+    comma). The checks are `parse_fields`' checks, applied to every value of each column at once."""
     joined = "".join(lines)
     if '"' in joined or "\x00" in joined:
         return None  # a quoted or broken line: the csv module's
-    psp_references, merchant_references, kinds, amounts, currencies, fees, nets, statuses, created_at, ends = zip(
-        *split, strict=True
-    )
+    try:
+        # zip(strict=True) refuses lines of different lengths, the unpacking any length but ten
+        psp_references, merchant_references, kinds, amounts, currencies, fees, nets, statuses, created_at, ends = zip(
+            *map(str.split, lines, repeat(",")), strict=True
+        )
+    except ValueError:
+        return None  # a blank line, or one with a wrong number of fields
     if (
         "" in psp_references
         or "" in merchant_references
         or not ROW_TYPES.issuperset(kinds)
         or not CURRENCIES.issuperset(currencies)
-        or min(map(len, created_at)) < 20
-        or set(map(_eleventh, created_at)) != {"T"}
     ):
         return None
     try:
@@ -326,19 +322,19 @@ def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
         created = tuple(map(fromisoformat, created_at))
     except ValueError:
         return None
+    count = len(lines)
     if (
         min(amounts) <= 0
         or max(amounts) > MAX_AMOUNT_MINOR
         or min(fees) < 0
         or min(nets) < 0
         or tuple(map(add, fees, nets)) != amounts
-        or None in map(_tzinfo, created)
+        # every time has a zone: at once when each ends in Z (no value holds a line end), else one by one
+        or (("\n".join(created_at) + "\n").count("Z\n") != count and None in map(_tzinfo, created))
     ):
         return None
-    available_on = tuple(map(str.rstrip, ends, repeat("\r\n")))
-    line_numbers = tuple(range(number, number + len(lines)))
     return (
-        line_numbers,
+        tuple(range(number, number + count)),
         psp_references,
         merchant_references,
         kinds,
@@ -348,15 +344,15 @@ def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
         nets,
         statuses,
         created,
-        available_on,
+        ends,
     )
 
 
 def rows_of(columns: Columns) -> list[Row]:
-    return list(map(_new, repeat(Row), zip(*columns, strict=True)))
+    *values, ends = columns
+    return list(map(_new, repeat(Row), zip(*values, map(str.rstrip, ends, repeat("\r\n")), strict=True)))
 
 
-_eleventh = itemgetter(10)
 _tzinfo = attrgetter("tzinfo")
 
 
@@ -393,10 +389,29 @@ class OrderSource(Protocol):
         """SUCCEEDED orders decided in [start, end], in pages of at most CHUNK."""
 
 
+class ClaimBatch(NamedTuple):
+    """Settlement claims to write, as columns: order `payment_order_ids[i]` settled by line `lines[i]` of
+    run `run_id`, replacing `prior[i]` (the claim read before, None if it had none)."""
+
+    run_id: str
+    payment_order_ids: Sequence[str]
+    lines: Sequence[int]
+    psp_references: Sequence[str]
+    decided_at: Sequence[str]
+    prior: Sequence[Claim | None]
+
+    def pairs(self) -> Iterator[tuple[Claim, Claim | None]]:
+        """Each new claim with the one it replaces."""
+        for payment_order_id, line, psp_reference, decided_at, prior in zip(
+            self.payment_order_ids, self.lines, self.psp_references, self.decided_at, self.prior, strict=True
+        ):
+            yield Claim(payment_order_id, "settled", self.run_id, line, psp_reference, decided_at), prior
+
+
 class ClaimStore(Protocol):
     def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]: ...
 
-    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
+    def settle(self, batch: ClaimBatch) -> None:
         """Write each new claim only if the stored one is still the one read; raise if any changed."""
 
     def open_break(self, claim: Claim) -> None:
@@ -408,21 +423,9 @@ class ClaimStore(Protocol):
         """awaiting -> missing; False if it is no longer awaiting."""
 
 
-class Settled(NamedTuple):
-    """A matched row: the settlement journal to book (see `settlement_posting`)."""
-
-    psp_reference: str
-    payment_order_id: str
-    currency: str
-    amount: int
-    fee: int
-    net: int
-    run_id: str
-
-
 class PostingSink(Protocol):
-    def post(self, settled: Sequence[Settled]) -> None:
-        """Book each as its settlement journal (`posting_body` is the message the ledger receives)."""
+    def post(self, journals: Sequence[JournalPosting]) -> None:
+        """Send each to the ledger, which books each journal once."""
 
 
 # --- classification ----------------------------------------------------------------------------------
@@ -442,71 +445,22 @@ class Outcome(NamedTuple):
     currency: str = ""
 
 
-def settlement_posting(settled: Settled) -> JournalPosting:
-    """The PSP paid net into the bank and kept its fee: together they clear the order's receivable.
-    The journal id derives from the PSP reference, so re-reading the file books nothing twice."""
-    lines = [PostingLine(account=BANK_CASH, direction="debit", amount=settled.net)]
-    if settled.fee:
-        lines.append(PostingLine(account=PSP_FEE_EXPENSE, direction="debit", amount=settled.fee))
-    lines.append(PostingLine(account=PSP_RECEIVABLE, direction="credit", amount=settled.amount))
+def settlement_journal(run_id: str, first_line: int, currency: str, gross: int, fees: int) -> JournalPosting:
+    """The PSP paid the matched rows of one group of lines net into the bank and kept its fees: together
+    they clear those orders' receivable. The journal id derives from the run, the group's first line and
+    the currency; a group is a fixed set of the file's lines (see `classify_chunk`), so a retried or
+    redelivered run books nothing twice."""
+    lines = [PostingLine(account=BANK_CASH, direction="debit", amount=gross - fees)]
+    if fees:
+        lines.append(PostingLine(account=PSP_FEE_EXPENSE, direction="debit", amount=fees))
+    lines.append(PostingLine(account=PSP_RECEIVABLE, direction="credit", amount=gross))
     return JournalPosting(
         kind="settlement",
-        business_id=settled.psp_reference,
-        currency=settled.currency,
+        business_id=f"{run_id}:{first_line}:{currency}",
+        currency=currency,
         lines=lines,
-        payment_order_id=settled.payment_order_id,
-        reference=settled.run_id,
+        reference=run_id,
     )
-
-
-_dumps = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
-
-
-def posting_body(settled: Settled) -> str:
-    """`settlement_posting(settled).model_dump_json()`, rendered without pydantic (a million per file);
-    a unit test holds the two equal."""
-    fee = f'{{"account":"{PSP_FEE_EXPENSE}","direction":"debit","amount":{settled.fee}}},' if settled.fee else ""
-    return (
-        f'{{"kind":"settlement","business_id":{_dumps(settled.psp_reference)},"currency":"{settled.currency}",'
-        f'"lines":[{{"account":"{BANK_CASH}","direction":"debit","amount":{settled.net}}},{fee}'
-        f'{{"account":"{PSP_RECEIVABLE}","direction":"credit","amount":{settled.amount}}}],'
-        f'"payment_order_id":{_dumps(settled.payment_order_id)},"reference":{_dumps(settled.run_id)}}}'
-    )
-
-
-# The ASCII characters a JSON string holds as they are (`encode_basestring_ascii` escapes all others).
-_JSON_PLAIN = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
-
-
-def posting_bodies(settled: Sequence[Settled]) -> list[str]:
-    """`posting_body` of each, in one loop (the sinks render a chunk's postings at once). When none of
-    the ids needs escaping in JSON (the usual case), each is quoted as it is instead of through the JSON
-    encoder; a unit test holds the two equal."""
-    if not settled:
-        return []
-    psp_references, payment_order_ids, *_, run_ids = zip(*settled, strict=True)
-    ids = "".join(psp_references) + "".join(payment_order_ids) + "".join(set(run_ids))
-    if not ids.isascii() or ids.encode().translate(None, _JSON_PLAIN):
-        return [posting_body(s) for s in settled]  # a character the encoder escapes
-    bodies: list[str] = []
-    append = bodies.append
-    for psp_reference, payment_order_id, currency, amount, fee, net, run_id in settled:
-        if fee:
-            append(
-                f'{{"kind":"settlement","business_id":"{psp_reference}","currency":"{currency}",'
-                f'"lines":[{{"account":"bank_cash","direction":"debit","amount":{net}}},'
-                f'{{"account":"psp_fee_expense","direction":"debit","amount":{fee}}},'
-                f'{{"account":"psp_receivable","direction":"credit","amount":{amount}}}],'
-                f'"payment_order_id":"{payment_order_id}","reference":"{run_id}"}}'
-            )
-        else:
-            append(
-                f'{{"kind":"settlement","business_id":"{psp_reference}","currency":"{currency}",'
-                f'"lines":[{{"account":"bank_cash","direction":"debit","amount":{net}}},'
-                f'{{"account":"psp_receivable","direction":"credit","amount":{amount}}}],'
-                f'"payment_order_id":"{payment_order_id}","reference":"{run_id}"}}'
-            )
-    return bodies
 
 
 @dataclass
@@ -531,20 +485,24 @@ def classify_chunk(
     orders: OrderSource,
     claims: ClaimStore,
     postings: PostingSink,
-    keep_matched: bool = False,
+    per_row: bool = False,
 ) -> ChunkResult:
     """Classify one chunk of rows (in line order), claim the rows that belong to an order, post the
-    matched ones. Safe to repeat: a row's own earlier claim (same run and line) is not a duplicate."""
+    matched ones. Safe to repeat: a row's own earlier claim (same run and line) is not a duplicate.
+
+    The stream path's chunks are fixed by the file (`CHUNK` rows from a given line), so a chunk's matched
+    rows are booked as one journal per currency. `per_row` is for rows that arrive in batches of any
+    make-up (the distributed path): each matched row is then its own journal, and kept as an outcome."""
     rows = [i for i in items if type(i) is Row]
     columns = tuple(zip(*rows, strict=True))
-    return _classify(run_id, items, columns, orders=orders, claims=claims, postings=postings, keep_matched=keep_matched)
+    return _classify(run_id, items, columns, orders=orders, claims=claims, postings=postings, per_row=per_row)
 
 
 def classify_columns(
     run_id: str, columns: Columns, *, orders: OrderSource, claims: ClaimStore, postings: PostingSink
 ) -> ChunkResult:
     """`classify_chunk` of a chunk of valid rows given as columns (`parse_block`'s), without their Rows."""
-    return _classify(run_id, None, columns, orders=orders, claims=claims, postings=postings, keep_matched=False)
+    return _classify(run_id, None, columns, orders=orders, claims=claims, postings=postings, per_row=False)
 
 
 def _classify(
@@ -555,7 +513,7 @@ def _classify(
     orders: OrderSource,
     claims: ClaimStore,
     postings: PostingSink,
-    keep_matched: bool,
+    per_row: bool,
 ) -> ChunkResult:
     """`columns` are the chunk's Rows' (none if it has no Row); `items` the chunk, None if all are Rows."""
     count = len(columns[0]) if columns else 0
@@ -573,35 +531,40 @@ def _classify(
     if columns:
         result.first_created = min(columns[9])
         result.last_created = max(columns[9])
-    booked = None
-    if columns and not stored and not keep_matched and count == result.rows:
-        booked = all_matched(run_id, columns, known)
-    if booked is None:
-        to_settle, to_post = _classify_rows(
-            run_id, rows_of(columns) if items is None else items, known, stored, result, keep_matched=keep_matched
-        )
+    batch = None
+    if columns and not stored and not per_row and count == result.rows:
+        batch = all_matched(run_id, columns, known)
+    if batch is None:
+        batch = _classify_rows(run_id, rows_of(columns) if items is None else items, known, stored, result, per_row)
     else:
-        to_settle, to_post = booked
-        result.matched = len(to_post)
+        result.matched = count
         _add_by_currency(result, columns[5], columns[4], columns[6])
-    if to_settle:
-        claims.settle(to_settle)
-    if to_post:
-        postings.post(to_post)
+    if batch.lines:
+        claims.settle(batch)
+    if per_row:
+        journals = [
+            settlement_journal(run_id, o.line, o.currency, o.amount, o.fee) for o in result.outcomes if o.klass is None
+        ]
+    else:
+        first_line = columns[0][0] if items is None else items[0].line
+        journals = [
+            settlement_journal(run_id, first_line, currency, gross, result.fees[currency])
+            for currency, gross in result.settled_amounts.items()
+        ]
+    if journals:
+        postings.post(journals)
     return result
 
 
-def all_matched(
-    run_id: str, columns: Columns, known: dict[str, Order]
-) -> tuple[list[tuple[Claim, Claim | None]], list[Settled]] | None:
-    """The common chunk, classified column by column in C loops: its claims and postings if every row
-    matches its order, else None (then `_classify_rows` classifies it row by row).
+def all_matched(run_id: str, columns: Columns, known: dict[str, Order]) -> ClaimBatch | None:
+    """The common chunk, classified column by column in C loops: its claims if every row matches its
+    order, else None (then `_classify_rows` classifies it row by row).
 
     `columns` are the chunk's Rows' (and the chunk has no malformed row, and none of its orders
     has a claim yet). Every row then matches - exactly what `_classify_rows` would find - when each is a
     charge of a known order, the only row of that order in the chunk, with the order's PSP reference,
     currency and amount, settled by the PSP and succeeded for us."""
-    lines, psp_references, references, kinds, amounts, currencies, fees, nets, statuses = columns[:9]
+    lines, psp_references, references, kinds, amounts, currencies, _, _, statuses = columns[:9]
     count = len(lines)
     if kinds.count("charge") != count or statuses.count(SETTLED_STATUS) != count or len(set(references)) != count:
         return None
@@ -618,20 +581,7 @@ def all_matched(
         return None
     if None in decided_at:
         decided_at = tuple(d or "" for d in decided_at)
-    new_claims = map(
-        _new,
-        repeat(Claim),
-        zip(references, repeat("settled"), repeat(run_id), lines, psp_references, decided_at, strict=False),
-    )
-    to_settle: list[tuple[Claim, Claim | None]] = list(zip(new_claims, repeat(None), strict=False))
-    to_post: list[Settled] = list(
-        map(
-            _new,
-            repeat(Settled),
-            zip(psp_references, references, currencies, amounts, fees, nets, repeat(run_id), strict=False),
-        )
-    )
-    return to_settle, to_post
+    return ClaimBatch(run_id, references, lines, psp_references, decided_at, (None,) * count)
 
 
 def _add_by_currency(
@@ -653,15 +603,17 @@ def _classify_rows(
     known: dict[str, Order],
     stored: dict[str, Claim],
     result: ChunkResult,
-    *,
     keep_matched: bool,
-) -> tuple[list[tuple[Claim, Claim | None]], list[Settled]]:
+) -> ClaimBatch:
     """Each item of a chunk in line order: breaks (and matched rows if kept) into `result.outcomes`,
-    matched rows into its sums; returns the claims to write and the settlements to post."""
+    matched rows into its sums; returns the claims to write."""
     outcomes = result.outcomes
     amounts, fees = result.settled_amounts, result.fees
-    to_settle: list[tuple[Claim, Claim | None]] = []
-    to_post: list[Settled] = []
+    claim_order: list[str] = []
+    claim_line: list[int] = []
+    claim_psp: list[str] = []
+    claim_decided: list[str] = []
+    claim_prior: list[Claim | None] = []
     first_line: dict[str, int] = {}
     for item in items:
         if type(item) is Malformed:
@@ -718,9 +670,11 @@ def _classify_rows(
                 result.closed_temporary += 1
             else:
                 result.settled_late += 1
-        to_settle.append(
-            (Claim(reference, "settled", run_id, row.line, row.psp_reference, order.decided_at or ""), claim)
-        )
+        claim_order.append(reference)
+        claim_line.append(row.line)
+        claim_psp.append(row.psp_reference)
+        claim_decided.append(order.decided_at or "")
+        claim_prior.append(claim)
         if row.currency != order.currency:
             klass, detail = "currency_mismatch", f"file {row.currency}, order {order.currency}"
         elif row.amount != order.amount:
@@ -732,7 +686,6 @@ def _classify_rows(
             currency = row.currency
             amounts[currency] = amounts.get(currency, 0) + row.amount
             fees[currency] = fees.get(currency, 0) + row.fee
-            to_post.append(Settled(row.psp_reference, reference, currency, row.amount, row.fee, row.net, run_id))
             if keep_matched:
                 outcomes.append(
                     Outcome(
@@ -751,7 +704,7 @@ def _classify_rows(
                 )
             continue
         outcomes.append(Outcome(row.line, klass, False, row.psp_reference, reference, row.created_at, detail, closed))
-    return to_settle, to_post
+    return ClaimBatch(run_id, claim_order, claim_line, claim_psp, claim_decided, claim_prior)
 
 
 def chunked(items: Iterable[Parsed], size: int = CHUNK) -> Iterator[list[Parsed]]:

@@ -222,8 +222,9 @@ class RowTask(BaseModel):
 
 
 def reconcile_row_tasks(tasks: list[RowTask], *, service: Service) -> None:
-    """Rows of one batch, per run: classified and claimed like a chunk of the stream path, their outcomes
-    stored for the finaliser, then each row's task reported done to the state machine."""
+    """Rows of one batch, per run: classified and claimed like a chunk of the stream path (but each matched
+    row booked as its own journal: SQS makes up batches as it likes), their outcomes stored for the
+    finaliser, then each row's task reported done to the state machine."""
     by_run: dict[str, list[RowTask]] = defaultdict(list)
     for task in tasks:
         by_run[task.run_id].append(task)
@@ -231,7 +232,7 @@ def reconcile_row_tasks(tasks: list[RowTask], *, service: Service) -> None:
         run_tasks.sort(key=lambda t: t.line)
         parsed = [domain.parse_fields(t.line, [t.row.get(c, "") for c in SETTLEMENT_COLUMNS]) for t in run_tasks]
         chunk = domain.classify_chunk(
-            run_id, parsed, orders=service.orders, claims=service.claims, postings=service.postings, keep_matched=True
+            run_id, parsed, orders=service.orders, claims=service.claims, postings=service.postings, per_row=True
         )
         service.outcomes.save(run_id, chunk.outcomes)
         for task in run_tasks:

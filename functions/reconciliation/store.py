@@ -14,17 +14,17 @@ from botocore.exceptions import ClientError
 
 from functions.common.aws import client
 from functions.common.dynamo import cancellation_codes, is_condition_failure, plain, table
+from functions.common.events import JournalPosting
 from functions.common.queues import QueuePublisher
 from functions.reconciliation.domain import (
     CHUNK,
     Claim,
+    ClaimBatch,
     ObjectRef,
     Order,
     Outcome,
     ReviewItem,
     Run,
-    Settled,
-    posting_bodies,
 )
 
 # The executor table's index of decided orders (declared with the table in infra/constructs/pay_in.py).
@@ -182,7 +182,8 @@ class DynamoClaimStore:
         keys = [{"pk": {"S": f"order#{po}"}, "sk": {"S": CLAIM_SK}} for po in payment_order_ids]
         return {c.payment_order_id: c for c in map(self._claim, _batch_get(self.table_name, keys))}
 
-    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
+    def settle(self, batch: ClaimBatch) -> None:
+        claims = list(batch.pairs())
         for start in range(0, len(claims), 100):
             items = []
             for new, prior in claims[start : start + 100]:
@@ -308,21 +309,12 @@ class DynamoOutcomeStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-class QueuePostingSink:
-    """Settlement journals to the ledger's postings queue (JournalPosting bodies, ten per SQS call)."""
+class QueuePostingSink(QueuePublisher):
+    """Settlement journals to the ledger's postings queue (ten per SQS call; a refusal raises, so the
+    caller's chunk is retried, and the ledger books each journal once)."""
 
-    def __init__(self, queue_url: str) -> None:
-        self.queue_url = queue_url
-
-    def post(self, settled: Sequence[Settled]) -> None:
-        bodies = posting_bodies(settled)
-        for start in range(0, len(bodies), 10):
-            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
-            response = client("sqs").send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            failed = response.get("Failed") or []
-            if failed:
-                # The caller's chunk fails and is retried; the ledger books each journal once.
-                raise RuntimeError(f"SQS refused {len(failed)} of {len(entries)} postings: {failed[0].get('Code')}")
+    def post(self, journals: Sequence[JournalPosting]) -> None:
+        self.publish_many(journals)
 
 
 class ReviewQueue:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from local_stack.commands.settle import drop, settlement_bucket, simulator_file, wait_for_run
+from local_stack.psp.settlement import fee_for
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, unique
 
@@ -78,13 +79,34 @@ def settle_file(
     return run, lines
 
 
-def ledger_entries(api: ApiClient, payment_order_id: str, *, expect: int, timeout: float = 30) -> list[dict[str, Any]]:
+def settlement_books(api: ApiClient, run_id: str, *, journals: int, timeout: float = 30) -> tuple[int, dict[str, int]]:
+    """The run's settlement journals in the ledger, once `journals` of them are in (or the timeout): how
+    many, and each account's balance over them (debits positive)."""
     deadline = time.monotonic() + timeout
     while True:
-        entries = api.get(f"/v1/ledger/entries?payment_order_id={payment_order_id}").body["entries"]
-        if len(entries) >= expect or time.monotonic() > deadline:
-            return list(entries)
+        entries = [
+            e
+            for account in ("bank_cash", "psp_fee_expense", "psp_receivable")
+            for e in api.get(f"/v1/ledger/entries?account={account}").body["entries"]
+            if e["reference"] == run_id
+        ]
+        found = len({e["journal_id"] for e in entries})
+        if found >= journals or time.monotonic() > deadline:
+            break
         time.sleep(0.2)
+    balances: dict[str, int] = {}
+    for e in entries:
+        balances[e["account"]] = balances.get(e["account"], 0) + (
+            e["amount"] if e["direction"] == "debit" else -e["amount"]
+        )
+    return found, balances
+
+
+def cleared(*amounts: int) -> dict[str, int]:
+    """The balances a settlement of these USD charges books: net into the bank, the PSP's fees as
+    expense, the receivable cleared."""
+    fees = sum(fee_for(amount, "USD") for amount in amounts)
+    return {"bank_cash": sum(amounts) - fees, "psp_fee_expense": fees, "psp_receivable": -sum(amounts)}
 
 
 def review_items(aws: Any, state: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
@@ -105,7 +127,7 @@ def test_every_break_class_is_reported_with_line_numbers_and_matched_rows_are_bo
 ) -> None:
     # Given six charged orders, and a seventh charged just before the file's cut-off
     since = now()
-    o1, o2, o3, o4, o5, o6 = pay(api, 1000, 2000, 3000, 4000, 5000, 6000)
+    _o1, o2, o3, o4, o5, _o6 = pay(api, 1000, 2000, 3000, 4000, 5000, 6000)
     (o7,) = pay(api, 7000)
     until = now()
 
@@ -178,21 +200,17 @@ def test_every_break_class_is_reported_with_line_numbers_and_matched_rows_are_bo
         ]
     )
 
-    # And each matched row cleared its receivable: charge journal (2 entries) + settlement journal (3)
-    for order in (o1, o5, o6):
-        entries = ledger_entries(api, order, expect=5)
-        assert len(entries) == 5
-        receivable = sum(
-            e["amount"] if e["direction"] == "debit" else -e["amount"]
-            for e in entries
-            if e["account"] == "psp_receivable"
-        )
-        assert receivable == 0
-    assert len(ledger_entries(api, o3, expect=3, timeout=2)) == 2  # a break posts nothing
+    # And the matched rows (o1, o5, o6), and only they, cleared their receivable: one settlement journal
+    # for the file's one chunk
+    assert settlement_books(api, run["run_id"], journals=1) == (1, cleared(1000, 5000, 6000))
+    assert (run["settled_amounts"], run["fees"]) == (
+        {"USD": 12000},
+        {"USD": sum(fee_for(a, "USD") for a in (1000, 5000, 6000))},
+    )
     assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
 
     # When the next file arrives, carrying the late charge and a new one
-    (p1,) = pay(api, 1500)
+    pay(api, 1500)
     second = settle(state, {"since": until, "until": now()})
 
     # Then the temporary break closes and both rows match
@@ -200,8 +218,7 @@ def test_every_break_class_is_reported_with_line_numbers_and_matched_rows_are_bo
     assert (second["rows"], second["matched"], second["closed_temporary"]) == (2, 2, 1)
     assert second["breaks"] == BREAKS_NONE
     assert second["temporary_breaks"] == BREAKS_NONE
-    assert len(ledger_entries(api, o7, expect=5)) == 5
-    assert len(ledger_entries(api, p1, expect=5)) == 5
+    assert settlement_books(api, second["run_id"], journals=1) == (1, cleared(7000, 1500))
 
     # And the runs API lists both, newest first
     listed = api.get("/v1/reconciliations?limit=100").body["runs"]
@@ -214,14 +231,14 @@ def test_the_same_file_delivered_twice_is_one_run_and_one_set_of_postings(
 ) -> None:
     # Given a file reconciled once
     since = now()
-    (order,) = pay(api, 2500)
+    pay(api, 2500)
     name, content = simulator_file(state["psp_url"], {"since": since, "until": now()})
     from functions.reconciliation.domain import run_id_for
 
     first = drop(state, name=name, content=content, day="e2e-twice")
     run = wait_for_run(state, run_id_for(first), timeout=60)
     assert run is not None and run["matched"] == 1
-    assert len(ledger_entries(api, order, expect=5)) == 5
+    assert settlement_books(api, run["run_id"], journals=1) == (1, cleared(2500))
 
     # When the same file is dropped again (a new object version with the same content)
     again = drop(state, name=name, content=content, day="e2e-twice")
@@ -233,7 +250,7 @@ def test_the_same_file_delivered_twice_is_one_run_and_one_set_of_postings(
     assert api.get(f"/v1/reconciliations/{run['run_id']}").body == run
     runs = [r for r in api.get("/v1/reconciliations?limit=100").body["runs"] if r["source"]["key"] == first.key]
     assert len(runs) == 1
-    assert len(ledger_entries(api, order, expect=6, timeout=2)) == 5
+    assert settlement_books(api, run["run_id"], journals=2, timeout=2) == (1, cleared(2500))
 
 
 @pytest.mark.parametrize(
@@ -261,7 +278,7 @@ def test_a_file_that_is_not_a_settlement_file_is_a_failed_run_with_a_clear_error
 def test_a_large_file_runs_through_the_distributed_map(api: ApiClient, state: dict[str, Any]) -> None:
     # Given three charged orders
     since = now()
-    q1, q2, q3 = pay(api, 1100, 2200, 3300)
+    _q1, q2, _q3 = pay(api, 1100, 2200, 3300)
 
     # When their file drops marked for the Distributed Map, with one changed amount
     run = settle(state, {"since": since, "until": now(), "amount": q2, "malformed": 0}, distributed=True)
@@ -271,5 +288,5 @@ def test_a_large_file_runs_through_the_distributed_map(api: ApiClient, state: di
     assert run["mode"] == "distributed"
     assert (run["rows"], run["matched"]) == (3, 2)
     assert run["breaks"] == {**BREAKS_NONE, "amount_mismatch": 1}
-    assert len(ledger_entries(api, q1, expect=5)) == 5
-    assert len(ledger_entries(api, q3, expect=5)) == 5
+    # And each matched row is a journal of its own (the row workers' batches are made up by SQS)
+    assert settlement_books(api, run["run_id"], journals=2) == (2, cleared(1100, 3300))

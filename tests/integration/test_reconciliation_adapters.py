@@ -95,10 +95,16 @@ def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
     assert (run.breaks["amount_mismatch"], run.breaks["missing_external"]) == (1, 1)
     report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=run.report.key)["Body"].read())  # type: ignore[union-attr]
     assert report["run_id"] == run.run_id
-    # And one posting (for po_1) reached the ledger's queue, and two review items the review queue
+    # And one settlement journal (the chunk's one matched row, po_1) reached the ledger's queue, and two
+    # review items the review queue
     postings = _drain(_queue(cloud, "PayInLedgerPostingsQueue"))
-    assert [(p["kind"], p["business_id"], p["payment_order_id"]) for p in postings] == [
-        ("settlement", "ch_po_1", "po_1")
+    assert [(p["kind"], p["business_id"], p["reference"]) for p in postings] == [
+        ("settlement", f"{run.run_id}:2:USD", run.run_id)
+    ]
+    assert [(line["account"], line["direction"], line["amount"]) for line in postings[0]["lines"]] == [
+        ("bank_cash", "debit", 941),
+        ("psp_fee_expense", "debit", 59),
+        ("psp_receivable", "credit", 1000),
     ]
     review = _drain(_queue(cloud, "SettlementReviewQueue"))
     assert sorted(r["break_class"] for r in review) == ["amount_mismatch", "missing_external"]

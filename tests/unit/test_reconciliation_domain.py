@@ -7,21 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.common.events import JournalPosting
+from functions.common.events import JournalPosting, PostingLine
 from functions.ledger.domain import posting_journal, trial_balance
 from functions.reconciliation.domain import (
     BREAK_CLASSES,
     Claim,
+    ClaimBatch,
     NotASettlementFile,
     ObjectRef,
     Order,
     Run,
-    Settled,
     Tally,
     find_missing,
-    posting_body,
     reconcile_rows,
-    settlement_posting,
+    settlement_journal,
     settlement_rows,
 )
 from local_stack.psp.settlement import fee_for
@@ -66,8 +65,8 @@ class Claims:
     def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
         return {po: self.by_order[po] for po in payment_order_ids if po in self.by_order}
 
-    def settle(self, claims: Sequence[tuple[Claim, Claim | None]]) -> None:
-        for new, prior in claims:
+    def settle(self, batch: ClaimBatch) -> None:
+        for new, prior in batch.pairs():
             assert self.by_order.get(new.payment_order_id) == prior, "claim changed concurrently"
             self.by_order[new.payment_order_id] = new
 
@@ -92,10 +91,17 @@ class Claims:
 
 class Postings:
     def __init__(self) -> None:
-        self.settled: list[Settled] = []
+        self.journals: list[JournalPosting] = []
 
-    def post(self, settled: Sequence[Settled]) -> None:
-        self.settled.extend(settled)
+    def post(self, journals: Sequence[JournalPosting]) -> None:
+        self.journals.extend(journals)
+
+    def booked(self) -> dict[str, JournalPosting]:
+        """What the ledger keeps: each journal id once (a re-sent journal must be the same journal)."""
+        kept: dict[str, JournalPosting] = {}
+        for journal in self.journals:
+            assert kept.setdefault(journal.business_id, journal) == journal
+        return kept
 
 
 def order(ref: str, amount: int, seconds: float, *, status: str = "SUCCEEDED", currency: str = "USD") -> Order:
@@ -164,10 +170,12 @@ def test_every_break_class_with_its_line_number() -> None:
     assert lines[("missing_internal", "po_nobody")] == "8"
     assert lines[("malformed_row", "")] == "9"
     assert lines[("missing_external", "po_missing")] == ""
-    # And only matched rows are posted, with their fee
-    assert [(s.payment_order_id, s.amount, s.fee, s.net) for s in postings.settled] == [
-        ("po_ok", 1000, 59, 941),
-        ("po_dup", 5000, 175, 4825),
+    # And only matched rows are posted (po_ok and po_dup's first row), as one journal for the chunk
+    assert postings.journals == [settlement_journal("rr_1", 2, "USD", 6000, 59 + 175)]
+    assert [(line.account, line.direction, line.amount) for line in postings.journals[0].lines] == [
+        ("bank_cash", "debit", 6000 - 234),
+        ("psp_fee_expense", "debit", 234),
+        ("psp_receivable", "credit", 6000),
     ]
     # And the review queue gets the 8 permanent breaks, not the temporary one
     assert len(tally.review) == 8
@@ -186,7 +194,10 @@ def test_a_temporary_break_closes_when_the_next_file_carries_the_order() -> None
     assert (second.rows, second.matched, second.closed_temporary) == (1, 1, 1)
     assert second.breaks == NONE and second.temporary == NONE
     assert claims.by_order["po_late"].state == "settled"
-    assert [s.payment_order_id for s in postings.settled] == ["po_a", "po_late"]
+    assert [(j.business_id, j.lines[-1].amount) for j in postings.journals] == [
+        ("rr_1:2:USD", 1000),
+        ("rr_2:2:USD", 2000),
+    ]
 
 
 def test_a_temporary_break_the_next_file_passes_over_is_escalated_once() -> None:
@@ -213,7 +224,9 @@ def test_reconciling_the_same_file_again_in_the_same_run_is_not_a_duplicate() ->
     assert (first.matched, again.matched) == (2, 2)
     assert again.breaks == NONE
     assert (other.matched, other.breaks["duplicate_row"]) == (0, 2)
-    assert len({s.psp_reference for s in postings.settled}) == 2  # the ledger books each journal id once
+    # The retry re-sends the same journal, which the ledger books once; the other file posts nothing
+    assert list(postings.booked()) == ["rr_1:2:USD"]
+    assert postings.booked()["rr_1:2:USD"].lines[-1].amount == 3000
 
 
 @pytest.mark.parametrize(
@@ -236,13 +249,19 @@ def test_malformed_lines_are_breaks_not_errors() -> None:
     assert "fee 3 + net 90 != amount 100" in parsed[2].reason  # type: ignore[union-attr]
 
 
-def test_the_posting_body_is_the_journal_posting_contract_and_balances() -> None:
-    for fee in (0, 59):
-        settled = Settled('ch_"q"', "po_1", "USD", 1000, fee, 1000 - fee, "rr_1")
-        posting = settlement_posting(settled)
-        assert JournalPosting.model_validate_json(posting_body(settled)) == posting
-        entries = posting_journal(posting, created_at=at(0))
-        assert trial_balance(entries).balanced
-        assert {e.account for e in entries} == (
-            {"bank_cash", "psp_receivable"} | ({"psp_fee_expense"} if fee else set())
+def test_the_settlement_journal_balances_and_clears_the_receivable() -> None:
+    for fees in (0, 234):
+        journal = settlement_journal("rr_1", 102, "EUR", 6000, fees)
+        assert (journal.kind, journal.business_id, journal.currency, journal.reference) == (
+            "settlement",
+            "rr_1:102:EUR",
+            "EUR",
+            "rr_1",
         )
+        assert journal.lines == [
+            PostingLine(account="bank_cash", direction="debit", amount=6000 - fees),
+            *([PostingLine(account="psp_fee_expense", direction="debit", amount=fees)] if fees else []),
+            PostingLine(account="psp_receivable", direction="credit", amount=6000),
+        ]
+        entries = posting_journal(JournalPosting.model_validate_json(journal.model_dump_json()), created_at=at(0))
+        assert trial_balance(entries).balanced
