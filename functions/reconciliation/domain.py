@@ -310,11 +310,16 @@ def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
         )
     except ValueError:
         return None  # a blank line, or one with a wrong number of fields
+    count = len(lines)
     if (
         "" in psp_references
         or "" in merchant_references
-        or not ROW_TYPES.issuperset(kinds)
-        or not CURRENCIES.issuperset(currencies)
+        # (counting equal values is cheaper than hashing each: the usual block is charges in one currency)
+        or (kinds.count("charge") != count and not ROW_TYPES.issuperset(kinds))
+        or (
+            (currencies.count(currencies[0]) != count or currencies[0] not in CURRENCIES)
+            and not CURRENCIES.issuperset(currencies)
+        )
     ):
         return None
     try:
@@ -322,7 +327,6 @@ def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
         created = tuple(map(fromisoformat, created_at))
     except ValueError:
         return None
-    count = len(lines)
     if (
         min(amounts) <= 0
         or max(amounts) > MAX_AMOUNT_MINOR
@@ -526,13 +530,14 @@ def _classify(
             dict.fromkeys([r for r, kind in zip(columns[2], columns[3], strict=True) if kind == "charge"])
         )
     known = orders.orders(references) if references else {}
-    stored = claims.claims(list(filter(known.__contains__, references))) if known else {}
+    claimable = references if len(known) == len(references) else list(filter(known.__contains__, references))
+    stored = claims.claims(claimable) if known else {}
     result = ChunkResult(rows=count if items is None else len(items))
     if columns:
         result.first_created = min(columns[9])
         result.last_created = max(columns[9])
     batch = None
-    if columns and not stored and not per_row and count == result.rows:
+    if columns and not stored and not per_row and count == result.rows == len(claimable):
         batch = all_matched(run_id, columns, known)
     if batch is None:
         batch = _classify_rows(run_id, rows_of(columns) if items is None else items, known, stored, result, per_row)
@@ -560,13 +565,13 @@ def all_matched(run_id: str, columns: Columns, known: dict[str, Order]) -> Claim
     """The common chunk, classified column by column in C loops: its claims if every row matches its
     order, else None (then `_classify_rows` classifies it row by row).
 
-    `columns` are the chunk's Rows' (and the chunk has no malformed row, and none of its orders
-    has a claim yet). Every row then matches - exactly what `_classify_rows` would find - when each is a
-    charge of a known order, the only row of that order in the chunk, with the order's PSP reference,
-    currency and amount, settled by the PSP and succeeded for us."""
+    `columns` are the chunk's Rows' (and the chunk has no malformed row, no two rows of one order, and
+    none of its orders has a claim yet). Every row then matches - exactly what `_classify_rows` would
+    find - when each is a charge of a known order, with the order's PSP reference, currency and amount,
+    settled by the PSP and succeeded for us."""
     lines, psp_references, references, kinds, amounts, currencies, _, _, statuses = columns[:9]
     count = len(lines)
-    if kinds.count("charge") != count or statuses.count(SETTLED_STATUS) != count or len(set(references)) != count:
+    if kinds.count("charge") != count or statuses.count(SETTLED_STATUS) != count:
         return None
     found = list(map(known.get, references))
     if None in found:
