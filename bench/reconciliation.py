@@ -43,6 +43,7 @@ from functions.reconciliation.domain import (
     Run,
     reconcile_lines,
 )
+from functions.reconciliation.store import settlement_text
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 BREAK_EVERY = 10_000
@@ -166,13 +167,14 @@ def measure(mode: str, path: Path, rows: int) -> dict[str, float | int]:
         clear.write("5")  # reset the peak resident set (VmHWM) to the current one
     before = _status_mb("VmRSS")
     started = time.perf_counter()
-    with path.open(newline="") as lines:
-        if table is None:
+    if table is None:
+        with path.open(newline="") as lines:
             count = sum(1 for _ in csv.reader(lines)) - 1
-            extra: dict[str, int] = {}
-        else:
-            run = Run(run_id="rr_bench", source=ObjectRef(bucket="b", key=str(path)), created_at=START.isoformat())
-            claims, postings = CountingClaims(), CountingPostings()
+        extra: dict[str, int] = {}
+    else:
+        run = Run(run_id="rr_bench", source=ObjectRef(bucket="b", key=str(path)), created_at=START.isoformat())
+        claims, postings = CountingClaims(), CountingPostings()
+        with path.open("rb") as raw, settlement_text(raw) as lines:  # decoded as the function decodes S3's stream
             tally = reconcile_lines(run, lines, orders=table, claims=claims, postings=postings)
             count = tally.rows
             extra = {"matched": tally.matched, "breaks": sum(tally.breaks.values()), "journals": postings.journals}

@@ -3,7 +3,7 @@ S3 (read as a stream, never whole), the reports, the review and ledger-postings 
 
 from __future__ import annotations
 
-import codecs
+import io
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -346,19 +346,16 @@ def first_line(source: ObjectRef, max_bytes: int = 4096) -> str:
     return text.split("\n", 1)[0].rstrip("\r")
 
 
-def object_lines(source: ObjectRef) -> Iterator[str]:
-    """The object's text lines, decoded as UTF-8 while streaming (undecodable bytes become U+FFFD)."""
+def settlement_text(binary: IO[bytes]) -> io.TextIOWrapper:
+    """A settlement file's bytes as lines of text, decoded as they stream: UTF-8 (a BOM dropped,
+    undecodable bytes as U+FFFD), any line end (\n, \r\n or \r)."""
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def object_lines(source: ObjectRef) -> io.TextIOWrapper:
+    """The object's lines, read from S3 as they are needed (1 MiB at a time), never the whole object."""
     body = client("s3").get_object(**_object_kwargs(source))["Body"]
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    pending = ""
-    for chunk in body.iter_chunks(chunk_size=1 << 20):
-        pending += decoder.decode(chunk)
-        *complete, pending = pending.split("\n")
-        for line in complete:
-            yield line + "\n"
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending
+    return settlement_text(io.BufferedReader(body, buffer_size=1 << 20))
 
 
 def put_report(bucket: str, key: str, body: bytes | IO[bytes], content_type: str) -> None:
