@@ -106,17 +106,17 @@ class ExecutorTable:
             for i in range(rows)
         ]
 
-    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
-        # A BatchGetItem's answer (its I/O is not measured): the orders that exist
+    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
+        # A BatchGetItem's answer (its I/O is not measured): each id's order, None if there is none
         if all(map(str.startswith, payment_order_ids, repeat("po_"))):
             try:
-                numbers = map(int, map(_DIGITS, payment_order_ids))
-                return dict(zip(payment_order_ids, map(self.by_number.__getitem__, numbers), strict=True))
+                return list(map(self.by_number.__getitem__, map(int, map(_DIGITS, payment_order_ids))))
             except (ValueError, IndexError):
                 pass
-        return {
-            po: self.by_number[n] for po in payment_order_ids if 0 <= (n := _order_number(po)) < len(self.by_number)
-        }
+        return [
+            self.by_number[n] if 0 <= (n := _order_number(po)) < len(self.by_number) else None
+            for po in payment_order_ids
+        ]
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         return iter(())

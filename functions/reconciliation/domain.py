@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice, repeat
 from operator import add, attrgetter
-from typing import IO, Any, Literal, NamedTuple, Protocol
+from typing import IO, Any, Literal, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel, Field
 
@@ -387,7 +387,8 @@ class Claim(NamedTuple):
 
 
 class OrderSource(Protocol):
-    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]: ...
+    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
+        """Each id's order (None if there is none), in the order asked."""
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         """SUCCEEDED orders decided in [start, end], in pages of at most CHUNK."""
@@ -454,15 +455,18 @@ def settlement_journal(run_id: str, first_line: int, currency: str, gross: int, 
     they clear those orders' receivable. The journal id derives from the run, the group's first line and
     the currency; a group is a fixed set of the file's lines (see `classify_chunk`), so a retried or
     redelivered run books nothing twice."""
-    lines = [PostingLine(account=BANK_CASH, direction="debit", amount=gross - fees)]
+    # Built from values already checked (one a chunk, ten thousand a file): constructed, not validated
+    # again; the ledger validates the message it receives.
+    lines = [PostingLine.model_construct(account=BANK_CASH, direction="debit", amount=gross - fees)]
     if fees:
-        lines.append(PostingLine(account=PSP_FEE_EXPENSE, direction="debit", amount=fees))
-    lines.append(PostingLine(account=PSP_RECEIVABLE, direction="credit", amount=gross))
-    return JournalPosting(
+        lines.append(PostingLine.model_construct(account=PSP_FEE_EXPENSE, direction="debit", amount=fees))
+    lines.append(PostingLine.model_construct(account=PSP_RECEIVABLE, direction="credit", amount=gross))
+    return JournalPosting.model_construct(
         kind="settlement",
         business_id=f"{run_id}:{first_line}:{currency}",
         currency=currency,
         lines=lines,
+        payment_order_id=None,
         reference=run_id,
     )
 
@@ -529,17 +533,19 @@ def _classify(
         references = list(
             dict.fromkeys([r for r, kind in zip(columns[2], columns[3], strict=True) if kind == "charge"])
         )
-    known = orders.orders(references) if references else {}
-    claimable = references if len(known) == len(references) else list(filter(known.__contains__, references))
-    stored = claims.claims(claimable) if known else {}
+    found = orders.orders(references) if references else []
+    claimable = [r for r, o in zip(references, found, strict=True) if o is not None] if None in found else references
+    stored = claims.claims(claimable) if claimable else {}
     result = ChunkResult(rows=count if items is None else len(items))
     if columns:
         result.first_created = min(columns[9])
         result.last_created = max(columns[9])
     batch = None
     if columns and not stored and not per_row and count == result.rows == len(claimable):
-        batch = all_matched(run_id, columns, known)
+        # every row a charge of its own known order, none claimed yet, in row order: `found` is theirs
+        batch = all_matched(run_id, columns, cast("list[Order]", found))
     if batch is None:
+        known = {r: o for r, o in zip(references, found, strict=True) if o is not None}
         batch = _classify_rows(run_id, rows_of(columns) if items is None else items, known, stored, result, per_row)
     else:
         result.matched = count
@@ -561,20 +567,17 @@ def _classify(
     return result
 
 
-def all_matched(run_id: str, columns: Columns, known: dict[str, Order]) -> ClaimBatch | None:
+def all_matched(run_id: str, columns: Columns, found: Sequence[Order]) -> ClaimBatch | None:
     """The common chunk, classified column by column in C loops: its claims if every row matches its
     order, else None (then `_classify_rows` classifies it row by row).
 
-    `columns` are the chunk's Rows' (and the chunk has no malformed row, no two rows of one order, and
-    none of its orders has a claim yet). Every row then matches - exactly what `_classify_rows` would
-    find - when each is a charge of a known order, with the order's PSP reference, currency and amount,
-    settled by the PSP and succeeded for us."""
-    lines, psp_references, references, kinds, amounts, currencies, _, _, statuses = columns[:9]
+    `columns` are the chunk's Rows', each a charge of its own known order, `found[i]` being row i's, and
+    none of the orders has a claim yet. Every row then matches - exactly what `_classify_rows` would
+    find - when it has its order's PSP reference, currency and amount, settled by the PSP and succeeded
+    for us."""
+    lines, psp_references, references, _, amounts, currencies, _, _, statuses = columns[:9]
     count = len(lines)
-    if kinds.count("charge") != count or statuses.count(SETTLED_STATUS) != count:
-        return None
-    found = list(map(known.get, references))
-    if None in found:
+    if statuses.count(SETTLED_STATUS) != count:
         return None
     _, order_statuses, order_amounts, order_currencies, order_psp_references, decided_at, _ = zip(*found, strict=True)
     if (

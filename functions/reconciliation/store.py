@@ -101,19 +101,11 @@ class DynamoOrderSource:
             seller_id=_s(item, "seller_id") or "",
         )
 
-    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
+    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
         keys = [{"payment_order_id": {"S": po}} for po in payment_order_ids]
-        return {
-            order.payment_order_id: order
-            for order in map(
-                self._order,
-                _batch_get(
-                    self.table_name,
-                    keys,
-                    "payment_order_id, #s, amount, currency, psp_reference, decided_at, seller_id",
-                ),
-            )
-        }
+        projection = "payment_order_id, #s, amount, currency, psp_reference, decided_at, seller_id"
+        by_id = {o.payment_order_id: o for o in map(self._order, _batch_get(self.table_name, keys, projection))}
+        return list(map(by_id.get, payment_order_ids))
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         kwargs: dict[str, Any] = {

@@ -46,8 +46,8 @@ class Orders:
     def __init__(self, *orders: Order) -> None:
         self.by_id = {o.payment_order_id: o for o in orders}
 
-    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
-        return {po: self.by_id[po] for po in payment_order_ids if po in self.by_id}
+    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
+        return list(map(self.by_id.get, payment_order_ids))
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         found = [

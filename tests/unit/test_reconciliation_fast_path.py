@@ -107,9 +107,9 @@ class Orders:
         self.by_id = {o.payment_order_id: o for o in orders}
         self.calls: list[list[str]] = []
 
-    def orders(self, payment_order_ids: Sequence[str]) -> dict[str, Order]:
+    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
         self.calls.append(list(payment_order_ids))
-        return {po: self.by_id[po] for po in payment_order_ids if po in self.by_id}
+        return list(map(self.by_id.get, payment_order_ids))
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         return iter(())
