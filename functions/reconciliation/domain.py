@@ -455,18 +455,15 @@ def settlement_journal(run_id: str, first_line: int, currency: str, gross: int, 
     they clear those orders' receivable. The journal id derives from the run, the group's first line and
     the currency; a group is a fixed set of the file's lines (see `classify_chunk`), so a retried or
     redelivered run books nothing twice."""
-    # Built from values already checked (one a chunk, ten thousand a file): constructed, not validated
-    # again; the ledger validates the message it receives.
-    lines = [PostingLine.model_construct(account=BANK_CASH, direction="debit", amount=gross - fees)]
+    lines = [PostingLine(account=BANK_CASH, direction="debit", amount=gross - fees)]
     if fees:
-        lines.append(PostingLine.model_construct(account=PSP_FEE_EXPENSE, direction="debit", amount=fees))
-    lines.append(PostingLine.model_construct(account=PSP_RECEIVABLE, direction="credit", amount=gross))
-    return JournalPosting.model_construct(
+        lines.append(PostingLine(account=PSP_FEE_EXPENSE, direction="debit", amount=fees))
+    lines.append(PostingLine(account=PSP_RECEIVABLE, direction="credit", amount=gross))
+    return JournalPosting(
         kind="settlement",
         business_id=f"{run_id}:{first_line}:{currency}",
         currency=currency,
         lines=lines,
-        payment_order_id=None,
         reference=run_id,
     )
 
