@@ -61,7 +61,7 @@ class PostingLine(Message):
 class JournalPosting(Message):
     """any service -> ledger (postings queue): book one balanced journal, exactly once.
 
-    `kind` + `business_id` make the journal id (e.g. kind="settlement", business_id=psp_reference), so a
+    `kind` + `business_id` make the journal id (e.g. kind="payout", business_id=payout_id), so a
     redelivered or re-sent posting rewrites nothing. The ledger rejects an unbalanced journal."""
 
     kind: str
