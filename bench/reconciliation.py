@@ -141,6 +141,9 @@ class CountingClaims:
     def escalate(self, claim: Claim, run_id: str) -> bool:
         return False
 
+    def escalated_by(self, run_id: str) -> Iterator[Claim]:
+        return iter(())
+
 
 class CountingPostings:
     def __init__(self) -> None:

@@ -425,7 +425,10 @@ class ClaimStore(Protocol):
     def awaiting_before(self, before: datetime) -> Iterator[Claim]: ...
 
     def escalate(self, claim: Claim, run_id: str) -> bool:
-        """awaiting -> missing; False if it is no longer awaiting."""
+        """awaiting -> missing, escalated by `run_id`; False if it is no longer awaiting."""
+
+    def escalated_by(self, run_id: str) -> Iterator[Claim]:
+        """The claims `run_id` escalated that are still missing (a retried run finds its own)."""
 
 
 class PostingSink(Protocol):
@@ -890,17 +893,27 @@ def find_missing(tally: Tally, *, orders: OrderSource, claims: ClaimStore, grace
             tally.add_break(
                 "missing_external", None, order.psp_reference or "", order.payment_order_id, detail, temporary=temporary
             )
+    escalated: set[str] = set()
     for claim in claims.awaiting_before(cutoff):
-        if claim.run_id == tally.run_id or not claims.escalate(claim, tally.run_id):
-            continue
-        tally.escalated += 1
-        tally.add_break(
-            "missing_external",
-            None,
-            claim.psp_reference,
-            claim.payment_order_id,
-            f"temporary break of run {claim.run_id} (decided {claim.decided_at}): this later file does not carry it",
-        )
+        if claim.run_id != tally.run_id and claims.escalate(claim, tally.run_id):
+            escalated.add(claim.payment_order_id)
+            _add_escalation(tally, claim)
+    # An earlier attempt of this run may have escalated some and crashed before the run was written: they
+    # are no longer awaiting, but still this run's (the index may not show the ones just escalated yet).
+    for claim in claims.escalated_by(tally.run_id):
+        if claim.payment_order_id not in escalated:
+            _add_escalation(tally, claim)
+
+
+def _add_escalation(tally: Tally, claim: Claim) -> None:
+    tally.escalated += 1
+    tally.add_break(
+        "missing_external",
+        None,
+        claim.psp_reference,
+        claim.payment_order_id,
+        f"temporary break of run {claim.run_id} (decided {claim.decided_at}): this later file does not carry it",
+    )
 
 
 def complete_run(run: Run, tally: Tally, *, completed_at: str) -> Run:

@@ -20,6 +20,7 @@ from functions.reconciliation.domain import (
     CHUNK,
     Claim,
     ClaimBatch,
+    ClaimState,
     ObjectRef,
     Order,
     Outcome,
@@ -32,6 +33,7 @@ EXECUTOR_DECIDED_INDEX = "by_status_decided"
 # The settlements table's sparse index of temporary breaks still awaiting the next file.
 AWAITING_INDEX = "by_awaiting"
 AWAITING = "AWAITING"
+ESCALATED = "ESCALATED#"  # + the run that escalated the claim
 CLAIM_SK = "claim"
 
 
@@ -210,16 +212,20 @@ class DynamoClaimStore:
                 raise
 
     def awaiting_before(self, before: datetime) -> Iterator[Claim]:
-        kwargs: dict[str, Any] = {
-            "IndexName": AWAITING_INDEX,
-            "KeyConditionExpression": Key("awaiting").eq(AWAITING) & Key("decided_at").lt(_bound(before)),
-        }
+        return self._indexed(Key("awaiting").eq(AWAITING) & Key("decided_at").lt(_bound(before)), "awaiting")
+
+    def escalated_by(self, run_id: str) -> Iterator[Claim]:
+        return self._indexed(Key("awaiting").eq(f"{ESCALATED}{run_id}"), "missing")
+
+    def _indexed(self, condition: Any, state: ClaimState) -> Iterator[Claim]:
+        """Claims from the sparse index (awaiting ones, and escalated ones under their run)."""
+        kwargs: dict[str, Any] = {"IndexName": AWAITING_INDEX, "KeyConditionExpression": condition}
         while True:
             page = table(self.table_name).query(**kwargs)
             for item in page["Items"]:
                 yield Claim(
                     payment_order_id=str(item["pk"]).removeprefix("order#"),
-                    state="awaiting",
+                    state=state,
                     run_id=item["run_id"],
                     line=int(item.get("line", 0)),
                     psp_reference=item.get("psp_reference", ""),
@@ -234,13 +240,15 @@ class DynamoClaimStore:
             client("dynamodb").update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": f"order#{claim.payment_order_id}"}, "sk": {"S": CLAIM_SK}},
-                UpdateExpression="SET #state = :missing, escalated_by = :run REMOVE awaiting",
+                # out of the awaiting partition of the sparse index, into this run's escalations
+                UpdateExpression="SET #state = :missing, escalated_by = :run, awaiting = :escalated",
                 ConditionExpression="#state = :awaiting",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
                     ":missing": {"S": "missing"},
                     ":awaiting": {"S": "awaiting"},
                     ":run": {"S": run_id},
+                    ":escalated": {"S": f"{ESCALATED}{run_id}"},
                 },
             )
         except ClientError as error:

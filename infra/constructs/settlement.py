@@ -98,7 +98,8 @@ class Settlement(Construct):
         )
         self.runs_table = money_table(self, "RunsTable", partition_key="run_id")
         # order#<id>/claim: the order's settlement (settled by a row, or an open missing_external break);
-        # run#<id>/line#<n>: a distributed run's per-row outcome. Sparse index: temporary breaks awaiting.
+        # run#<id>/line#<n>: a distributed run's per-row outcome. Sparse index: temporary breaks awaiting
+        # the next file, and escalated ones under the run that escalated them.
         self.settlements_table = money_table(self, "SettlementsTable", partition_key="pk", sort_key="sk")
         self.settlements_table.add_global_secondary_index(
             index_name=AWAITING_INDEX,

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
 from functions.reconciliation import handler as reconciliation
+from functions.reconciliation.domain import Claim
+from functions.reconciliation.store import DynamoClaimStore
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import context, sqs_event
 
@@ -122,3 +125,22 @@ def test_a_binary_file_is_a_failed_run_not_a_retry(cloud: LocalCloud, use_functi
     (run,) = reconciliation._service().runs.list_runs(10)
     assert run.status == "FAILED"
     assert run.error is not None and run.error.startswith("not a settlement file: the header is not")
+
+
+def test_the_claim_store_escalates_a_temporary_break_once_and_keeps_it_under_the_run(cloud: LocalCloud) -> None:
+    claims = DynamoClaimStore(_name(cloud, "AWS::DynamoDB::Table", "SettlementSettlementsTable"))
+    late = Claim("po_late", "awaiting", "rr_1", decided_at="2026-05-01T12:01:00+00:00")
+    claims.open_break(late)
+    claims.open_break(late._replace(state="missing"))  # an order's claim is written once
+    before = datetime(2026, 5, 2, tzinfo=UTC)
+    assert list(claims.awaiting_before(before)) == [late]
+
+    assert claims.escalate(late, "rr_2") is True
+    assert claims.escalate(late, "rr_2") is False  # no longer awaiting
+    assert claims.escalate(late, "rr_3") is False
+
+    escalated = late._replace(state="missing")
+    assert list(claims.awaiting_before(before)) == []
+    assert list(claims.escalated_by("rr_2")) == [escalated]
+    assert list(claims.escalated_by("rr_3")) == []
+    assert claims.claims(["po_late"]) == {"po_late": escalated}

@@ -61,6 +61,7 @@ class Orders:
 class Claims:
     def __init__(self) -> None:
         self.by_order: dict[str, Claim] = {}
+        self.escalations: dict[str, str] = {}  # order -> the run that escalated its break
 
     def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
         return {po: self.by_order[po] for po in payment_order_ids if po in self.by_order}
@@ -86,7 +87,17 @@ class Claims:
         if self.by_order[claim.payment_order_id].state != "awaiting":
             return False
         self.by_order[claim.payment_order_id] = claim._replace(state="missing")
+        self.escalations[claim.payment_order_id] = run_id
         return True
+
+    def escalated_by(self, run_id: str) -> Iterator[Claim]:
+        return iter(
+            [
+                self.by_order[po]
+                for po, by in self.escalations.items()
+                if by == run_id and self.by_order[po].state == "missing"
+            ]
+        )
 
 
 class Postings:
@@ -211,6 +222,31 @@ def test_a_temporary_break_the_next_file_passes_over_is_escalated_once() -> None
     assert (second.escalated, second.breaks["missing_external"]) == (1, 1)
     assert claims.by_order["po_late"].state == "missing"
     assert third.escalated == 0
+
+
+def test_a_run_retried_after_a_crash_mid_escalation_still_reports_the_escalation() -> None:
+    # Given a temporary break from the first file
+    orders = Orders(order("po_a", 1000, 1), order("po_late", 2000, 60), order("po_b", 3000, 120))
+    claims, postings = Claims(), Postings()
+    run_file(HEADER + row("po_a", 1000, 1), orders, claims, postings, "rr_1")
+
+    # When the next file's run escalates it and crashes before the run is written
+    class CrashAfterEscalating(Claims):
+        def escalate(self, claim: Claim, run_id: str) -> bool:
+            super().escalate(claim, run_id)
+            raise RuntimeError("the function died")
+
+    crashing = CrashAfterEscalating()
+    crashing.by_order, crashing.escalations = claims.by_order, claims.escalations
+    with pytest.raises(RuntimeError):
+        run_file(HEADER + row("po_b", 3000, 120), orders, crashing, postings, "rr_2")
+    assert claims.by_order["po_late"].state == "missing"
+
+    # Then the retried run still counts and reports it, once
+    retried = run_file(HEADER + row("po_b", 3000, 120), orders, claims, postings, "rr_2")
+    assert (retried.escalated, retried.breaks["missing_external"]) == (1, 1)
+    assert [(b[0], b[4]) for b in breaks_csv(retried)] == [("missing_external", "po_late")]
+    assert [i.merchant_reference for i in retried.review] == ["po_late"]
 
 
 def test_reconciling_the_same_file_again_in_the_same_run_is_not_a_duplicate() -> None:

@@ -139,6 +139,9 @@ class Claims:
     def escalate(self, claim: Claim, run_id: str) -> bool:
         return False
 
+    def escalated_by(self, run_id: str) -> Iterator[Claim]:
+        return iter(())
+
 
 class Postings:
     def __init__(self) -> None:
