@@ -159,9 +159,10 @@ def reconcile_object(source: ObjectRef, *, service: Service) -> Run:
         return run
     service.runs.put(run)
     try:
-        tally = domain.reconcile_lines(
-            run, object_lines(source), orders=service.orders, claims=service.claims, postings=service.postings
-        )
+        with object_lines(source) as lines:  # closed, and its connection released, however the run ends
+            tally = domain.reconcile_lines(
+                run, lines, orders=service.orders, claims=service.claims, postings=service.postings
+            )
     except NotASettlementFile as error:
         return _fail(service, run, f"not a settlement file: {error}")
     return _finish(service, run, tally)
