@@ -8,6 +8,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from functions.common import decided_index
 from functions.common.dynamo import is_condition_failure, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
 from functions.executor.domain import OrderExecution, target_status
@@ -58,8 +59,12 @@ class DynamoExecutionStore:
         return self._execution(item)
 
     def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution:
-        values: dict[str, Any] = {":expected": expected, ":status": target_status(result), ":now": _now()}
+        now = _now()
+        values: dict[str, Any] = {":expected": expected, ":status": target_status(result), ":now": now}
         sets = ["#s = :status", "decided_at = :now"]
+        if target_status(result) == "SUCCEEDED":
+            sets.append(f"{decided_index.ATTRIBUTE} = :shard")  # onto reconciliation's index
+            values[":shard"] = decided_index.decided_shard(payment_order_id, now)
         if result.psp_reference is not None:
             sets.append("psp_reference = :ref")
             values[":ref"] = result.psp_reference

@@ -12,6 +12,7 @@ from typing import IO, Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from functions.common import decided_index
 from functions.common.aws import client
 from functions.common.dynamo import cancellation_codes, is_condition_failure, plain, table
 from functions.common.events import JournalPosting
@@ -28,8 +29,6 @@ from functions.reconciliation.domain import (
     Run,
 )
 
-# The executor table's index of decided orders (declared with the table in infra/constructs/pay_in.py).
-EXECUTOR_DECIDED_INDEX = "by_status_decided"
 # The settlements table's sparse index of temporary breaks still awaiting the next file.
 AWAITING_INDEX = "by_awaiting"
 AWAITING = "AWAITING"
@@ -38,7 +37,7 @@ CLAIM_SK = "claim"
 
 
 def _bound(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
+    return decided_index.sort_bound(moment)
 
 
 class DynamoRunStore:
@@ -110,30 +109,36 @@ class DynamoOrderSource:
         return list(map(by_id.get, payment_order_ids))
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
-        kwargs: dict[str, Any] = {
-            "IndexName": EXECUTOR_DECIDED_INDEX,
-            "KeyConditionExpression": Key("status").eq("SUCCEEDED")
-            & Key("decided_at").between(_bound(start), _bound(end)),
-            "Limit": CHUNK,
-        }
-        while True:
-            page = table(self.table_name).query(**kwargs)
-            if page["Items"]:
-                yield [
-                    Order(
-                        payment_order_id=i["payment_order_id"],
-                        status=i["status"],
-                        amount=int(i.get("amount", 0)),
-                        currency=i.get("currency", ""),
-                        psp_reference=i.get("psp_reference"),
-                        decided_at=i.get("decided_at"),
-                        seller_id=i.get("seller_id", ""),
+        """From the sparse index of succeeded orders: every shard of every hour in the span."""
+        page: list[Order] = []
+        for shard in decided_index.shards_between(start, end):
+            kwargs: dict[str, Any] = {
+                "IndexName": decided_index.INDEX,
+                "KeyConditionExpression": Key(decided_index.ATTRIBUTE).eq(shard)
+                & Key(decided_index.SORT_KEY).between(decided_index.sort_bound(start), decided_index.sort_bound(end)),
+            }
+            while True:
+                answer = table(self.table_name).query(**kwargs)
+                for i in answer["Items"]:
+                    page.append(
+                        Order(
+                            payment_order_id=i["payment_order_id"],
+                            status=i["status"],
+                            amount=int(i.get("amount", 0)),
+                            currency=i.get("currency", ""),
+                            psp_reference=i.get("psp_reference"),
+                            decided_at=i.get("decided_at"),
+                            seller_id=i.get("seller_id", ""),
+                        )
                     )
-                    for i in page["Items"]
-                ]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                    if len(page) == CHUNK:
+                        yield page
+                        page = []
+                if "LastEvaluatedKey" not in answer:
+                    break
+                kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        if page:
+            yield page
 
 
 class ClaimConflict(RuntimeError):

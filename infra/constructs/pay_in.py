@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.common import decided_index
 from functions.executor.settings import ExecutorSettings
 from functions.executor.store import OPEN_INDEX
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
@@ -166,11 +167,11 @@ class PayIn(Construct):
             partition_key=dynamodb.Attribute(name="open_bucket", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="open_since", type=dynamodb.AttributeType.STRING),
         )
-        # Reconciliation: successful orders by decision time (functions/reconciliation/store.py).
+        # Sparse: only succeeded orders, by decision hour in shards, for reconciliation (see decided_index).
         self.executor_table.add_global_secondary_index(
-            index_name="by_status_decided",
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="decided_at", type=dynamodb.AttributeType.STRING),
+            index_name=decided_index.INDEX,
+            partition_key=dynamodb.Attribute(name=decided_index.ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
         )
         self.executor = ServiceFunction(
             self,

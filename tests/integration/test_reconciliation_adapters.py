@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from functions.common.decided_index import decided_shard
 from functions.reconciliation import handler as reconciliation
 from functions.reconciliation.domain import Claim
 from functions.reconciliation.store import DynamoClaimStore
@@ -74,6 +75,7 @@ def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
                 "psp_reference": f"ch_{po}",
                 "seller_id": "s",
                 "decided_at": f"2026-05-01T{decided}.000000+00:00",
+                "decided_shard": decided_shard(po, f"2026-05-01T{decided}.000000+00:00"),  # as the executor writes
             }
         )
     text = (
