@@ -596,7 +596,7 @@ def _add_by_currency(
     result: ChunkResult, currencies: Sequence[str], amounts: Sequence[int], fees: Sequence[int]
 ) -> None:
     """Matched rows' gross and fees summed per currency (in order of first appearance)."""
-    if len(set(currencies)) == 1:
+    if currencies.count(currencies[0]) == len(currencies):  # (comparing is cheaper than hashing each)
         result.settled_amounts[currencies[0]] = sum(amounts)
         result.fees[currencies[0]] = sum(fees)
         return
