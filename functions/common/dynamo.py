@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,17 @@ def table(name: str) -> Any:
 
 def reset_tables() -> None:
     table.cache_clear()
+
+
+def items(table_name: str, operation: str = "query", **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Query (or a Scan, `operation="scan"`) returns, page after page."""
+    read = getattr(table(table_name), operation)
+    while True:
+        page = read(**kwargs)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def is_condition_failure(error: ClientError) -> bool:

@@ -9,7 +9,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.common import decided_index
-from functions.common.dynamo import is_condition_failure, plain, table
+from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
 from functions.executor.domain import OrderExecution, target_status
 from functions.executor.psp import ChargeResult
@@ -91,17 +91,11 @@ class DynamoExecutionStore:
 
     def open_orders(self, *, opened_before: str) -> list[OrderExecution]:
         """Orders still EXECUTING or PENDING that opened before the given ISO time, oldest first."""
-        executions: list[OrderExecution] = []
-        kwargs: dict[str, Any] = {
-            "IndexName": OPEN_INDEX,
-            "KeyConditionExpression": Key("open_bucket").eq(OPEN_BUCKET) & Key("open_since").lt(opened_before),
-        }
-        while True:
-            page = table(self.table_name).query(**kwargs)
-            executions.extend(self._execution(item) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return executions
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        condition = Key("open_bucket").eq(OPEN_BUCKET) & Key("open_since").lt(opened_before)
+        return [
+            self._execution(item)
+            for item in items(self.table_name, IndexName=OPEN_INDEX, KeyConditionExpression=condition)
+        ]
 
     def find(self, payment_order_id: str) -> OrderExecution | None:
         item = (

@@ -5,14 +5,13 @@ The ledger function's IAM role has no UpdateItem/DeleteItem: append-only is enfo
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.common.aws import client
-from functions.common.dynamo import is_condition_failure, plain, table
+from functions.common.dynamo import is_condition_failure, items, plain
 from functions.ledger.domain import Entry
 
 BY_ACCOUNT_INDEX = "by_account"
@@ -44,14 +43,9 @@ class DynamoLedgerStore:
         return True
 
     def _query(self, index: str, key: str, value: str) -> list[Entry]:
-        entries: list[Entry] = []
-        kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": Key(key).eq(value)}
-        while True:
-            page = table(self.table_name).query(**kwargs)
-            entries.extend(Entry.model_validate(plain(i)) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return sorted(entries, key=lambda e: (e.created_at, e.entry_id))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = items(self.table_name, IndexName=index, KeyConditionExpression=Key(key).eq(value))
+        entries = [Entry.model_validate(plain(i)) for i in found]
+        return sorted(entries, key=lambda e: (e.created_at, e.entry_id))
 
     def by_account(self, account: str) -> list[Entry]:
         return self._query(BY_ACCOUNT_INDEX, "account", account)
@@ -60,10 +54,5 @@ class DynamoLedgerStore:
         return self._query(BY_PAYMENT_ORDER_INDEX, "payment_order_id", payment_order_id)
 
     def all_entries(self) -> Iterator[Entry]:
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = table(self.table_name).scan(**kwargs)
-            yield from (Entry.model_validate(plain(i)) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items(self.table_name, "scan", ConsistentRead=True):
+            yield Entry.model_validate(plain(item))

@@ -4,13 +4,12 @@ Step Functions saga."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
 from functions.common.aws import client
-from functions.common.dynamo import is_condition_failure, plain, table
+from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.payout.models import Payout, SagaInput
 
 BALANCE_PREFIX = "BALANCE#"
@@ -51,20 +50,17 @@ class WalletBalances:
         return int(plain(item or {}).get("available", 0))
 
     def balances_at_least(self, minimum: Callable[[str], int]) -> Iterator[tuple[str, str, int]]:
-        kwargs: dict[str, Any] = {
-            "FilterExpression": Attr("sk").begins_with(BALANCE_PREFIX),
-            "ProjectionExpression": "seller_id, sk, available",
-        }
-        while True:
-            page = table(self.table_name).scan(**kwargs)
-            for item in plain(page["Items"]):
-                currency = str(item["sk"]).removeprefix(BALANCE_PREFIX)
-                available = int(item.get("available", 0))
-                if available > 0 and available >= minimum(currency):
-                    yield str(item["seller_id"]), currency, available
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        balances = items(
+            self.table_name,
+            "scan",
+            FilterExpression=Attr("sk").begins_with(BALANCE_PREFIX),
+            ProjectionExpression="seller_id, sk, available",
+        )
+        for item in map(plain, balances):
+            currency = str(item["sk"]).removeprefix(BALANCE_PREFIX)
+            available = int(item.get("available", 0))
+            if available > 0 and available >= minimum(currency):
+                yield str(item["seller_id"]), currency, available
 
 
 class StepFunctionsSaga:

@@ -14,14 +14,13 @@ from botocore.exceptions import ClientError
 
 from functions.common import decided_index
 from functions.common.aws import client
-from functions.common.dynamo import cancellation_codes, is_condition_failure, plain, table
+from functions.common.dynamo import cancellation_codes, is_condition_failure, items, plain, table
 from functions.common.events import JournalPosting
 from functions.common.queues import QueuePublisher
 from functions.reconciliation.domain import (
     CHUNK,
     Claim,
     ClaimBatch,
-    ClaimState,
     ObjectRef,
     Order,
     Outcome,
@@ -52,14 +51,7 @@ class DynamoRunStore:
         table(self.table_name).put_item(Item=run.model_dump(exclude_none=True))
 
     def list_runs(self, limit: int) -> list[Run]:
-        runs: list[Run] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = table(self.table_name).scan(**kwargs)
-            runs.extend(Run.model_validate(plain(i)) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        runs = [Run.model_validate(plain(i)) for i in items(self.table_name, "scan")]
         return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
 
 
@@ -80,8 +72,11 @@ def _batch_get(table_name: str, keys: list[dict[str, Any]], projection: str | No
 
 
 def _s(item: dict[str, Any], name: str) -> str | None:
+    """An attribute as a string, from the client's typed items ({"S": ...}) or the resource's plain ones."""
     value = item.get(name)
-    return None if value is None else str(value.get("S", value.get("N", "")))
+    if isinstance(value, dict):
+        return str(value.get("S", value.get("N", "")))
+    return None if value is None else str(value)
 
 
 class DynamoOrderSource:
@@ -110,33 +105,15 @@ class DynamoOrderSource:
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         """From the sparse index of succeeded orders: every shard of every hour in the span."""
+        between = Key(decided_index.SORT_KEY).between(decided_index.sort_bound(start), decided_index.sort_bound(end))
         page: list[Order] = []
         for shard in decided_index.shards_between(start, end):
-            kwargs: dict[str, Any] = {
-                "IndexName": decided_index.INDEX,
-                "KeyConditionExpression": Key(decided_index.ATTRIBUTE).eq(shard)
-                & Key(decided_index.SORT_KEY).between(decided_index.sort_bound(start), decided_index.sort_bound(end)),
-            }
-            while True:
-                answer = table(self.table_name).query(**kwargs)
-                for i in answer["Items"]:
-                    page.append(
-                        Order(
-                            payment_order_id=i["payment_order_id"],
-                            status=i["status"],
-                            amount=int(i.get("amount", 0)),
-                            currency=i.get("currency", ""),
-                            psp_reference=i.get("psp_reference"),
-                            decided_at=i.get("decided_at"),
-                            seller_id=i.get("seller_id", ""),
-                        )
-                    )
-                    if len(page) == CHUNK:
-                        yield page
-                        page = []
-                if "LastEvaluatedKey" not in answer:
-                    break
-                kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            condition = Key(decided_index.ATTRIBUTE).eq(shard) & between
+            for item in items(self.table_name, IndexName=decided_index.INDEX, KeyConditionExpression=condition):
+                page.append(self._order(item))
+                if len(page) == CHUNK:
+                    yield page
+                    page = []
         if page:
             yield page
 
@@ -217,28 +194,14 @@ class DynamoClaimStore:
                 raise
 
     def awaiting_before(self, before: datetime) -> Iterator[Claim]:
-        return self._indexed(Key("awaiting").eq(AWAITING) & Key("decided_at").lt(_bound(before)), "awaiting")
+        return self._indexed(Key("awaiting").eq(AWAITING) & Key("decided_at").lt(_bound(before)))
 
     def escalated_by(self, run_id: str) -> Iterator[Claim]:
-        return self._indexed(Key("awaiting").eq(f"{ESCALATED}{run_id}"), "missing")
+        return self._indexed(Key("awaiting").eq(f"{ESCALATED}{run_id}"))
 
-    def _indexed(self, condition: Any, state: ClaimState) -> Iterator[Claim]:
+    def _indexed(self, condition: Any) -> Iterator[Claim]:
         """Claims from the sparse index (awaiting ones, and escalated ones under their run)."""
-        kwargs: dict[str, Any] = {"IndexName": AWAITING_INDEX, "KeyConditionExpression": condition}
-        while True:
-            page = table(self.table_name).query(**kwargs)
-            for item in page["Items"]:
-                yield Claim(
-                    payment_order_id=str(item["pk"]).removeprefix("order#"),
-                    state=state,
-                    run_id=item["run_id"],
-                    line=int(item.get("line", 0)),
-                    psp_reference=item.get("psp_reference", ""),
-                    decided_at=item.get("decided_at", ""),
-                )
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return map(self._claim, items(self.table_name, IndexName=AWAITING_INDEX, KeyConditionExpression=condition))
 
     def escalate(self, claim: Claim, run_id: str) -> bool:
         try:
@@ -291,27 +254,22 @@ class DynamoOutcomeStore:
                 batch.put_item(Item=item)
 
     def outcomes(self, run_id: str) -> Iterator[Outcome]:
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"run#{run_id}"), "ConsistentRead": True}
-        while True:
-            page = table(self.table_name).query(**kwargs)
-            for i in page["Items"]:
-                created = i.get("created_at")
-                yield Outcome(
-                    line=int(i["line"]),
-                    klass=i["klass"] or None,
-                    temporary=bool(i["temporary"]),
-                    psp_reference=i["psp_reference"],
-                    merchant_reference=i["merchant_reference"],
-                    created_at=datetime.fromisoformat(created) if created else None,
-                    detail=i["detail"],
-                    closed=i["closed"],
-                    amount=int(i["amount"]),
-                    fee=int(i["fee"]),
-                    currency=i["currency"],
-                )
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        condition = Key("pk").eq(f"run#{run_id}")
+        for i in items(self.table_name, KeyConditionExpression=condition, ConsistentRead=True):
+            created = i.get("created_at")
+            yield Outcome(
+                line=int(i["line"]),
+                klass=i["klass"] or None,
+                temporary=bool(i["temporary"]),
+                psp_reference=i["psp_reference"],
+                merchant_reference=i["merchant_reference"],
+                created_at=datetime.fromisoformat(created) if created else None,
+                detail=i["detail"],
+                closed=i["closed"],
+                amount=int(i["amount"]),
+                fee=int(i["fee"]),
+                currency=i["currency"],
+            )
 
 
 class QueuePostingSink(QueuePublisher):
