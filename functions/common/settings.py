@@ -31,9 +31,6 @@ class FunctionSettings(BaseModel):
     def env_names(cls) -> set[str]:
         return {field.alias for field in cls.model_fields.values() if field.alias}
 
-    def to_env(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.model_dump(by_alias=True).items()}
-
 
 def lambda_environment(settings_model: type[FunctionSettings], **values: object) -> dict[str, str]:
     """The environment CDK gives a function: every name its settings model reads."""

@@ -11,14 +11,9 @@ from pydantic import BaseModel
 
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
+from functions.ledger.accounts import PSP_RECEIVABLE, seller_payable
 
 Direction = Literal["debit", "credit"]
-
-PSP_RECEIVABLE = "psp_receivable"
-
-
-def seller_payable(seller_id: str) -> str:
-    return f"seller_payable:{seller_id}"
 
 
 class Entry(BaseModel):
@@ -147,11 +142,3 @@ def trial_balance(entries: Iterable[Entry]) -> TrialBalance:
         else:
             bucket.credits += entry.amount
     return TrialBalance(currencies=dict(totals), balanced=all(t.debits == t.credits for t in totals.values()))
-
-
-def credit_balance(entries: Iterable[Entry]) -> dict[str, int]:
-    """Credits minus debits per currency: the balance of a liability account such as a seller payable."""
-    balance: dict[str, int] = defaultdict(int)
-    for entry in entries:
-        balance[entry.currency] += entry.amount if entry.direction == "credit" else -entry.amount
-    return dict(balance)

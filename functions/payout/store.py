@@ -11,8 +11,7 @@ from botocore.exceptions import ClientError
 from functions.common.aws import client
 from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.payout.models import Payout, SagaInput
-
-BALANCE_PREFIX = "BALANCE#"
+from functions.wallet import keys
 
 
 class DynamoPayoutStore:
@@ -36,7 +35,7 @@ class DynamoPayoutStore:
 
 
 class WalletBalances:
-    """Reads the wallet table (the saga, not this adapter, moves money in it)."""
+    """Reads the wallet table in its owner's key layout (the saga, not this adapter, moves money in it)."""
 
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
@@ -44,7 +43,9 @@ class WalletBalances:
     def available(self, seller_id: str, currency: str) -> int:
         item = (
             table(self.table_name)
-            .get_item(Key={"seller_id": seller_id, "sk": f"{BALANCE_PREFIX}{currency}"}, ConsistentRead=True)
+            .get_item(
+                Key={keys.PARTITION_KEY: seller_id, keys.SORT_KEY: keys.balance_key(currency)}, ConsistentRead=True
+            )
             .get("Item")
         )
         return int(plain(item or {}).get("available", 0))
@@ -53,14 +54,14 @@ class WalletBalances:
         balances = items(
             self.table_name,
             "scan",
-            FilterExpression=Attr("sk").begins_with(BALANCE_PREFIX),
-            ProjectionExpression="seller_id, sk, available",
+            FilterExpression=Attr(keys.SORT_KEY).begins_with(keys.BALANCE_PREFIX),
+            ProjectionExpression=f"{keys.PARTITION_KEY}, {keys.SORT_KEY}, available",
         )
         for item in map(plain, balances):
-            currency = str(item["sk"]).removeprefix(BALANCE_PREFIX)
+            currency = keys.currency_of(str(item[keys.SORT_KEY]))
             available = int(item.get("available", 0))
             if available > 0 and available >= minimum(currency):
-                yield str(item["seller_id"]), currency, available
+                yield str(item[keys.PARTITION_KEY]), currency, available
 
 
 class StepFunctionsSaga:

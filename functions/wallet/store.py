@@ -1,4 +1,4 @@
-"""DynamoDB adapter for wallets: pk seller_id; sk BALANCE#<currency> or APPLIED#<marker>."""
+"""DynamoDB adapter for wallets, in the key layout of functions.wallet.keys."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 from functions.common.aws import client
 from functions.common.dynamo import is_condition_failure, plain, table
+from functions.wallet import keys
 from functions.wallet.domain import Balance
 
 
@@ -22,18 +23,21 @@ class DynamoWalletStore:
                         "Put": {
                             "TableName": self.table_name,
                             "Item": {
-                                "seller_id": {"S": seller_id},
-                                "sk": {"S": f"APPLIED#{applied_marker}"},
+                                keys.PARTITION_KEY: {"S": seller_id},
+                                keys.SORT_KEY: {"S": keys.applied_key(applied_marker)},
                                 "amount": {"N": str(amount)},
                                 "currency": {"S": currency},
                             },
-                            "ConditionExpression": "attribute_not_exists(sk)",
+                            "ConditionExpression": f"attribute_not_exists({keys.SORT_KEY})",
                         }
                     },
                     {
                         "Update": {
                             "TableName": self.table_name,
-                            "Key": {"seller_id": {"S": seller_id}, "sk": {"S": f"BALANCE#{currency}"}},
+                            "Key": {
+                                keys.PARTITION_KEY: {"S": seller_id},
+                                keys.SORT_KEY: {"S": keys.balance_key(currency)},
+                            },
                             "UpdateExpression": "ADD available :amount SET reserved = if_not_exists(reserved, :zero)",
                             "ExpressionAttributeValues": {":amount": {"N": str(amount)}, ":zero": {"N": "0"}},
                         }
@@ -48,7 +52,8 @@ class DynamoWalletStore:
 
     def balances(self, seller_id: str) -> dict[str, Balance]:
         items = table(self.table_name).query(
-            KeyConditionExpression=Key("seller_id").eq(seller_id) & Key("sk").begins_with("BALANCE#"),
+            KeyConditionExpression=Key(keys.PARTITION_KEY).eq(seller_id)
+            & Key(keys.SORT_KEY).begins_with(keys.BALANCE_PREFIX),
             ConsistentRead=True,
         )["Items"]
-        return {item["sk"].removeprefix("BALANCE#"): Balance.model_validate(plain(item)) for item in items}
+        return {keys.currency_of(item[keys.SORT_KEY]): Balance.model_validate(plain(item)) for item in items}

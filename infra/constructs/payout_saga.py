@@ -12,7 +12,10 @@
   failed:          ReleaseHold (reserved -> available), LedgerReversal, MarkFailed   (compensation)
 
 Every task has a timeout, retries for transient errors and catches; what no retry can fix ends in
-NeedsAttention (the failed-executions alarm) without releasing money whose fate is unknown."""
+NeedsAttention (the failed-executions alarm) without releasing money whose fate is unknown.
+
+The wallet's key layout comes from functions.wallet.keys and the account names from
+functions.ledger.accounts, the modules the services themselves use."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from functions.ledger import accounts
+from functions.wallet import keys
 from infra.nag import SFN_LOGS_REASON, acknowledge, acknowledge_kms_grants
 
 CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
@@ -104,8 +109,8 @@ class PayoutSaga(Construct):
         ledger_in_transit = self._posting(
             "LedgerInTransit",
             "payout_in_transit",
-            debit=sfn.JsonPath.format("seller_payable:{}", S("$.seller_id")),
-            credit=sfn.JsonPath.format("payout_in_transit:{}", S("$.seller_id")),
+            debit=sfn.JsonPath.format(accounts.SELLER_PAYABLE_FORMAT, S("$.seller_id")),
+            credit=sfn.JsonPath.format(accounts.PAYOUT_IN_TRANSIT_FORMAT, S("$.seller_id")),
         )
         execute = tasks.SqsSendMessage(
             self,
@@ -152,8 +157,8 @@ class PayoutSaga(Construct):
         cash_out = self._posting(
             "LedgerCashOut",
             "payout_cash_out",
-            debit=sfn.JsonPath.format("payout_in_transit:{}", S("$.seller_id")),
-            credit="psp_receivable",
+            debit=sfn.JsonPath.format(accounts.PAYOUT_IN_TRANSIT_FORMAT, S("$.seller_id")),
+            credit=accounts.PSP_RECEIVABLE,
         )
         settle_hold = self._wallet_update(
             "SettleHold", "SET reserved = reserved - :amount REMOVE #hold", condition="attribute_exists(#hold)"
@@ -175,8 +180,8 @@ class PayoutSaga(Construct):
         reversal = self._posting(
             "LedgerReversal",
             "payout_reversal",
-            debit=sfn.JsonPath.format("payout_in_transit:{}", S("$.seller_id")),
-            credit=sfn.JsonPath.format("seller_payable:{}", S("$.seller_id")),
+            debit=sfn.JsonPath.format(accounts.PAYOUT_IN_TRANSIT_FORMAT, S("$.seller_id")),
+            credit=sfn.JsonPath.format(accounts.SELLER_PAYABLE_FORMAT, S("$.seller_id")),
         )
         mark_failed = self._payout_update(
             "MarkFailed",
@@ -262,12 +267,12 @@ class PayoutSaga(Construct):
             name,
             table=self._wallet_table,
             key={
-                "seller_id": V.from_string(S("$.seller_id")),
-                "sk": V.from_string(sfn.JsonPath.format("BALANCE#{}", S("$.currency"))),
+                keys.PARTITION_KEY: V.from_string(S("$.seller_id")),
+                keys.SORT_KEY: V.from_string(sfn.JsonPath.format(keys.BALANCE_KEY_FORMAT, S("$.currency"))),
             },
             update_expression=expression,
             condition_expression=condition,
-            expression_attribute_names={"#hold": sfn.JsonPath.format("HOLD#{}", S("$.payout_id"))},
+            expression_attribute_names={"#hold": sfn.JsonPath.format(keys.HOLD_ATTRIBUTE_FORMAT, S("$.payout_id"))},
             expression_attribute_values=values,
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=TASK_TIMEOUT,
