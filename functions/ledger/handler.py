@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -27,13 +28,18 @@ SETTINGS_MODELS = {
 }
 
 
+@dataclass(frozen=True)
+class BookingPorts:
+    store: DynamoLedgerStore
+    order_status: QueuePublisher
+
+
 @functools.cache
-def _ports() -> dict[str, Any]:
+def _booking_ports() -> BookingPorts:
     settings = LedgerSettings.from_env()
-    return {
-        "store": DynamoLedgerStore(settings.ledger_table),
-        "order_status": QueuePublisher(settings.order_status_queue_url),
-    }
+    return BookingPorts(
+        store=DynamoLedgerStore(settings.ledger_table), order_status=QueuePublisher(settings.order_status_queue_url)
+    )
 
 
 _RECORD = record_model(OrderCharged)
@@ -41,7 +47,8 @@ _RECORD = record_model(OrderCharged)
 
 def _book(charge: OrderCharged) -> None:
     correlate(charge.payment_id, payment_order_id=charge.payment_order_id)
-    appended = domain.book_charge(charge, **_ports())
+    ports = _booking_ports()
+    appended = domain.book_charge(charge, store=ports.store, order_status=ports.order_status)
     logger.info("ledger booking", extra={"appended_now": appended})
 
 
@@ -52,9 +59,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     return consume_batch(event, context, _RECORD, _book)
 
 
+@dataclass(frozen=True)
+class PostingsPorts:
+    store: DynamoLedgerStore
+
+
 @functools.cache
-def _postings_store() -> DynamoLedgerStore:
-    return DynamoLedgerStore(LedgerPostingsSettings.from_env().ledger_table)
+def _postings_ports() -> PostingsPorts:
+    return PostingsPorts(store=DynamoLedgerStore(LedgerPostingsSettings.from_env().ledger_table))
 
 
 _POSTING_RECORD = record_model(JournalPosting)
@@ -62,7 +74,7 @@ _POSTING_RECORD = record_model(JournalPosting)
 
 def _book_posting(posting: JournalPosting) -> None:
     logger.append_keys(journal_kind=posting.kind, business_id=posting.business_id)
-    appended = domain.book_posting(posting, store=_postings_store())
+    appended = domain.book_posting(posting, store=_postings_ports().store)
     logger.info("ledger posting", extra={"appended_now": appended, "lines": len(posting.lines)})
 
 
@@ -80,9 +92,14 @@ class EntriesResponse(BaseModel):
     entries: list[domain.Entry]
 
 
+@dataclass(frozen=True)
+class ApiPorts:
+    store: DynamoLedgerStore
+
+
 @functools.cache
-def _read_store() -> DynamoLedgerStore:
-    return DynamoLedgerStore(LedgerApiSettings.from_env().ledger_table)
+def _api_ports() -> ApiPorts:
+    return ApiPorts(store=DynamoLedgerStore(LedgerApiSettings.from_env().ledger_table))
 
 
 @app.get("/v1/ledger/entries", summary="Ledger entries of one payment order or one account")
@@ -92,14 +109,14 @@ def list_entries(
 ) -> EntriesResponse:
     if (payment_order_id is None) == (account is None):
         raise InvalidRequest("Give exactly one of payment_order_id or account.", param="payment_order_id")
-    store = _read_store()
+    store = _api_ports().store
     entries = store.by_payment_order(payment_order_id) if payment_order_id else store.by_account(account or "")
     return EntriesResponse(entries=entries)
 
 
 @app.get("/v1/ledger/trial-balance", summary="Debits and credits per currency, and whether they balance")
 def read_trial_balance() -> domain.TrialBalance:
-    return domain.trial_balance(_read_store().all_entries())
+    return domain.trial_balance(_api_ports().store.all_entries())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,42 +28,49 @@ SETTINGS_MODELS: dict[str, type[FunctionSettings]] = {
 app = build_resolver()
 
 
+@dataclass(frozen=True)
+class ApiPorts:
+    store: DynamoPayoutStore
+    balances: WalletBalances
+    saga: StepFunctionsSaga
+    operations: IdempotentOperations
+
+
 @functools.cache
-def _api() -> dict[str, Any]:
+def _api_ports() -> ApiPorts:
     settings = PayoutApiSettings.from_env()
-    return {
-        "store": DynamoPayoutStore(settings.payouts_table),
-        "balances": WalletBalances(settings.wallet_table),
-        "saga": StepFunctionsSaga(settings.state_machine_arn),
-        "operations": IdempotentOperations(settings.idempotency_table),
-    }
+    return ApiPorts(
+        store=DynamoPayoutStore(settings.payouts_table),
+        balances=WalletBalances(settings.wallet_table),
+        saga=StepFunctionsSaga(settings.state_machine_arn),
+        operations=IdempotentOperations(settings.idempotency_table),
+    )
 
 
 @app.post("/v1/payouts", summary="Pay out part of a seller's available balance to their bank account")
 def create_payout(request: PayoutRequest) -> Response[Any]:
-    ports = _api()
+    ports = _api_ports()
     key = idempotency_key(app.current_event.headers)
 
     def execute() -> dict[str, Any]:
         payout = domain.request_payout(
             request,
             payout_id=domain.payout_id_for(key or ""),
-            store=ports["store"],
-            balances=ports["balances"],
-            saga=ports["saga"],
+            store=ports.store,
+            balances=ports.balances,
+            saga=ports.saga,
         )
         logger.append_keys(payout_id=payout.payout_id)
         metrics.add_metric(name="PayoutsRequested", unit=MetricUnit.Count, value=1)
         return PayoutResponse.of(payout).model_dump(mode="json")
 
-    operations: IdempotentOperations = ports["operations"]
-    return operations.run("create_payout", key, request.model_dump(mode="json"), execute)
+    return ports.operations.run("create_payout", key, request.model_dump(mode="json"), execute)
 
 
 @app.get("/v1/payouts/<payout_id>", summary="Read a payout: PROCESSING, IN_TRANSIT, PAID or FAILED")
 def read_payout(payout_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PayoutResponse:
     logger.append_keys(payout_id=payout_id)
-    return PayoutResponse.of(domain.get_payout(payout_id, store=_api()["store"]))
+    return PayoutResponse.of(domain.get_payout(payout_id, store=_api_ports().store))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -72,8 +80,27 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     rejected = guard_request(event)
     if rejected is not None:
         return rejected
-    _api()["operations"].config.register_lambda_context(context)
+    _api_ports().operations.config.register_lambda_context(context)
     return app.resolve(event, context)
+
+
+@dataclass(frozen=True)
+class ScheduledPorts:
+    store: DynamoPayoutStore
+    balances: WalletBalances
+    saga: StepFunctionsSaga
+    threshold_major: int  # configuration, fixed for the process like the ports
+
+
+@functools.cache
+def _scheduled_ports() -> ScheduledPorts:
+    settings = ScheduledPayoutSettings.from_env()
+    return ScheduledPorts(
+        store=DynamoPayoutStore(settings.payouts_table),
+        balances=WalletBalances(settings.wallet_table),
+        saga=StepFunctionsSaga(settings.state_machine_arn),
+        threshold_major=settings.threshold_major,
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -81,14 +108,14 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 @metrics.log_metrics
 def scheduled_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """EventBridge's daily rule: pay out every seller whose available balance is above the threshold."""
-    settings = ScheduledPayoutSettings.from_env()
+    ports = _scheduled_ports()
     fired_at = str(event.get("time") or datetime.now(UTC).isoformat())
     payouts = domain.run_scheduled_payouts(
-        threshold_major=settings.threshold_major,
+        threshold_major=ports.threshold_major,
         day=fired_at[:10],
-        store=DynamoPayoutStore(settings.payouts_table),
-        balances=WalletBalances(settings.wallet_table),
-        saga=StepFunctionsSaga(settings.state_machine_arn),
+        store=ports.store,
+        balances=ports.balances,
+        saga=ports.saga,
     )
     metrics.add_metric(name="ScheduledPayouts", unit=MetricUnit.Count, value=len(payouts))
     logger.info("scheduled payouts started", extra={"payouts": len(payouts)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -21,13 +22,16 @@ from functions.wallet.store import DynamoWalletStore
 SETTINGS_MODELS = {"handler": WalletSettings, "api_handler": WalletApiSettings}
 
 
+@dataclass(frozen=True)
+class CreditPorts:
+    store: DynamoWalletStore
+    ledger: QueuePublisher
+
+
 @functools.cache
-def _ports() -> dict[str, Any]:
+def _credit_ports() -> CreditPorts:
     settings = WalletSettings.from_env()
-    return {
-        "store": DynamoWalletStore(settings.wallet_table),
-        "ledger": QueuePublisher(settings.ledger_queue_url),
-    }
+    return CreditPorts(store=DynamoWalletStore(settings.wallet_table), ledger=QueuePublisher(settings.ledger_queue_url))
 
 
 _RECORD = record_model(OrderCharged)
@@ -35,7 +39,8 @@ _RECORD = record_model(OrderCharged)
 
 def _credit(charge: OrderCharged) -> None:
     correlate(charge.payment_id, payment_order_id=charge.payment_order_id)
-    credited = domain.credit_order(charge, **_ports())
+    ports = _credit_ports()
+    credited = domain.credit_order(charge, store=ports.store, ledger=ports.ledger)
     logger.info("wallet credit", extra={"applied_now": credited, "amount": charge.amount})
 
 
@@ -49,14 +54,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
 app = build_resolver()
 
 
+@dataclass(frozen=True)
+class ApiPorts:
+    store: DynamoWalletStore
+
+
 @functools.cache
-def _read_store() -> DynamoWalletStore:
-    return DynamoWalletStore(WalletApiSettings.from_env().wallet_table)
+def _api_ports() -> ApiPorts:
+    return ApiPorts(store=DynamoWalletStore(WalletApiSettings.from_env().wallet_table))
 
 
 @app.get("/v1/wallets/<seller_id>", summary="A seller's balances per currency")
 def read_wallet(seller_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> domain.WalletView:
-    return domain.wallet_view(seller_id, store=_read_store())
+    return domain.wallet_view(seller_id, store=_api_ports().store)
 
 
 @logger.inject_lambda_context(clear_state=True)

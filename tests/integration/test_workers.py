@@ -27,7 +27,7 @@ def test_wallet_credits_once_and_reports_only_the_bad_record(
 ) -> None:
     use_function_env("functions.wallet.handler.handler")
     wallet = importlib.import_module("functions.wallet.handler")
-    wallet._ports.cache_clear()
+    wallet._credit_ports.cache_clear()
 
     # Given a batch with two good records (one a duplicate of the other) and one malformed body
     event = sqs_event(_charge("po_w1", "seller_w", 700), _charge("po_w1", "seller_w", 700), '{"not": "a charge"}')
@@ -37,17 +37,17 @@ def test_wallet_credits_once_and_reports_only_the_bad_record(
 
     # Then only the malformed record is reported failed, and the seller is credited once
     assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
-    balances = wallet._ports()["store"].balances("seller_w")
+    balances = wallet._credit_ports().store.balances("seller_w")
     assert {c: (b.available, b.reserved) for c, b in balances.items()} == {"EUR": (700, 0)}
 
 
 def test_ledger_books_a_charge_once_balanced(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> None:
     use_function_env("functions.ledger.handler.handler")
     ledger = importlib.import_module("functions.ledger.handler")
-    ledger._ports.cache_clear()
+    ledger._booking_ports.cache_clear()
     assert ledger.handler(sqs_event(_charge("po_l1", "seller_l", 1234)), context()) == {"batchItemFailures": []}
     assert ledger.handler(sqs_event(_charge("po_l1", "seller_l", 1234)), context()) == {"batchItemFailures": []}
-    entries = ledger._ports()["store"].by_payment_order("po_l1")
+    entries = ledger._booking_ports().store.by_payment_order("po_l1")
     assert sorted((e.account, e.direction, e.amount) for e in entries) == [
         ("psp_receivable", "debit", 1234),
         ("seller_payable:seller_l", "credit", 1234),
@@ -59,7 +59,7 @@ def test_unbalanced_posting_is_refused_and_books_nothing(
 ) -> None:
     use_function_env("functions.ledger.handler.postings_handler")
     ledger = importlib.import_module("functions.ledger.handler")
-    ledger._postings_store.cache_clear()
+    ledger._postings_ports.cache_clear()
     unbalanced = {
         "kind": "test",
         "business_id": "b1",
@@ -79,5 +79,5 @@ def test_unbalanced_posting_is_refused_and_books_nothing(
     }
     result = ledger.postings_handler(sqs_event(json.dumps(unbalanced), json.dumps(balanced)), context())
     assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    entries = list(ledger._postings_store().all_entries())
+    entries = list(ledger._postings_ports().store.all_entries())
     assert sorted((e.account, e.direction, e.amount) for e in entries) == [("a", "debit", 10), ("b", "credit", 10)]
