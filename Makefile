@@ -13,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install lambda-deps lint typecheck synth cfn-lint test test-unit test-infra test-e2e run deploy clean
+.PHONY: help install lambda-deps lint typecheck synth cfn-lint test test-unit test-integration test-infra test-e2e run deploy clean
 
 help:
 	@echo "make run    - install, synthesize, start the local stack (API :3000, PSP :3001, moto :4566)"
@@ -68,7 +68,10 @@ test: lint typecheck lambda-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
-	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 test-infra: install lambda-deps
 	$(BIN)/pytest tests/infra $(PYTEST_ARGS)

@@ -68,7 +68,8 @@ def install_worker_hook(path: str) -> None:
 
 class Meter:
     """Collects what one measured workload did: worker calls from the call log, event-source calls
-    made on the function's behalf (SQS receive/delete), Lambda invocations and API requests."""
+    made on the function's behalf (SQS receives, deletes and visibility changes; DynamoDB stream reads
+    and on-failure sends), Lambda invocations and API requests."""
 
     def __init__(self, call_log: Path) -> None:
         self.call_log = call_log

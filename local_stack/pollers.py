@@ -1,11 +1,14 @@
 """Lambda's event source mappings, played locally: SQS pollers and DynamoDB stream pollers that call
-the function with real batch events and honour partial batch responses."""
+the function with real batch events and honour partial batch responses. Both share one poll loop, one
+way of delivering a batch (duplicated on request, for the chaos tests) and one metered way of calling
+AWS on the function's behalf (for the cost meter)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +55,77 @@ def passes_filters(record: dict[str, Any], patterns: tuple[dict[str, Any], ...])
     return not patterns or any(matches(pattern, record) for pattern in patterns)
 
 
-class SqsPoller(threading.Thread):
+def api_operation(method: str) -> str:
+    """boto3's method name as the API's operation name (receive_message -> ReceiveMessage), the name the
+    workers' call log uses, so one workload's calls add up by operation."""
+    return "".join(part.title() for part in method.split("_"))
+
+
+class EventSourcePoller(threading.Thread, ABC):
+    """What every event source mapping shares: the poll loop, metered AWS calls, and handing a batch to
+    the function. Subclasses say how to poll (`poll_once`), what identifies a record in a batch failure
+    report (`record_id`) and which of their calls are billed per record (`billable`)."""
+
+    idle_wait = 0.0  # seconds to wait after a poll that found nothing (SQS long polls wait server-side)
+
+    def __init__(self, mapping: EventSourceMapping, *, lambdas: LambdaService, stop: threading.Event) -> None:
+        super().__init__(daemon=True, name=f"{mapping.kind}-{mapping.function}")
+        self.mapping = mapping
+        self.lambdas = lambdas
+        self.stop_event = stop
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                found = self.poll_once()
+            except Exception:
+                if self.stop_event.is_set():
+                    return
+                log.exception("%s poller for %s failed; retrying", self.mapping.kind, self.mapping.function)
+                self.stop_event.wait(1)
+                continue
+            if not found and self.idle_wait:
+                self.stop_event.wait(self.idle_wait)
+
+    @abstractmethod
+    def poll_once(self) -> int:
+        """Read the source once and deliver what it had; returns how many records were read."""
+
+    @abstractmethod
+    def record_id(self, record: dict[str, Any]) -> str:
+        """The record's `itemIdentifier` in a partial batch response."""
+
+    def billable(self, operation: str, response: Any) -> bool:
+        """Whether a call is part of the per-record cost (and so metered)."""
+        return True
+
+    def aws(self, client: Any, service: str, operation: str, **params: Any) -> Any:
+        """One AWS call made on the function's behalf, recorded by the meter when it is billable."""
+        response = getattr(client, operation)(**params)
+        meter = self.lambdas.meter
+        if meter is not None and self.billable(operation, response):
+            meter.record_runtime_call(service, api_operation(operation), params)
+        return response
+
+    def invoke(self, records: list[dict[str, Any]]) -> set[str]:
+        """Hand the batch to the function; returns the ids of the records that failed.
+
+        Chaos: at-least-once delivery made visible - the batch is handed over `duplicate_deliveries`
+        times, and a record failed if any delivery failed it (an invocation error fails them all)."""
+        failed: set[str] = set()
+        for _ in range(max(1, self.lambdas.chaos.duplicate_deliveries)):
+            try:
+                result = self.lambdas.invoke(self.mapping.function, {"Records": records})
+            except InvocationError as error:
+                log.warning("%s failed a batch of %d: %s", self.mapping.function, len(records), error)
+                failed.update(self.record_id(r) for r in records)
+                continue
+            if self.mapping.report_batch_item_failures:
+                failed.update(str(f["itemIdentifier"]) for f in (result or {}).get("batchItemFailures", []))
+        return failed
+
+
+class SqsPoller(EventSourcePoller):
     """Receives up to BatchSize messages, invokes, deletes what succeeded. Failed records stay in the
     queue; they become visible again after `retry_delay` seconds (a local shortening of the visibility
     timeout) and reach the DLQ after the queue's maxReceiveCount, as in AWS."""
@@ -67,35 +140,23 @@ class SqsPoller(threading.Thread):
         stop: threading.Event,
         retry_delay: int,
     ) -> None:
-        super().__init__(daemon=True, name=f"sqs-{mapping.function}")
-        self.mapping = mapping
+        super().__init__(mapping, lambdas=lambdas, stop=stop)
         self.queue_url = cloud.queue_url_by_arn(mapping.source_arn)
-        self.lambdas = lambdas
         self.sqs = sqs
-        self.stop_event = stop
         self.retry_delay = retry_delay
 
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                self.poll_once()
-            except Exception:
-                if self.stop_event.is_set():
-                    return
-                log.exception("SQS poller for %s failed; retrying", self.mapping.function)
-                self.stop_event.wait(1)
-
-    def _sqs(self, operation: str, **params: Any) -> Any:
-        response = getattr(self.sqs, operation)(**params)
+    def billable(self, operation: str, response: Any) -> bool:
         # Billed in AWS too (Lambda's poller makes these requests). Empty long polls are a fixed cost
         # per queue, not per payment, so the meter leaves them out.
-        idle = operation == "receive_message" and not response.get("Messages")
-        if self.lambdas.meter is not None and not idle:
-            self.lambdas.meter.record_runtime_call("sqs", operation, params)
-        return response
+        return operation != "receive_message" or bool(response.get("Messages"))
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        return str(record["messageId"])
 
     def poll_once(self) -> int:
-        messages = self._sqs(
+        messages: list[dict[str, Any]] = self.aws(
+            self.sqs,
+            "sqs",
             "receive_message",
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=min(self.mapping.batch_size, 10),
@@ -105,21 +166,21 @@ class SqsPoller(threading.Thread):
         ).get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [self._record(m) for m in messages]}
-        failed: set[str] = set()
-        # Chaos: at-least-once delivery made visible, the same batch handed over several times.
-        for _ in range(self.lambdas.chaos.duplicate_deliveries):
-            failed |= self._invoke(event, messages)
+        failed = self.invoke([self._record(m) for m in messages])
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self._sqs(
+            self.aws(
+                self.sqs,
+                "sqs",
                 "delete_message_batch",
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
         retry = [m for m in messages if m["MessageId"] in failed]
         if retry:
-            self._sqs(
+            self.aws(
+                self.sqs,
+                "sqs",
                 "change_message_visibility_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
@@ -128,16 +189,6 @@ class SqsPoller(threading.Thread):
                 ],
             )
         return len(messages)
-
-    def _invoke(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
-        """The ids of the records that failed in one invocation."""
-        try:
-            result = self.lambdas.invoke(self.mapping.function, event)
-        except InvocationError as error:
-            log.warning("%s failed a batch of %d: %s", self.mapping.function, len(messages), error)
-            return {m["MessageId"] for m in messages}
-        reported = (result or {}).get("batchItemFailures", []) if self.mapping.report_batch_item_failures else []
-        return {item["itemIdentifier"] for item in reported}
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -162,10 +213,12 @@ class SqsPoller(threading.Thread):
         }
 
 
-class StreamPoller(threading.Thread):
+class StreamPoller(EventSourcePoller):
     """Reads a DynamoDB stream shard in order. A failed batch is retried from its first failed record;
     a record still failing after MaximumRetryAttempts goes to the on-failure queue and the shard moves
     on, as AWS does with BisectBatchOnFunctionError."""
+
+    idle_wait = 0.25
 
     def __init__(
         self,
@@ -178,73 +231,72 @@ class StreamPoller(threading.Thread):
         stop: threading.Event,
         retry_delay: int,
     ) -> None:
-        super().__init__(daemon=True, name=f"stream-{mapping.function}")
-        self.mapping = mapping
+        super().__init__(mapping, lambdas=lambdas, stop=stop)
         self.cloud = cloud
-        self.lambdas = lambdas
         self.streams = streams
         self.sqs = sqs
-        self.stop_event = stop
         self.retry_delay = retry_delay
         self.positions: dict[str, str | None] = {}  # shard id -> last delivered sequence number
 
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                if not self.poll_once():
-                    self.stop_event.wait(0.25)
-            except Exception:
-                if self.stop_event.is_set():
-                    return
-                log.exception("stream poller for %s failed; retrying", self.mapping.function)
-                self.stop_event.wait(1)
+    def billable(self, operation: str, response: Any) -> bool:
+        # Reads that return records (free in AWS when Lambda reads the stream, but counted) and sends to
+        # the on-failure queue. Listing shards and taking iterators is per-poll overhead, like an empty read.
+        if operation == "get_records":
+            return bool(response.get("Records"))
+        return operation == "send_message"
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        return str(record["dynamodb"]["SequenceNumber"])
 
     def _iterator(self, shard_id: str) -> str:
         # moto gap (5.2.x): a failed TransactWriteItems restores a deep copy of the tables, stream shard
         # included, and an iterator chain (NextShardIterator) keeps reading the replaced shard object, so
         # it never sees later records. A fresh iterator after the last delivered record reads the live one.
         last = self.positions.get(shard_id)
+        extra: dict[str, Any] = {}
         if last is None:  # nothing delivered yet: the mapping's starting position (the stack uses TRIM_HORIZON)
-            kind, extra = self.mapping.starting_position or "TRIM_HORIZON", {}
+            kind = self.mapping.starting_position or "TRIM_HORIZON"
         else:
             kind, extra = "AFTER_SEQUENCE_NUMBER", {"SequenceNumber": last}
-        iterator: str = self.streams.get_shard_iterator(
-            StreamArn=self.mapping.source_arn, ShardId=shard_id, ShardIteratorType=kind, **extra
+        iterator: str = self.aws(
+            self.streams,
+            "dynamodbstreams",
+            "get_shard_iterator",
+            StreamArn=self.mapping.source_arn,
+            ShardId=shard_id,
+            ShardIteratorType=kind,
+            **extra,
         )["ShardIterator"]
         return iterator
 
-    def poll_once(self) -> bool:
-        shards = self.streams.describe_stream(StreamArn=self.mapping.source_arn)["StreamDescription"]["Shards"]
-        worked = False
-        for shard in shards:
+    def poll_once(self) -> int:
+        description = self.aws(self.streams, "dynamodbstreams", "describe_stream", StreamArn=self.mapping.source_arn)
+        read = 0
+        for shard in description["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
-            page = self.streams.get_records(ShardIterator=self._iterator(shard_id), Limit=self.mapping.batch_size)
+            page = self.aws(
+                self.streams,
+                "dynamodbstreams",
+                "get_records",
+                ShardIterator=self._iterator(shard_id),
+                Limit=self.mapping.batch_size,
+            )
             records = page.get("Records", [])
             if records:
-                worked = True
+                read += len(records)
                 self._deliver(records)
                 self.positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
-        return worked
+        return read
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         pending = [r for r in map(self._record, records) if passes_filters(r, self.mapping.filter_patterns)]
         attempts = 0
         while pending and not self.stop_event.is_set():
-            try:
-                for _ in range(self.lambdas.chaos.duplicate_deliveries - 1):
-                    self.lambdas.invoke(self.mapping.function, {"Records": pending})  # chaos: duplicates
-                result = self.lambdas.invoke(self.mapping.function, {"Records": pending})
-            except InvocationError as error:
-                log.warning("%s failed a stream batch: %s", self.mapping.function, error)
-                first_failed = 0
-            else:
-                failures = (
-                    (result or {}).get("batchItemFailures", []) if self.mapping.report_batch_item_failures else []
-                )
-                if not failures:
-                    return
-                sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in pending]
-                first_failed = min(sequence_numbers.index(f["itemIdentifier"]) for f in failures)
+            failed = self.invoke(pending)
+            if not failed:
+                return
+            # Retried from the first failed record (an unknown id in the report: from the start).
+            first_failed = next((i for i, r in enumerate(pending) if self.record_id(r) in failed), 0)
             pending = pending[first_failed:]
             attempts += 1
             limit = self.mapping.maximum_retry_attempts
@@ -260,9 +312,11 @@ class StreamPoller(threading.Thread):
         if not self.mapping.on_failure_arn:
             return
         first, last = pending[0]["dynamodb"], pending[-1]["dynamodb"]
-        destination = self.cloud.queue_url_by_arn(self.mapping.on_failure_arn)
-        self.sqs.send_message(
-            QueueUrl=destination,
+        self.aws(
+            self.sqs,
+            "sqs",
+            "send_message",
+            QueueUrl=self.cloud.queue_url_by_arn(self.mapping.on_failure_arn),
             MessageBody=json.dumps(
                 {
                     "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.mapping.function},

@@ -81,7 +81,9 @@ class Tour:
         key = uuid.uuid4().hex
         status, _, accepted = self.call("POST", "/v1/payments", body, key)
         print(f"POST /v1/payments -> {status} {accepted['status']} amount={accepted['amount']}")
-        payment = self.until(f"/v1/payments/{accepted['payment_id']}", lambda p: p["status"] != "PROCESSING")
+        payment: dict[str, Any] = self.until(
+            f"/v1/payments/{accepted['payment_id']}", lambda p: p["status"] != "PROCESSING"
+        )
         print(f"payment {payment['payment_id']}: {payment['status']}")
         for order in payment["orders"]:
             charges = self.psp(f"/v1/charges?merchant_reference={order['payment_order_id']}")["data"]

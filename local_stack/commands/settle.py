@@ -47,7 +47,7 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def settlement_bucket(state: dict[str, Any]) -> str:
-    buckets = [name for logical_id, name in state["buckets"].items() if logical_id.startswith("SettlementBucket")]
+    buckets = [str(name) for logical_id, name in state["buckets"].items() if logical_id.startswith("SettlementBucket")]
     if len(buckets) != 1:
         raise SystemExit(f"no single settlement bucket in the state file: {state['buckets']}")
     return buckets[0]

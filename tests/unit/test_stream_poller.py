@@ -1,14 +1,17 @@
-"""The local DynamoDB-stream event source: order, partial failures, poison records, filters."""
+"""The local event sources: the DynamoDB-stream poller's order, partial failures, poison records and
+filters; and what both pollers share - duplicated deliveries and metered AWS calls."""
 
 from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 from local_stack.chaos import Chaos
 from local_stack.deploy import EventSourceMapping
-from local_stack.pollers import StreamPoller, passes_filters
+from local_stack.metering import Meter
+from local_stack.pollers import SqsPoller, StreamPoller, passes_filters
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1"
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:dlq"
@@ -17,11 +20,11 @@ DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:dlq"
 class FakeLambdas:
     """Fails every record whose key is in `poison`, reporting it as a batch item failure."""
 
-    def __init__(self, poison: set[str]) -> None:
+    def __init__(self, poison: set[str], meter: Meter | None = None) -> None:
         self.poison = poison
         self.delivered: list[str] = []
         self.chaos = Chaos()
-        self.meter = None
+        self.meter = meter
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         failures = []
@@ -61,7 +64,9 @@ def record(seq: int, key: str, event: str = "INSERT") -> dict[str, Any]:
     }
 
 
-def poller(lambdas: FakeLambdas, sqs: FakeSqs, patterns: tuple[dict[str, Any], ...] = ()) -> StreamPoller:
+def poller(
+    lambdas: FakeLambdas, sqs: FakeSqs, patterns: tuple[dict[str, Any], ...] = (), streams: Any = None
+) -> StreamPoller:
     mapping = EventSourceMapping(
         function="f",
         source_arn=ARN,
@@ -76,7 +81,7 @@ def poller(lambdas: FakeLambdas, sqs: FakeSqs, patterns: tuple[dict[str, Any], .
         mapping,
         cloud=FakeCloud(),
         lambdas=lambdas,
-        streams=None,  # type: ignore[arg-type]
+        streams=streams,
         sqs=sqs,
         stop=threading.Event(),
         retry_delay=0,
@@ -105,3 +110,146 @@ def test_filter_patterns() -> None:
     assert passes_filters({"a": "b"}, ({"a": [{"anything-but": ["c"]}]},))
     assert not passes_filters({"b": 1}, ({"a": ["1"]},))
     assert passes_filters({"b": 1}, ({"a": [{"exists": False}]},))
+
+
+class FlakyLambdas(FakeLambdas):
+    """Fails the poison records in its first invocation only."""
+
+    def __init__(self, poison: set[str]) -> None:
+        super().__init__(poison)
+        self.invocations = 0
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.invocations += 1
+        if self.invocations > 1:
+            self.poison = set()
+        return super().invoke(function, event)
+
+
+def test_a_duplicated_stream_batch_is_delivered_that_many_times() -> None:
+    # Given chaos delivers every batch three times
+    lambdas, sqs = FakeLambdas(poison=set()), FakeSqs()
+    lambdas.chaos.duplicate_deliveries = 3
+
+    # When a batch of two records is delivered
+    poller(lambdas, sqs)._deliver([record(1, "a"), record(2, "b")])
+
+    # Then the function saw it three times, in order, and nothing went to the DLQ
+    assert lambdas.delivered == ["a", "b", "a", "b", "a", "b"]
+    assert sqs.sent == []
+
+
+def test_a_record_failed_by_any_one_delivery_of_a_duplicated_batch_is_retried() -> None:
+    # Given the first of two deliveries fails record "b" (the second succeeds)
+    lambdas, sqs = FlakyLambdas(poison={"b"}), FakeSqs()
+    lambdas.chaos.duplicate_deliveries = 2
+
+    # When the batch is delivered
+    poller(lambdas, sqs)._deliver([record(1, "a"), record(2, "b"), record(3, "c")])
+
+    # Then the batch is retried from "b", again twice
+    assert lambdas.delivered == ["a", "a", "b", "c", "b", "c", "b", "c"]
+    assert lambdas.invocations == 4
+    assert sqs.sent == []
+
+
+class FakeStreams:
+    """One shard whose first read returns `records` and every later read nothing."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.pages = [records]
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
+
+    def get_shard_iterator(self, **params: Any) -> dict[str, Any]:
+        return {"ShardIterator": "iterator"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        return {"Records": self.pages.pop() if self.pages else []}
+
+
+def metered_calls(meter: Meter) -> list[tuple[str, str]]:
+    return [(call["service"], call["operation"]) for call in meter.calls()]
+
+
+def test_stream_reads_that_return_records_are_metered_and_idle_polls_are_not(tmp_path: Path) -> None:
+    # Given a metered stream poller over a shard holding two records
+    meter = Meter(tmp_path / "calls.jsonl")
+    meter.reset()
+    lambdas, sqs = FakeLambdas(poison=set(), meter=meter), FakeSqs()
+    stream = poller(lambdas, sqs, streams=FakeStreams([record(1, "a"), record(2, "b")]))
+
+    # When it polls three times (the last two find nothing)
+    read = [stream.poll_once() for _ in range(3)]
+
+    # Then both records were delivered, and only the read that returned them was metered
+    assert read == [2, 0, 0]
+    assert lambdas.delivered == ["a", "b"]
+    assert metered_calls(meter) == [("dynamodbstreams", "GetRecords")]
+
+
+class FakeQueue:
+    """A queue whose first receive returns two messages and every later one nothing."""
+
+    def __init__(self) -> None:
+        self.batches = [[sqs_message("m1", "a"), sqs_message("m2", "b")]]
+        self.deleted: list[str] = []
+        self.made_visible: list[tuple[str, int]] = []
+
+    def receive_message(self, **params: Any) -> dict[str, Any]:
+        return {"Messages": self.batches.pop()} if self.batches else {}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> None:
+        self.deleted.extend(e["ReceiptHandle"] for e in Entries)
+
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> None:
+        self.made_visible.extend((e["ReceiptHandle"], e["VisibilityTimeout"]) for e in Entries)
+
+
+def sqs_message(message_id: str, key: str) -> dict[str, Any]:
+    return {"MessageId": message_id, "ReceiptHandle": f"rh-{message_id}", "Body": key, "MD5OfBody": "-"}
+
+
+class QueueLambdas(FakeLambdas):
+    """Fails every message whose body is in `poison`, reporting it by message id."""
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        failures = []
+        for message in event["Records"]:
+            if message["body"] in self.poison:
+                failures.append({"itemIdentifier": message["messageId"]})
+            else:
+                self.delivered.append(message["body"])
+        return {"batchItemFailures": failures}
+
+
+def test_the_sqs_poller_duplicates_deliveries_and_meters_its_calls_the_same_way(tmp_path: Path) -> None:
+    # Given a metered SQS poller, chaos delivering every batch twice, and a function failing message "b"
+    meter = Meter(tmp_path / "calls.jsonl")
+    meter.reset()
+    lambdas, queue = QueueLambdas(poison={"b"}, meter=meter), FakeQueue()
+    lambdas.chaos.duplicate_deliveries = 2
+    mapping = EventSourceMapping(
+        function="f",
+        source_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        kind="sqs",
+        batch_size=10,
+        report_batch_item_failures=True,
+    )
+    sqs = SqsPoller(mapping, cloud=FakeCloud(), lambdas=lambdas, sqs=queue, stop=threading.Event(), retry_delay=7)
+
+    # When it polls twice (the second receive is empty)
+    read = [sqs.poll_once(), sqs.poll_once()]
+
+    # Then the batch was delivered twice, "a" deleted, "b" left to come back after the retry delay
+    assert read == [2, 0]
+    assert lambdas.delivered == ["a", "a"]
+    assert queue.deleted == ["rh-m1"]
+    assert queue.made_visible == [("rh-m2", 7)]
+    # and the meter has the receive that returned messages, the delete and the visibility change
+    assert metered_calls(meter) == [
+        ("sqs", "ReceiveMessage"),
+        ("sqs", "DeleteMessageBatch"),
+        ("sqs", "ChangeMessageVisibilityBatch"),
+    ]
