@@ -18,8 +18,6 @@ from functions.wallet import domain
 from functions.wallet.settings import WalletApiSettings, WalletSettings
 from functions.wallet.store import DynamoWalletStore
 
-SETTINGS_MODELS = {"handler": WalletSettings, "api_handler": WalletApiSettings}
-
 
 @functools.cache
 def _ports() -> dict[str, Any]:
