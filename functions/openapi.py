@@ -9,7 +9,7 @@ from typing import Any
 API_RESOLVERS = (
     ("functions.payment.handler", "app"),
     ("functions.payout.handler", "app"),
-    ("functions.executor.handler", "webhook_app"),
+    ("functions.psp_webhooks.handler", "app"),
     ("functions.wallet.handler", "app"),
     ("functions.ledger.handler", "app"),
     ("functions.reconciliation.handler", "app"),

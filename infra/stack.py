@@ -11,6 +11,8 @@ from infra.constructs.encryption import grant_data_key_to_state_machines
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
+from infra.constructs.psp_webhooks import PspWebhooks
+from infra.constructs.recovery import Recovery
 from infra.constructs.settlement import Settlement
 from infra.nag import acknowledge_table_indexes
 
@@ -30,7 +32,11 @@ class PaymentsStack(Stack):
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
         )
-        # The executor table's recovery index (Payouts) makes read grants on it cover <table>/index/*.
+        self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
+        self.recovery = Recovery(
+            self, "Recovery", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
+        )
+        # The executor table's recovery index makes read grants on it cover <table>/index/*.
         acknowledge_table_indexes(self.settlement.function.role, self.pay_in.executor_table)
         payment_api = self.pay_in.payment_api.function
         self.api = PaymentsApi(
@@ -48,7 +54,7 @@ class PaymentsStack(Stack):
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
                 # The PSP calls without our API key: its signature authenticates it.
-                Route("POST", "/v1/webhooks/psp", self.payouts.webhook.function, api_key_required=False),
+                Route("POST", "/v1/webhooks/psp", self.psp_webhooks.function.function, api_key_required=False),
             ],
         )
         # Last, as they cover everything above: the tables' key for state machines, dashboard and alarms.

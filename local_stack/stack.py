@@ -20,6 +20,9 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from functions.psp.settings import PspSettings
+from functions.psp_webhooks.settings import PspWebhookSettings
+from functions.psp_webhooks.signatures import secrets_from
 from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
@@ -27,7 +30,7 @@ from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_ba
 from local_stack.loopback import LoopbackServer, stop_process
 from local_stack.metering import CALL_LOG_ENV, Meter
 from local_stack.pollers import start_pollers
-from local_stack.psp.simulator import PspSimulator, psp_server
+from local_stack.psp.simulator import PspSimulator, api_key_from_env, psp_server
 from local_stack.scheduler import LocalScheduler
 from local_stack.template import REGION, load_template
 
@@ -37,6 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = ROOT / "cdk.out" / "Payments.template.json"
 STATE_FILE = ROOT / ".local" / "stack.json"
 STACK_NAME = "Payments"
+# The environment variables through which functions find the PSP's API key and the webhook signing secret.
+PSP_API_KEY_SECRET_ENV = PspSettings.model_fields["psp_api_key_secret"].alias
+WEBHOOK_SECRET_ENV = PspWebhookSettings.model_fields["secret_arn"].alias
 
 
 @dataclass
@@ -45,6 +51,8 @@ class LocalStackConfig:
     psp_port: int = 3001
     aws_port: int = 4566
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The PSP simulator's key (PAYMENTS_PSP_API_KEY, default sk_test_local), also put in the local PSP secret.
+    psp_api_key: str = field(default_factory=api_key_from_env)
     template: Path = DEFAULT_TEMPLATE
     retry_delay_seconds: int = 1  # failed SQS records reappear this fast locally (AWS: the visibility timeout)
     psp_lost_response_delay: float = 5.0
@@ -134,6 +142,7 @@ class LocalStack:
             self._start_moto()
             clients = aws_clients(self.aws_endpoint)
             self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
+            self._store_psp_api_key(clients)
             overrides = {"PSP_BASE_URL": self.psp_url}
             functions = {
                 logical_id: spec.__class__(
@@ -148,7 +157,9 @@ class LocalStack:
                 functions, base_env=base_env, log=self.log_stream, chaos=self.chaos, meter=self.meter
             )
             self.lambdas.warm_all()
-            self.psp_simulator = PspSimulator(lost_response_delay=self.config.psp_lost_response_delay)
+            self.psp_simulator = PspSimulator(
+                api_key=self.config.psp_api_key, lost_response_delay=self.config.psp_lost_response_delay
+            )
             self.psp_simulator.webhooks.configure(
                 url=f"{self.api_url}/v1/webhooks/psp", secret=self._webhook_signing_secret(clients)
             )
@@ -175,14 +186,24 @@ class LocalStack:
             self.stop()
             raise
 
+    def _secret_of(self, variable: str) -> str:
+        """The one secret the functions name in `variable` (every function that reads it names the same)."""
+        assert self.cloud is not None
+        arns = {f.environment[variable] for f in self.cloud.functions.values() if variable in f.environment}
+        if len(arns) != 1:
+            raise RuntimeError(f"expected one secret in the functions' {variable}, found {sorted(arns)}")
+        return arns.pop()
+
+    def _store_psp_api_key(self, clients: Any) -> None:
+        """The PSP callers send the key the simulator expects, read from their secret as in AWS."""
+        clients("secretsmanager").put_secret_value(
+            SecretId=self._secret_of(PSP_API_KEY_SECRET_ENV), SecretString=self.config.psp_api_key
+        )
+
     def _webhook_signing_secret(self, clients: Any) -> str:
         """The PSP signs webhooks with the secret the webhook function verifies against (the template's)."""
-        from functions.executor.webhooks import secrets_from
-
-        assert self.cloud is not None
-        arn = next(r.ref for r in self.cloud.physical.values() if "WebhookSigningSecret" in r.logical_id)
-        value = clients("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-        return secrets_from(value)[0]
+        value = clients("secretsmanager").get_secret_value(SecretId=self._secret_of(WEBHOOK_SECRET_ENV))
+        return secrets_from(value["SecretString"])[0]
 
     def _start_moto(self) -> None:
         env = {**os.environ, "MOTO_PORT": str(self.config.aws_port)}
@@ -210,6 +231,7 @@ class LocalStack:
             "api_url": self.api_url,
             "api_key": self.config.api_key,
             "psp_url": self.psp_url,
+            "psp_api_key": self.config.psp_api_key,
             "aws_endpoint": self.aws_endpoint,
             "pid": os.getpid(),
             "tables": self.cloud.names_of("AWS::DynamoDB::Table"),

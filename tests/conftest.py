@@ -29,8 +29,9 @@ os.environ.pop("AWS_PROFILE", None)
 
 
 class Synthesized:
-    def __init__(self, outdir: Path) -> None:
+    def __init__(self, outdir: Path, app: Any) -> None:
         self.outdir = outdir
+        self.app = app  # the CDK app the template came from (its construct tree, e.g. each function's settings)
         self.template_path = outdir / "Payments.template.json"
         self.template: dict[str, Any] = json.loads(self.template_path.read_text())
 
@@ -40,8 +41,9 @@ class Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
-    from local_stack.commands.synth import synth
+    from infra.app import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    synth(outdir)
-    yield Synthesized(outdir)
+    app, _ = build_app(str(outdir))
+    app.synth()
+    yield Synthesized(outdir, app)

@@ -12,7 +12,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from functions.common.events import ExecuteOrder, OrderCharged, OrderStatus, OrderStatusChanged
-from functions.executor.psp import ChargeResult
+from functions.psp.models import ChargeResult
 
 
 class OrderExecution(BaseModel):

@@ -12,7 +12,7 @@ from functions.common import decided_index
 from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
 from functions.executor.domain import OrderExecution, target_status
-from functions.executor.psp import ChargeResult
+from functions.psp.models import ChargeResult
 
 # Sparse index of orders not yet decided (EXECUTING or PENDING), oldest first, for the recovery job.
 OPEN_INDEX = "by_open"

@@ -21,12 +21,6 @@ from functions.ledger import domain
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
 from functions.ledger.store import DynamoLedgerStore
 
-SETTINGS_MODELS = {
-    "handler": LedgerSettings,
-    "postings_handler": LedgerPostingsSettings,
-    "api_handler": LedgerApiSettings,
-}
-
 
 @dataclass(frozen=True)
 class BookingPorts:

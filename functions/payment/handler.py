@@ -25,12 +25,6 @@ from functions.payment.models import PaymentRequest, PaymentResponse
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
 from functions.payment.store import PAYMENT_SK, DynamoPaymentStore
 
-SETTINGS_MODELS = {
-    "api_handler": PaymentApiSettings,
-    "dispatch_handler": DispatcherSettings,
-    "order_status_handler": OrderStatusSettings,
-}
-
 app = build_resolver()
 
 

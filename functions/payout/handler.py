@@ -14,16 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import IdempotentOperations, build_resolver, guard_request, idempotency_key
 from functions.common.observability import logger, metrics, tracer
-from functions.common.settings import FunctionSettings
 from functions.payout import domain
 from functions.payout.models import PayoutRequest, PayoutResponse
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout.store import DynamoPayoutStore, StepFunctionsSaga, WalletBalances
-
-SETTINGS_MODELS: dict[str, type[FunctionSettings]] = {
-    "api_handler": PayoutApiSettings,
-    "scheduled_handler": ScheduledPayoutSettings,
-}
 
 app = build_resolver()
 

@@ -50,11 +50,6 @@ from functions.reconciliation.store import (
     task_succeeded,
 )
 
-SETTINGS_MODELS = {
-    "handler": ReconciliationSettings,
-    "rows_handler": ReconciliationSettings,
-    "api_handler": ReconciliationApiSettings,
-}
 DISTRIBUTED_METADATA = "reconcile-mode"  # x-amz-meta-reconcile-mode: distributed forces the Map path
 
 

@@ -19,8 +19,6 @@ from functions.wallet import domain
 from functions.wallet.settings import WalletApiSettings, WalletSettings
 from functions.wallet.store import DynamoWalletStore
 
-SETTINGS_MODELS = {"handler": WalletSettings, "api_handler": WalletApiSettings}
-
 
 @dataclass(frozen=True)
 class CreditPorts:

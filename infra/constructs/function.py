@@ -36,6 +36,9 @@ class ServiceFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.service_name = service_name
+        # What the function runs and the settings it reads: the infra tests map one to the other.
+        self.handler = handler
+        self.settings_model = settings_model
         # Retained with the stack's data: the logs are part of the payments audit trail.
         self.log_group = logs.LogGroup(
             self, "Logs", retention=stage_config(self).log_retention, removal_policy=RemovalPolicy.RETAIN

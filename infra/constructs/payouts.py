@@ -1,6 +1,5 @@
-"""Pay-outs and the PSP's side channels: the payout API and its saga, the executor's payout worker,
-the signed PSP webhook endpoint, the scheduled resolution of undecided orders (with its stuck-order
-alarm), and the daily scheduled payout run."""
+"""Pay-outs: the payout API and its saga, the payout executor (functions/payout_executor: submits each
+payout to the PSP and answers the saga's task tokens), and the daily scheduled payout run."""
 
 from __future__ import annotations
 
@@ -9,26 +8,16 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from functions.executor.payouts import PayoutExecutorSettings
-from functions.executor.recovery import RecoverySettings
-from functions.executor.webhooks import WebhookSettings
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
+from functions.payout_executor.settings import PayoutExecutorSettings
+from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, expiring_table, money_table, sqs_source
+from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, money_table, sqs_source
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
-from infra.nag import acknowledge, acknowledge_table_indexes
-
-RECOVERY_SERVICE = "executor-recovery"
-SECRET_ROTATION_REASON = (
-    "The PSP issues and rotates the webhook signing secret in its dashboard; rotation here means storing "
-    "the new value next to the old one (the verifier accepts every value) - a rotation Lambda could not "
-    "create a secret the PSP accepts."
-)
 
 
 class Payouts(Construct):
@@ -41,7 +30,6 @@ class Payouts(Construct):
         pay_in: PayIn,
         psp_base_url: str,
         payout_threshold_major: int = 100,
-        recovery_rate: Duration = Duration.minutes(5),
     ) -> None:
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(alarm_topic)
@@ -116,97 +104,21 @@ class Payouts(Construct):
             targets=[targets.LambdaFunction(self.scheduled.function, retry_attempts=2)],
         )
 
-        # executor: the payout worker (answers the saga's task tokens)
+        # the payout executor (answers the saga's task tokens)
         self.payout_executions_table = money_table(self, "PayoutExecutionsTable", partition_key="payout_id")
         self.executor = ServiceFunction(
             self,
             "PayoutExecutor",
-            handler="functions.executor.handler.payout_handler",
+            handler="functions.payout_executor.handler.handler",
             settings_model=PayoutExecutorSettings,
-            service_name="executor-payouts",
+            service_name="payout-executor",
             description="Submits payouts to the PSP (idempotency key = payout_id) and parks confirmation tokens.",
             timeout=WORKER_TIMEOUT,
             payouts_table=self.payout_executions_table.table_name,
             psp_base_url=psp_base_url,
+            psp_api_key_secret=psp_api_key_secret(self).secret_arn,
         )
         self.payout_executions_table.grant_read_write_data(self.executor.function)
+        psp_api_key_secret(self).grant_read(self.executor.function)
         machine.grant_task_response(self.executor.function)
         self.executor.function.add_event_source(sqs_source(self.payout_queue.queue))
-
-        # executor: PSP webhooks
-        self.webhook_secret = secretsmanager.Secret(
-            self,
-            "WebhookSigningSecret",
-            description="PSP webhook signing secrets: a JSON object of every currently valid secret",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
-            ),
-        )
-        acknowledge(self.webhook_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
-        self.webhook_events_table = expiring_table(
-            self, "WebhookEventsTable", partition_key="event_id", ttl_attribute="expires_at"
-        )
-        self.webhook = ServiceFunction(
-            self,
-            "Webhook",
-            handler="functions.executor.handler.webhook_handler",
-            settings_model=WebhookSettings,
-            service_name="executor-webhooks",
-            description="PSP webhooks: verify the signature, dedupe by event id, settle orders and payouts.",
-            orders_table=pay_in.executor_table.table_name,
-            payouts_table=self.payout_executions_table.table_name,
-            events_table=self.webhook_events_table.table_name,
-            secret_arn=self.webhook_secret.secret_arn,
-            wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
-            order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
-        )
-        pay_in.executor_table.grant_read_write_data(self.webhook.function)
-        self.payout_executions_table.grant_read_write_data(self.webhook.function)
-        self.webhook_events_table.grant_read_write_data(self.webhook.function)
-        self.webhook_secret.grant_read(self.webhook.function)
-        pay_in.wallet_queue.queue.grant_send_messages(self.webhook.function)
-        pay_in.order_status_queue.queue.grant_send_messages(self.webhook.function)
-        machine.grant_task_response(self.webhook.function)
-        acknowledge_table_indexes(self.webhook.role, pay_in.executor_table)
-
-        # executor: resolution of undecided orders, on a schedule
-        self.recovery = ServiceFunction(
-            self,
-            "Recovery",
-            handler="functions.executor.handler.recovery_handler",
-            settings_model=RecoverySettings,
-            service_name=RECOVERY_SERVICE,
-            description="Resolves orders left EXECUTING or PENDING by asking the PSP by idempotency key.",
-            timeout=Duration.minutes(5),
-            orders_table=pay_in.executor_table.table_name,
-            wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
-            order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
-            psp_base_url=psp_base_url,
-        )
-        pay_in.executor_table.grant_read_write_data(self.recovery.function)
-        pay_in.wallet_queue.queue.grant_send_messages(self.recovery.function)
-        pay_in.order_status_queue.queue.grant_send_messages(self.recovery.function)
-        acknowledge_table_indexes(self.recovery.role, pay_in.executor_table)
-        self.recovery_rule = events.Rule(
-            self,
-            "RecoverySchedule",
-            description="Resolve undecided payment orders",
-            schedule=events.Schedule.rate(recovery_rate),
-            targets=[targets.LambdaFunction(self.recovery.function, retry_attempts=2)],
-        )
-        stuck = cloudwatch.Metric(
-            namespace="Payments",
-            metric_name="OrdersStuck",
-            dimensions_map={"service": RECOVERY_SERVICE},
-            statistic="Maximum",
-            period=Duration.minutes(15),
-        ).create_alarm(
-            self,
-            "OrdersStuckAlarm",
-            threshold=0,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description="Payment orders still undecided past the second deadline, after asking the PSP.",
-        )
-        stuck.add_alarm_action(action)

@@ -16,6 +16,7 @@ import urllib3
 
 from functions.reconciliation.domain import run_id_for
 from local_stack.commands.settle import drop, load_state, simulator_file, wait_for_run
+from local_stack.psp.simulator import bearer
 from local_stack.stack import STATE_FILE
 
 
@@ -46,7 +47,8 @@ class Tour:
         return response.status, dict(response.headers), json.loads(response.data or b"null")
 
     def psp(self, path: str) -> Any:
-        return json.loads(self.http.request("GET", f"{self.state['psp_url']}{path}").data)
+        response = self.http.request("GET", f"{self.state['psp_url']}{path}", headers=bearer(self.state["psp_api_key"]))
+        return json.loads(response.data)
 
     def until(self, path: str, done: Any) -> Any:
         deadline = time.monotonic() + self.timeout
@@ -142,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
     print("\n== 5. The PSP's settlement file for today, and its reconciliation")
     day = datetime.now(UTC).date().isoformat()
     altered = first["orders"][0]["payment_order_id"]
-    name, content = simulator_file(state["psp_url"], {"date": [day], "amount": [altered], "extra": ["1"]})
+    name, content = simulator_file(
+        state["psp_url"], state["psp_api_key"], {"date": [day], "amount": [altered], "extra": ["1"]}
+    )
     source = drop(state, name=name, content=content, day=day)
     rows = content.count(b"\n") - 1
     print(

@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 from local_stack.commands.synth import synth
+from local_stack.psp.simulator import DEFAULT_API_KEY
 from local_stack.stack import DEFAULT_TEMPLATE, STATE_FILE, LocalStack, LocalStackConfig
 
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         f"payments local stack ready in {time.monotonic() - started:.1f}s\n"
         f"  API:      {stack.api_url}\n"
         f"  API key:  {config.api_key}\n"
-        f"  PSP:      {stack.psp_url}\n"
+        f"  PSP:      {stack.psp_url} (Authorization: Bearer $PAYMENTS_PSP_API_KEY, default {DEFAULT_API_KEY})\n"
         f"  AWS:      {stack.aws_endpoint} (moto)\n"
         f"Ctrl-C to stop.",
         flush=True,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.reconciliation.domain import ObjectRef, run_id_for
+from local_stack.psp.simulator import bearer
 from local_stack.stack import STATE_FILE, aws_clients
 
 SETTLEMENT_PREFIX = "settlements/"
@@ -53,9 +54,11 @@ def settlement_bucket(state: dict[str, Any]) -> str:
     return buckets[0]
 
 
-def simulator_file(psp_url: str, query: dict[str, Any]) -> tuple[str, bytes]:
-    url = f"{psp_url}/v1/settlements?{urllib.parse.urlencode(query, doseq=True)}"
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the loopback simulator
+def simulator_file(psp_url: str, psp_api_key: str, query: dict[str, Any]) -> tuple[str, bytes]:
+    request = urllib.request.Request(  # noqa: S310 - the loopback simulator
+        f"{psp_url}/v1/settlements?{urllib.parse.urlencode(query, doseq=True)}", headers=bearer(psp_api_key)
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         body = json.loads(response.read())
     return str(body["filename"]), str(body["csv"]).encode()
 
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         for item in args.inject:
             kind, _, value = item.partition("=")
             query.setdefault(kind, []).append(value)
-        name, content = simulator_file(state["psp_url"], query)
+        name, content = simulator_file(state["psp_url"], state["psp_api_key"], query)
     source = drop(state, name=name, content=content, day=day, distributed=args.distributed)
     run_id = run_id_for(source)
     print(f"dropped s3://{source.bucket}/{source.key} ({len(content)} bytes); run {run_id}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -48,6 +49,15 @@ class _KeyState:
     attempts: int = 0
     reply: Reply | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def json_body(body: bytes) -> dict[str, Any] | None:
+    """A request body as a JSON object; None if it is not one."""
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _error(status: int, error_type: str, code: str, message: str, **extra: Any) -> Reply:

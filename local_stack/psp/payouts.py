@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from local_stack.psp.charges import Charge, Reply
+from local_stack.psp.charges import Charge, Reply, json_body
 from local_stack.psp.webhooks import WebhookSender
 
 if TYPE_CHECKING:
@@ -136,18 +136,8 @@ class PendingSettlement:
 # Routes (registered in simulator.py's route list)
 
 
-def _json_body(body: bytes) -> dict[str, Any] | None:
-    import json
-
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
 def create_payout(sim: PspSimulator, _: re.Match[str], __: Any, headers: dict[str, str], body: bytes) -> Reply:
-    request = _json_body(body)
+    request = json_body(body)
     if request is None:
         return _error(400, "body_invalid", "Body must be a JSON object.")
     return sim.payouts.create(headers.get("idempotency-key"), request)
@@ -177,7 +167,7 @@ def by_idempotency_key(sim: PspSimulator, match: re.Match[str], *_: Any) -> Repl
 
 def webhook_faults(sim: PspSimulator, _: re.Match[str], __: Any, ___: dict[str, str], body: bytes) -> Reply:
     """POST /v1/_simulator/webhooks {"drop": bool, "duplicate": bool, "reorder": bool} (test control)."""
-    request = _json_body(body) or {}
+    request = json_body(body) or {}
     faults = sim.webhooks.faults
     for name in ("drop", "duplicate", "reorder"):
         if name in request:

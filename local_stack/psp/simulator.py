@@ -1,28 +1,58 @@
-"""The PSP simulator: a Stripe-style HTTP API on loopback."""
+"""The PSP simulator: a Stripe-style HTTP API on loopback. Like a real PSP, every route needs the
+merchant's secret key, `Authorization: Bearer <key>`; without it, or with another key, the answer is
+401 and nothing happens. The key comes from PAYMENTS_PSP_API_KEY (default sk_test_local); the local
+stack stores the same key in the PSP secret the functions read."""
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
-from local_stack.psp.charges import ChargeBook, Reply
+from local_stack.psp.charges import ChargeBook, Reply, json_body
 from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
 from local_stack.psp.payouts import PayoutBook, PendingSettlement
+from local_stack.psp.refunds import RefundBook
 from local_stack.psp.settlement import settlement_route
 from local_stack.psp.webhooks import WebhookSender
+
+API_KEY_ENV = "PAYMENTS_PSP_API_KEY"
+DEFAULT_API_KEY = "sk_test_local"
 
 RouteHandler = Callable[["PspSimulator", re.Match[str], dict[str, list[str]], dict[str, str], bytes], Reply]
 
 
+def api_key_from_env() -> str:
+    """The simulator's secret key: PAYMENTS_PSP_API_KEY, or sk_test_local."""
+    return os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
+
+
+def bearer(api_key: str) -> dict[str, str]:
+    """The header every caller of the simulator sends."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def _unauthenticated(code: str, message: str) -> Reply:
+    return Reply(401, {"error": {"type": "authentication_error", "code": code, "message": message}})
+
+
 class PspSimulator:
     def __init__(
-        self, *, lost_response_delay: float = 5.0, payout_settle_delay: float = 1.0, pending_settle_delay: float = 3.0
+        self,
+        *,
+        api_key: str | None = None,
+        lost_response_delay: float = 5.0,
+        payout_settle_delay: float = 1.0,
+        pending_settle_delay: float = 3.0,
     ) -> None:
+        self.api_key = api_key if api_key is not None else api_key_from_env()
         self.charges = ChargeBook(lost_response_delay=lost_response_delay)
+        self.refunds = RefundBook(self.charges)
         self.webhooks = WebhookSender()
         self.payouts = PayoutBook(self.webhooks, settle_delay=payout_settle_delay)
         self.charges.on_pending = PendingSettlement(self.webhooks, delay=pending_settle_delay)
@@ -30,15 +60,30 @@ class PspSimulator:
             ("POST", re.compile(r"^/v1/charges$"), _create_charge),
             ("GET", re.compile(r"^/v1/charges$"), _list_charges),
             ("GET", re.compile(r"^/v1/charges/(?P<charge_id>ch_\w+)$"), _get_charge),
+            ("POST", re.compile(r"^/v1/refunds$"), _create_refund),
             ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
             ("GET", re.compile(r"^/v1/settlements$"), settlement_route),
             *PAYOUT_ROUTES,
         ]
 
+    def authenticate(self, authorization: str | None) -> Reply | None:
+        """None if the request carries our key as a bearer token; else the 401 to answer."""
+        if not authorization:
+            return _unauthenticated(
+                "api_key_missing", "You did not provide an API key: send Authorization: Bearer <key>."
+            )
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), self.api_key.encode()):
+            return _unauthenticated("api_key_invalid", "Invalid API key provided.")
+        return None
+
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(raw_path)
         query = parse_qs(url.query)
         lowered = {k.lower(): v for k, v in headers.items()}
+        refusal = self.authenticate(lowered.get("authorization"))
+        if refusal is not None:
+            return refusal
         for route_method, pattern, handler in self.routes:
             match = pattern.match(url.path)
             if match and route_method == method:
@@ -55,30 +100,29 @@ class PspSimulator:
         )
 
 
-def _json_body(body: bytes) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
+def _body_invalid() -> Reply:
+    return Reply(
+        400,
+        {"error": {"type": "invalid_request_error", "code": "body_invalid", "message": "Body must be a JSON object."}},
+    )
 
 
 def _create_charge(
     sim: PspSimulator, _: re.Match[str], __: dict[str, list[str]], headers: dict[str, str], body: bytes
 ) -> Reply:
-    request = _json_body(body)
+    request = json_body(body)
     if request is None:
-        return Reply(
-            400,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "body_invalid",
-                    "message": "Body must be a JSON object.",
-                }
-            },
-        )
+        return _body_invalid()
     return sim.charges.create(headers.get("idempotency-key"), request)
+
+
+def _create_refund(
+    sim: PspSimulator, _: re.Match[str], __: dict[str, list[str]], headers: dict[str, str], body: bytes
+) -> Reply:
+    request = json_body(body)
+    if request is None:
+        return _body_invalid()
+    return sim.refunds.create(headers.get("idempotency-key"), request)
 
 
 def _list_charges(
@@ -100,7 +144,12 @@ def _get_charge(sim: PspSimulator, match: re.Match[str], *_: Any) -> Reply:
 def psp_server(simulator: PspSimulator, *, host: str, port: int) -> LoopbackServer:
     def respond(request: HttpRequest) -> HttpResponse:
         reply = simulator.handle(request.method, request.path, request.headers, request.body)
+        headers = {"Content-Type": "application/json"}
+        if reply.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="psp-simulator"'
         # tok_timeout: the reply is held back until the client has given up, so its response is lost
-        return HttpResponse(reply.status, json.dumps(reply.body).encode(), delay_seconds=reply.delay_seconds)
+        return HttpResponse(
+            reply.status, json.dumps(reply.body).encode(), headers=headers, delay_seconds=reply.delay_seconds
+        )
 
     return LoopbackServer(respond, host=host, port=port, name="psp-simulator")

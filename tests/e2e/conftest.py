@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from local_stack.psp.simulator import bearer
 from local_stack.stack import LocalStack, LocalStackConfig, aws_clients
 from tests.conftest import Synthesized
 from tests.support.api import ApiClient
@@ -43,7 +44,7 @@ def api(stack: LocalStack) -> ApiClient:
 
 @pytest.fixture(scope="session")
 def psp(stack: LocalStack) -> ApiClient:
-    return ApiClient(stack.psp_url, None)
+    return ApiClient(stack.psp_url, None, headers=bearer(stack.config.psp_api_key))
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def state(stack: LocalStack) -> dict[str, Any]:
         "api_url": stack.api_url,
         "api_key": stack.config.api_key,
         "psp_url": stack.psp_url,
+        "psp_api_key": stack.config.psp_api_key,
         "aws_endpoint": stack.aws_endpoint,
         "buckets": stack.cloud.names_of("AWS::S3::Bucket"),
     }
@@ -69,7 +70,7 @@ def settle_file(
     """The run, and the line numbers of each merchant reference in the dropped file."""
     from functions.reconciliation.domain import run_id_for
 
-    name, content = simulator_file(state["psp_url"], query)
+    name, content = simulator_file(state["psp_url"], state["psp_api_key"], query)
     lines: dict[str, list[int]] = {}
     for number, line in enumerate(content.decode().splitlines(), start=1):
         lines.setdefault(line.split(",")[1] if "," in line else "", []).append(number)
@@ -232,7 +233,7 @@ def test_the_same_file_delivered_twice_is_one_run_and_one_set_of_postings(
     # Given a file reconciled once
     since = now()
     pay(api, 2500)
-    name, content = simulator_file(state["psp_url"], {"since": since, "until": now()})
+    name, content = simulator_file(state["psp_url"], state["psp_api_key"], {"since": since, "until": now()})
     from functions.reconciliation.domain import run_id_for
 
     first = drop(state, name=name, content=content, day="e2e-twice")

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from functions.executor.webhooks import signature_header
 from local_stack.stack import LocalStack
 from tests.e2e.test_payouts import assert_books_agree, fund, wait_for_payout
 from tests.support.api import ApiClient, checkout, unique
+from tests.support.psp_signatures import signature_header
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_duplicate_event_id_is_acknowledged_without_effect(stack: LocalStack, ap
 def test_rotated_secret_verifies_with_the_old_and_the_new_value(stack: LocalStack, api: ApiClient, aws: Any) -> None:
     # Given the signing secret rotated: old and new values both valid during the overlap
     assert stack.cloud is not None
-    arn = next(r.ref for r in stack.cloud.physical.values() if "WebhookSigningSecret" in r.logical_id)
+    arn = next(r.ref for r in stack.cloud.physical.values() if "PspWebhooksSigningSecret" in r.logical_id)
     old = signing_secret(stack)
     aws("secretsmanager").put_secret_value(
         SecretId=arn, SecretString=json.dumps({"current": "whsec_rotated_new", "previous": old})

@@ -11,7 +11,7 @@ from tests.infra.template_facts import base_name, by_base_name, references
 
 # Records that are meant to expire: Powertools idempotency records, PSP webhook event ids (dedupe
 # window), and an outbox if one is added.
-EXPIRING_TABLES = ("Idempotency", "WebhookEvents", "Outbox")
+EXPIRING_TABLES = ("Idempotency", "PspWebhooksEvents", "Outbox")
 
 
 def _key(synthesized: Synthesized, purpose: str) -> str:
@@ -47,7 +47,7 @@ def test_ttl_only_on_idempotency_and_outbox_records(synthesized: Synthesized) ->
         for k, v in synthesized.resources("AWS::DynamoDB::Table").items()
         if "TimeToLiveSpecification" in v["Properties"]
     }
-    assert set(with_ttl) <= {"PayInIdempotencyTable", "PayoutsWebhookEventsTable"}
+    assert set(with_ttl) <= {"PayInIdempotencyTable", "PspWebhooksEventsTable"}
     assert with_ttl["PayInIdempotencyTable"] == {"AttributeName": "expiration", "Enabled": True}
     assert all(_is_expiring(name) for name in with_ttl)
 
@@ -134,9 +134,21 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
     secret_id, secret = secrets["EncryptionPspApiKey"]
     assert references(secret["Properties"]["KmsKeyId"]) == [_key(synthesized, "Data")]
     assert secret["DeletionPolicy"] == "Retain"
-    (_, executor) = by_base_name(synthesized.template, "AWS::Lambda::Function")["PayInExecutorFunction"]
+    functions = by_base_name(synthesized.template, "AWS::Lambda::Function")
+    (_, executor) = functions["PayInExecutorFunction"]
     variables = executor["Properties"]["Environment"]["Variables"]
     assert variables["PSP_API_KEY_SECRET_ARN"] == {"Ref": secret_id}
+    # Every function that calls the PSP reads the one key, by the same reference; no other function names it.
+    callers = {
+        name
+        for name, (_, function) in functions.items()
+        if "PSP_API_KEY_SECRET_ARN" in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert callers == {"PayInExecutorFunction", "PayoutsPayoutExecutorFunction", "RecoveryFunction"}
+    for name in callers:
+        assert functions[name][1]["Properties"]["Environment"]["Variables"]["PSP_API_KEY_SECRET_ARN"] == {
+            "Ref": secret_id
+        }, name
     # Operators find it in the stack outputs; the value itself is never in the template or the environment.
     assert synthesized.template["Outputs"]["PspApiKeySecretArn"]["Value"] == {"Ref": secret_id}
     assert "SecretString" not in secret["Properties"]

@@ -43,6 +43,10 @@ SQS_CONSUME = {
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
 }
+# Item-level actions of the internet-facing webhook role and the recovery role: what their code calls.
+ITEM_READ_UPDATE = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+ITEM_READ_PUT = {"dynamodb:GetItem", "dynamodb:PutItem"}
+QUERY = {"dynamodb:Query"}
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 START_EXECUTION = {"states:StartExecution"}
 TASK_RESPONSE = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
@@ -120,7 +124,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "SettlementLargeFileReconciliation": OWN_EXECUTIONS,
         "SettlementLargeFileReconciliation/*:*": {"states:RedriveExecution"},
     },
-    # Payouts (saga, PSP payouts, webhooks, stuck-order recovery)
+    # Payouts (API, saga, scheduled run, the payout executor)
     "PayoutsPayoutApiRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
         "PayInWalletTable": DDB_READ,
@@ -136,20 +140,23 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
         "PayoutsPayoutQueue": SQS_CONSUME,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
+        "EncryptionPspApiKey": SECRET_READ,
     },
-    "PayoutsWebhookRole": {
-        "PayInExecutorTable": DDB_READ_WRITE,
-        "PayInExecutorTable/index/*": DDB_READ_WRITE,
-        "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
-        "PayoutsWebhookEventsTable": DDB_READ_WRITE,
-        "PayoutsWebhookSigningSecret": SECRET_READ,
+    # PSP webhooks (internet-facing): item reads and conditional updates, never Scan, Delete or an index.
+    "PspWebhooksFunctionRole": {
+        "PayInExecutorTable": ITEM_READ_UPDATE,
+        "PayoutsPayoutExecutionsTable": ITEM_READ_UPDATE,
+        "PspWebhooksEventsTable": ITEM_READ_PUT,
+        "PspWebhooksSigningSecret": SECRET_READ,
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
     },
-    "PayoutsRecoveryRole": {
-        "PayInExecutorTable": DDB_READ_WRITE,
-        "PayInExecutorTable/index/*": DDB_READ_WRITE,
+    # Recovery of undecided orders: the open-orders index by name, item reads and conditional updates.
+    "RecoveryFunctionRole": {
+        "PayInExecutorTable": ITEM_READ_UPDATE,
+        "PayInExecutorTable/index/by_open": QUERY,
+        "EncryptionPspApiKey": SECRET_READ,
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
     },
@@ -296,9 +303,52 @@ def test_no_statement_allows_every_action_of_a_service(synthesized: Synthesized)
             assert not wildcards, f"{role}: {wildcards} on {resource}"
 
 
-def test_only_the_executor_reads_the_psp_api_key(synthesized: Synthesized) -> None:
+def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> None:
     readers = {role for role, grants in _grants(synthesized).items() if "EncryptionPspApiKey" in grants}
-    assert readers == {"PayInExecutorRole"}
+    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole"}
+    for reader in readers:
+        assert _grants(synthesized)[reader]["EncryptionPspApiKey"] == SECRET_READ
+
+
+@pytest.mark.parametrize("role", ["PspWebhooksFunctionRole", "RecoveryFunctionRole"])
+def test_the_webhook_and_recovery_roles_hold_item_actions_only(synthesized: Synthesized, role: str) -> None:
+    # Given the internet-facing webhook role and the recovery role
+    tables = {
+        resource: actions for resource, actions in _grants(synthesized)[role].items() if "dynamodb:" in str(actions)
+    }
+    assert tables
+    for resource, actions in tables.items():
+        # Then no grant_read_write_data set: no Scan, DeleteItem, BatchWriteItem, batch reads or streams
+        assert not actions & {
+            "dynamodb:Scan",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+        }, resource
+        # And an index only by name, for Query alone
+        assert not resource.endswith("/index/*"), resource
+        if "/index/" in resource:
+            assert actions == QUERY, resource
+
+
+def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synthesized) -> None:
+    # The wallet credits what arrives on its queue: only the functions that decide an order SUCCEEDED send there
+    # (the executor, and the webhook receiver and recovery sweep that settle orders the executor left open).
+    senders = {
+        role
+        for role, grants in _grants(synthesized).items()
+        if "sqs:SendMessage" in grants.get("PayInWalletQueue", set())
+    }
+    assert senders == {"PayInExecutorRole", "PspWebhooksFunctionRole", "RecoveryFunctionRole"}
+    # And no queue policy lets anyone else (a service, another account) send to it
+    wallet_queue = by_base_name(synthesized.template, "AWS::SQS::Queue")["PayInWalletQueue"][0]
+    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
+        props = policy["Properties"]
+        if {"Ref": wallet_queue} not in props["Queues"]:
+            continue
+        assert [s for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"] == []
 
 
 def _key_policy_principals(resource: dict[str, Any]) -> list[Any]:

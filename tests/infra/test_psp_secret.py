@@ -1,5 +1,6 @@
 """The PSP API key: kept in Secrets Manager, read on first use (not at import or construction), cached by
-Powertools parameters, and sent as a bearer token; a refused key never fails an order."""
+Powertools parameters, and sent as a bearer token; a refused key never fails an order. The webhook signing
+secrets are read through the same cache (common.secrets), and re-read past it on demand."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from functions.common.secrets import SecretNotSet, SecretValue, get_secret
-from functions.executor.psp import PspClient, PspUnavailable
+from functions.psp.client import PspClient
+from functions.psp.models import PspUnavailable
+from functions.psp_webhooks.store import SecretsManagerSigningSecrets
 
 
 class _Psp(BaseHTTPRequestHandler):
@@ -92,3 +95,27 @@ def test_an_empty_secret_is_an_error_not_an_empty_token(secret_arn: str) -> None
     boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=" ")
     with pytest.raises(SecretNotSet):
         get_secret(secret_arn, force_fetch=True)
+
+
+def test_a_fresh_read_goes_past_the_cache_and_refreshes_it(secret_arn: str) -> None:
+    # Given a cached value, then a rotation
+    secret = SecretValue(secret_arn)
+    assert secret() == "sk_test_123"
+    boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString="sk_test_rotated")
+    # Then the cache still answers the old value, a fresh read the new one, and the cache follows it
+    assert secret() == "sk_test_123"
+    assert secret.fresh() == "sk_test_rotated"
+    assert secret() == "sk_test_rotated"
+
+
+def test_webhook_signing_secrets_are_cached_and_refreshed_on_demand() -> None:
+    parameters.clear_caches()
+    with mock_aws():
+        client = boto3.client("secretsmanager")
+        arn = client.create_secret(Name="psp-webhook-secrets", SecretString='{"current": "whsec_a"}')["ARN"]
+        secrets = SecretsManagerSigningSecrets(arn)
+        assert secrets.get() == ["whsec_a"]
+        client.put_secret_value(SecretId=arn, SecretString='{"current": "whsec_b", "previous": "whsec_a"}')
+        assert secrets.get() == ["whsec_a"]
+        assert secrets.get(refresh=True) == ["whsec_b", "whsec_a"]
+    parameters.clear_caches()

@@ -14,6 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from functions.common.settings import FunctionSettings
+from infra.constructs.function import ServiceFunction
 from local_stack.deploy import Deployer, LocalCloud
 from local_stack.template import Resolver
 from tests.conftest import Synthesized
@@ -150,14 +152,25 @@ def _handlers(synthesized: Synthesized) -> list[tuple[str, str, dict[str, str]]]
     ]
 
 
+def _settings_models(synthesized: Synthesized) -> dict[str, type[FunctionSettings]]:
+    """handler string -> settings model, as the CDK app's ServiceFunctions were defined."""
+    models: dict[str, type[FunctionSettings]] = {}
+    for function in (c for c in synthesized.app.node.find_all() if isinstance(c, ServiceFunction)):
+        # Two functions running one handler must read one settings model.
+        assert models.setdefault(function.handler, function.settings_model) is function.settings_model
+    return models
+
+
 def test_every_lambda_handler_resolves_to_a_callable_with_a_settings_model(synthesized: Synthesized) -> None:
     handlers = _handlers(synthesized)
+    models = _settings_models(synthesized)
     assert len(handlers) >= 10
+    assert {handler for _, handler, _ in handlers} == set(models)
     for logical_id, handler_path, environment in handlers:
         module_name, _, attribute = handler_path.rpartition(".")
         module = importlib.import_module(module_name)
         assert callable(getattr(module, attribute)), f"{logical_id}: {handler_path}"
-        settings_model = module.SETTINGS_MODELS[attribute]
+        settings_model = models[handler_path]
         assert set(environment) == settings_model.env_names(), logical_id
 
 

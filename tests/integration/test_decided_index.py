@@ -9,8 +9,8 @@ import boto3
 
 from functions.common import decided_index
 from functions.common.events import ExecuteOrder
-from functions.executor.psp import ChargeResult
 from functions.executor.store import DynamoExecutionStore
+from functions.psp.models import ChargeResult
 from functions.reconciliation.store import DynamoOrderSource
 from local_stack.deploy import LocalCloud
 

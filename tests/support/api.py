@@ -19,9 +19,11 @@ class HttpResult:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str | None) -> None:
+    def __init__(self, base_url: str, api_key: str | None, *, headers: dict[str, str] | None = None) -> None:
+        """`headers`: sent with every request (e.g. the PSP simulator's bearer token)."""
         self.base_url = base_url
         self.api_key = api_key
+        self.headers = dict(headers or {})
         self.http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=60), retries=False)
 
     def request(
@@ -34,7 +36,7 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> HttpResult:
-        all_headers = {"Content-Type": "application/json"}
+        all_headers = {"Content-Type": "application/json", **self.headers}
         if self.api_key is not None:
             all_headers["x-api-key"] = self.api_key
         if idempotency_key is not None:

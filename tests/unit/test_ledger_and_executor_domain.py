@@ -5,8 +5,8 @@ from pydantic import BaseModel
 
 from functions.common.events import ExecuteOrder, JournalPosting, OrderCharged
 from functions.executor import domain as executor
-from functions.executor.psp import ChargeResult
 from functions.ledger import domain as ledger
+from functions.psp.models import ChargeResult
 from tests.support.ledger_balance import credit_balance
 
 

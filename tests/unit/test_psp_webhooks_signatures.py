@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from functions.executor.webhooks import SignatureInvalid, secrets_from, signature_header, verify_signature
+from functions.psp_webhooks.signatures import SignatureInvalid, secrets_from, verify_signature
+from tests.support.psp_signatures import signature_header
 
 BODY = b'{"id":"evt_1","type":"charge.succeeded","created":1,"data":{"object":{}}}'
 NOW = 1_700_000_000

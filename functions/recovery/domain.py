@@ -9,27 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pydantic import Field
-
-from functions.common.settings import FunctionSettings
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
-from functions.executor.psp import ChargeResult
-
-# AWS's worst case for a live attempt at an order: 5 receives x 180 s visibility. Past it, nothing but
-# this job will touch an EXECUTING order, so "no charge at the PSP" really means "never charged".
-DEFAULT_RESOLVE_AFTER_SECONDS = 1800
-DEFAULT_STUCK_AFTER_SECONDS = 4 * 3600
-
-
-class RecoverySettings(FunctionSettings):
-    orders_table: str = Field(alias="EXECUTOR_TABLE_NAME")
-    wallet_queue_url: str = Field(alias="WALLET_QUEUE_URL")
-    order_status_queue_url: str = Field(alias="ORDER_STATUS_QUEUE_URL")
-    psp_base_url: str = Field(alias="PSP_BASE_URL")
-    psp_timeout_seconds: float = Field(default=2.0, alias="PSP_TIMEOUT_SECONDS", gt=0)
-    psp_max_retries: int = Field(default=4, alias="PSP_MAX_RETRIES", ge=0)
-    resolve_after_seconds: int = Field(default=DEFAULT_RESOLVE_AFTER_SECONDS, alias="RESOLVE_AFTER_SECONDS", ge=0)
-    stuck_after_seconds: int = Field(default=DEFAULT_STUCK_AFTER_SECONDS, alias="STUCK_AFTER_SECONDS", ge=0)
+from functions.psp.models import ChargeResult
 
 
 class OpenOrders(ResolutionStore, Protocol):

@@ -1,0 +1,57 @@
+"""Payout executor Lambda: the pay-out saga's task tokens arrive on the payout queue; each payout is
+submitted to the PSP once (idempotency key = payout_id), and its confirmation token is parked."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common.observability import logger, metrics, tracer
+from functions.common.queues import consume_batch, record_model
+from functions.payout_executor import domain
+from functions.payout_executor.models import PayoutTask
+from functions.payout_executor.settings import PayoutExecutorSettings
+from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
+from functions.psp.client import PspClient
+
+
+@dataclass(frozen=True)
+class PayoutPorts:
+    psp: domain.PayoutPsp
+    store: domain.PayoutExecutionStore
+    answers: domain.TaskAnswers
+
+
+@functools.cache
+def ports() -> PayoutPorts:
+    settings = PayoutExecutorSettings.from_env()
+    return PayoutPorts(
+        psp=PspClient.from_settings(settings),
+        store=DynamoPayoutExecutionStore(settings.payouts_table),
+        answers=StepFunctionsAnswers(),
+    )
+
+
+_RECORD = record_model(PayoutTask)
+
+
+def _payout_task(task: PayoutTask) -> None:
+    logger.append_keys(payout_id=task.payout_id, action=task.action)
+    wired = ports()
+    if task.action == "execute":
+        outcome = domain.execute_payout(task, psp=wired.psp, store=wired.store, answers=wired.answers)
+        logger.info("payout submitted", extra={"outcome": outcome})
+    else:
+        answered = domain.await_confirmation(task, store=wired.store, answers=wired.answers)
+        logger.info("payout confirmation awaited", extra={"answered_now": answered})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return consume_batch(event, context, _RECORD, _payout_task)

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from functions.psp.settings import PspSettings
+
+
+class PayoutExecutorSettings(PspSettings):
+    payouts_table: str = Field(alias="PAYOUT_EXECUTIONS_TABLE_NAME")

@@ -1,0 +1,155 @@
+"""The one HTTP adapter for the PSP (Stripe-style): charges, refunds, payouts, and lookups by idempotency
+key. Every request carries the API key as a bearer token, read through one credential provider (the
+Secrets Manager secret, read lazily and cached). Transient failures are retried with exponential backoff
+and jitter, always with the same Idempotency-Key, so a lost response can never become a second charge,
+refund or payout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from urllib3.util import Retry, Timeout
+
+from functions.common.secrets import SecretValue
+from functions.psp.models import ChargeResult, PayoutResult, PspUnavailable, RefundResult
+from functions.psp.settings import PspSettings
+
+
+def retrying_pool(timeout_seconds: float, max_retries: int) -> urllib3.PoolManager:
+    """HTTP to the PSP: timeouts, and retries with exponential backoff and jitter on transient failures
+    (connection errors, timeouts, 429 and 5xx) only."""
+    retry = Retry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        backoff_factor=0.2,
+        backoff_jitter=0.2,
+        backoff_max=5,
+        # Safe for POST only because every request carries an idempotency key; GETs are safe anyway.
+        allowed_methods=None,
+        status_forcelist=(429, 500, 502, 503, 504),
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    return urllib3.PoolManager(retries=retry, timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
+
+
+def json_object(data: bytes) -> dict[str, Any]:
+    """A PSP response body as a JSON object ({} if it is not one)."""
+    try:
+        parsed = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _refusal(payload: dict[str, Any]) -> dict[str, Any]:
+    error = payload.get("error")
+    return error if isinstance(error, dict) else {}
+
+
+class PspClient:
+    def __init__(self, base_url: str, *, api_key: Callable[[], str], timeout_seconds: float, max_retries: int) -> None:
+        """`api_key`: returns the PSP API key, called per request so a cached, rotated secret is picked up."""
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._http = retrying_pool(timeout_seconds, max_retries)
+
+    @classmethod
+    def from_settings(cls, settings: PspSettings) -> PspClient:
+        """The client every PSP caller uses: its key read from Secrets Manager on first use, not here."""
+        return cls(
+            settings.psp_base_url,
+            api_key=SecretValue(settings.psp_api_key_secret),
+            timeout_seconds=settings.psp_timeout_seconds,
+            max_retries=settings.psp_max_retries,
+        )
+
+    def _send(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """The PSP's status and JSON body; PspUnavailable when it gave no usable answer."""
+        headers = {"Authorization": f"Bearer {self._api_key()}", "Accept": "application/json"}
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body).encode()
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            response = self._http.request(method, f"{self.base_url}{path}", body=payload, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise PspUnavailable(f"PSP unreachable: {type(error).__name__}") from error
+        if response.status in (401, 403):
+            # Our credentials, not the buyer's card or the seller's account: never fail the work for it;
+            # retry (and alarm) until the key is fixed.
+            raise PspUnavailable(f"PSP refused our API key ({response.status})")
+        if response.status >= 500 or response.status in (409, 429):
+            raise PspUnavailable(f"PSP answered {response.status}")
+        return response.status, json_object(response.data)
+
+    def charge(
+        self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
+    ) -> ChargeResult:
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "payment_method": payment_method,
+            "merchant_reference": merchant_reference,
+        }
+        status, payload = self._send("POST", "/v1/charges", body=body, idempotency_key=idempotency_key)
+        if status == 200:
+            return ChargeResult(
+                status=payload["status"], psp_reference=payload["id"], failure_code=payload.get("failure_code")
+            )
+        if status == 402:  # a decline: final, never retried
+            decline = _refusal(payload)
+            return ChargeResult(
+                status="failed", psp_reference=decline.get("charge"), failure_code=decline.get("code", "card_declined")
+            )
+        if 400 <= status < 500:
+            # The PSP refused the request itself: retrying the same request cannot succeed.
+            code = _refusal(payload).get("code", "psp_invalid_request")
+            return ChargeResult(status="failed", psp_reference=None, failure_code=str(code))
+        raise PspUnavailable(f"PSP answered {status}")
+
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult:
+        """Refund `amount` of the PSP's charge `charge_reference` (idempotency key: the refund's id)."""
+        body = {"charge": charge_reference, "amount": amount}
+        status, payload = self._send("POST", "/v1/refunds", body=body, idempotency_key=idempotency_key)
+        if status == 200:
+            return RefundResult(payload["status"], payload.get("id"), payload.get("failure_code"))
+        if 400 <= status < 500:
+            refusal = _refusal(payload)
+            return RefundResult("failed", refusal.get("refund"), str(refusal.get("code", "psp_refund_refused")))
+        raise PspUnavailable(f"PSP answered {status}")
+
+    def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult:
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "destination": destination,
+            "merchant_reference": idempotency_key,
+        }
+        status, payload = self._send("POST", "/v1/payouts", body=body, idempotency_key=idempotency_key)
+        if status == 200:
+            return PayoutResult(payload["status"], payload.get("id"), payload.get("failure_code"))
+        if 400 <= status < 500:
+            refusal = _refusal(payload)
+            return PayoutResult("failed", refusal.get("payout"), str(refusal.get("code", "psp_payout_refused")))
+        raise PspUnavailable(f"PSP answered {status}")
+
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        """What the PSP did with this key (never a new charge): None if it never created a charge for it."""
+        status, payload = self._send("GET", f"/v1/charges/by_idempotency_key/{idempotency_key}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise PspUnavailable(f"PSP answered {status} to a charge lookup")
+        return ChargeResult(
+            status=payload["status"], psp_reference=payload["id"], failure_code=payload.get("failure_code")
+        )

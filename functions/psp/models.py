@@ -1,0 +1,34 @@
+"""What the PSP answers, as the domain code sees it (no HTTP here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ChargeStatus = Literal["succeeded", "pending", "failed"]
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: ChargeStatus
+    psp_reference: str | None
+    failure_code: str | None = None
+
+
+@dataclass(frozen=True)
+class PayoutResult:
+    status: Literal["in_transit", "paid", "failed"]
+    psp_reference: str | None
+    failure_code: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: Literal["succeeded", "pending", "failed"]
+    psp_reference: str | None
+    failure_code: str | None = None
+
+
+class PspUnavailable(Exception):
+    """The PSP could not give an answer (after retries), or refused our credentials: the work must be
+    retried later, never failed for it."""

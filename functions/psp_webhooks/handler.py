@@ -1,0 +1,87 @@
+"""PSP webhooks Lambda: a public route without an API key (the signature authenticates the PSP) that
+settles pending charges and confirms payouts."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common.api import build_resolver
+from functions.common.observability import logger, metrics, tracer
+from functions.common.queues import QueuePublisher
+from functions.executor.domain import Publisher
+from functions.executor.store import DynamoExecutionStore
+from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers
+from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
+from functions.psp_webhooks import domain
+from functions.psp_webhooks.models import parse_event
+from functions.psp_webhooks.settings import PspWebhookSettings
+from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verify_with_rotation
+from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
+
+app = build_resolver()
+
+
+@dataclass(frozen=True)
+class WebhookPorts:
+    tolerance_seconds: int
+    secrets: SigningSecrets
+    events: domain.EventLog
+    orders: domain.OrderFinder
+    wallet: Publisher
+    order_status: Publisher
+    payout_store: PayoutExecutionStore
+    answers: TaskAnswers
+
+
+@functools.cache
+def ports() -> WebhookPorts:
+    settings = PspWebhookSettings.from_env()
+    return WebhookPorts(
+        tolerance_seconds=settings.tolerance_seconds,
+        secrets=SecretsManagerSigningSecrets(settings.secret_arn),
+        events=DynamoEventLog(settings.events_table),
+        orders=DynamoExecutionStore(settings.orders_table),
+        wallet=QueuePublisher(settings.wallet_queue_url),
+        order_status=QueuePublisher(settings.order_status_queue_url),
+        payout_store=DynamoPayoutExecutionStore(settings.payouts_table),
+        answers=StepFunctionsAnswers(),
+    )
+
+
+@app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)")
+def receive_webhook() -> dict[str, Any]:
+    wired = ports()
+    current = app.current_event
+    text = current.decoded_body if current.is_base64_encoded else current.body
+    body = (text or "").encode()
+    header = current.headers.get(SIGNATURE_HEADER) or current.headers.get(SIGNATURE_HEADER.lower())
+    verify_with_rotation(
+        header, body, secrets=wired.secrets, now=time.time(), tolerance_seconds=wired.tolerance_seconds
+    )
+    event = parse_event(body)
+    logger.append_keys(psp_event_id=event.id, psp_event_type=event.type)
+    outcome = domain.apply_event(
+        event,
+        events=wired.events,
+        orders=wired.orders,
+        wallet=wired.wallet,
+        order_status=wired.order_status,
+        payout_store=wired.payout_store,
+        answers=wired.answers,
+    )
+    metrics.add_metric(name=f"Webhooks{outcome.title()}", unit=MetricUnit.Count, value=1)
+    logger.info("webhook", extra={"outcome": outcome})
+    return {"received": True, "duplicate": outcome == "duplicate"}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

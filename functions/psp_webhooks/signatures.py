@@ -1,0 +1,75 @@
+"""PSP webhook signatures: `PSP-Signature: t=<unix>,v1=<hex hmac-sha256 of "<t>.<raw body>">`, verified
+against every currently valid secret (rotation: the old and the new secret overlap) within a tolerance."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Protocol
+
+from functions.common.errors import InvalidRequest
+
+SIGNATURE_HEADER = "PSP-Signature"
+TOLERANCE_SECONDS = 300
+
+
+class SignatureInvalid(InvalidRequest):
+    code = "signature_invalid"
+
+
+class SigningSecrets(Protocol):
+    def get(self, *, refresh: bool = False) -> list[str]:
+        """Every currently valid signing secret; `refresh` reads past any cache (a rotation may just have
+        happened)."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    header: str | None, body: bytes, *, secrets: Sequence[str], now: float, tolerance_seconds: int = TOLERANCE_SECONDS
+) -> None:
+    """Raise SignatureInvalid unless some v1 signature matches some secret and t is within tolerance."""
+    if not header:
+        raise SignatureInvalid(f"The {SIGNATURE_HEADER} header is missing.", param=SIGNATURE_HEADER)
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            timestamp = int(value)
+        elif name == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise SignatureInvalid(f"The {SIGNATURE_HEADER} header is malformed.", param=SIGNATURE_HEADER)
+    if abs(now - timestamp) > tolerance_seconds:
+        raise SignatureInvalid("The signature's timestamp is outside the tolerance.", param=SIGNATURE_HEADER)
+    expected = [sign(secret, timestamp, body) for secret in secrets if secret]
+    if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
+        raise SignatureInvalid("No signature matches.", param=SIGNATURE_HEADER)
+
+
+def verify_with_rotation(
+    header: str | None, body: bytes, *, secrets: SigningSecrets, now: float, tolerance_seconds: int
+) -> None:
+    """Verify against the cached secrets, and once more against freshly read ones if nothing matched."""
+    try:
+        verify_signature(header, body, secrets=secrets.get(), now=now, tolerance_seconds=tolerance_seconds)
+    except SignatureInvalid:
+        verify_signature(header, body, secrets=secrets.get(refresh=True), now=now, tolerance_seconds=tolerance_seconds)
+
+
+def secrets_from(secret_string: str) -> list[str]:
+    """A secret value is one signing secret, or a JSON object/list of them (rotation: old and new)."""
+    try:
+        parsed = json.loads(secret_string)
+    except ValueError:
+        return [secret_string]
+    if isinstance(parsed, dict):
+        return [str(v) for v in parsed.values() if v]
+    if isinstance(parsed, list):
+        return [str(v) for v in parsed if v]
+    return [secret_string]

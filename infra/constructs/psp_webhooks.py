@@ -1,0 +1,61 @@
+"""The PSP's webhooks (functions/psp_webhooks): a public route whose signature authenticates the PSP.
+It settles pending charges on the executor's table and confirms payouts to the waiting saga, so its
+internet-facing role holds only the item actions it uses."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from functions.psp_webhooks.settings import PspWebhookSettings
+from infra.constructs.function import ServiceFunction
+from infra.constructs.pay_in import PayIn, expiring_table
+from infra.constructs.payouts import Payouts
+from infra.constructs.table_access import grant_items
+from infra.nag import acknowledge
+
+SECRET_ROTATION_REASON = (
+    "The PSP issues and rotates the webhook signing secret in its dashboard; rotation here means storing "
+    "the new value next to the old one (the verifier accepts every value) - a rotation Lambda could not "
+    "create a secret the PSP accepts."
+)
+
+
+class PspWebhooks(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, pay_in: PayIn, payouts: Payouts) -> None:
+        super().__init__(scope, construct_id)
+        self.signing_secret = secretsmanager.Secret(
+            self,
+            "SigningSecret",
+            description="PSP webhook signing secrets: a JSON object of every currently valid secret",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
+            ),
+        )
+        acknowledge(self.signing_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
+        self.events_table = expiring_table(self, "EventsTable", partition_key="event_id", ttl_attribute="expires_at")
+        self.function = ServiceFunction(
+            self,
+            "Function",
+            handler="functions.psp_webhooks.handler.handler",
+            settings_model=PspWebhookSettings,
+            service_name="psp-webhooks",
+            description="PSP webhooks: verify the signature, dedupe by event id, settle orders and payouts.",
+            orders_table=pay_in.executor_table.table_name,
+            payouts_table=payouts.payout_executions_table.table_name,
+            events_table=self.events_table.table_name,
+            secret_arn=self.signing_secret.secret_arn,
+            wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
+            order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
+        )
+        receiver = self.function.function
+        # find + conditional decide (re-read when the condition fails); no Scan, no index, no delete.
+        grant_items(pay_in.executor_table, receiver, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # record_outcome / mark_answered on the payout's item.
+        grant_items(payouts.payout_executions_table, receiver, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # the dedupe log: is_done, mark_done.
+        grant_items(self.events_table, receiver, "dynamodb:GetItem", "dynamodb:PutItem")
+        self.signing_secret.grant_read(receiver)
+        pay_in.wallet_queue.queue.grant_send_messages(receiver)
+        pay_in.order_status_queue.queue.grant_send_messages(receiver)
+        payouts.saga.state_machine.grant_task_response(receiver)

@@ -1,0 +1,81 @@
+"""The resolution of undecided orders (functions/recovery): every few minutes, orders left EXECUTING or
+PENDING past a deadline are looked up at the PSP by idempotency key and settled; an alarm fires for
+orders stuck past a second deadline."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from functions.executor.store import OPEN_INDEX
+from functions.recovery.settings import RecoverySettings
+from infra.constructs.encryption import psp_api_key_secret
+from infra.constructs.function import ServiceFunction
+from infra.constructs.pay_in import PayIn
+from infra.constructs.table_access import grant_items
+
+RECOVERY_SERVICE = "recovery"
+
+
+class Recovery(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarm_topic: sns.ITopic,
+        pay_in: PayIn,
+        psp_base_url: str,
+        rate: Duration = Duration.minutes(5),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = ServiceFunction(
+            self,
+            "Function",
+            handler="functions.recovery.handler.handler",
+            settings_model=RecoverySettings,
+            service_name=RECOVERY_SERVICE,
+            description="Resolves orders left EXECUTING or PENDING by asking the PSP by idempotency key.",
+            timeout=Duration.minutes(5),
+            orders_table=pay_in.executor_table.table_name,
+            wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
+            order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
+            psp_base_url=psp_base_url,
+            psp_api_key_secret=psp_api_key_secret(self).secret_arn,
+        )
+        sweeper = self.function.function
+        # open_orders (Query on the sparse open index) + conditional decide (re-read when it fails).
+        grant_items(
+            pay_in.executor_table, sweeper, "dynamodb:GetItem", "dynamodb:UpdateItem", query_indexes=[OPEN_INDEX]
+        )
+        psp_api_key_secret(self).grant_read(sweeper)
+        pay_in.wallet_queue.queue.grant_send_messages(sweeper)
+        pay_in.order_status_queue.queue.grant_send_messages(sweeper)
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Resolve undecided payment orders",
+            schedule=events.Schedule.rate(rate),
+            targets=[targets.LambdaFunction(sweeper, retry_attempts=2)],
+        )
+        stuck = cloudwatch.Metric(
+            namespace="Payments",
+            metric_name="OrdersStuck",
+            dimensions_map={"service": RECOVERY_SERVICE},
+            statistic="Maximum",
+            period=Duration.minutes(15),
+        ).create_alarm(
+            self,
+            "OrdersStuckAlarm",
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description="Payment orders still undecided past the second deadline, after asking the PSP.",
+        )
+        stuck.add_alarm_action(cw_actions.SnsAction(alarm_topic))

@@ -1,0 +1,74 @@
+"""The payout executor with in-memory ports: the pairing of a PSP verdict with the saga's parked task
+token, whichever comes first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.payout_executor import domain as payouts
+from functions.payout_executor.models import PayoutRecord, PayoutTask
+from functions.psp.models import PayoutResult
+
+
+class Records:
+    def __init__(self) -> None:
+        self.items: dict[str, PayoutRecord] = {}
+
+    def _get(self, payout_id: str) -> PayoutRecord:
+        return self.items.setdefault(payout_id, PayoutRecord(payout_id=payout_id))
+
+    def submitted(self, payout_id: str, result: PayoutResult) -> PayoutRecord:
+        record = self._get(payout_id)
+        record.psp_reference = result.psp_reference
+        return record.model_copy()
+
+    def park_token(self, payout_id: str, task_token: str) -> PayoutRecord:
+        record = self._get(payout_id)
+        record.confirm_token = task_token
+        return record.model_copy()
+
+    def record_outcome(
+        self, payout_id: str, outcome: Any, *, psp_reference: str | None, failure_code: str | None
+    ) -> PayoutRecord:
+        record = self._get(payout_id)
+        if record.outcome is None:
+            record.outcome, record.failure_code = outcome, failure_code
+            record.psp_reference = record.psp_reference or psp_reference
+        return record.model_copy()
+
+    def mark_answered(self, payout_id: str, task_token: str) -> None:
+        self._get(payout_id).answered_token = task_token
+
+
+class Answers:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
+        self.sent.append((task_token, output))
+        return True
+
+
+@pytest.mark.parametrize("webhook_first", [True, False])
+def test_the_verdict_and_the_parked_token_meet_once_whichever_comes_first(webhook_first: bool) -> None:
+    records, answers = Records(), Answers()
+    task = PayoutTask(action="await_confirmation", payout_id="payout_1", task_token="tok-2")
+
+    def webhook(outcome: Any, code: str | None = None) -> None:
+        payouts.confirm_payout(
+            "payout_1", outcome, psp_reference="pout_1", failure_code=code, store=records, answers=answers
+        )
+
+    if webhook_first:
+        webhook("paid")
+        payouts.await_confirmation(task, store=records, answers=answers)
+    else:
+        payouts.await_confirmation(task, store=records, answers=answers)
+        webhook("paid")
+    webhook("paid")  # a duplicate
+    webhook("failed", "account_closed")  # a late, contradicting event: the first verdict stands
+    payouts.await_confirmation(task, store=records, answers=answers)  # a redelivered task message
+
+    assert answers.sent == [("tok-2", {"outcome": "paid", "psp_reference": "pout_1", "failure_code": ""})]
