@@ -157,10 +157,14 @@ class Files:
         return ObjectHead(etag=f"etag-{len(content)}", size=len(content), metadata=metadata)
 
     def first_line(self, source: ObjectRef) -> str:
-        return self.objects[source.key][0].decode().split("\n", 1)[0].rstrip("\r")
+        return self.text(source).split("\n", 1)[0].rstrip("\r")
 
     def lines(self, source: ObjectRef) -> AbstractContextManager[Iterable[str]]:
-        return io.StringIO(self.objects[source.key][0].decode(), newline="")
+        return io.StringIO(self.text(source), newline="")
+
+    def text(self, source: ObjectRef) -> str:
+        """The object decoded as the store decodes it (undecodable bytes as U+FFFD)."""
+        return self.objects[source.key][0].decode("utf-8-sig", errors="replace")
 
     def put_report(self, target: ObjectRef, body: bytes | IO[bytes], content_type: str) -> None:
         self.reports[target.key] = (body if isinstance(body, bytes) else body.read(), content_type)
