@@ -34,16 +34,10 @@ from operator import itemgetter
 from pathlib import Path
 
 from functions.common.events import JournalPosting
-from functions.reconciliation.domain import (
-    SETTLEMENT_COLUMNS,
-    Claim,
-    ClaimBatch,
-    ObjectRef,
-    Order,
-    Run,
-    reconcile_lines,
-)
-from functions.reconciliation.store import settlement_text
+from functions.reconciliation.domain import reconcile_lines
+from functions.reconciliation.models import Claim, ClaimBatch, ObjectRef, Order, Run
+from functions.reconciliation.settlement_file import SETTLEMENT_COLUMNS
+from functions.reconciliation.store import SpooledBreaksCsv, settlement_text
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 BREAK_EVERY = 10_000
@@ -178,7 +172,9 @@ def measure(mode: str, path: Path, rows: int) -> dict[str, float | int]:
         run = Run(run_id="rr_bench", source=ObjectRef(bucket="b", key=str(path)), created_at=START.isoformat())
         claims, postings = CountingClaims(), CountingPostings()
         with path.open("rb") as raw, settlement_text(raw) as lines:  # decoded as the function decodes S3's stream
-            tally = reconcile_lines(run, lines, orders=table, claims=claims, postings=postings)
+            tally = reconcile_lines(
+                run, lines, orders=table, claims=claims, postings=postings, breaks_log=SpooledBreaksCsv()
+            )
             count = tally.rows
             extra = {"matched": tally.matched, "breaks": sum(tally.breaks.values()), "journals": postings.journals}
     elapsed = time.perf_counter() - started

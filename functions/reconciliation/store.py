@@ -1,10 +1,13 @@
 """Adapters: the runs and settlements tables, the executor's orders (read only), the settlement objects in
-S3 (read as a stream, never whole), the reports, the review and ledger-postings queues, the state machine."""
+S3 (read as a stream, never whole), the reports and the breaks report's spool, the review and
+ledger-postings queues, the state machine."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import IO, Any
@@ -17,10 +20,11 @@ from functions.common.aws import client
 from functions.common.dynamo import cancellation_codes, is_condition_failure, items, plain, table
 from functions.common.events import JournalPosting
 from functions.common.queues import QueuePublisher
-from functions.reconciliation.domain import (
+from functions.reconciliation.models import (
     CHUNK,
     Claim,
     ClaimBatch,
+    ObjectHead,
     ObjectRef,
     Order,
     Outcome,
@@ -290,6 +294,8 @@ class ReviewQueue:
 
 # --- S3 ----------------------------------------------------------------------------------------------
 
+NOT_FOUND = ("404", "NoSuchKey", "NoSuchVersion")
+
 
 def _object_kwargs(source: ObjectRef) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"Bucket": source.bucket, "Key": source.key}
@@ -298,50 +304,86 @@ def _object_kwargs(source: ObjectRef) -> dict[str, Any]:
     return kwargs
 
 
-def head_object(source: ObjectRef) -> dict[str, Any]:
-    head: dict[str, Any] = client("s3").head_object(**_object_kwargs(source))
-    return head
-
-
-def first_line(source: ObjectRef, max_bytes: int = 4096) -> str:
-    body: bytes = client("s3").get_object(**_object_kwargs(source), Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
-    text = body.decode("utf-8-sig", errors="replace")
-    return text.split("\n", 1)[0].rstrip("\r")
-
-
 def settlement_text(binary: IO[bytes]) -> io.TextIOWrapper:
     """A settlement file's bytes as lines of text, decoded as they stream: UTF-8 (a BOM dropped,
     undecodable bytes as U+FFFD), any line end (\n, \r\n or \r)."""
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
 
 
-def object_lines(source: ObjectRef) -> io.TextIOWrapper:
-    """The object's lines, read from S3 as they are needed (1 MiB at a time), never the whole object."""
-    body = client("s3").get_object(**_object_kwargs(source))["Body"]
-    return settlement_text(io.BufferedReader(body, buffer_size=1 << 20))
+class S3SettlementFiles:
+    def head(self, source: ObjectRef) -> ObjectHead | None:
+        try:
+            head = client("s3").head_object(**_object_kwargs(source))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
+        return ObjectHead(
+            etag=str(head.get("ETag", "")).strip('"'),
+            size=int(head.get("ContentLength", 0)),
+            metadata=dict(head.get("Metadata", {})),
+        )
+
+    def first_line(self, source: ObjectRef, max_bytes: int = 4096) -> str:
+        body: bytes = client("s3").get_object(**_object_kwargs(source), Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
+        text = body.decode("utf-8-sig", errors="replace")
+        return text.split("\n", 1)[0].rstrip("\r")
+
+    def lines(self, source: ObjectRef) -> io.TextIOWrapper:
+        """The object's lines, read from S3 as they are needed (1 MiB at a time), never the whole object."""
+        body = client("s3").get_object(**_object_kwargs(source))["Body"]
+        return settlement_text(io.BufferedReader(body, buffer_size=1 << 20))
+
+    def put_report(self, target: ObjectRef, body: bytes | IO[bytes], content_type: str) -> None:
+        if isinstance(body, bytes):
+            client("s3").put_object(Bucket=target.bucket, Key=target.key, Body=body, ContentType=content_type)
+        else:
+            client("s3").upload_fileobj(body, target.bucket, target.key, ExtraArgs={"ContentType": content_type})
 
 
-def put_report(bucket: str, key: str, body: bytes | IO[bytes], content_type: str) -> None:
-    if isinstance(body, bytes):
-        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-    else:
-        client("s3").upload_fileobj(body, bucket, key, ExtraArgs={"ContentType": content_type})
+BREAKS_CSV_COLUMNS = ("class", "temporary", "line", "psp_reference", "merchant_reference", "detail")
+
+
+class SpooledBreaksCsv:
+    """A run's breaks report as CSV, in memory up to 1 MiB and in a temporary file beyond."""
+
+    def __init__(self) -> None:
+        self.spool = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+b")  # noqa: SIM115 - read back later
+        self.text = io.TextIOWrapper(self.spool, encoding="utf-8", newline="")
+        self._csv = csv.writer(self.text, lineterminator="\n")
+        self._csv.writerow(BREAKS_CSV_COLUMNS)
+
+    def add(
+        self, klass: str, temporary: bool, line: int | None, psp_reference: str, merchant_reference: str, detail: str
+    ) -> None:
+        self._csv.writerow(
+            (klass, "true" if temporary else "false", line or "", psp_reference, merchant_reference, detail)
+        )
+
+    def contents(self) -> IO[bytes]:
+        """The CSV so far, from its start, as a binary stream for upload."""
+        self.text.flush()
+        self.spool.seek(0)
+        return self.spool
 
 
 # --- Step Functions -----------------------------------------------------------------------------------
 
 
-def start_distributed(state_machine_arn: str, run_id: str, source: ObjectRef) -> None:
-    """Start the Distributed Map for this run; its name is the run id, so a second start is a no-op."""
-    payload = {"run_id": run_id, "bucket": source.bucket, "key": source.key, "version": source.version or ""}
-    try:
-        client("stepfunctions").start_execution(
-            stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(payload)
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-            raise
+class StepFunctionsLargeFileRuns:
+    def __init__(self, state_machine_arn: str) -> None:
+        self.state_machine_arn = state_machine_arn
 
+    def start(self, run_id: str, source: ObjectRef) -> None:
+        """Start the Distributed Map for this run; its name is the run id, so a second start is a no-op."""
+        payload = {"run_id": run_id, "bucket": source.bucket, "key": source.key, "version": source.version or ""}
+        try:
+            client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn, name=run_id, input=json.dumps(payload)
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
 
-def task_succeeded(task_token: str, output: dict[str, Any]) -> None:
-    client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))
+    def row_done(self, task_token: str, line: int) -> None:
+        client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps({"line": line}))

@@ -14,7 +14,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from functions.common.settings import FunctionSettings
-from functions.reconciliation.domain import BREAK_CLASSES
+from functions.reconciliation.models import BREAK_CLASSES
 from infra.config import stage_config
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue

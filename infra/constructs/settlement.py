@@ -7,9 +7,10 @@ Large files (above DISTRIBUTED_THRESHOLD_BYTES, or marked with x-amz-meta-reconc
   Rows (Distributed Map, ItemReader = the CSV in S3, header from the first row)
     item: {run_id, line = index + 2, row}  ->  RowsQueue .waitForTaskToken  ->  row worker (Lambda):
           classify + claim + post, store the outcome, SendTaskSuccess
-  Finalize: FileQueue <- {"finalize": {run_id}}  ->  reconciliation function: fold the outcomes,
+  Finalize: FileQueue <- {"type": "finalize", run_id}  ->  reconciliation function: fold the outcomes,
             find missing orders, reports, review, run record
-  any failure: FileQueue <- {"map_failed": ...}  ->  the run is FAILED with the cause
+  any failure: FileQueue <- {"type": "map_failed", run_id, error}  ->  the run is FAILED with the cause
+  (functions/reconciliation/messages.py has the file queue's message models)
 
 Only service integrations (S3 reader, SQS) run in the definition, so moto executes it locally."""
 
@@ -197,7 +198,7 @@ class Settlement(Construct):
             "ReportMapFailure",
             queue=self.notifications.queue,
             message_body=sfn.TaskInput.from_object(
-                {"map_failed": {"run_id": S("$.run_id")}, "error": sfn.JsonPath.object_at("$.error")}
+                {"type": "map_failed", "run_id": S("$.run_id"), "error": sfn.JsonPath.object_at("$.error")}
             ),
         )
         rows = sfn.DistributedMap(
@@ -239,7 +240,7 @@ class Settlement(Construct):
             self,
             "Finalize",
             queue=self.notifications.queue,
-            message_body=sfn.TaskInput.from_object({"finalize": {"run_id": S("$.run_id")}}),
+            message_body=sfn.TaskInput.from_object({"type": "finalize", "run_id": S("$.run_id")}),
         )
         log_group = logs.LogGroup(self, "LargeFileLogs", retention=logs.RetentionDays.ONE_YEAR)
         machine = sfn.StateMachine(

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from functions.reconciliation.domain import ObjectRef, run_id_for
+from functions.reconciliation.domain import run_id_for
+from functions.reconciliation.models import ObjectRef
 from local_stack.psp.simulator import bearer
 from local_stack.stack import STATE_FILE, aws_clients
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from functions.reconciliation.domain import SETTLEMENT_COLUMNS
+from functions.reconciliation.settlement_file import SETTLEMENT_COLUMNS
 from local_stack.psp.charges import Charge, Reply
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from functions.reconciliation.domain import BREAK_CLASSES
+from functions.reconciliation.models import BREAK_CLASSES
 from infra.config import StageConfig
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, joined_text, references

@@ -12,7 +12,8 @@ import boto3
 
 from functions.common.decided_index import decided_shard
 from functions.reconciliation import handler as reconciliation
-from functions.reconciliation.domain import Claim
+from functions.reconciliation.messages import FileQueueMessage, FinalizeRun, MapFailed
+from functions.reconciliation.models import Claim, ObjectRef, Run
 from functions.reconciliation.store import DynamoClaimStore
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import context, sqs_event
@@ -43,6 +44,13 @@ def _drain(url: str) -> list[dict[str, Any]]:
     return bodies
 
 
+def _function_env(use_function_env: Callable[[str], None]) -> None:
+    """This process as the reconciliation function, its ports built afresh from that environment."""
+    use_function_env(HANDLER)
+    reconciliation._settings.cache_clear()
+    reconciliation._ports.cache_clear()
+
+
 def _s3_event(bucket: str, key: str, etag: str, version: str) -> str:
     record = {
         "eventVersion": "2.1",
@@ -62,8 +70,7 @@ def _s3_event(bucket: str, key: str, etag: str, version: str) -> str:
 def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
     cloud: LocalCloud, use_function_env: Callable[[str], None]
 ) -> None:
-    use_function_env(HANDLER)
-    reconciliation._service.cache_clear()
+    _function_env(use_function_env)
     executor = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "PayInExecutorTable"))
     for po, amount, decided in (("po_1", 1000, "12:00:01"), ("po_2", 2000, "12:00:02"), ("po_3", 3000, "12:00:03")):
         executor.put_item(
@@ -93,7 +100,7 @@ def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
     assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
 
     # Then there is one run: po_1 matched, po_3's amount differs, po_2 is missing from the file
-    runs = reconciliation._service().runs.list_runs(10)
+    runs = reconciliation._ports().runs.list_runs(10)
     assert len(runs) == 1
     run = runs[0]
     assert (run.status, run.rows, run.matched, run.source.key) == ("COMPLETED", 2, 1, key)
@@ -116,15 +123,14 @@ def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
 
 
 def test_a_binary_file_is_a_failed_run_not_a_retry(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> None:
-    use_function_env(HANDLER)
-    reconciliation._service.cache_clear()
+    _function_env(use_function_env)
     bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
     put = boto3.client("s3").put_object(Bucket=bucket, Key="settlements/x.bin", Body=b"\xff\xfe\x00\x01garbage")
     event = sqs_event(_s3_event(bucket, "settlements/x.bin", put["ETag"], put["VersionId"]))
 
     assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
 
-    (run,) = reconciliation._service().runs.list_runs(10)
+    (run,) = reconciliation._ports().runs.list_runs(10)
     assert run.status == "FAILED"
     assert run.error is not None and run.error.startswith("not a settlement file: the header is not")
 
@@ -146,3 +152,77 @@ def test_the_claim_store_escalates_a_temporary_break_once_and_keeps_it_under_the
     assert list(claims.escalated_by("rr_2")) == [escalated]
     assert list(claims.escalated_by("rr_3")) == []
     assert claims.claims(["po_late"]) == {"po_late": escalated}
+
+
+def _file_queue_messages(cloud: LocalCloud) -> dict[str, dict[str, Any]]:
+    """The messages the large-file state machine sends to the file queue, by state name, as deployed."""
+    arn = next(arn for logical_id, arn in cloud.state_machines.items() if logical_id.startswith("SettlementLarge"))
+    definition = json.loads(boto3.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"])
+    file_queue = _queue(cloud, "SettlementFileQueue")
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            parameters = state.get("Parameters", {})
+            if parameters.get("QueueUrl") == file_queue:
+                found[name] = parameters["MessageBody"]
+            walk(state.get("ItemProcessor", {}).get("States", {}))
+
+    walk(definition["States"])
+    return found
+
+
+def _rendered(body: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """A message body as Step Functions sends it: each `key.$` replaced by the state's value at `$.<name>`."""
+    return {
+        key.removesuffix(".$"): state[value.removeprefix("$.")] if key.endswith(".$") else value
+        for key, value in body.items()
+    }
+
+
+def test_the_state_machines_file_queue_messages_are_the_handlers_typed_messages(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    # Given the deployed state machine's two messages to the file queue, as it renders them
+    bodies = _file_queue_messages(cloud)
+    assert sorted(bodies) == ["Finalize", "ReportMapFailure"]
+    error = {"Error": "States.ItemReaderFailed", "Cause": "the CSV could not be read"}
+    finalize = _rendered(bodies["Finalize"], {"run_id": "rr_large"})
+    failed = _rendered(bodies["ReportMapFailure"], {"run_id": "rr_large", "error": error})
+
+    # Then each is its own kind, by its type
+    assert FileQueueMessage.model_validate(finalize).root == FinalizeRun(type="finalize", run_id="rr_large")
+    assert FileQueueMessage.model_validate(failed).root == MapFailed(type="map_failed", run_id="rr_large", error=error)
+
+    # And the failure message fails the running distributed run with its cause; a repeat changes nothing
+    _function_env(use_function_env)
+    bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
+    running = Run(
+        run_id="rr_large",
+        source=ObjectRef(bucket=bucket, key="settlements/large.csv"),
+        mode="distributed",
+        created_at="2026-05-02T00:00:00+00:00",
+    )
+    reconciliation._ports().runs.put(running)
+    event = sqs_event(json.dumps(failed))
+    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+    run = reconciliation._ports().runs.get("rr_large")
+    assert run is not None
+    assert (run.status, run.error) == ("FAILED", f"the Distributed Map failed: {json.dumps(error)}")
+    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+    assert reconciliation._ports().runs.get("rr_large") == run
+
+
+def test_a_message_of_no_known_kind_fails_only_its_own_record(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    _function_env(use_function_env)
+    event = sqs_event(
+        json.dumps({"finalize": {"run_id": "rr_1"}}),  # the shape before messages had a type
+        json.dumps({"type": "finalise", "run_id": "rr_1"}),
+        json.dumps({"Event": "s3:TestEvent"}),
+    )
+
+    assert reconciliation.handler(event, context()) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]
+    }

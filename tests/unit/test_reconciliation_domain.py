@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from functions.common.events import JournalPosting, PostingLine
 from functions.ledger.domain import posting_journal, trial_balance
-from functions.reconciliation.domain import (
-    BREAK_CLASSES,
-    Claim,
-    ClaimBatch,
-    NotASettlementFile,
-    ObjectRef,
-    Order,
-    Run,
-    Tally,
-    find_missing,
-    reconcile_rows,
-    settlement_journal,
-    settlement_rows,
-)
+from functions.reconciliation.domain import reconcile_lines
+from functions.reconciliation.journal import settlement_journal
+from functions.reconciliation.missing import find_missing
+from functions.reconciliation.models import BREAK_CLASSES, Claim, ObjectRef, Order, Run
+from functions.reconciliation.settlement_file import NotASettlementFile, settlement_blocks
+from functions.reconciliation.store import SpooledBreaksCsv
+from functions.reconciliation.tally import Tally
 from local_stack.psp.settlement import fee_for
+from tests.support.reconciliation_ports import Claims, Orders, Postings
+from tests.support.reconciliation_reference import settlement_rows
 
 HEADER = "psp_reference,merchant_reference,type,amount,currency,fee,net,status,created_at,available_on\n"
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -42,106 +36,40 @@ def row(ref: str, amount: int, seconds: float, *, currency: str = "USD", psp: st
     )
 
 
-class Orders:
-    def __init__(self, *orders: Order) -> None:
-        self.by_id = {o.payment_order_id: o for o in orders}
-
-    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
-        return list(map(self.by_id.get, payment_order_ids))
-
-    def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
-        found = [
-            o
-            for o in self.by_id.values()
-            if o.status == "SUCCEEDED" and start <= datetime.fromisoformat(o.decided_at or "") <= end
-        ]
-        return iter([found] if found else [])
-
-
-class Claims:
-    def __init__(self) -> None:
-        self.by_order: dict[str, Claim] = {}
-        self.escalations: dict[str, str] = {}  # order -> the run that escalated its break
-
-    def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
-        return {po: self.by_order[po] for po in payment_order_ids if po in self.by_order}
-
-    def settle(self, batch: ClaimBatch) -> None:
-        for new, prior in batch.pairs():
-            assert self.by_order.get(new.payment_order_id) == prior, "claim changed concurrently"
-            self.by_order[new.payment_order_id] = new
-
-    def open_break(self, claim: Claim) -> None:
-        self.by_order.setdefault(claim.payment_order_id, claim)
-
-    def awaiting_before(self, before: datetime) -> Iterator[Claim]:
-        return iter(
-            [
-                c
-                for c in self.by_order.values()
-                if c.state == "awaiting" and datetime.fromisoformat(c.decided_at) < before
-            ]
-        )
-
-    def escalate(self, claim: Claim, run_id: str) -> bool:
-        if self.by_order[claim.payment_order_id].state != "awaiting":
-            return False
-        self.by_order[claim.payment_order_id] = claim._replace(state="missing")
-        self.escalations[claim.payment_order_id] = run_id
-        return True
-
-    def escalated_by(self, run_id: str) -> Iterator[Claim]:
-        return iter(
-            [
-                self.by_order[po]
-                for po, by in self.escalations.items()
-                if by == run_id and self.by_order[po].state == "missing"
-            ]
-        )
-
-
-class Postings:
-    def __init__(self) -> None:
-        self.journals: list[JournalPosting] = []
-
-    def post(self, journals: Sequence[JournalPosting]) -> None:
-        self.journals.extend(journals)
-
-    def booked(self) -> dict[str, JournalPosting]:
-        """What the ledger keeps: each journal id once (a re-sent journal must be the same journal)."""
-        kept: dict[str, JournalPosting] = {}
-        for journal in self.journals:
-            assert kept.setdefault(journal.business_id, journal) == journal
-        return kept
-
-
 def order(ref: str, amount: int, seconds: float, *, status: str = "SUCCEEDED", currency: str = "USD") -> Order:
     return Order(ref, status, amount, currency, f"ch_{ref}", at(seconds), "seller")
 
 
 def run_file(text: str, orders: Orders, claims: Claims, postings: Postings, run_id: str = "rr_1") -> Tally:
     run = Run(run_id=run_id, source=ObjectRef(bucket="b", key="k"), created_at=at(0))
-    tally = reconcile_rows(
-        run, settlement_rows(text.splitlines(keepends=True)), orders=orders, claims=claims, postings=postings
+    tally = reconcile_lines(
+        run,
+        text.splitlines(keepends=True),
+        orders=orders,
+        claims=claims,
+        postings=postings,
+        breaks_log=SpooledBreaksCsv(),
     )
     find_missing(tally, orders=orders, claims=claims, grace=timedelta(minutes=15))
     return tally
 
 
 def breaks_csv(tally: Tally) -> list[list[str]]:
-    return [line.split(",") for line in tally.breaks_csv().read().decode().splitlines()[1:]]
+    return [line.split(",") for line in tally.breaks_log.contents().read().decode().splitlines()[1:]]
 
 
 def test_every_break_class_with_its_line_number() -> None:
     # Given seven orders, and a file with one difference of each kind
     orders = Orders(
-        order("po_ok", 1000, 1),
-        order("po_missing", 2000, 2),
-        order("po_amount", 3000, 3),
-        order("po_currency", 4000, 4),
-        order("po_dup", 5000, 5),
-        order("po_failed", 6000, 6, status="FAILED"),
-        order("po_late", 7000, 100),  # decided after the file's last row
+        [
+            order("po_ok", 1000, 1),
+            order("po_missing", 2000, 2),
+            order("po_amount", 3000, 3),
+            order("po_currency", 4000, 4),
+            order("po_dup", 5000, 5),
+            order("po_failed", 6000, 6, status="FAILED"),
+            order("po_late", 7000, 100),  # decided after the file's last row
+        ]
     )
     text = (
         HEADER
@@ -194,7 +122,7 @@ def test_every_break_class_with_its_line_number() -> None:
 
 
 def test_a_temporary_break_closes_when_the_next_file_carries_the_order() -> None:
-    orders = Orders(order("po_a", 1000, 1), order("po_late", 2000, 60))
+    orders = Orders([order("po_a", 1000, 1), order("po_late", 2000, 60)])
     claims, postings = Claims(), Postings()
     first = run_file(HEADER + row("po_a", 1000, 1), orders, claims, postings, "rr_1")
     assert (first.breaks["missing_external"], first.temporary["missing_external"]) == (0, 1)
@@ -212,7 +140,7 @@ def test_a_temporary_break_closes_when_the_next_file_carries_the_order() -> None
 
 
 def test_a_temporary_break_the_next_file_passes_over_is_escalated_once() -> None:
-    orders = Orders(order("po_a", 1000, 1), order("po_late", 2000, 60), order("po_b", 3000, 120))
+    orders = Orders([order("po_a", 1000, 1), order("po_late", 2000, 60), order("po_b", 3000, 120)])
     claims, postings = Claims(), Postings()
     run_file(HEADER + row("po_a", 1000, 1), orders, claims, postings, "rr_1")
 
@@ -226,7 +154,7 @@ def test_a_temporary_break_the_next_file_passes_over_is_escalated_once() -> None
 
 def test_a_run_retried_after_a_crash_mid_escalation_still_reports_the_escalation() -> None:
     # Given a temporary break from the first file
-    orders = Orders(order("po_a", 1000, 1), order("po_late", 2000, 60), order("po_b", 3000, 120))
+    orders = Orders([order("po_a", 1000, 1), order("po_late", 2000, 60), order("po_b", 3000, 120)])
     claims, postings = Claims(), Postings()
     run_file(HEADER + row("po_a", 1000, 1), orders, claims, postings, "rr_1")
 
@@ -250,7 +178,7 @@ def test_a_run_retried_after_a_crash_mid_escalation_still_reports_the_escalation
 
 
 def test_reconciling_the_same_file_again_in_the_same_run_is_not_a_duplicate() -> None:
-    orders = Orders(order("po_a", 1000, 1), order("po_b", 2000, 2))
+    orders = Orders([order("po_a", 1000, 1), order("po_b", 2000, 2)])
     text = HEADER + row("po_a", 1000, 1) + row("po_b", 2000, 2)
     claims, postings = Claims(), Postings()
     first = run_file(text, orders, claims, postings, "rr_1")
@@ -271,7 +199,7 @@ def test_reconciling_the_same_file_again_in_the_same_run_is_not_a_duplicate() ->
 )
 def test_a_file_without_the_settlement_header_is_refused(text: str, message: str) -> None:
     with pytest.raises(NotASettlementFile, match=message):
-        list(settlement_rows(text.splitlines(keepends=True)))
+        list(settlement_blocks(text.splitlines(keepends=True)))
 
 
 def test_malformed_lines_are_breaks_not_errors() -> None:

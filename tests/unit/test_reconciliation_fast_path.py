@@ -5,32 +5,20 @@ included."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from functions.common.events import JournalPosting
-from functions.reconciliation import domain
-from functions.reconciliation.domain import (
-    BREAK_CLASSES,
-    CHUNK,
-    Claim,
-    ClaimBatch,
-    ObjectRef,
-    Order,
-    Run,
-    Tally,
-    all_matched,
-    parse_block,
-    parse_fields,
-    parse_lines,
-    reconcile_lines,
-    reconcile_rows,
-    rows_of,
-    settlement_rows,
-)
+from functions.reconciliation import classify
+from functions.reconciliation.classify import all_matched
+from functions.reconciliation.domain import reconcile_lines
+from functions.reconciliation.models import BREAK_CLASSES, CHUNK, Claim, ObjectRef, Order, Run
+from functions.reconciliation.settlement_file import parse_block, parse_fields, parse_lines, rows_of
+from functions.reconciliation.store import SpooledBreaksCsv
+from functions.reconciliation.tally import Tally
+from tests.support.reconciliation_ports import Claims, Orders, Postings
+from tests.support.reconciliation_reference import reconcile_rows, settlement_rows
 
 HEADER = "psp_reference,merchant_reference,type,amount,currency,fee,net,status,created_at,available_on\n"
 GOOD = "ch_{n},po_{n},charge,1000,USD,59,941,succeeded,2026-05-01T12:00:{s:02d}.000Z,2026-05-03\n"
@@ -102,55 +90,6 @@ def test_lines_whose_fields_shift_between_them_are_not_taken_as_rows() -> None:
     assert [type(p).__name__ for p in parse_lines(2, lines)] == ["Malformed", "Malformed"]
 
 
-class Orders:
-    def __init__(self, orders: Sequence[Order]) -> None:
-        self.by_id = {o.payment_order_id: o for o in orders}
-        self.calls: list[list[str]] = []
-
-    def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
-        self.calls.append(list(payment_order_ids))
-        return list(map(self.by_id.get, payment_order_ids))
-
-    def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
-        return iter(())
-
-
-class Claims:
-    def __init__(self, claims: Sequence[Claim] = ()) -> None:
-        self.by_order = {c.payment_order_id: c for c in claims}
-        self.written: list[tuple[Claim, Claim | None]] = []
-
-    def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
-        return {po: self.by_order[po] for po in payment_order_ids if po in self.by_order}
-
-    def settle(self, batch: ClaimBatch) -> None:
-        pairs = list(batch.pairs())
-        for new, prior in pairs:
-            assert self.by_order.get(new.payment_order_id) == prior
-            self.by_order[new.payment_order_id] = new
-        self.written.extend(pairs)
-
-    def open_break(self, claim: Claim) -> None:
-        self.by_order.setdefault(claim.payment_order_id, claim)
-
-    def awaiting_before(self, before: datetime) -> Iterator[Claim]:
-        return iter(())
-
-    def escalate(self, claim: Claim, run_id: str) -> bool:
-        return False
-
-    def escalated_by(self, run_id: str) -> Iterator[Claim]:
-        return iter(())
-
-
-class Postings:
-    def __init__(self) -> None:
-        self.batches: list[list[JournalPosting]] = []
-
-    def post(self, journals: Sequence[JournalPosting]) -> None:
-        self.batches.append(list(journals))
-
-
 def a_file(rng: random.Random, rows: int) -> tuple[str, list[Order], list[Claim]]:
     """A file of matching rows with every kind of difference sprinkled over about half of its chunks, its
     orders and the claims already stored."""
@@ -211,7 +150,7 @@ def outcome(tally: Tally) -> tuple[object, ...]:
         tally.first_created,
         tally.cutoff,
         tally.review,
-        tally.breaks_csv().read(),
+        tally.breaks_log.contents().read(),
     )
 
 
@@ -219,20 +158,24 @@ def reconcile_both_ways(
     monkeypatch: pytest.MonkeyPatch, text: str, orders: Sequence[Order], claims: Sequence[Claim]
 ) -> list[tuple[object, ...]]:
     """The file through the stream path, and through the reference: `reconcile_rows` with every row
-    parsed line by line and every chunk classified row by row (no column-wise shortcut)."""
+    parsed line by line and every chunk classified row by row (`all_matched`, the column-wise shortcut,
+    switched off)."""
     results: list[tuple[object, ...]] = []
     for path in ("lines", "reference"):
         run = Run(run_id="rr_new", source=ObjectRef(bucket="b", key="k"), created_at="2026-05-02T00:00:00+00:00")
         order_source, claim_store, sink = Orders(orders), Claims(claims), Postings()
         lines = text.splitlines(keepends=True)
         if path == "lines":
-            tally = reconcile_lines(run, lines, orders=order_source, claims=claim_store, postings=sink)
+            tally = reconcile_lines(
+                run, lines, orders=order_source, claims=claim_store, postings=sink, breaks_log=SpooledBreaksCsv()
+            )
         else:
             with monkeypatch.context() as patch:
-                patch.setattr(domain, "parse_block", lambda *_: None)
-                patch.setattr(domain, "all_matched", lambda *_: None)
+                patch.setattr(classify, "all_matched", lambda *_: None)
                 items = settlement_rows(lines)
-                tally = reconcile_rows(run, items, orders=order_source, claims=claim_store, postings=sink)
+                tally = reconcile_rows(
+                    run, items, orders=order_source, claims=claim_store, postings=sink, breaks_log=SpooledBreaksCsv()
+                )
         results.append((outcome(tally), order_source.calls, claim_store.written, sink.batches))
     return results
 
@@ -257,7 +200,7 @@ def test_clean_chunks_are_booked_whole_and_the_others_row_by_row(monkeypatch: py
         booked_whole.append(booked is not None)
         return booked
 
-    monkeypatch.setattr(domain, "all_matched", counted)
+    monkeypatch.setattr(classify, "all_matched", counted)
     lines = [GOOD.format(n=n, s=n % 60) for n in range(350)]
     lines[260] = "ch_x,po_x,charge,12.50,USD\n"  # a malformed line: its block is parsed line by line
     orders = [Order(f"po_{n}", "SUCCEEDED", 999 if n == 150 else 1000, "USD", f"ch_{n}", None) for n in range(350)]
@@ -275,11 +218,12 @@ def test_the_same_file_twice_in_one_run_is_not_a_duplicate_on_the_stream_path() 
     text, orders, _ = a_file(rng, 250)
     claims, postings = Claims(), Postings()
     run = Run(run_id="rr_1", source=ObjectRef(bucket="b", key="k"), created_at="2026-05-02T00:00:00+00:00")
+    lines = text.splitlines(keepends=True)
     first = reconcile_lines(
-        run, text.splitlines(keepends=True), orders=Orders(orders), claims=claims, postings=postings
+        run, lines, orders=Orders(orders), claims=claims, postings=postings, breaks_log=SpooledBreaksCsv()
     )
     again = reconcile_lines(
-        run, text.splitlines(keepends=True), orders=Orders(orders), claims=claims, postings=postings
+        run, lines, orders=Orders(orders), claims=claims, postings=postings, breaks_log=SpooledBreaksCsv()
     )
     assert (again.matched, again.breaks) == (first.matched, first.breaks)
 
