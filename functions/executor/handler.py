@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import build_resolver
+from functions.common.api_docs import PSP_WEBHOOK_ROUTE
 from functions.common.events import ExecuteOrder
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
@@ -175,7 +176,7 @@ def _webhook_ports() -> dict[str, Any]:
     }
 
 
-@webhook_app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)")
+@webhook_app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)", **PSP_WEBHOOK_ROUTE)
 def receive_webhook() -> dict[str, Any]:
     ports = _webhook_ports()
     current = webhook_app.current_event
