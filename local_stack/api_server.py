@@ -9,8 +9,11 @@ import logging
 import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
 from local_stack.deploy import LocalCloud, Route
 from local_stack.lambda_runtime import InvocationError, LambdaService
@@ -19,6 +22,32 @@ from local_stack.template import ACCOUNT_ID
 
 log = logging.getLogger("local_stack.api")
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit; the functions enforce tighter ones
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+# Swagger UI at /docs from the copy Powertools ships: no CDN, and no call to the online validator.
+DOCS_PATH = "/docs"
+SWAGGER_UI_ASSETS = {
+    "swagger-ui-bundle.min.js": "application/javascript; charset=utf-8",
+    "swagger-ui.min.css": "text/css; charset=utf-8",
+}
+SWAGGER_UI_DIR = Path(swagger_ui.__file__).parent
+DOCS_PAGE = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Marketplace Payments API</title>
+<link rel="stylesheet" href="{DOCS_PATH}/swagger-ui.min.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{DOCS_PATH}/swagger-ui-bundle.min.js"></script>
+<script>
+SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui", validatorUrl: null, deepLinking: true,
+  persistAuthorization: true}});
+</script>
+</body>
+</html>
+""".encode()
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -57,26 +86,46 @@ class LocalApiGateway:
             return default_status, json.dumps({"message": default_message}).encode()
         return configured.status_code, configured.body.encode()
 
+    def allowed_methods(self, path: str) -> list[str]:
+        return sorted({route.method for route, pattern in self.routes if pattern.match(path)})
+
+    def local_resource(self, method: str, path: str) -> tuple[int, dict[str, str], bytes] | None:
+        """What the local API serves besides the template's routes: health, the document and its UI."""
+        if path == "/health" or (path in ("/openapi.json", DOCS_PATH) and self.openapi is not None):
+            if method != "GET":
+                return _method_not_allowed(["GET"])
+            if path == "/health":
+                return 200, JSON_HEADERS, json.dumps({"status": "ok"}).encode()
+            if path == DOCS_PATH:
+                return 200, {"Content-Type": "text/html; charset=utf-8"}, DOCS_PAGE
+            return 200, JSON_HEADERS, json.dumps(self.openapi).encode()
+        asset = path.removeprefix(f"{DOCS_PATH}/")
+        if method == "GET" and asset in SWAGGER_UI_ASSETS:
+            headers = {"Content-Type": SWAGGER_UI_ASSETS[asset], "Cache-Control": "max-age=3600"}
+            return 200, headers, (SWAGGER_UI_DIR / asset).read_bytes()
+        return None
+
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(raw_path)
-        json_headers = {"Content-Type": "application/json"}
-        if url.path == "/health":
-            return 200, json_headers, json.dumps({"status": "ok"}).encode()
-        if url.path == "/openapi.json" and method == "GET" and self.openapi is not None:
-            return 200, json_headers, json.dumps(self.openapi).encode()
+        local = self.local_resource(method, url.path)
+        if local is not None:
+            return local
         matched = self.match(method, url.path)
         if matched is None:
+            allowed = self.allowed_methods(url.path)
+            if allowed:
+                return _method_not_allowed(allowed)
             status, payload = self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
-            return status, json_headers, payload
+            return status, JSON_HEADERS, payload
         route, path_parameters = matched
         lowered = {k.lower(): v for k, v in headers.items()}
         if route.api_key_required and lowered.get("x-api-key") != self.api_key:
             status, payload = self.gateway_response("INVALID_API_KEY", 403, "Forbidden")
-            return status, json_headers, payload
+            return status, JSON_HEADERS, payload
         if len(body) > MAX_PAYLOAD_BYTES:
-            return 413, json_headers, json.dumps({"message": "Request Too Long"}).encode()
+            return 413, JSON_HEADERS, _error("invalid_request_error", "body_too_large", "Request body too large.")
         event = self._event(route, url.path, url.query, method, headers, body, path_parameters, source_ip)
         if self.lambdas.meter is not None:
             self.lambdas.meter.record_api_request()
@@ -84,7 +133,7 @@ class LocalApiGateway:
             result = self.lambdas.invoke(route.function, event)
         except InvocationError as error:
             log.warning("%s %s: function error: %s", method, url.path, error)
-            return 502, json_headers, json.dumps({"message": "Internal server error"}).encode()
+            return 502, JSON_HEADERS, _error("api_error", "internal_error", "Internal server error.")
         return self._http_response(result)
 
     def _event(
@@ -139,17 +188,24 @@ class LocalApiGateway:
     @staticmethod
     def _http_response(result: Any) -> tuple[int, dict[str, str], bytes]:
         if not isinstance(result, dict) or "statusCode" not in result:
-            return (
-                502,
-                {"Content-Type": "application/json"},
-                json.dumps({"message": "Malformed Lambda proxy response"}).encode(),
-            )
+            return 502, JSON_HEADERS, _error("api_error", "internal_error", "Malformed Lambda proxy response.")
         headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(str(v) for v in values)
         body = result.get("body") or ""
         payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
         return int(result["statusCode"]), headers, payload
+
+
+def _error(error_type: str, code: str, message: str) -> bytes:
+    return json.dumps({"error": {"type": error_type, "code": code, "message": message}}).encode()
+
+
+def _method_not_allowed(allowed: list[str]) -> tuple[int, dict[str, str], bytes]:
+    """A path the API has, with a method it has not: 405 and the methods it has (RFC 9110)."""
+    message = f"This path accepts {', '.join(allowed)}."
+    payload = _error("invalid_request_error", "method_not_allowed", message)
+    return 405, {**JSON_HEADERS, "Allow": ", ".join(allowed)}, payload
 
 
 def api_server(gateway: LocalApiGateway, *, host: str, port: int) -> LoopbackServer:

@@ -55,7 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timed out) and closed the connection
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+    # Every method a client may send reaches `respond` (which may answer 405), never http.server's 501.
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_QUERY = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

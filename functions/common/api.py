@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -29,6 +30,19 @@ MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+# A POST route's Idempotency-Key: declared in the OpenAPI document and enforced by the resolver's validation.
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        description="Makes the POST safe to retry: the same key and body answer the stored response (with "
+        "Idempotent-Replayed: true) for 24 hours; the same key with another body answers 422.",
+    ),
+]
 
 
 def error_body(error_type: str, code: str, message: str, param: str | None = None) -> dict[str, Any]:
@@ -44,6 +58,10 @@ def error_response(status: int, error_type: str, code: str, message: str, param:
         content_type=content_types.APPLICATION_JSON,
         body=error_body(error_type, code, message, param),
     )
+
+
+def _domain_error(exc: DomainError) -> Response[Any]:
+    return error_response(exc.status_code, exc.error_type, exc.code, exc.message, exc.param)
 
 
 def _param_from_loc(loc: tuple[Any, ...]) -> str:
@@ -62,12 +80,14 @@ def build_resolver() -> APIGatewayRestResolver:
     def _invalid(exc: RequestValidationError) -> Response[Any]:
         first = exc.errors()[0]
         param = _param_from_loc(tuple(first.get("loc", ())))
+        if param.lower() == IDEMPOTENCY_HEADER.lower():
+            return _domain_error(IdempotencyKeyInvalid())
         # pydantic's message only, never the input: a rejected field may hold sensitive data.
         return error_response(400, "invalid_request_error", "parameter_invalid", f"{param}: {first.get('msg')}", param)
 
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response[Any]:
-        return error_response(exc.status_code, exc.error_type, exc.code, exc.message, exc.param)
+        return _domain_error(exc)
 
     @app.exception_handler(IdempotencyValidationError)
     def _key_reused(_: IdempotencyValidationError) -> Response[Any]:
@@ -94,11 +114,6 @@ def build_resolver() -> APIGatewayRestResolver:
         return error_response(404, "not_found", "route_not_found", "No such route.")
 
     return app
-
-
-def idempotency_key(headers: Mapping[str, str]) -> str | None:
-    """The request's Idempotency-Key, whatever case the client (or API Gateway) gave its name."""
-    return headers.get(IDEMPOTENCY_HEADER.lower()) or headers.get(IDEMPOTENCY_HEADER)
 
 
 def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -173,8 +188,8 @@ class IdempotentOperations:
     def run(
         self, operation: str, idempotency_key: str | None, body: dict[str, Any], execute: Callable[[], dict[str, Any]]
     ) -> Response[Any]:
-        if not idempotency_key or len(idempotency_key) > 255:
-            raise DomainErrorForHeader()
+        if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise IdempotencyKeyInvalid()
         result = self._runner(
             request={"operation": operation, "idempotency_key": idempotency_key, "body": body}, execute=execute
         )
@@ -188,10 +203,12 @@ class IdempotentOperations:
         )
 
 
-class DomainErrorForHeader(DomainError):
+class IdempotencyKeyInvalid(DomainError):
     code = "idempotency_key_missing"
 
     def __init__(self) -> None:
         super().__init__(
-            "The Idempotency-Key header is required on POST and must be 1-255 characters.", param=IDEMPOTENCY_HEADER
+            f"The {IDEMPOTENCY_HEADER} header is required on POST and must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} "
+            "characters.",
+            param=IDEMPOTENCY_HEADER,
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # ISO 4217 minor-unit exponents for the currencies the platform accepts.
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -62,9 +62,26 @@ def _known_currency(code: str) -> str:
     return code
 
 
-Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
-# strict: a JSON 10.99 or "1099" is rejected instead of coerced.
-AmountMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_MINOR)]
+Currency = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Z]{3}$",
+        json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)},
+        description="ISO 4217, upper case: one of the currencies the platform accepts.",
+    ),
+    AfterValidator(_known_currency),
+]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON (and JSON Schema) does not tell 1099.0 from 1099: both are the integer 1099.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# strict: a JSON 10.99, "1099" or true is rejected instead of coerced.
+AmountMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_MINOR), BeforeValidator(_whole_number)]
 
 
 def exponent(currency: str) -> int:

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from functions.common.api import build_resolver
+from functions.common.api_docs import INVALID, ONE_QUERY_PARAMETER_OF, read_responses
 from functions.common.errors import InvalidRequest
 from functions.common.events import JournalPosting, OrderCharged
 from functions.common.ids import ID_PATTERN
@@ -96,7 +97,16 @@ def _api_ports() -> ApiPorts:
     return ApiPorts(store=DynamoLedgerStore(LedgerApiSettings.from_env().ledger_table))
 
 
-@app.get("/v1/ledger/entries", summary="Ledger entries of one payment order or one account")
+@app.get(
+    "/v1/ledger/entries",
+    operation_id="list_ledger_entries",
+    summary="Ledger entries of one payment order or one account",
+    responses=read_responses(
+        "The entries, oldest first.",
+        invalid=f"{INVALID} Also `invalid_request`: give exactly one of payment_order_id or account.",
+    ),
+    openapi_extensions={ONE_QUERY_PARAMETER_OF: ["payment_order_id", "account"]},
+)
 def list_entries(
     payment_order_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     account: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_:-]{1,100}$")] = None,
@@ -108,7 +118,12 @@ def list_entries(
     return EntriesResponse(entries=entries)
 
 
-@app.get("/v1/ledger/trial-balance", summary="Debits and credits per currency, and whether they balance")
+@app.get(
+    "/v1/ledger/trial-balance",
+    operation_id="read_trial_balance",
+    summary="Debits and credits per currency, and whether they balance",
+    responses=read_responses("Totals per currency.", invalid=None),
+)
 def read_trial_balance() -> domain.TrialBalance:
     return domain.trial_balance(_api_ports().store.all_entries())
 

@@ -6,7 +6,7 @@ import functools
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotentOperations, build_resolver, guard_request, idempotency_key
+from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, guard_request
+from functions.common.api_docs import BODY_RULES, IN_PROGRESS, create_responses, link, read_responses
 from functions.common.events import OrderStatusChanged
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
@@ -34,13 +35,30 @@ def _api() -> tuple[DynamoPaymentStore, IdempotentOperations]:
     return DynamoPaymentStore(settings.payments_table), IdempotentOperations(settings.idempotency_table)
 
 
-@app.post("/v1/payments", summary="Create a payment for a checkout (one order per seller)")
-def create_payment(request: PaymentRequest) -> Response[Any]:
+@app.post(
+    "/v1/payments",
+    operation_id="create_payment",
+    summary="Create a payment for a checkout (one order per seller)",
+    responses=create_responses(
+        PaymentResponse,
+        "Accepted: the orders are charged asynchronously; read the payment to follow them.",
+        links={
+            "ReadPayment": link("read_payment", "The payment just created.", payment_id="$response.body#/payment_id"),
+            "ReadFirstSellerWallet": link(
+                "read_wallet", "The first order's seller.", seller_id="$response.body#/orders/0/seller_id"
+            ),
+        },
+        conflict=f"{IN_PROGRESS} Or `duplicate_payment_order`: an order's payment_order_id belongs to an earlier "
+        "payment (`param` names the order).",
+    ),
+)
+def create_payment(
+    request: Annotated[PaymentRequest, Body(description=BODY_RULES)], key: IdempotencyKey
+) -> Response[Any]:
     store, operations = _api()
-    key = idempotency_key(app.current_event.headers)
 
     def execute() -> dict[str, Any]:
-        payment = domain.accept_payment(request, idempotency_key=key or "", store=store)
+        payment = domain.accept_payment(request, idempotency_key=key, store=store)
         correlate(payment.payment_id)
         metrics.add_metric(name="PaymentsAccepted", unit=MetricUnit.Count, value=1)
         return PaymentResponse.of(payment).model_dump(mode="json")
@@ -48,7 +66,14 @@ def create_payment(request: PaymentRequest) -> Response[Any]:
     return operations.run("create_payment", key, request.model_dump(mode="json"), execute)
 
 
-@app.get("/v1/payments/<payment_id>", summary="Read a payment and its orders")
+@app.get(
+    "/v1/payments/<payment_id>",
+    operation_id="read_payment",
+    summary="Read a payment and its orders",
+    responses=read_responses(
+        "The payment and its orders.", not_found="`resource_missing` (`not_found`): no payment with this id."
+    ),
+)
 def read_payment(payment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PaymentResponse:
     store, _ = _api()
     correlate(payment_id)

@@ -21,19 +21,43 @@ class OrderRequest(BaseModel):
 
     payment_order_id: ExternalId
     seller_id: ExternalId
-    amount: AmountMinor
+    amount: AmountMinor = Field(description="Minor units (cents for USD): an integer from 1 to 99,999,999.")
     payment_method: ExternalId | None = Field(default=None, description="Split tender: this order's token.")
 
 
 class PaymentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "checkout_id": "co_123",
+                    "buyer_id": "buyer_1",
+                    "currency": "USD",
+                    "payment_method": "tok_visa",
+                    "orders": [
+                        {"payment_order_id": "po_1", "seller_id": "seller_a", "amount": 1099},
+                        {"payment_order_id": "po_2", "seller_id": "seller_b", "amount": 2500},
+                    ],
+                    "metadata": {"cart": "cart_42"},
+                }
+            ]
+        },
+    )
 
     checkout_id: ExternalId
     buyer_id: ExternalId
     currency: Currency
     payment_method: ExternalId = Field(description="PSP token, e.g. tok_visa. Never card data.")
-    orders: list[OrderRequest] = Field(min_length=1, max_length=100)
-    metadata: dict[MetadataKey, MetadataValue] | None = Field(default=None, max_length=50)
+    orders: list[OrderRequest] = Field(
+        min_length=1,
+        max_length=100,
+        description="One order per seller. Each payment_order_id is unique within the request (else 400) and "
+        "across payments (else 409 duplicate_payment_order).",
+    )
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(
+        default=None, max_length=50, description="Up to 50 keys of 1-40 characters; values up to 500 characters."
+    )
 
     @field_validator("orders")
     @classmethod

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotentOperations, build_resolver, guard_request, idempotency_key
+from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, guard_request
+from functions.common.api_docs import BODY_RULES, KEY_REUSED, create_responses, link, read_responses
 from functions.common.observability import logger, metrics, tracer
 from functions.payout import domain
 from functions.payout.models import PayoutRequest, PayoutResponse
@@ -41,15 +42,30 @@ def _api_ports() -> ApiPorts:
     )
 
 
-@app.post("/v1/payouts", summary="Pay out part of a seller's available balance to their bank account")
-def create_payout(request: PayoutRequest) -> Response[Any]:
+@app.post(
+    "/v1/payouts",
+    operation_id="create_payout",
+    summary="Pay out part of a seller's available balance to their bank account",
+    responses=create_responses(
+        PayoutResponse,
+        "Accepted: the payout is PROCESSING; read it to follow it to PAID or FAILED.",
+        links={
+            "ReadPayout": link("read_payout", "The payout just requested.", payout_id="$response.body#/payout_id"),
+            "ReadSellerWallet": link("read_wallet", "The seller paid out.", seller_id="$response.body#/seller_id"),
+        },
+        refused=f"{KEY_REUSED} Or `insufficient_funds` (`invalid_request_error`): the amount is more than the "
+        "seller's available balance in that currency.",
+    ),
+)
+def create_payout(
+    request: Annotated[PayoutRequest, Body(description=BODY_RULES)], key: IdempotencyKey
+) -> Response[Any]:
     ports = _api_ports()
-    key = idempotency_key(app.current_event.headers)
 
     def execute() -> dict[str, Any]:
         payout = domain.request_payout(
             request,
-            payout_id=domain.payout_id_for(key or ""),
+            payout_id=domain.payout_id_for(key),
             store=ports.store,
             balances=ports.balances,
             saga=ports.saga,
@@ -61,7 +77,12 @@ def create_payout(request: PayoutRequest) -> Response[Any]:
     return ports.operations.run("create_payout", key, request.model_dump(mode="json"), execute)
 
 
-@app.get("/v1/payouts/<payout_id>", summary="Read a payout: PROCESSING, IN_TRANSIT, PAID or FAILED")
+@app.get(
+    "/v1/payouts/<payout_id>",
+    operation_id="read_payout",
+    summary="Read a payout: PROCESSING, IN_TRANSIT, PAID or FAILED",
+    responses=read_responses("The payout.", not_found="`resource_missing` (`not_found`): no payout with this id."),
+)
 def read_payout(payout_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PayoutResponse:
     logger.append_keys(payout_id=payout_id)
     return PayoutResponse.of(domain.get_payout(payout_id, store=_api_ports().store))

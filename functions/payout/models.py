@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.common.ids import ExternalId
 from functions.common.money import AmountMinor, Currency
@@ -14,10 +14,13 @@ TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
 
 
 class PayoutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"seller_id": "seller_a", "amount": 1000, "currency": "USD"}]},
+    )
 
     seller_id: ExternalId
-    amount: AmountMinor
+    amount: AmountMinor = Field(description="Minor units; at most the seller's available balance in the currency.")
     currency: Currency
 
 

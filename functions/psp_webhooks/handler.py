@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import build_resolver
+from functions.common.api_docs import PSP_WEBHOOK_ROUTE
 from functions.common.observability import logger, metrics, tracer
 from functions.common.queues import QueuePublisher
 from functions.executor.domain import Publisher
@@ -54,7 +55,7 @@ def ports() -> WebhookPorts:
     )
 
 
-@app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)")
+@app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)", **PSP_WEBHOOK_ROUTE)
 def receive_webhook() -> dict[str, Any]:
     wired = ports()
     current = app.current_event

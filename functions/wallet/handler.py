@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import build_resolver
+from functions.common.api_docs import read_responses
 from functions.common.events import OrderCharged
 from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
@@ -62,7 +63,12 @@ def _api_ports() -> ApiPorts:
     return ApiPorts(store=DynamoWalletStore(WalletApiSettings.from_env().wallet_table))
 
 
-@app.get("/v1/wallets/<seller_id>", summary="A seller's balances per currency")
+@app.get(
+    "/v1/wallets/<seller_id>",
+    operation_id="read_wallet",
+    summary="A seller's balances per currency",
+    responses=read_responses("The seller's balances per currency; a seller with no money yet has none."),
+)
 def read_wallet(seller_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> domain.WalletView:
     return domain.wallet_view(seller_id, store=_api_ports().store)
 

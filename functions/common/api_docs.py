@@ -1,0 +1,179 @@
+"""What the OpenAPI document says beyond the request and response models: the one error shape, every
+status an operation can answer, links from a created resource to its read, and the PSP webhook."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, Field
+
+from functions.common.api import IDEMPOTENCY_HEADER, MAX_BODY_BYTES, REPLAYED_HEADER
+
+ErrorType = Literal[
+    "invalid_request_error", "idempotency_error", "authentication_error", "not_found", "api_error", "psp_error"
+]
+
+
+class ErrorDetail(BaseModel):
+    type: ErrorType
+    code: str = Field(description="A stable, machine-readable reason, e.g. parameter_invalid or insufficient_funds.")
+    message: str = Field(description="For people; never echoes the rejected value.")
+    param: str | None = Field(
+        default=None, description="The field path (orders[0].amount), query or path parameter, or header at fault."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API answers, whether a function, API Gateway or the WAF answers it."""
+
+    error: ErrorDetail
+
+
+BODY_RULES = (
+    f"The body is JSON of at most {MAX_BODY_BYTES // 1024} KB ({MAX_BODY_BYTES} bytes). Any key or value that "
+    "looks like a card number (13-19 digits passing the Luhn check) is refused with 400 `card_number_detected`: "
+    "send a PSP token, never card data."
+)
+INVALID = (
+    "Invalid request (`invalid_request_error`): `parameter_invalid` names the parameter, header or body field "
+    "breaking a rule of this document in `param`."
+)
+INVALID_BODY = (
+    f"{INVALID} Also `body_not_json`, `body_too_large` (over {MAX_BODY_BYTES} bytes), `card_number_detected`, "
+    f"and `idempotency_key_missing` (no {IDEMPOTENCY_HEADER}, or one longer than 255 characters)."
+)
+FORBIDDEN = "Missing or invalid x-api-key (`authentication_error`, `invalid_api_key`); answered by API Gateway."
+TOO_LARGE = f"Body over {MAX_BODY_BYTES} bytes, refused by the WAF before the API (deployed stage only)."
+THROTTLED = "Too many requests (`api_error`, `rate_limited` or `quota_exceeded`): the usage plan or the WAF."
+IN_PROGRESS = (
+    f"`idempotency_request_in_progress` (`idempotency_error`): a request with this {IDEMPOTENCY_HEADER} "
+    "is still being processed; retry later."
+)
+KEY_REUSED = (
+    f"`idempotency_key_reused` (`idempotency_error`): this {IDEMPOTENCY_HEADER} was used with a different body."
+)
+
+
+def _error(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+
+
+def read_responses(
+    ok: str, *, invalid: str | None = INVALID, not_found: str | None = None
+) -> dict[int, OpenAPIResponse]:
+    """A GET: the route's return model, or an error (400 only where it takes parameters, 404 only by id)."""
+    responses: dict[int, OpenAPIResponse] = {200: {"description": ok}}
+    if invalid is not None:
+        responses[400] = _error(invalid)
+    responses[403] = _error(FORBIDDEN)
+    if not_found is not None:
+        responses[404] = _error(not_found)
+    responses[429] = _error(THROTTLED)
+    return responses
+
+
+def create_responses(
+    model: type[BaseModel],
+    accepted: str,
+    *,
+    links: dict[str, Any],
+    conflict: str = IN_PROGRESS,
+    refused: str = KEY_REUSED,
+) -> dict[int, OpenAPIResponse]:
+    """An idempotent POST: 202 with the created resource (or its replay), links to read it, or an error."""
+    return {
+        202: {
+            "description": accepted,
+            "content": {"application/json": {"model": model}},
+            "headers": {
+                REPLAYED_HEADER: {
+                    "description": f"`true` when this is the stored response of an earlier request with the same "
+                    f"{IDEMPOTENCY_HEADER}; absent otherwise.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+            "links": links,
+        },
+        400: _error(INVALID_BODY),
+        403: _error(FORBIDDEN),
+        409: _error(conflict),
+        413: _error(TOO_LARGE),
+        422: _error(refused),
+        429: _error(THROTTLED),
+    }
+
+
+# A route extension naming optional query parameters of which a request must give exactly one; the document
+# states it as one form-exploded object parameter (see functions.openapi), which OpenAPI can check.
+ONE_QUERY_PARAMETER_OF = "x-one-query-parameter-of"
+
+
+def link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link: `parameters` map the target's parameters to runtime expressions on this response."""
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+# The PSP webhook is authenticated by its signature, not by x-api-key.
+SIGNATURE_PATTERN = r"^t=[0-9]{1,12},v1=[0-9a-f]{64}(,v1=[0-9a-f]{64})*$"
+PSP_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type", "created", "data"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 255, "description": "Deduplicates redeliveries."},
+        "type": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "charge.succeeded, charge.failed, payout.paid and payout.failed move state; any other "
+            "type is acknowledged and ignored.",
+            "examples": ["charge.succeeded", "charge.failed", "payout.paid", "payout.failed"],
+        },
+        "created": {"type": "integer", "description": "Unix time the PSP created the event."},
+        "data": {
+            "type": "object",
+            "description": "`object.merchant_reference` is our payment order or payout id; `object.id` the PSP's.",
+        },
+    },
+}
+PSP_WEBHOOK_ROUTE: dict[str, Any] = {
+    "operation_id": "receive_psp_webhook",
+    "description": "For the PSP, not for marketplaces. A duplicate event id answers 200 with no effect.",
+    "responses": {
+        200: {
+            "description": "The event was verified and applied, ignored, or a duplicate.",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["received", "duplicate"],
+                        "properties": {"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}},
+                    }
+                }
+            },
+        },
+        400: _error(
+            "`signature_invalid` (PSP-Signature missing, malformed, older than 300 s or matching no signing "
+            "secret), or `event_invalid` (the body is not a PSP event)."
+        ),
+        413: _error(TOO_LARGE),
+        429: _error(THROTTLED),
+    },
+    "openapi_extensions": {
+        "security": [],
+        "parameters": [
+            {
+                "name": "PSP-Signature",
+                "in": "header",
+                "required": True,
+                "description": 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with a signing secret; '
+                "several v1 entries are allowed while secrets rotate.",
+                "schema": {"type": "string", "pattern": SIGNATURE_PATTERN},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PSP_EVENT_SCHEMA}},
+        },
+    },
+}

@@ -1,0 +1,99 @@
+"""Schemathesis hooks (schemathesis.toml loads them) for what JSON Schema cannot say about this API.
+
+- Positive test cases keep to the body rules the document states in words: no payment_order_id twice in
+  one request, nothing that looks like a card number, at most 64 KB. The API refuses those with 400 (as
+  documented), so a generated "valid" request breaking one would be a false failure.
+- Positive POST /v1/payments calls get a fresh Idempotency-Key and fresh payment_order_ids: both are unique
+  by design (a reused order id answers 409 duplicate_payment_order, a reused key with another body 422),
+  and generated values repeat ("0", "0", ...), so otherwise nearly every payment after the first is a
+  conflict and the stateful phase has no created payment to follow its links from.
+- A webhook call whose PSP-Signature is well formed is signed for real, as the PSP would sign it, so the
+  webhook's positive cases reach the event handling instead of all failing the HMAC check. The signing
+  secret comes from PAYMENTS_WEBHOOK_SIGNING_SECRET, or from the running `make run` stack (.local/stack.json).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+import schemathesis
+from schemathesis import GenerationMode
+
+from functions.common.api import IDEMPOTENCY_HEADER, MAX_BODY_BYTES
+from functions.common.api_docs import SIGNATURE_PATTERN
+from functions.common.pan import find_pan
+from functions.executor.webhooks import SIGNATURE_HEADER, secrets_from, signature_header
+
+SECRET_ENV = "PAYMENTS_WEBHOOK_SIGNING_SECRET"
+WEBHOOK_PATH = "/v1/webhooks/psp"
+PAYMENTS_PATH = "/v1/payments"
+
+
+def _breaks_body_rules(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    order_ids = [o.get("payment_order_id") for o in body.get("orders") or [] if isinstance(o, dict)]
+    if len(order_ids) != len(set(order_ids)):
+        return True
+    return find_pan(body) is not None or len(json.dumps(body).encode()) > MAX_BODY_BYTES
+
+
+def _positive(case: schemathesis.Case) -> bool:
+    return case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
+
+
+@schemathesis.hook
+def filter_case(context: Any, case: schemathesis.Case) -> bool:
+    return not (_positive(case) and case.method == "POST" and _breaks_body_rules(case.body))
+
+
+def _fresh(value: str) -> str:
+    # "_" keeps the suffix apart from any digits before it: no 13-digit run that could look like a card number.
+    return f"{value[:51]}_{uuid.uuid4().hex[:12]}"  # still [A-Za-z0-9_-]{1,64}
+
+
+@functools.cache
+def _signing_secret() -> str:
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV]
+    from local_stack.stack import STATE_FILE, aws_clients
+
+    state = json.loads(STATE_FILE.read_text())
+    secrets = aws_clients(state["aws_endpoint"])("secretsmanager")
+    name = next(s["Name"] for s in secrets.list_secrets()["SecretList"] if "WebhookSigningSecret" in s["Name"])
+    return secrets_from(secrets.get_secret_value(SecretId=name)["SecretString"])[0]
+
+
+@schemathesis.hook
+def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
+    if not isinstance(case.headers, MutableMapping):
+        return
+    if case.operation.path == PAYMENTS_PATH and case.method == "POST":
+        _freshen_payment(case, case.headers)
+    elif case.operation.path == WEBHOOK_PATH:
+        _sign_webhook(case, case.headers)
+
+
+def _freshen_payment(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:
+    if not _positive(case) or not isinstance(case.body, dict) or not isinstance(headers.get(IDEMPOTENCY_HEADER), str):
+        return
+    headers[IDEMPOTENCY_HEADER] = _fresh(headers[IDEMPOTENCY_HEADER])
+    for order in case.body.get("orders") or []:
+        if isinstance(order, dict) and isinstance(order.get("payment_order_id"), str):
+            order["payment_order_id"] = _fresh(order["payment_order_id"])
+
+
+def _sign_webhook(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:
+    header = headers.get(SIGNATURE_HEADER)
+    if not isinstance(header, str) or not re.fullmatch(SIGNATURE_PATTERN, header) or not isinstance(case.body, dict):
+        return  # a missing or malformed signature is what the case tests: leave it
+    # The bytes requests sends for a JSON body (json=): json.dumps with its defaults.
+    body = json.dumps(case.body, allow_nan=False).encode()
+    headers[SIGNATURE_HEADER] = signature_header(_signing_secret(), int(time.time()), body)
