@@ -43,7 +43,6 @@ from functions.reconciliation.store import (
 )
 
 
-
 @functools.cache
 def _settings() -> ReconciliationSettings:
     return ReconciliationSettings.from_env()
