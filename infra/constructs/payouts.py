@@ -4,7 +4,7 @@ alarm), and the daily scheduled payout run."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -17,6 +17,7 @@ from functions.executor.payouts import PayoutExecutorSettings
 from functions.executor.recovery import RecoverySettings
 from functions.executor.webhooks import WebhookSettings
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
+from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, expiring_table, money_table, sqs_source
 from infra.constructs.payout_saga import PayoutSaga
@@ -45,6 +46,11 @@ class Payouts(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(alarm_topic)
+
+        # Scheduled (asynchronous) invocations that still fail after Lambda's retries: alarmed.
+        self.schedule_failures = MonitoredQueue(
+            self, "ScheduleFailures", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
+        )
 
         # payout service: its table, the saga, the API and the daily run
         self.payouts_table = money_table(self, "PayoutsTable", partition_key="payout_id")
@@ -104,6 +110,7 @@ class Payouts(Construct):
             wallet_table=pay_in.wallet_table.table_name,
             state_machine_arn=machine.state_machine_arn,
             threshold_major=payout_threshold_major,
+            dead_letter_queue=self.schedule_failures.queue,
         )
         self.payouts_table.grant_read_write_data(self.scheduled.function)
         pay_in.wallet_table.grant_read_data(self.scheduled.function)
@@ -141,6 +148,8 @@ class Payouts(Construct):
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
             ),
+            encryption_key=encryption_key(self, "Data"),
+            removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.webhook_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
         self.webhook_events_table = expiring_table(
@@ -182,6 +191,9 @@ class Payouts(Construct):
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
             psp_base_url=psp_base_url,
+            # One sweep at a time: overlapping sweeps would ask the PSP about the same orders twice.
+            reserved_concurrency=1,
+            dead_letter_queue=self.schedule_failures.queue,
         )
         pay_in.executor_table.grant_read_write_data(self.recovery.function)
         pay_in.wallet_queue.queue.grant_send_messages(self.recovery.function)
