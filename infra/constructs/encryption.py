@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import ArnFormat
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -62,7 +61,8 @@ class Encryption(Construct):
         self.keys["Logs"].add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsForThisAccountsLogGroups",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.{stack.url_suffix}")],
+                # The regional principal; the app targets the `aws` partition (cdk.json).
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
                 actions=LOGS_KEY_ACTIONS,
                 resources=["*"],
                 conditions={
