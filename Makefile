@@ -13,13 +13,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install lambda-deps lint typecheck synth cfn-lint test test-unit test-integration test-infra test-e2e run deploy clean
+.PHONY: help install lambda-deps cdk-cli checkov-env lint typecheck synth cfn-lint test test-unit test-integration \
+	test-infra test-e2e run deploy clean
 
 help:
 	@echo "make run    - install, synthesize, start the local stack (API :3000, PSP :3001, moto :4566)"
-	@echo "make test   - install and run every check: lint, types, unit, integration, infra (cdk-nag, cfn-lint), e2e"
-	@echo "make synth  - synthesize the CDK app into cdk.out (cdk-nag findings fail it)"
-	@echo "make deploy - cdk deploy with the CDK CLI v2 (needs AWS credentials)"
+	@echo "make test   - install and run every check: lint, types, unit, integration, infra (CDK CLI synthesis"
+	@echo "              per stage and region, cdk-nag, cfn-lint, Checkov), e2e"
+	@echo "make synth  - synthesize the local stack's template into cdk.out (cdk-nag findings fail it)"
+	@echo "make deploy STAGE=dev|prod PSP_BASE_URL=https://... [ALARM_EMAIL=...]"
+	@echo "           - synthesize with the CDK CLI v2 for the credentials' account and region, then deploy"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,6 +54,25 @@ $(LAMBDA_DEPS)/.installed: pyproject.toml uv.lock | $(UV)
 
 lambda-deps: $(LAMBDA_DEPS)/.installed
 
+# The CDK CLI v2, pinned in package.json / package-lock.json: `npx aws-cdk@2` runs this copy.
+CDK_CLI := node_modules/.bin/cdk
+
+$(CDK_CLI): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+cdk-cli: $(CDK_CLI)
+
+# Checkov, in a locked environment of its own (tools/checkov: it pins a boto3 the project cannot share).
+CHECKOV_ENV := $(TOOLS)/checkov
+
+$(CHECKOV_ENV)/.installed: tools/checkov/pyproject.toml tools/checkov/uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(abspath $(CHECKOV_ENV)) $(UV) sync --frozen --quiet --project tools/checkov \
+		--python $(PYTHON)
+	@touch $@
+
+checkov-env: $(CHECKOV_ENV)/.installed
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -64,7 +86,7 @@ synth: install lambda-deps
 cfn-lint: synth
 	$(BIN)/cfn-lint
 
-test: lint typecheck lambda-deps
+test: lint typecheck lambda-deps cdk-cli checkov-env
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -73,7 +95,7 @@ test-unit: install
 test-integration: install
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-test-infra: install lambda-deps
+test-infra: install lambda-deps cdk-cli checkov-env
 	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
 
 test-e2e: install
@@ -82,11 +104,17 @@ test-e2e: install
 run: synth
 	$(BIN)/payments local
 
-node_modules/.bin/cdk:
-	npm install --no-save --no-audit --no-fund aws-cdk@2
+# A deployment: the CDK CLI synthesizes for the account and region of the AWS credentials (cdk-nag checked),
+# then deploys that assembly. The deploy workflow (.github/workflows/deploy.yml) runs this same target.
+STAGE ?= dev
+CDK := npx --yes aws-cdk@2
+CDK_SYNTH = $(CDK) synth --quiet --context stage=$(STAGE) --context pspBaseUrl='$(PSP_BASE_URL)' \
+	$(if $(ALARM_EMAIL),--context alarmEmail='$(ALARM_EMAIL)')
 
-deploy: synth node_modules/.bin/cdk
-	node_modules/.bin/cdk deploy --app cdk.out --require-approval never
+deploy: install lambda-deps cdk-cli
+	$(if $(PSP_BASE_URL),,$(error PSP_BASE_URL is required: the PSP's https API for stage $(STAGE)))
+	$(CDK_SYNTH)
+	$(CDK) deploy Payments --app cdk.out --require-approval never --outputs-file cdk-outputs.json
 
 clean:
-	rm -rf $(VENV) $(TOOLS) cdk.out build .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out build .local .pytest_cache .mypy_cache .ruff_cache

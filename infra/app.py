@@ -19,7 +19,11 @@ STACK_NAME = "Payments"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
-def build_app(outdir: str | None = None) -> tuple[App, PaymentsStack]:
+def build_app(
+    outdir: str | None = None, *, account: str | None = None, region: str | None = None
+) -> tuple[App, PaymentsStack]:
+    """The app; the stack's account and region are the given ones, else the CDK CLI's (CDK_DEFAULT_*: from
+    the credentials, or as set), else unresolved tokens."""
     # cdk.json's context (feature flags, stage defaults) applies whether the CDK CLI or a test synthesizes.
     context = json.loads(CDK_JSON.read_text())["context"]
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
@@ -31,7 +35,10 @@ def build_app(outdir: str | None = None) -> tuple[App, PaymentsStack]:
         stage=config.stage,
         psp_base_url=config.psp_base_url,
         description=f"Marketplace payments ({config.stage}): pay-in, wallets, ledger, payouts, reconciliation",
-        env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
+        env=Environment(
+            account=account or os.environ.get("CDK_DEFAULT_ACCOUNT"),
+            region=region or os.environ.get("CDK_DEFAULT_REGION"),
+        ),
     )
     acknowledge_stack_wide(stack)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -34,7 +34,8 @@ class StageConfig(BaseModel):
     psp_base_url: str = Field(default="https://psp.invalid", pattern=r"^https://[^\s/]+(/\S*)?$")
     # The PSP's contracted request rate bounds the executor: each copy makes ~3 charges/s (batch of 10,
     # ~300 ms per charge), so N copies stay under ~3N requests/s. Sandbox PSPs allow ~25/s, live ~100/s.
-    executor_concurrency: int = Field(ge=1, le=1000)
+    # It is the executor queue's event source mapping's maximum concurrency (2 to 1000 in Lambda).
+    executor_concurrency: int = Field(ge=2, le=1000)
     # CloudWatch Logs retention for functions, the API's access log and the alarm/audit trail.
     log_retention_days: int
     api_rate_limit: int = Field(ge=1, description="steady requests/s across all clients (stage + usage plan)")

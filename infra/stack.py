@@ -7,7 +7,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.api import PaymentsApi, Route
-from infra.constructs.encryption import grant_data_key_to_state_machines
+from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
@@ -20,7 +20,13 @@ from infra.nag import acknowledge_table_indexes
 class PaymentsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, stage: str, psp_base_url: str, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.alarm_topic = sns.Topic(self, "Alarms", display_name="Payments alarms", enforce_ssl=True)
+        self.alarm_topic = sns.Topic(
+            self,
+            "Alarms",
+            display_name="Payments alarms",
+            enforce_ssl=True,
+            master_key=encryption_key(self, "Messages"),
+        )
         self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
         self.settlement = Settlement(
             self,
@@ -34,7 +40,12 @@ class PaymentsStack(Stack):
         )
         self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
         self.recovery = Recovery(
-            self, "Recovery", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
+            self,
+            "Recovery",
+            alarm_topic=self.alarm_topic,
+            pay_in=self.pay_in,
+            schedule_failures=self.payouts.schedule_failures.queue,
+            psp_base_url=psp_base_url,
         )
         # The executor table's recovery index makes read grants on it cover <table>/index/*.
         acknowledge_table_indexes(self.settlement.function.role, self.pay_in.executor_table)
@@ -53,12 +64,21 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
-                # The PSP calls without our API key: its signature authenticates it.
-                Route("POST", "/v1/webhooks/psp", self.psp_webhooks.function.function, api_key_required=False),
+                Route(
+                    "POST",
+                    "/v1/webhooks/psp",
+                    self.psp_webhooks.function.function,
+                    api_key_required=False,
+                    unkeyed_reason="The PSP calls this route without our API key: the handler verifies the PSP's "
+                    "HMAC signature over the timestamp and raw body on every request and rejects it otherwise; "
+                    "WAF and the stage throttle still apply.",
+                ),
             ],
         )
-        # Last, as they cover everything above: the tables' key for state machines, dashboard and alarms.
+        # Last, as they cover everything above: the tables' key for state machines, every log group on
+        # the Logs key, dashboard and alarms.
         grant_data_key_to_state_machines(self)
+        encrypt_log_groups(self)
         self.monitoring = Monitoring(self, "Monitoring", alarm_topic=self.alarm_topic)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)

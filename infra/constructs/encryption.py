@@ -1,10 +1,13 @@
 """Customer-managed KMS keys and the PSP's secrets, one set per stack.
 
-Two keys, so a key's policy names only the services that need it:
-- `Data`: the money tables, the idempotency table, the settlement bucket and the PSP secrets;
-- `Messages`: every SQS queue and dead-letter queue (S3 gets GenerateDataKey on this key only, to
-  deliver settlement-file notifications).
-Both rotate yearly and are retained when the stack is deleted (data encrypted under a deleted key is
+Three keys, so a key's policy names only the services that need it:
+- `Data`: the money tables, the idempotency table, the settlement bucket, the PSP secrets and every
+  function's environment (no service principal in its policy);
+- `Messages`: every SQS queue and dead-letter queue and the alarm topic (S3 may use it to deliver
+  settlement-file notifications, CloudWatch to publish alarms);
+- `Logs`: every log group (CloudWatch Logs of this region may use it for this account's log groups
+  only: logs carry payment and seller ids).
+All rotate yearly and are retained when the stack is deleted (data encrypted under a deleted key is
 lost). Constructs reach them with `encryption_key(scope, purpose)`, so every table, queue and bucket
 helper encrypts without threading keys through constructor arguments; `grant_*` calls then add the
 kms: actions a role needs, on this key only."""
@@ -13,8 +16,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -22,11 +27,14 @@ from constructs import Construct
 from infra.config import stage_config
 from infra.nag import PSP_SECRET_ROTATION_REASON, acknowledge, acknowledge_kms_grants
 
-Purpose = Literal["Data", "Messages"]
+Purpose = Literal["Data", "Messages", "Logs"]
 PURPOSES: dict[Purpose, str] = {
-    "Data": "payments data at rest: DynamoDB tables, the settlement bucket, PSP secrets",
-    "Messages": "payments messages at rest: SQS queues and dead-letter queues",
+    "Data": "payments data at rest: DynamoDB tables, the settlement bucket, PSP secrets, function environments",
+    "Messages": "payments messages at rest: SQS queues, dead-letter queues, the alarm topic",
+    "Logs": "payments logs at rest: function, API access and state machine log groups",
 }
+# The actions CloudWatch Logs needs on a log group's key (its documented key policy).
+LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
 CONSTRUCT_ID = "Encryption"
 
 
@@ -47,6 +55,37 @@ class Encryption(Construct):
             )
             for purpose, text in PURPOSES.items()
         }
+        stack = Stack.of(self)
+        # CloudWatch Logs encrypts and decrypts log events itself (writers need no grant): only for log
+        # groups of this account and region, which it names in the encryption context.
+        self.keys["Logs"].add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsForThisAccountsLogGroups",
+                # The regional principal; the app targets the `aws` partition (cdk.json).
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=LOGS_KEY_ACTIONS,
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        # CloudWatch alarms publish to the alarm topic, which is encrypted with this key.
+        self.keys["Messages"].add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsToTheAlarmTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
         # The PSP issues the key (in its dashboard); an operator stores it here once per stage:
         #   aws secretsmanager put-secret-value --secret-id <PspApiKeySecretArn> --secret-string sk_live_...
         # Until then the generated placeholder is refused by the PSP, and the executor retries (never fails
@@ -85,6 +124,18 @@ def encryption_key(scope: Construct, purpose: Purpose) -> kms.Key:
 
 def psp_api_key_secret(scope: Construct) -> secretsmanager.Secret:
     return Encryption.of(scope).psp_api_key
+
+
+def encrypt_log_groups(scope: Construct) -> None:
+    """Every log group in the stack on the Logs key, wherever it was created (functions, the API's access
+    log, state machines): run last, once the stack holds them all."""
+    stack = Stack.of(scope)
+    key = encryption_key(stack, "Logs")
+    for group in (c for c in stack.node.find_all() if isinstance(c, logs.LogGroup)):
+        resource = group.node.default_child
+        if not isinstance(resource, logs.CfnLogGroup):
+            raise TypeError(f"{group.node.path} has no CloudFormation log group")
+        resource.kms_key_id = key.key_arn
 
 
 def grant_data_key_to_state_machines(scope: Construct) -> None:

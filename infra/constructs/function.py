@@ -1,5 +1,6 @@
 """A Python Lambda function as every service uses it: arm64, latest Python, X-Ray, log retention,
-Powertools settings, and an environment built from the function's own settings model."""
+Powertools settings, and an environment built from the function's own settings model, encrypted at rest
+with the stack's Data key."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.common.settings import FunctionSettings, lambda_environment
 from infra.bundle import lambda_code
 from infra.config import stage_config
+from infra.constructs.encryption import encryption_key
 from infra.nag import XRAY_REASON, acknowledge, acknowledge_kms_grants
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -32,6 +35,7 @@ class ServiceFunction(Construct):
         timeout: Duration = Duration.seconds(30),
         memory_size: int = 512,
         reserved_concurrency: int | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
         **settings: Any,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -65,7 +69,10 @@ class ServiceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             reserved_concurrent_executions=reserved_concurrency,
+            # Where an asynchronous invocation (a schedule) goes once Lambda's retries are spent.
+            dead_letter_queue=dead_letter_queue,
             environment=lambda_environment(settings_model, service_name=service_name, **settings),
+            environment_encryption=encryption_key(self, "Data"),
         )
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
         acknowledge_kms_grants(self.role)

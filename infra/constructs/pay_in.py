@@ -29,6 +29,9 @@ WORKER_TIMEOUT = Duration.seconds(30)
 # AWS's guidance: a queue's visibility timeout at least 6x its consumer's timeout.
 QUEUE_VISIBILITY = Duration.seconds(WORKER_TIMEOUT.to_seconds() * 6)
 # The PSP's contracted request rate bounds the executor's copies: per stage, infra/config.py.
+# Every SQS event source mapping caps its function's copies (ScalingConfig) instead of reserved concurrency,
+# whose throttled receives would count toward maxReceiveCount (docs/DEPLOY.md, Concurrency).
+CONSUMER_MAX_CONCURRENCY = 20
 
 
 def money_table(
@@ -73,8 +76,10 @@ def expiring_table(scope: Construct, construct_id: str, *, partition_key: str, t
     )
 
 
-def sqs_source(queue: sqs.IQueue) -> sources.SqsEventSource:
-    return sources.SqsEventSource(queue, batch_size=10, report_batch_item_failures=True)
+def sqs_source(queue: sqs.IQueue, max_concurrency: int = CONSUMER_MAX_CONCURRENCY) -> sources.SqsEventSource:
+    return sources.SqsEventSource(
+        queue, batch_size=10, report_batch_item_failures=True, max_concurrency=max_concurrency
+    )
 
 
 class PayIn(Construct):
@@ -180,7 +185,6 @@ class PayIn(Construct):
             settings_model=ExecutorSettings,
             service_name="executor",
             description="Charges each payment order once at the PSP (idempotency key = payment_order_id).",
-            reserved_concurrency=stage_config(self).executor_concurrency,
             timeout=WORKER_TIMEOUT,
             orders_table=self.executor_table.table_name,
             wallet_queue_url=self.wallet_queue.queue.queue_url,
@@ -193,7 +197,9 @@ class PayIn(Construct):
         acknowledge_table_indexes(self.executor.role, self.executor_table)
         self.wallet_queue.queue.grant_send_messages(self.executor.function)
         self.order_status_queue.queue.grant_send_messages(self.executor.function)
-        self.executor.function.add_event_source(sqs_source(self.executor_queue.queue))
+        self.executor.function.add_event_source(
+            sqs_source(self.executor_queue.queue, max_concurrency=stage_config(self).executor_concurrency)
+        )
 
         # wallet
         self.wallet_table = money_table(self, "WalletTable", partition_key="seller_id", sort_key="sk")

@@ -34,6 +34,11 @@ class Payouts(Construct):
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(alarm_topic)
 
+        # Scheduled (asynchronous) invocations that still fail after Lambda's retries: alarmed.
+        self.schedule_failures = MonitoredQueue(
+            self, "ScheduleFailures", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
+        )
+
         # payout service: its table, the saga, the API and the daily run
         self.payouts_table = money_table(self, "PayoutsTable", partition_key="payout_id")
         self.payout_queue = MonitoredQueue(
@@ -92,6 +97,7 @@ class Payouts(Construct):
             wallet_table=pay_in.wallet_table.table_name,
             state_machine_arn=machine.state_machine_arn,
             threshold_major=payout_threshold_major,
+            dead_letter_queue=self.schedule_failures.queue,
         )
         self.payouts_table.grant_read_write_data(self.scheduled.function)
         pay_in.wallet_table.grant_read_data(self.scheduled.function)

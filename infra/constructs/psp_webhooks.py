@@ -4,10 +4,12 @@ internet-facing role holds only the item actions it uses."""
 
 from __future__ import annotations
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from functions.psp_webhooks.settings import PspWebhookSettings
+from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn, expiring_table
 from infra.constructs.payouts import Payouts
@@ -31,6 +33,8 @@ class PspWebhooks(Construct):
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
             ),
+            encryption_key=encryption_key(self, "Data"),
+            removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.signing_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
         self.events_table = expiring_table(self, "EventsTable", partition_key="event_id", ttl_attribute="expires_at")

@@ -10,6 +10,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.executor.store import OPEN_INDEX
@@ -30,6 +31,7 @@ class Recovery(Construct):
         *,
         alarm_topic: sns.ITopic,
         pay_in: PayIn,
+        schedule_failures: sqs.IQueue,
         psp_base_url: str,
         rate: Duration = Duration.minutes(5),
     ) -> None:
@@ -47,6 +49,9 @@ class Recovery(Construct):
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
+            # One sweep at a time: overlapping sweeps would ask the PSP about the same orders twice.
+            reserved_concurrency=1,
+            dead_letter_queue=schedule_failures,
         )
         sweeper = self.function.function
         # open_orders (Query on the sparse open index) + conditional decide (re-read when it fails).

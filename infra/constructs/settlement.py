@@ -16,6 +16,8 @@ Only service integrations (S3 reader, SQS) run in the definition, so moto execut
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -34,10 +36,13 @@ from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import money_table, sqs_source
 from infra.constructs.queue import MonitoredQueue
 from infra.nag import (
+    DISTRIBUTED_MAP_REASON,
     SFN_LOGS_REASON,
     acknowledge,
     acknowledge_bucket_prefix,
+    acknowledge_checkov,
     acknowledge_kms_grants,
+    acknowledge_matching,
     acknowledge_table_indexes,
 )
 
@@ -47,6 +52,22 @@ RECONCILIATION_TIMEOUT = Duration.minutes(15)
 ROW_WORKER_TIMEOUT = Duration.seconds(60)
 ROW_TASK_TIMEOUT = Duration.hours(1)
 MAP_CONCURRENCY = 100
+ACCESS_LOG_BUCKET_REASON = (
+    "This is the access-log bucket: it receives the settlement bucket's server access logs, and logging its "
+    "own access into itself would log every log delivery."
+)
+
+
+class SettlementFileReader(sfn.S3CsvItemReader):
+    """CDK's CSV item reader grants s3:GetObject on every object of its bucket (the key arrives at run time);
+    this one only on the settlement files, the one prefix the state machine is started for."""
+
+    def __init__(self, *, bucket: s3.IBucket, prefix: str, key: str, csv_headers: sfn.CsvHeaders) -> None:
+        super().__init__(bucket=bucket, key=key, csv_headers=csv_headers)
+        self._objects = bucket.arn_for_objects(f"{prefix}*")
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return [iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._objects])]
 
 
 class Settlement(Construct):
@@ -71,6 +92,7 @@ class Settlement(Construct):
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
         )
+        acknowledge_checkov(self.access_logs, "CKV_AWS_18", ACCESS_LOG_BUCKET_REASON)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -204,8 +226,8 @@ class Settlement(Construct):
         rows = sfn.DistributedMap(
             self,
             "Rows",
-            item_reader=sfn.S3CsvItemReader(
-                bucket=self.bucket, key=S("$.key"), csv_headers=sfn.CsvHeaders.use_first_row()
+            item_reader=SettlementFileReader(
+                bucket=self.bucket, prefix=SETTLEMENT_PREFIX, key=S("$.key"), csv_headers=sfn.CsvHeaders.use_first_row()
             ),
             # A row's line number: the header is line 1. (In AWS an ItemBatcher of ~500 rows per task
             # would cut state transitions; moto 5.2's ASL parser does not know ItemBatcher yet.)
@@ -254,22 +276,16 @@ class Settlement(Construct):
         )
         acknowledge(machine.role, "AwsSolutions-IAM5[Resource::*]", SFN_LOGS_REASON)
         acknowledge_kms_grants(machine.role)
-        stack = Stack.of(self)
-        bucket_id = stack.get_logical_id(self.bucket.node.default_child)  # type: ignore[arg-type]
-        acknowledge(
-            machine.role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<{bucket_id}>/*]",
-            "CDK's S3CsvItemReader grants the Distributed Map s3:GetObject on this one bucket's objects: the "
-            "file's key arrives at run time (settlement files and this function's own reports only).",
+        acknowledge_bucket_prefix(machine.role, self.bucket, SETTLEMENT_PREFIX)
+        # CDK's DistributedMapPolicy (a child of the state machine) grants on this machine's own executions:
+        # <machine>:* and <machine>/*:*, in this region and account, however those render.
+        machine_id = Stack.of(self).get_logical_id(machine.node.default_child)  # type: ignore[arg-type]
+        name = re.escape('{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + machine_id + '"}]}]}')
+        acknowledge_matching(
+            machine.node.find_child("DistributedMapPolicy"),
+            "AwsSolutions-IAM5",
+            rf"Resource::arn:<AWS::Partition>:states:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{{12}})"
+            rf":execution:{name}(:\*|/\*:\*)",
+            DISTRIBUTED_MAP_REASON,
         )
-        machine_id = stack.get_logical_id(machine.node.default_child)  # type: ignore[arg-type]
-        name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + machine_id + '"}]}]}'
-        for suffix in (":*", "/*:*"):
-            acknowledge(
-                machine,  # CDK's DistributedMapPolicy, a child of the state machine
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                f"execution:{name}{suffix}]",
-                "A Distributed Map runs its items as child executions of this same state machine: these are "
-                "the executions of this one state machine, whose names are generated at run time.",
-            )
         return machine

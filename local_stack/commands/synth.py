@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.stack import DEFAULT_TEMPLATE
+from local_stack.template import ACCOUNT_ID, REGION
 
 
 def synth(outdir: Path) -> Path:
+    """The local stack's template: for the local account and region, concrete as in a real deployment."""
     from infra.app import STACK_NAME, build_app
 
-    app, _ = build_app(str(outdir))
+    app, _ = build_app(str(outdir), account=ACCOUNT_ID, region=REGION)
     app.synth()
     return outdir / f"{STACK_NAME}.template.json"
 

@@ -1,11 +1,13 @@
 """Money data at rest: point-in-time recovery, deletion protection and RETAIN on money tables; customer-
-managed KMS keys on tables, queues, the settlement bucket and the PSP secret; the bucket hardened; TTL
-only where records are meant to expire (idempotency, outbox)."""
+managed KMS keys on tables, queues, the settlement bucket, the PSP secrets, function environments, log
+groups and the alarm topic; the bucket hardened; TTL only where records are meant to expire (idempotency,
+outbox)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from local_stack.template import ACCOUNT_ID, REGION
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, references
 
@@ -74,7 +76,7 @@ def test_every_queue_refuses_plain_http(synthesized: Synthesized) -> None:
 
 def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
     keys = synthesized.resources("AWS::KMS::Key")
-    assert {base_name(k) for k in keys} == {"EncryptionDataKey", "EncryptionMessagesKey"}
+    assert {base_name(k) for k in keys} == {"EncryptionDataKey", "EncryptionMessagesKey", "EncryptionLogsKey"}
     for logical_id, key in keys.items():
         props = key["Properties"]
         assert props["EnableKeyRotation"] is True, logical_id
@@ -82,7 +84,7 @@ def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
         assert props["PendingWindowInDays"] == 30, logical_id
         assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain", logical_id
     aliases = sorted(a["Properties"]["AliasName"] for a in synthesized.resources("AWS::KMS::Alias").values())
-    assert aliases == ["alias/payments/dev/data", "alias/payments/dev/messages"]
+    assert aliases == ["alias/payments/dev/data", "alias/payments/dev/logs", "alias/payments/dev/messages"]
 
 
 def _buckets(synthesized: Synthesized) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -153,3 +155,61 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
     assert synthesized.template["Outputs"]["PspApiKeySecretArn"]["Value"] == {"Ref": secret_id}
     assert "SecretString" not in secret["Properties"]
     assert not any("sk_" in str(v) for v in variables.values())
+
+
+def test_every_log_group_is_encrypted_with_the_logs_key(synthesized: Synthesized) -> None:
+    # Logs carry payment and seller ids: function logs, the API's access log, state machine logs.
+    logs_key = _key(synthesized, "Logs")
+    log_groups = synthesized.resources("AWS::Logs::LogGroup")
+    assert len(log_groups) >= 20
+    for logical_id, group in log_groups.items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}, logical_id
+
+
+def test_cloudwatch_logs_may_use_the_logs_key_for_this_accounts_log_groups_only(synthesized: Synthesized) -> None:
+    (_, key) = by_base_name(synthesized.template, "AWS::KMS::Key")["EncryptionLogsKey"]
+    (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    # The regional service principal, for this (local, concrete) region
+    assert statement["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
+    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    assert set(statement["Action"]) == {
+        "kms:Encrypt*",
+        "kms:Decrypt*",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:Describe*",
+    }
+    # Only in the encryption context of this account's log groups in this region
+    condition = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert condition == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":logs:{REGION}:{ACCOUNT_ID}:log-group:*"]]
+    }
+
+
+def test_every_function_environment_is_encrypted_with_the_data_key(synthesized: Synthesized) -> None:
+    data_key = _key(synthesized, "Data")
+    ours = {k: f for k, f in synthesized.resources("AWS::Lambda::Function").items() if "Environment" in f["Properties"]}
+    assert len(ours) >= 17
+    for logical_id, function in ours.items():
+        assert function["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": [data_key, "Arn"]}, logical_id
+
+
+def test_the_alarm_topic_is_encrypted_with_the_messages_key_cloudwatch_may_use(synthesized: Synthesized) -> None:
+    messages_key = _key(synthesized, "Messages")
+    ((_, topic),) = synthesized.resources("AWS::SNS::Topic").items()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [messages_key, "Arn"]}
+    # CloudWatch alarms publish to it, so they need the key (encrypt a data key, decrypt it)
+    key = synthesized.template["Resources"][messages_key]
+    statements = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Principal"].get("Service")]
+    cloudwatch = [s for s in statements if s["Principal"]["Service"] == "cloudwatch.amazonaws.com"]
+    assert [sorted(s["Action"]) for s in cloudwatch] == [["kms:Decrypt", "kms:GenerateDataKey*"]]
+
+
+def test_the_webhook_signing_secret_is_on_the_data_key_and_retained(synthesized: Synthesized) -> None:
+    secrets = by_base_name(synthesized.template, "AWS::SecretsManager::Secret")
+    _, secret = secrets["PayoutsWebhookSigningSecret"]
+    assert references(secret["Properties"]["KmsKeyId"]) == [_key(synthesized, "Data")]
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+    # Every secret in the stack is on the Data key
+    for logical_id, each in secrets.values():
+        assert references(each["Properties"]["KmsKeyId"]) == [_key(synthesized, "Data")], logical_id

@@ -1,8 +1,13 @@
 """The deployment pipeline: GitHub Actions runs `make test`, then deploys with the CDK CLI v2 through
-an OIDC role (no stored AWS keys), dev from main and prod from a v* tag, and smoke-tests the result."""
+an OIDC role (no stored AWS keys), dev from main and prod from a v* tag, and smoke-tests the result.
+Its deploy step is `make deploy`, the same target (and so the same synthesis) as a deploy from a laptop;
+every action is pinned by commit SHA."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +65,67 @@ def test_deploys_with_cdk_v2_through_an_oidc_role_then_smoke_tests(
     credentials = _uses(deploy)["aws-actions/configure-aws-credentials"]
     assert credentials["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     assert not any("secret" in str(v).lower() or "access-key" in k for k, v in credentials.items())
-    # When it runs: install, synthesize the stage, deploy that assembly, smoke-test the outputs
+    # When it runs: `make deploy` for the stage (install, synthesize the stage, deploy that assembly: see
+    # test_make_deploy_synthesizes_the_stage_with_the_cdk_cli_then_deploys_that_assembly), then smoke-test
     runs = _runs(deploy)
-    assert runs[0] == "make install lambda-deps"
-    assert runs[1].startswith(f"npx --yes aws-cdk@2 synth --quiet --context stage={stage} ")
-    assert runs[2] == (
+    variables = 'PSP_BASE_URL="${{ vars.PSP_BASE_URL }}" ALARM_EMAIL="${{ vars.ALARM_EMAIL }}"'
+    assert runs[0] == f"make deploy STAGE={stage} {variables}"
+    assert runs[1].startswith(".venv/bin/python scripts/smoke_test.py --outputs cdk-outputs.json")
+    assert ("--checkout" in runs[1]) is (stage == "dev")
+    assert len(runs) == 2
+
+
+def _make_dry_run(*variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", "-n", "deploy", *variables],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_make_deploy_synthesizes_the_stage_with_the_cdk_cli_then_deploys_that_assembly() -> None:
+    # When `make deploy` is asked what it would run for prod
+    result = _make_dry_run("STAGE=prod", "PSP_BASE_URL=https://api.psp.example/v1", "ALARM_EMAIL=ops@example.com")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Then the CDK CLI synthesizes prod (cdk-nag checked) for the credentials' account and region, and
+    # deploys that very assembly
+    synth = (
+        "npx --yes aws-cdk@2 synth --quiet --context stage=prod --context pspBaseUrl='https://api.psp.example/v1' "
+        "--context alarmEmail='ops@example.com'"
+    )
+    deploy = (
         "npx --yes aws-cdk@2 deploy Payments --app cdk.out --require-approval never --outputs-file cdk-outputs.json"
     )
-    assert runs[3].startswith(".venv/bin/python scripts/smoke_test.py --outputs cdk-outputs.json")
-    assert ("--checkout" in runs[3]) is (stage == "dev")
+    assert lines[-2:] == [synth, deploy]
+
+
+def test_make_deploy_refuses_to_deploy_without_the_psps_url() -> None:
+    result = _make_dry_run("STAGE=prod")
+    assert result.returncode != 0
+    assert "PSP_BASE_URL is required" in result.stderr
+    assert "aws-cdk@2" not in result.stdout
+
+
+def test_every_action_is_pinned_by_commit_sha_with_its_version() -> None:
+    uses = [line.strip() for line in WORKFLOW.read_text().splitlines() if line.strip().startswith("- uses:")]
+    assert len(uses) == 11
+    for line in uses:
+        assert re.fullmatch(r"- uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
+
+
+def test_the_cdk_cli_runs_on_node_22_and_is_pinned(workflow: dict[str, Any]) -> None:
+    assert workflow["env"]["NODE_VERSION"] == "22"
+    for job in workflow["jobs"].values():
+        (node,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/setup-node@")]
+        assert node["with"]["node-version"] == "${{ env.NODE_VERSION }}"
+    # `npx aws-cdk@2` runs the CLI that package-lock.json pins (make cdk-cli installs it)
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/aws-cdk"]["version"]
+    assert json.loads((ROOT / "package.json").read_text())["devDependencies"] == {"aws-cdk": pinned}
+    assert re.fullmatch(r"2\.\d+\.\d+", pinned)
 
 
 def test_the_smoke_test_reads_the_stack_outputs(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from local_stack.template import REGION
 from tests.conftest import Synthesized
 from tests.infra.template_facts import as_list, base_name, by_base_name, resource_name
 
@@ -115,10 +116,10 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInLedgerPostingsQueue": SQS_SEND,
         "SettlementLargeFileReconciliation": TASK_RESPONSE,
     },
-    # The Distributed Map for very large settlement files: reads the file (CDK's CSV item reader grants
-    # the whole bucket; settlements/* would do), fans rows out to the rows queue.
+    # The Distributed Map for very large settlement files: reads the file (settlement files only), fans
+    # rows out to the rows queue.
     "SettlementLargeFileReconciliationRole": {
-        "SettlementBucket/*": {"s3:GetObject"},
+        "SettlementBucket/settlements/*": {"s3:GetObject"},
         "SettlementRowsQueue": SFN_SQS_SEND,
         "SettlementFileQueue": SFN_SQS_SEND,
         "SettlementLargeFileReconciliation": OWN_EXECUTIONS,
@@ -135,6 +136,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
         "PayInWalletTable": DDB_READ,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
     "PayoutsPayoutExecutorRole": {
         "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
@@ -159,6 +161,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "EncryptionPspApiKey": SECRET_READ,
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
     "PayoutsPayoutSagaStateMachineRole": {
         "PayInWalletTable": SFN_UPDATE,
@@ -190,7 +193,7 @@ STATE_MACHINE_STAR_ONLY = STAR_ONLY | {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
 }
-KMS_KEYS = {"EncryptionDataKey", "EncryptionMessagesKey"}
+KMS_KEYS = {"EncryptionDataKey", "EncryptionMessagesKey", "EncryptionLogsKey"}
 KMS_ACTIONS = {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 # The only AWS-managed policies in the stack, each acknowledged in infra/nag.py with its reason.
@@ -360,8 +363,12 @@ def test_key_policies_name_only_the_account_and_the_services_that_need_them(synt
     assert set(keys) == KMS_KEYS
     data_principals = _key_policy_principals(keys["EncryptionDataKey"][1])
     messages_principals = _key_policy_principals(keys["EncryptionMessagesKey"][1])
+    logs_principals = _key_policy_principals(keys["EncryptionLogsKey"][1])
     # The account's IAM policies decide (the grants above); no service principal on the Data key.
     assert all("AWS" in p and "Service" not in p for p in data_principals)
-    # S3 may encrypt notifications into the settlement-file queue with the Messages key, nothing else.
+    # S3 may encrypt notifications into the settlement-file queue with the Messages key, CloudWatch its
+    # alarms into the alarm topic, nothing else.
     services = {p["Service"] for p in messages_principals if "Service" in p}
-    assert services == {"s3.amazonaws.com"}
+    assert services == {"s3.amazonaws.com", "cloudwatch.amazonaws.com"}
+    # CloudWatch Logs of this region may use the Logs key (for this account's log groups: test_data_protection).
+    assert {p["Service"] for p in logs_principals if "Service" in p} == {f"logs.{REGION}.amazonaws.com"}

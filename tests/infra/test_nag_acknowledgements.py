@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+from local_stack.template import ACCOUNT_ID, REGION
 from tests.conftest import Synthesized
 
 # The rules the stack acknowledges anywhere; a new kind of acknowledgement is a review decision.
@@ -21,9 +22,9 @@ ACKNOWLEDGED_RULES = {
 }
 ACKNOWLEDGED_PREFIXES = (
     "AwsSolutions-IAM5[Resource::<",  # a table's own indexes, or one key prefix of a bucket
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<",  # the objects of one of the stack's buckets
-    # a Distributed Map's own child executions (RedriveExecution on <state machine>:*)
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:",
+    # a Distributed Map's own child executions (<state machine>:*, RedriveExecution on <state machine>/*:*), in
+    # the stack's region and account, whether these render as tokens or as concrete values
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:",
 )
 
 
@@ -59,3 +60,17 @@ def test_the_wildcard_kms_actions_are_acknowledged_only_for_grants_on_the_stacks
                 # Then they apply to one of the stack's keys, never to '*'
                 target = statement["Resource"]
                 assert isinstance(target, dict) and target["Fn::GetAtt"][0].startswith("Encryption")
+
+
+def test_the_distributed_map_acknowledgement_holds_for_a_concrete_region_and_account(
+    synthesized: Synthesized,
+) -> None:
+    # Given the local template, synthesized for the local account and region (as a deployment is for its own)
+    acknowledgements = _acknowledgements(synthesized)
+    ((path, rules),) = [(p, r) for p, r in acknowledgements.items() if p.endswith("/DistributedMapPolicy/Resource")]
+    # Then the two findings on the state machine's own executions were acknowledged with their values
+    # (the token form is covered by test_template_foundation.test_cdk_nag_findings_fail_synthesis)
+    assert path == "/Payments/Settlement/LargeFileReconciliation/DistributedMapPolicy/Resource"
+    prefix = f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:{ACCOUNT_ID}:execution:"
+    assert len(rules) == 2 and all(rule.startswith(prefix) for rule in rules), rules
+    assert sorted(rule.rsplit("}", 1)[1] for rule in rules) == ["/*:*]", ":*]"]

@@ -1,7 +1,9 @@
 """Resilience and observability, on the template: every queue has a DLQ and alarms (DLQ depth, message
 age, dead letters nearing expiry) routed to the SNS topic; SQS event sources report batch item failures;
-visibility timeouts are at least 6x their consumer's timeout; the executor's concurrency is capped;
-functions have explicit timeouts, memory, X-Ray and log retention; the dashboard shows what on-call needs."""
+visibility timeouts are at least 6x their consumer's timeout; SQS consumers' copies are capped by their
+event source mappings (the executor's by the PSP's rate), never by reserved concurrency; scheduled
+functions dead-letter to an alarmed queue; functions have explicit timeouts, memory, X-Ray and log
+retention; the dashboard shows what on-call needs."""
 
 from __future__ import annotations
 
@@ -95,9 +97,61 @@ def test_sqs_event_sources_report_batch_item_failures_and_queues_outlast_their_c
     assert checked >= 7
 
 
+def _sqs_mappings(synthesized: Synthesized) -> list[tuple[str, dict[str, Any]]]:
+    """(function logical id, mapping properties) for every event source mapping that reads a queue."""
+    queues = synthesized.resources("AWS::SQS::Queue")
+    return [
+        (references(m["Properties"]["FunctionName"])[0], m["Properties"])
+        for m in synthesized.resources("AWS::Lambda::EventSourceMapping").values()
+        if set(references(m["Properties"]["EventSourceArn"])) <= set(queues)
+    ]
+
+
 def test_the_executor_never_runs_more_copies_than_the_psp_allows(synthesized: Synthesized) -> None:
-    (_, executor) = by_base_name(synthesized.template, "AWS::Lambda::Function")["PayInExecutorFunction"]
-    assert executor["Properties"]["ReservedConcurrentExecutions"] == DEV.executor_concurrency == 5
+    executor_id, executor = by_base_name(synthesized.template, "AWS::Lambda::Function")["PayInExecutorFunction"]
+    # Its queue's event source mapping caps its copies, without reserved concurrency's throttled receives
+    (mapping,) = [props for function, props in _sqs_mappings(synthesized) if function == executor_id]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": DEV.executor_concurrency} == {"MaximumConcurrency": 5}
+    assert "ReservedConcurrentExecutions" not in executor["Properties"]
+
+
+def test_no_sqs_triggered_function_reserves_concurrency_its_mapping_caps_it(synthesized: Synthesized) -> None:
+    # Reserved concurrency throttles an SQS consumer's receives, and throttled receives count toward the
+    # queue's maxReceiveCount: messages would reach the DLQ never processed (docs/DEPLOY.md, Concurrency).
+    functions = synthesized.resources("AWS::Lambda::Function")
+    mappings = _sqs_mappings(synthesized)
+    assert len(mappings) >= 8
+    for function_id, props in mappings:
+        assert "ReservedConcurrentExecutions" not in functions[function_id]["Properties"], function_id
+        # Lambda's range for an SQS mapping's maximum concurrency
+        assert 2 <= props["ScalingConfig"]["MaximumConcurrency"] <= 1000, function_id
+
+
+def test_reserved_concurrency_only_where_it_protects_the_psp(synthesized: Synthesized) -> None:
+    # The stuck-order recovery asks the PSP about undecided orders: one sweep at a time.
+    reserved = {
+        base_name(k): f["Properties"]["ReservedConcurrentExecutions"]
+        for k, f in synthesized.resources("AWS::Lambda::Function").items()
+        if "ReservedConcurrentExecutions" in f["Properties"]
+    }
+    assert reserved == {"PayoutsRecoveryFunction": 1}
+
+
+def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthesized: Synthesized) -> None:
+    functions = synthesized.resources("AWS::Lambda::Function")
+    work_queues = _work_queues(synthesized)
+    scheduled = [
+        references(target["Arn"])[0]
+        for rule in synthesized.resources("AWS::Events::Rule").values()
+        if "ScheduleExpression" in rule["Properties"]
+        for target in rule["Properties"]["Targets"]
+    ]
+    assert {base_name(f) for f in scheduled} == {"PayoutsScheduledPayoutsFunction", "PayoutsRecoveryFunction"}
+    for function_id in scheduled:
+        (queue_id,) = references(functions[function_id]["Properties"]["DeadLetterConfig"]["TargetArn"])
+        # A queue with its own DLQ and the age alarm (test_every_queue_has_a_dlq_and_alarms_on_age_and_dlq_depth)
+        assert queue_id in work_queues, function_id
+        assert _alarms_on(synthesized, queue_id)["ApproximateAgeOfOldestMessage"]["Threshold"] > 0
 
 
 def test_functions_set_timeout_memory_tracing_arm64_and_log_retention(synthesized: Synthesized) -> None:

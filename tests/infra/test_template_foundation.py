@@ -211,3 +211,8 @@ def test_cdk_nag_findings_fail_synthesis(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "validation-report.json").read_text())
     rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
     assert {"AwsSolutions-SQS3", "AwsSolutions-SQS4"} <= rules
+    # And nothing else is found: without an environment the acknowledgements hold in their token form too
+    violating = {
+        r["constructPath"] for p in report["pluginReports"] for v in p["violations"] for r in v["violatingConstructs"]
+    }
+    assert violating == {"Payments/CarelessQueue/Resource"}
