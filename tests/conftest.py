@@ -29,9 +29,11 @@ os.environ.pop("AWS_PROFILE", None)
 
 
 class Synthesized:
-    def __init__(self, outdir: Path, app: Any) -> None:
+    def __init__(self, outdir: Path, app: Any = None) -> None:
         self.outdir = outdir
-        self.app = app  # the CDK app the template came from (its construct tree, e.g. each function's settings)
+        # The CDK app the template came from (its construct tree: each function's settings); None for a
+        # template the CDK CLI synthesized.
+        self.app = app
         self.template_path = outdir / "Payments.template.json"
         self.template: dict[str, Any] = json.loads(self.template_path.read_text())
 
