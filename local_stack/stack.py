@@ -41,8 +41,8 @@ DEFAULT_TEMPLATE = ROOT / "cdk.out" / "Payments.template.json"
 STATE_FILE = ROOT / ".local" / "stack.json"
 STACK_NAME = "Payments"
 # The environment variables through which functions find the PSP's API key and the webhook signing secret.
-PSP_API_KEY_SECRET_ENV = PspSettings.model_fields["psp_api_key_secret"].alias
-WEBHOOK_SECRET_ENV = PspWebhookSettings.model_fields["secret_arn"].alias
+PSP_API_KEY_SECRET_ENV = str(PspSettings.model_fields["psp_api_key_secret"].alias)
+WEBHOOK_SECRET_ENV = str(PspWebhookSettings.model_fields["secret_arn"].alias)
 
 
 @dataclass
@@ -80,7 +80,7 @@ def aws_clients(endpoint: str) -> Any:
     config = Config(retries={"mode": "standard", "max_attempts": 3})
 
     def client(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
+        return session.client(service, endpoint_url=endpoint, config=config)
 
     return client
 

@@ -17,6 +17,7 @@ Only service integrations (S3 reader, SQS) run in the definition, so moto execut
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -145,7 +146,7 @@ class Settlement(Construct):
         )
         self.state_machine = self._large_file_state_machine()
 
-        settings = {
+        settings: dict[str, Any] = {
             "runs_table": self.runs_table.table_name,
             "settlements_table": self.settlements_table.table_name,
             "executor_table": executor_table.table_name,

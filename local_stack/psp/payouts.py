@@ -19,7 +19,7 @@ from local_stack.psp.charges import Charge, Reply, json_body
 from local_stack.psp.webhooks import WebhookSender
 
 if TYPE_CHECKING:
-    from local_stack.psp.simulator import PspSimulator
+    from local_stack.psp.simulator import PspSimulator, RouteHandler
 
 
 @dataclass
@@ -179,7 +179,7 @@ def list_events(sim: PspSimulator, *_: Any) -> Reply:
     return Reply(200, {"object": "list", "data": list(sim.webhooks.sent)})
 
 
-ROUTES = [
+ROUTES: list[tuple[str, re.Pattern[str], RouteHandler]] = [
     ("POST", re.compile(r"^/v1/payouts$"), create_payout),
     ("GET", re.compile(r"^/v1/payouts$"), list_payouts),
     ("GET", re.compile(r"^/v1/payouts/(?P<payout_id>pout_\w+)$"), get_payout),
