@@ -13,4 +13,6 @@ def utc_now() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The one format every stored time uses: UTC ISO 8601 with microseconds, always the same width, so
+    stored times compare as strings (range queries on indexes rely on it)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

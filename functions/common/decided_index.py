@@ -11,6 +11,8 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from functions.common.clock import iso
+
 INDEX = "by_decided_shard"
 ATTRIBUTE = "decided_shard"
 SORT_KEY = "decided_at"
@@ -34,4 +36,4 @@ def shards_between(start: datetime, end: datetime) -> Iterator[str]:
 
 def sort_bound(moment: datetime) -> str:
     """A time as `decided_at` is written (UTC ISO 8601), so strings compare as times."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return iso(moment)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.common import decided_index
+from functions.common.clock import iso, utc_now
 from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
 from functions.executor.domain import OrderExecution, target_status
@@ -20,7 +20,7 @@ OPEN_BUCKET = "OPEN"
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return iso(utc_now())
 
 
 class DynamoExecutionStore:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+from functions.common.clock import iso, utc_now
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
 from functions.ledger.accounts import PSP_RECEIVABLE, seller_payable
@@ -105,7 +105,7 @@ class Publisher(Protocol):
 
 
 def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publisher) -> bool:
-    appended = store.append(charge_journal(charge, created_at=datetime.now(UTC).isoformat()))
+    appended = store.append(charge_journal(charge, created_at=iso(utc_now())))
     # Charges reach the ledger only from the wallet, after their credit: both are done now.
     order_status.publish(
         OrderStatusChanged(
@@ -120,7 +120,7 @@ def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publi
 
 def book_posting(posting: JournalPosting, *, store: LedgerStore) -> bool:
     """Book a posting once; an unbalanced one raises UnbalancedJournal (the message goes to the DLQ)."""
-    return store.append(posting_journal(posting, created_at=datetime.now(UTC).isoformat()))
+    return store.append(posting_journal(posting, created_at=iso(utc_now())))
 
 
 class CurrencyTotals(BaseModel):

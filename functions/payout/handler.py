@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -14,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, guard_request
 from functions.common.api_docs import BODY_RULES, KEY_REUSED, create_responses, link, read_responses
+from functions.common.clock import iso, utc_now
 from functions.common.observability import logger, metrics, tracer
 from functions.payout import domain
 from functions.payout.models import PayoutRequest, PayoutResponse
@@ -124,7 +124,7 @@ def _scheduled_ports() -> ScheduledPorts:
 def scheduled_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """EventBridge's daily rule: pay out every seller whose available balance is above the threshold."""
     ports = _scheduled_ports()
-    fired_at = str(event.get("time") or datetime.now(UTC).isoformat())
+    fired_at = str(event.get("time") or iso(utc_now()))
     payouts = domain.run_scheduled_payouts(
         threshold_major=ports.threshold_major,
         day=fired_at[:10],

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from functions.common.clock import Clock, utc_now
+from functions.common.clock import Clock, iso, utc_now
 from functions.common.ids import deterministic_id
 from functions.reconciliation.classify import classify_chunk, classify_columns
 from functions.reconciliation.messages import RowTask
@@ -82,7 +82,7 @@ def start_run(source: ObjectRef, *, ports: RunPorts, policy: RunPolicy, now: Clo
     existing = ports.runs.get(run_id)
     if existing is not None and (existing.status != "RUNNING" or existing.mode == "distributed"):
         return RunChange(existing, "unchanged")  # a redelivered notification, or the same file dropped again
-    run = existing or Run(run_id=run_id, source=source, created_at=now().isoformat())
+    run = existing or Run(run_id=run_id, source=source, created_at=iso(now()))
     if head is None:
         return fail_run(run, "the settlement object does not exist (deleted before it was read)", ports=ports, now=now)
     if head.size > policy.distributed_threshold_bytes or head.metadata.get(DISTRIBUTED_METADATA) == "distributed":
@@ -118,7 +118,7 @@ def finish_run(run: Run, tally: Tally, *, ports: RunPorts, policy: RunPolicy, no
     bucket = run.source.bucket
     report = ObjectRef(bucket=bucket, key=f"{prefix}summary.json")
     breaks_report = ObjectRef(bucket=bucket, key=f"{prefix}breaks.csv")
-    completed = complete_run(run, tally, completed_at=now().isoformat()).model_copy(
+    completed = complete_run(run, tally, completed_at=iso(now())).model_copy(
         update={"report": report, "breaks_report": breaks_report}
     )
     ports.files.put_report(breaks_report, tally.breaks_log.contents(), "text/csv")
@@ -129,7 +129,7 @@ def finish_run(run: Run, tally: Tally, *, ports: RunPorts, policy: RunPolicy, no
 
 
 def fail_run(run: Run, error: str, *, ports: RunPorts, now: Clock = utc_now) -> RunChange:
-    failed = run.model_copy(update={"status": "FAILED", "error": error, "completed_at": now().isoformat()})
+    failed = run.model_copy(update={"status": "FAILED", "error": error, "completed_at": iso(now())})
     ports.runs.put(failed)
     return RunChange(failed, "failed")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from functions.common.clock import iso
 from functions.reconciliation.models import Claim
 from functions.reconciliation.ports import ClaimStore, OrderSource
 from functions.reconciliation.tally import Tally
@@ -50,7 +51,7 @@ def find_missing(tally: Tally, *, orders: OrderSource, claims: ClaimStore, grace
                     )
                 )
             detail = (
-                f"decided {order.decided_at}, after the file's cut-off {cutoff.isoformat()}: expected in the next file"
+                f"decided {order.decided_at}, after the file's cut-off {iso(cutoff)}: expected in the next file"
                 if temporary
                 else f"{order.amount} {order.currency} decided {order.decided_at}, not in the file"
             )

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from functions.common import decided_index
 from functions.common.aws import client
+from functions.common.clock import iso
 from functions.common.dynamo import cancellation_codes, is_condition_failure, items, plain, table
 from functions.common.events import JournalPosting
 from functions.common.queues import QueuePublisher
@@ -254,7 +255,7 @@ class DynamoOutcomeStore:
                     "currency": o.currency,
                 }
                 if o.created_at is not None:
-                    item["created_at"] = o.created_at.isoformat()
+                    item["created_at"] = iso(o.created_at)
                 batch.put_item(Item=item)
 
     def outcomes(self, run_id: str) -> Iterator[Outcome]:

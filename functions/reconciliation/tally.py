@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from functions.common.clock import iso
 from functions.reconciliation.classify import ChunkResult
 from functions.reconciliation.models import BREAK_CLASSES, Outcome, ReviewItem, Run
 from functions.reconciliation.ports import BreaksLog
@@ -136,7 +137,7 @@ def complete_run(run: Run, tally: Tally, *, completed_at: str) -> Run:
             "escalated": tally.escalated,
             "settled_amounts": dict(tally.settled_amounts),
             "fees": dict(tally.fees),
-            "cutoff": tally.cutoff.isoformat() if tally.cutoff else None,
+            "cutoff": iso(tally.cutoff) if tally.cutoff else None,
             "completed_at": completed_at,
         }
     )

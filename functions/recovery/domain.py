@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from functions.common.clock import iso
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
 from functions.psp.models import ChargeResult
 
@@ -29,10 +30,6 @@ class RecoveryReport:
     stuck: list[str] = field(default_factory=list)  # payment_order_ids open past the second deadline
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
 def recover_orders(
     *,
     now: datetime,
@@ -44,8 +41,8 @@ def recover_orders(
     order_status: Publisher,
 ) -> RecoveryReport:
     report = RecoveryReport()
-    stuck_before = _iso(now - stuck_after)
-    for execution in store.open_orders(opened_before=_iso(now - resolve_after)):
+    stuck_before = iso(now - stuck_after)
+    for execution in store.open_orders(opened_before=iso(now - resolve_after)):
         report.examined += 1
         found = psp.charge_by_idempotency_key(execution.payment_order_id)
         if found is None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from functions.common.clock import iso
 from functions.reconciliation import domain
 from functions.reconciliation.domain import DISTRIBUTED_METADATA, run_id_for
 from functions.reconciliation.messages import RowTask
@@ -61,8 +62,9 @@ def test_a_settlement_file_is_reconciled_to_a_completed_run_with_its_reports_and
     assert run.run_id == run_id_for(source.model_copy(update={"etag": f"etag-{len(content)}"}))
     assert (run.status, run.mode, run.rows, run.matched) == ("COMPLETED", "stream", 2, 1)
     assert run.breaks == {**NONE, "amount_mismatch": 1, "missing_external": 1}
-    assert (run.settled_amounts, run.fees, run.cutoff) == ({"USD": 1000}, {"USD": 59}, "2026-05-01T12:00:03+00:00")
-    assert (run.created_at, run.completed_at) == (NOW.isoformat(), NOW.isoformat())
+    cutoff = "2026-05-01T12:00:03.000000+00:00"
+    assert (run.settled_amounts, run.fees, run.cutoff) == ({"USD": 1000}, {"USD": 59}, cutoff)
+    assert (run.created_at, run.completed_at) == (iso(NOW), iso(NOW))
     # And the run record went RUNNING, then COMPLETED (last)
     assert [(r.status, r.rows) for r in runs.puts] == [("RUNNING", 0), ("COMPLETED", 2)]
     # And the reports are under reports/<run>/: the summary is the completed run, the CSV has one line a break
@@ -108,7 +110,7 @@ def test_an_object_deleted_before_it_was_read_is_a_failed_run() -> None:
     assert (change.run.run_id, change.run.status, change.run.completed_at) == (
         run_id_for(source),
         "FAILED",
-        NOW.isoformat(),
+        iso(NOW),
     )
     assert change.run.error == "the settlement object does not exist (deleted before it was read)"
     assert runs.puts == [change.run]
