@@ -43,9 +43,7 @@ class Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
-    from infra.app import build_app
+    from local_stack.commands.synth import synthesize_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, _ = build_app(str(outdir))
-    app.synth()
-    yield Synthesized(outdir, app)
+    yield Synthesized(outdir, synthesize_app(outdir))

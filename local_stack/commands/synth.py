@@ -10,12 +10,21 @@ from local_stack.stack import DEFAULT_TEMPLATE
 from local_stack.template import ACCOUNT_ID, REGION
 
 
-def synth(outdir: Path) -> Path:
-    """The local stack's template: for the local account and region, concrete as in a real deployment."""
-    from infra.app import STACK_NAME, build_app
+def synthesize_app(outdir: Path) -> Any:
+    """The synthesized CDK app (its construct tree) of the local stack's template: for the local account and
+    region, concrete as in a real deployment."""
+    from infra.app import build_app
 
     app, _ = build_app(str(outdir), account=ACCOUNT_ID, region=REGION)
     app.synth()
+    return app
+
+
+def synth(outdir: Path) -> Path:
+    """The local stack's template."""
+    from infra.app import STACK_NAME
+
+    synthesize_app(outdir)
     return outdir / f"{STACK_NAME}.template.json"
 
 
