@@ -136,7 +136,7 @@ def function_triggers(function: lambda_.Function, invokers: dict[str, set[str]])
     """How a function is invoked, from what the stack wires to it: its event source mappings (a stream
     mapping has a starting position, an SQS one has none) and the services whose invoke permissions name
     it (`invokers`: function ARN token -> principals)."""
-    triggers = {INVOKERS[principal] for principal in invokers.get(function.function_arn, set())}
+    triggers = {INVOKERS.get(principal, principal) for principal in invokers.get(function.function_arn, set())}
     for child in function.node.children:
         if isinstance(child, lambda_.EventSourceMapping):
             mapping: Any = child.node.default_child
@@ -147,8 +147,8 @@ def function_triggers(function: lambda_.Function, invokers: dict[str, set[str]])
 def _acknowledge_function_checks(function: lambda_.Function, invokers: dict[str, set[str]]) -> None:
     resource: Any = function.node.default_child
     triggers = function_triggers(function, invokers)
-    if not triggers:
-        raise ValueError(f"{function.node.path}: nothing invokes it; say how before acknowledging its checks")
+    if not triggers or triggers - set(CONCURRENCY_REASONS):
+        raise ValueError(f"{function.node.path}: invoked by {sorted(triggers)}; no reviewed reasons for that")
     acknowledge_checkov(resource, "CKV_AWS_117", NO_VPC_REASON)
     # Asynchronous invocations (schedules) get a real DLQ; the others' failures land elsewhere.
     if "schedule" not in triggers:

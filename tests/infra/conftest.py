@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "111111111111"
 # (stage, region): both stages where the team deploys, and prod in the region whose ARNs differ most.
 CLI_SYNTHS = (("dev", "eu-west-1"), ("prod", "eu-west-1"), ("prod", "us-east-1"))
-SYNTH_TIMEOUT_SECONDS = 840
+SYNTH_TIMEOUT_SECONDS = 1200
 
 
 def synth_command(stage: str) -> list[str]:
