@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.common.errors import InvalidRequest
+from functions.common.numbers import JsonInt
 from functions.common.settings import FunctionSettings
 from functions.executor import payouts
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
@@ -87,7 +88,7 @@ class PspEvent(BaseModel):
 
     id: str = Field(min_length=1, max_length=255)
     type: str = Field(min_length=1, max_length=100)
-    created: int
+    created: JsonInt
     data: dict[str, Any]
 
     @property
