@@ -132,6 +132,7 @@ PSP_EVENT_SCHEMA: dict[str, Any] = {
         "created": {"type": "integer", "description": "Unix time the PSP created the event."},
         "data": {
             "type": "object",
+            "additionalProperties": True,
             "description": "`object.merchant_reference` is our payment order or payout id; `object.id` the PSP's.",
         },
     },

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
+
+from functions.common.numbers import whole_number
 
 # ISO 4217 minor-unit exponents for the currencies the platform accepts.
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -75,13 +77,8 @@ Currency = Annotated[
 ]
 
 
-def _whole_number(value: Any) -> Any:
-    # JSON (and JSON Schema) does not tell 1099.0 from 1099: both are the integer 1099.
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-# strict: a JSON 10.99, "1099" or true is rejected instead of coerced.
-AmountMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_MINOR), BeforeValidator(_whole_number)]
+# strict: a JSON 10.99, "1099" or true is rejected instead of coerced; 1099.0 is JSON's integer 1099.
+AmountMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_MINOR), BeforeValidator(whole_number)]
 
 
 def exponent(currency: str) -> int:

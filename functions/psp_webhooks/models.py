@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.common.errors import InvalidRequest
+from functions.common.numbers import JsonInt
 
 Applied = Literal["duplicate", "applied", "ignored"]
 
@@ -16,7 +17,7 @@ class PspEvent(BaseModel):
 
     id: str = Field(min_length=1, max_length=255)
     type: str = Field(min_length=1, max_length=100)
-    created: int
+    created: JsonInt
     data: dict[str, Any]
 
     @property
