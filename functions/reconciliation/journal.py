@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from functions.common.events import JournalPosting, PostingLine
-
-# The ledger accounts a settled charge moves (the only account names reconciliation uses).
-BANK_CASH = "bank_cash"
-PSP_FEE_EXPENSE = "psp_fee_expense"
-PSP_RECEIVABLE = "psp_receivable"
+from functions.ledger.accounts import BANK_CASH, PSP_FEE_EXPENSE, PSP_RECEIVABLE
 
 
 def settlement_journal(run_id: str, first_line: int, currency: str, gross: int, fees: int) -> JournalPosting:
