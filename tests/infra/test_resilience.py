@@ -134,7 +134,7 @@ def test_reserved_concurrency_only_where_it_protects_the_psp(synthesized: Synthe
         for k, f in synthesized.resources("AWS::Lambda::Function").items()
         if "ReservedConcurrentExecutions" in f["Properties"]
     }
-    assert reserved == {"PayoutsRecoveryFunction": 1}
+    assert reserved == {"RecoveryFunction": 1}
 
 
 def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthesized: Synthesized) -> None:
@@ -146,7 +146,7 @@ def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthes
         if "ScheduleExpression" in rule["Properties"]
         for target in rule["Properties"]["Targets"]
     ]
-    assert {base_name(f) for f in scheduled} == {"PayoutsScheduledPayoutsFunction", "PayoutsRecoveryFunction"}
+    assert {base_name(f) for f in scheduled} == {"PayoutsScheduledPayoutsFunction", "RecoveryFunction"}
     for function_id in scheduled:
         (queue_id,) = references(functions[function_id]["Properties"]["DeadLetterConfig"]["TargetArn"])
         # A queue with its own DLQ and the age alarm (test_every_queue_has_a_dlq_and_alarms_on_age_and_dlq_depth)
