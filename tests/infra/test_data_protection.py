@@ -207,7 +207,7 @@ def test_the_alarm_topic_is_encrypted_with_the_messages_key_cloudwatch_may_use(s
 
 def test_the_webhook_signing_secret_is_on_the_data_key_and_retained(synthesized: Synthesized) -> None:
     secrets = by_base_name(synthesized.template, "AWS::SecretsManager::Secret")
-    _, secret = secrets["PayoutsWebhookSigningSecret"]
+    _, secret = secrets["PspWebhooksSigningSecret"]
     assert references(secret["Properties"]["KmsKeyId"]) == [_key(synthesized, "Data")]
     assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
     # Every secret in the stack is on the Data key
