@@ -152,12 +152,13 @@ class SqsPoller(EventSourcePoller):
         sqs: Any,
         stop: threading.Event,
         retry_delay: int,
+        reschedules_its_failures: bool = False,
     ) -> None:
         super().__init__(mapping, lambdas=lambdas, stop=stop)
         self.queue_url = cloud.queue_url_by_arn(mapping.source_arn)
         self.sqs = sqs
         self.retry_delay = retry_delay
-        self.reschedules_its_failures = RESCHEDULES_ITS_FAILURES_ENV in cloud.functions[mapping.function].environment
+        self.reschedules_its_failures = reschedules_its_failures
 
     def billable(self, operation: str, response: Any) -> bool:
         # Billed in AWS too (Lambda's poller makes these requests). Empty long polls are a fixed cost
@@ -373,8 +374,17 @@ def start_pollers(
     threads: list[threading.Thread] = []
     for mapping in cloud.event_sources:
         if mapping.kind == "sqs":
+            reschedules = RESCHEDULES_ITS_FAILURES_ENV in cloud.functions[mapping.function].environment
             threads.extend(
-                SqsPoller(mapping, cloud=cloud, lambdas=lambdas, sqs=clients("sqs"), stop=stop, retry_delay=retry_delay)
+                SqsPoller(
+                    mapping,
+                    cloud=cloud,
+                    lambdas=lambdas,
+                    sqs=clients("sqs"),
+                    stop=stop,
+                    retry_delay=retry_delay,
+                    reschedules_its_failures=reschedules,
+                )
                 for _ in range(sqs_pollers_per_queue)
             )
         else:

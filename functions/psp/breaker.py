@@ -64,6 +64,7 @@ class CircuitBreaker:
         self._sync_lock = threading.Lock()
         self._view = CircuitState()
         self._pending = Tally()
+        self._pending_at = 0.0  # when the latest outcome in the tally was seen
         self._last_sync: float | None = None
         self._probe_in_flight = False
 
@@ -98,6 +99,7 @@ class CircuitBreaker:
             if admitted == "probe":
                 self._probe_in_flight = False
             self._pending = self._pending + outcome
+            self._pending_at = now
             self._view = merge(self._view, outcome, now=now, policy=self.policy)
 
     def abandon(self, admitted: Admission) -> None:
@@ -118,10 +120,12 @@ class CircuitBreaker:
                 if self._last_sync is not None and now - self._last_sync < self._sync_seconds:
                     return
                 self._last_sync = now
-                tally = self._pending
+                tally, seen_at = self._pending, self._pending_at
                 self._pending = Tally()
             try:
-                shared = self._share(tally, now)
+                # Merged as of when the outcomes were seen: a circuit this execution saw open a while ago
+                # has been cooling down since then, not since now.
+                shared = self._share(tally, seen_at)
             except CircuitStoreUnavailable as error:
                 with self._lock:
                     self._pending = tally + self._pending  # shared next time
@@ -138,13 +142,13 @@ class CircuitBreaker:
         finally:
             self._sync_lock.release()
 
-    def _share(self, tally: Tally, now: float) -> CircuitState | None:
+    def _share(self, tally: Tally, seen_at: float) -> CircuitState | None:
         for _ in range(RACES_PER_SYNC):
             shared = self._store.read(self.name)
             if tally.empty:
                 return shared
-            merged = merge(shared, tally, now=now, policy=self.policy)
-            if self._store.replace(self.name, merged, expected_version=shared.version, now=now):
+            merged = merge(shared, tally, now=seen_at, policy=self.policy)
+            if self._store.replace(self.name, merged, expected_version=shared.version, now=self._clock()):
                 return merged.model_copy(update={"version": shared.version + 1})
         return None
 
