@@ -20,6 +20,7 @@ from functions.executor import domain
 from functions.executor.psp_metrics import MeteredPsp
 from functions.executor.settings import ExecutorSettings
 from functions.executor.store import DynamoExecutionStore
+from functions.psp.breaker import GuardedPsp
 from functions.psp.worker import batch_options, guarded_psp
 
 
@@ -30,17 +31,20 @@ class ChargePorts:
     wallet: domain.Publisher
     order_status: domain.Publisher
     batch: BatchOptions
+    breaker: GuardedPsp
 
 
 @functools.cache
 def ports() -> ChargePorts:
     settings = ExecutorSettings.from_env()
+    psp = guarded_psp(settings)
     return ChargePorts(
         store=DynamoExecutionStore(settings.orders_table),
-        psp=MeteredPsp(guarded_psp(settings)),
+        psp=MeteredPsp(psp),
         wallet=QueuePublisher(settings.wallet_queue_url),
         order_status=QueuePublisher(settings.order_status_queue_url),
         batch=batch_options(settings),
+        breaker=psp,
     )
 
 
@@ -53,6 +57,9 @@ def _execute(order: ExecuteOrder) -> None:
         correlation_id=order.payment_id, payment_id=order.payment_id, payment_order_id=order.payment_order_id
     )
     wired = ports()
+    # While the PSP's circuit is open the order is not even claimed: it stays NOT_STARTED (off the recovery
+    # sweep's index) and comes back with backoff.
+    wired.breaker.fail_fast()
     execution = domain.execute_order(
         order, store=wired.store, psp=wired.psp, wallet=wired.wallet, order_status=wired.order_status
     )

