@@ -57,8 +57,8 @@ def _execute(order: ExecuteOrder) -> None:
         correlation_id=order.payment_id, payment_id=order.payment_id, payment_order_id=order.payment_order_id
     )
     wired = ports()
-    # While the PSP's circuit is open the order is not even claimed: it stays NOT_STARTED (off the recovery
-    # sweep's index) and comes back with backoff.
+    # While the PSP's circuit is open the order is not even claimed (so a new one stays off the recovery
+    # sweep's index); it comes back with backoff.
     wired.breaker.fail_fast()
     execution = domain.execute_order(
         order, store=wired.store, psp=wired.psp, wallet=wired.wallet, order_status=wired.order_status
