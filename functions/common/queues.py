@@ -257,6 +257,9 @@ def _log_failure(raw: dict[str, Any], kind: FailureKind, error: BaseException) -
     extra = {"message_id": raw.get("messageId"), "failure": kind, "error_type": type(error).__name__}
     if kind == "transient":
         logger.info("record failed transiently; retried later", extra={**extra, "error": str(error)})
+    elif kind == "poison":
+        # Not the validation error itself: it quotes the body.
+        logger.warning("record body unreadable", extra=extra)
     else:
         logger.warning("record failed", extra=extra, exc_info=error)
 
