@@ -45,7 +45,15 @@ HEALTH_PATH = {
                         "schema": {
                             "type": "object",
                             "required": ["status"],
-                            "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                            "properties": {
+                                "status": {"type": "string", "enum": ["ok"]},
+                                "function_timeouts": {
+                                    "type": "object",
+                                    "description": "Invocations that ran past their function's timeout, by "
+                                    "function (functions without any are left out).",
+                                    "additionalProperties": {"type": "integer", "minimum": 1},
+                                },
+                            },
                         }
                     }
                 },

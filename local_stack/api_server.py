@@ -95,7 +95,8 @@ class LocalApiGateway:
             if method != "GET":
                 return _method_not_allowed(["GET"])
             if path == "/health":
-                return 200, JSON_HEADERS, json.dumps({"status": "ok"}).encode()
+                health = {"status": "ok", "function_timeouts": self.lambdas.timeouts()}
+                return 200, JSON_HEADERS, json.dumps(health).encode()
             if path == DOCS_PATH:
                 return 200, {"Content-Type": "text/html; charset=utf-8"}, DOCS_PAGE
             return 200, JSON_HEADERS, json.dumps(self.openapi).encode()

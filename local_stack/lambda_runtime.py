@@ -1,5 +1,10 @@
 """Local Lambda service: a pool of worker processes per function, each with the function's own
-environment from the template, scaled out on demand up to the function's concurrency."""
+environment from the template, scaled out on demand up to the function's concurrency.
+
+The template's timeout is enforced as Lambda enforces it: an invocation still running at its timeout is
+a timeout (its execution environment is killed, the event source treats the batch as failed), and so is
+one that answered only after it; every timeout is counted per function (`LambdaService.timeouts`, shown on
+the local API's /health)."""
 
 from __future__ import annotations
 
@@ -22,6 +27,10 @@ from local_stack.loopback import stop_process
 from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
+# How long past a function's timeout the runtime waits for the reply of a worker before killing it: the
+# time a reply written at the deadline needs to cross the pipe. Any reply later than the timeout itself
+# still counts as a timeout.
+REPLY_GRACE_SECONDS = 0.5
 
 
 class InvocationError(Exception):
@@ -74,6 +83,7 @@ class FunctionPool:
         self._all: list[Worker] = []
         self._lock = threading.Condition()
         self._closed = False
+        self.timeouts = 0
 
     def _spawn(self) -> Worker:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -129,17 +139,27 @@ class FunctionPool:
     def invoke(self, event: dict[str, Any], *, crash: bool = False) -> Any:
         worker = self._acquire()
         healthy = False
+        timeout = self.spec.timeout_seconds
         try:
             assert worker.process.stdin is not None
-            request = {"event": event, "request_id": str(uuid.uuid4()), "crash": crash}
+            started = time.monotonic()
+            request = {
+                "event": event,
+                "request_id": str(uuid.uuid4()),
+                "crash": crash,
+                # The context's deadline, on the wall clock both processes share.
+                "deadline": time.time() + timeout,
+            }
             worker.process.stdin.write(json.dumps(request) + "\n")
             worker.process.stdin.flush()
             try:
-                reply = worker.replies.get(timeout=self.spec.timeout_seconds + 5)
+                reply = worker.replies.get(timeout=timeout + REPLY_GRACE_SECONDS)
             except queue.Empty:
-                raise InvocationError(f"{self.spec.name} timed out after {self.spec.timeout_seconds}s") from None
+                raise self._timed_out() from None
             if reply is None:
                 raise InvocationError(f"{self.spec.name}: the execution environment died")
+            if time.monotonic() - started > timeout:
+                raise self._timed_out()  # answered, but after Lambda would have stopped it
             healthy = True
             if "error" in reply:
                 raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
@@ -148,6 +168,11 @@ class FunctionPool:
             raise InvocationError(f"{self.spec.name}: {error}") from error
         finally:
             self._release(worker, healthy)
+
+    def _timed_out(self) -> InvocationError:
+        with self._lock:
+            self.timeouts += 1
+        return InvocationError(f"{self.spec.name} timed out after {self.spec.timeout_seconds}s")
 
     def close(self) -> None:
         with self._lock:
@@ -192,6 +217,10 @@ class LambdaService:
         finally:
             if self.meter is not None:
                 self.meter.record_invocation(logical_id, (time.perf_counter() - started) * 1000)
+
+    def timeouts(self) -> dict[str, int]:
+        """Invocations that ran past their timeout, by function name (functions without any left out)."""
+        return {pool.spec.name: pool.timeouts for pool in self.pools.values() if pool.timeouts}
 
     def close(self) -> None:
         for pool in self.pools.values():

@@ -19,7 +19,16 @@ from local_stack.metering import CALL_LOG_ENV, install_worker_hook
 class LocalContext:
     """The attributes of Lambda's context object that handlers and Powertools read."""
 
-    def __init__(self, *, function_name: str, memory_mb: int, timeout_seconds: int, request_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        function_name: str,
+        memory_mb: int,
+        timeout_seconds: int,
+        request_id: str,
+        deadline: float | None = None,
+    ) -> None:
+        """`deadline`: when the invocation times out, in Unix seconds (default: `timeout_seconds` from now)."""
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
@@ -27,10 +36,10 @@ class LocalContext:
         self.aws_request_id = request_id
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
+        self._deadline = deadline if deadline is not None else time.time() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - time.time()) * 1000))
 
 
 def main() -> None:
@@ -55,6 +64,7 @@ def main() -> None:
             memory_mb=memory_mb,
             timeout_seconds=timeout_seconds,
             request_id=request.get("request_id") or str(uuid.uuid4()),
+            deadline=request.get("deadline"),
         )
         reply: dict[str, Any]
         try:

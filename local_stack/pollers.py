@@ -12,11 +12,15 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
+from functions.psp.settings import PspWorkerSettings
 from local_stack.deploy import EventSourceMapping, LocalCloud
 from local_stack.lambda_runtime import InvocationError, LambdaService
 from local_stack.template import REGION
 
 log = logging.getLogger("local_stack.pollers")
+# A function whose environment has the backoff settings reschedules its own failed records
+# (ChangeMessageVisibility, functions/common/queues.py): the poller leaves their visibility alone.
+RESCHEDULES_ITS_FAILURES_ENV = PspWorkerSettings.model_fields["retry_base_seconds"].alias
 
 
 def matches(pattern: Any, value: Any) -> bool:
@@ -108,27 +112,36 @@ class EventSourcePoller(threading.Thread, ABC):
         return response
 
     def invoke(self, records: list[dict[str, Any]]) -> set[str]:
-        """Hand the batch to the function; returns the ids of the records that failed.
+        """Hand the batch to the function; returns the ids of the records that failed."""
+        failed, _ = self.deliver(records)
+        return failed
+
+    def deliver(self, records: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+        """Hand the batch to the function: the ids of the records that failed, and of those among them
+        that failed with the whole invocation (an error, a timeout, a dead execution environment).
 
         Chaos: at-least-once delivery made visible - the batch is handed over `duplicate_deliveries`
         times, and a record failed if any delivery failed it (an invocation error fails them all)."""
         failed: set[str] = set()
+        failed_invocation: set[str] = set()
         for _ in range(max(1, self.lambdas.chaos.duplicate_deliveries)):
             try:
                 result = self.lambdas.invoke(self.mapping.function, {"Records": records})
             except InvocationError as error:
                 log.warning("%s failed a batch of %d: %s", self.mapping.function, len(records), error)
-                failed.update(self.record_id(r) for r in records)
+                failed_invocation.update(self.record_id(r) for r in records)
                 continue
             if self.mapping.report_batch_item_failures:
                 failed.update(str(f["itemIdentifier"]) for f in (result or {}).get("batchItemFailures", []))
-        return failed
+        return failed | failed_invocation, failed_invocation
 
 
 class SqsPoller(EventSourcePoller):
     """Receives up to BatchSize messages, invokes, deletes what succeeded. Failed records stay in the
     queue; they become visible again after `retry_delay` seconds (a local shortening of the visibility
-    timeout) and reach the DLQ after the queue's maxReceiveCount, as in AWS."""
+    timeout) and reach the DLQ after the queue's maxReceiveCount, as in AWS. A record that a function
+    which reschedules its own failures reported failed keeps the visibility that function gave it: like
+    Lambda's poller, this one then changes nothing."""
 
     def __init__(
         self,
@@ -139,11 +152,13 @@ class SqsPoller(EventSourcePoller):
         sqs: Any,
         stop: threading.Event,
         retry_delay: int,
+        reschedules_its_failures: bool = False,
     ) -> None:
         super().__init__(mapping, lambdas=lambdas, stop=stop)
         self.queue_url = cloud.queue_url_by_arn(mapping.source_arn)
         self.sqs = sqs
         self.retry_delay = retry_delay
+        self.reschedules_its_failures = reschedules_its_failures
 
     def billable(self, operation: str, response: Any) -> bool:
         # Billed in AWS too (Lambda's poller makes these requests). Empty long polls are a fixed cost
@@ -166,7 +181,7 @@ class SqsPoller(EventSourcePoller):
         ).get("Messages", [])
         if not messages:
             return 0
-        failed = self.invoke([self._record(m) for m in messages])
+        failed, failed_invocation = self.deliver([self._record(m) for m in messages])
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.aws(
@@ -176,7 +191,8 @@ class SqsPoller(EventSourcePoller):
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        retry = [m for m in messages if m["MessageId"] in failed]
+        shorten = failed_invocation if self.reschedules_its_failures else failed
+        retry = [m for m in messages if m["MessageId"] in shorten]
         if retry:
             self.aws(
                 self.sqs,
@@ -358,8 +374,17 @@ def start_pollers(
     threads: list[threading.Thread] = []
     for mapping in cloud.event_sources:
         if mapping.kind == "sqs":
+            reschedules = RESCHEDULES_ITS_FAILURES_ENV in cloud.functions[mapping.function].environment
             threads.extend(
-                SqsPoller(mapping, cloud=cloud, lambdas=lambdas, sqs=clients("sqs"), stop=stop, retry_delay=retry_delay)
+                SqsPoller(
+                    mapping,
+                    cloud=cloud,
+                    lambdas=lambdas,
+                    sqs=clients("sqs"),
+                    stop=stop,
+                    retry_delay=retry_delay,
+                    reschedules_its_failures=reschedules,
+                )
                 for _ in range(sqs_pollers_per_queue)
             )
         else:

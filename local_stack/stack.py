@@ -20,7 +20,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
-from functions.psp.settings import PspSettings
+from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
 from local_stack.api_server import LocalApiGateway, api_server
@@ -43,6 +43,21 @@ STACK_NAME = "Payments"
 # The environment variables through which functions find the PSP's API key and the webhook signing secret.
 PSP_API_KEY_SECRET_ENV = str(PspSettings.model_fields["psp_api_key_secret"].alias)
 WEBHOOK_SECRET_ENV = str(PspWebhookSettings.model_fields["secret_arn"].alias)
+
+
+def _worker_env(field: str) -> str:
+    return str(PspWorkerSettings.model_fields[field].alias)
+
+
+# Local runs converge in seconds, not minutes: the PSP workers back off for at most 4 s (AWS: 300 s) and
+# their circuit cools down for 5 s (AWS: 15 s). Their messages' maximum age is cut to match, so that the
+# queues' maxReceiveCount (sized for AWS's figures) still never fires before the age check.
+LOCAL_FUNCTION_SETTINGS = {
+    _worker_env("retry_base_seconds"): "1",
+    _worker_env("retry_cap_seconds"): "4",
+    _worker_env("max_message_age_seconds"): "900",
+    _worker_env("circuit_cool_down_seconds"): "5",
+}
 
 
 @dataclass
@@ -143,7 +158,7 @@ class LocalStack:
             clients = aws_clients(self.aws_endpoint)
             self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
             self._store_psp_api_key(clients)
-            overrides = {"PSP_BASE_URL": self.psp_url}
+            overrides = {**LOCAL_FUNCTION_SETTINGS, "PSP_BASE_URL": self.psp_url}
             functions = {
                 logical_id: spec.__class__(
                     **{**spec.__dict__, "environment": {k: overrides.get(k, v) for k, v in spec.environment.items()}}

@@ -10,14 +10,21 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from functions.common.aws import CREATION_LOCK
+
 
 @functools.cache
-def table(name: str) -> Any:
+def _table(name: str) -> Any:
     return boto3.resource("dynamodb").Table(name)
 
 
+def table(name: str) -> Any:
+    with CREATION_LOCK:  # boto3's default session is not thread-safe while it creates resources
+        return _table(name)
+
+
 def reset_tables() -> None:
-    table.cache_clear()
+    _table.cache_clear()
 
 
 def items(table_name: str, operation: str = "query", **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -5,11 +5,15 @@ Each reads its service name and namespace from the function's environment
 
 from __future__ import annotations
 
+import threading
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+# Powertools' metric set is a plain dict: code that adds metrics from record threads holds this lock.
+METRICS_LOCK = threading.Lock()
 
 
 def correlate(payment_id: str, **keys: str) -> None:

@@ -7,7 +7,7 @@ import time
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.common.observability import metrics
+from functions.common.observability import METRICS_LOCK, metrics
 from functions.executor.domain import Psp
 from functions.psp.models import ChargeResult
 
@@ -27,9 +27,9 @@ class MeteredPsp:
             payment_method=payment_method,
             merchant_reference=merchant_reference,
         )
-        metrics.add_metric(
-            name="PspChargeLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
-        )
-        if result.status == "failed":
-            metrics.add_metric(name="ChargesDeclined", unit=MetricUnit.Count, value=1)
+        latency_ms = (time.perf_counter() - started) * 1000
+        with METRICS_LOCK:  # orders are charged on threads; Powertools' metric set is a plain dict
+            metrics.add_metric(name="PspChargeLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+            if result.status == "failed":
+                metrics.add_metric(name="ChargesDeclined", unit=MetricUnit.Count, value=1)
         return result

@@ -1,5 +1,8 @@
 """Payout executor Lambda: the pay-out saga's task tokens arrive on the payout queue; each payout is
-submitted to the PSP once (idempotency key = payout_id), and its confirmation token is parked."""
+submitted to the PSP once (idempotency key = payout_id), and its confirmation token is parked.
+
+Like the charge executor: tasks of one batch run concurrently within the invocation's time budget, behind
+the PSP circuit breaker, and a PSP that is slow or failing makes a task come back later with backoff."""
 
 from __future__ import annotations
 
@@ -11,12 +14,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.observability import logger, metrics, tracer
-from functions.common.queues import consume_batch, record_model
+from functions.common.queues import BatchOptions, consume_batch, record_model
 from functions.payout_executor import domain
 from functions.payout_executor.models import PayoutTask
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
-from functions.psp.client import PspClient
+from functions.psp.worker import batch_options, guarded_psp
 
 
 @dataclass(frozen=True)
@@ -24,15 +27,17 @@ class PayoutPorts:
     psp: domain.PayoutPsp
     store: domain.PayoutExecutionStore
     answers: domain.TaskAnswers
+    batch: BatchOptions
 
 
 @functools.cache
 def ports() -> PayoutPorts:
     settings = PayoutExecutorSettings.from_env()
     return PayoutPorts(
-        psp=PspClient.from_settings(settings),
+        psp=guarded_psp(settings),
         store=DynamoPayoutExecutionStore(settings.payouts_table),
         answers=StepFunctionsAnswers(),
+        batch=batch_options(settings),
     )
 
 
@@ -40,7 +45,7 @@ _RECORD = record_model(PayoutTask)
 
 
 def _payout_task(task: PayoutTask) -> None:
-    logger.append_keys(payout_id=task.payout_id, action=task.action)
+    logger.thread_safe_append_keys(payout_id=task.payout_id, action=task.action)  # tasks run on threads
     wired = ports()
     if task.action == "execute":
         outcome = domain.execute_payout(task, psp=wired.psp, store=wired.store, answers=wired.answers)
@@ -54,4 +59,4 @@ def _payout_task(task: PayoutTask) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return consume_batch(event, context, _RECORD, _payout_task)
+    return consume_batch(event, context, _RECORD, _payout_task, ports().batch)

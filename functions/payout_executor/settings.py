@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from functions.psp.settings import PspSettings
+from functions.psp.settings import PspWorkerSettings
 
 
-class PayoutExecutorSettings(PspSettings):
+class PayoutExecutorSettings(PspWorkerSettings):
     payouts_table: str = Field(alias="PAYOUT_EXECUTIONS_TABLE_NAME")

@@ -15,27 +15,32 @@ from urllib3.util import Retry, Timeout
 
 from functions.common.secrets import SecretValue
 from functions.psp.models import ChargeResult, PayoutResult, PspUnavailable, RefundResult
-from functions.psp.settings import PspSettings
+from functions.psp.settings import PspCallBudget, PspSettings
 
 
-def retrying_pool(timeout_seconds: float, max_retries: int) -> urllib3.PoolManager:
-    """HTTP to the PSP: timeouts, and retries with exponential backoff and jitter on transient failures
-    (connection errors, timeouts, 429 and 5xx) only."""
+def retrying_pool(budget: PspCallBudget, *, pool_size: int) -> urllib3.PoolManager:
+    """HTTP to the PSP: a timeout per attempt (connect and read together), and retries with exponential
+    backoff and jitter on transient failures (connection errors, timeouts, 429 and 5xx) only. Retry-After
+    is not honoured: a PSP asking for more time gets it from the queue's backoff, and the call stays within
+    its budget (PspCallBudget)."""
     retry = Retry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        backoff_factor=0.2,
-        backoff_jitter=0.2,
-        backoff_max=5,
+        total=budget.max_retries,
+        connect=budget.max_retries,
+        read=budget.max_retries,
+        status=budget.max_retries,
+        backoff_factor=budget.backoff_factor,
+        backoff_jitter=budget.backoff_jitter,
+        backoff_max=budget.backoff_max,
         # Safe for POST only because every request carries an idempotency key; GETs are safe anyway.
         allowed_methods=None,
         status_forcelist=(429, 500, 502, 503, 504),
         raise_on_status=False,
-        respect_retry_after_header=True,
+        respect_retry_after_header=False,
     )
-    return urllib3.PoolManager(retries=retry, timeout=Timeout(connect=timeout_seconds, read=timeout_seconds))
+    # One connection per concurrent record of a batch, kept for reuse.
+    return urllib3.PoolManager(
+        retries=retry, timeout=Timeout(total=budget.timeout_seconds), maxsize=pool_size, block=False
+    )
 
 
 def json_object(data: bytes) -> dict[str, Any]:
@@ -53,20 +58,42 @@ def _refusal(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class PspClient:
-    def __init__(self, base_url: str, *, api_key: Callable[[], str], timeout_seconds: float, max_retries: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: Callable[[], str],
+        timeout_seconds: float,
+        max_retries: int,
+        backoff_factor: float = 0.2,
+        backoff_jitter: float = 0.2,
+        backoff_max: float = 2.0,
+        pool_size: int = 10,
+    ) -> None:
         """`api_key`: returns the PSP API key, called per request so a cached, rotated secret is picked up."""
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
-        self._http = retrying_pool(timeout_seconds, max_retries)
+        self.budget = PspCallBudget(
+            timeout_seconds=timeout_seconds,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            backoff_jitter=backoff_jitter,
+            backoff_max=backoff_max,
+        )
+        self._http = retrying_pool(self.budget, pool_size=pool_size)
 
     @classmethod
     def from_settings(cls, settings: PspSettings) -> PspClient:
         """The client every PSP caller uses: its key read from Secrets Manager on first use, not here."""
+        budget = settings.psp_call_budget
         return cls(
             settings.psp_base_url,
             api_key=SecretValue(settings.psp_api_key_secret),
-            timeout_seconds=settings.psp_timeout_seconds,
-            max_retries=settings.psp_max_retries,
+            timeout_seconds=budget.timeout_seconds,
+            max_retries=budget.max_retries,
+            backoff_factor=budget.backoff_factor,
+            backoff_jitter=budget.backoff_jitter,
+            backoff_max=budget.backoff_max,
         )
 
     def _send(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from functions.common.backoff import TransientError
+
 ChargeStatus = Literal["succeeded", "pending", "failed"]
 
 
@@ -29,6 +31,10 @@ class RefundResult:
     failure_code: str | None = None
 
 
-class PspUnavailable(Exception):
+class PspUnavailable(TransientError):
     """The PSP could not give an answer (after retries), or refused our credentials: the work must be
     retried later, never failed for it."""
+
+
+class CircuitOpen(PspUnavailable):
+    """The PSP's circuit breaker is open: the call was not made (fail fast), and is retried later."""

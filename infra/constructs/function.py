@@ -39,6 +39,14 @@ class ServiceFunction(Construct):
         **settings: Any,
     ) -> None:
         super().__init__(scope, construct_id)
+        if "function_timeout_seconds" in settings_model.model_fields:
+            # The function's time budget is checked against its own timeout (functions/psp/settings.py).
+            settings.setdefault("function_timeout_seconds", int(timeout.to_seconds()))
+        environment = lambda_environment(settings_model, service_name=service_name, **settings)
+        if "function_timeout_seconds" in settings_model.model_fields:
+            # Fails synthesis when a unit of work cannot finish within the timeout (the values it checks
+            # are plain numbers here; names and ARNs are tokens, and strings either way).
+            settings_model.from_env(environment)
         self.service_name = service_name
         # What the function runs and the settings it reads: the infra tests map one to the other.
         self.handler = handler
@@ -71,7 +79,7 @@ class ServiceFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             # Where an asynchronous invocation (a schedule) goes once Lambda's retries are spent.
             dead_letter_queue=dead_letter_queue,
-            environment=lambda_environment(settings_model, service_name=service_name, **settings),
+            environment=environment,
             environment_encryption=encryption_key(self, "Data"),
         )
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

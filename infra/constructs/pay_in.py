@@ -4,6 +4,8 @@ chained by SQS queues each with a DLQ."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -18,11 +20,15 @@ from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings,
 from functions.ledger.store import BY_ACCOUNT_INDEX, BY_PAYMENT_ORDER_INDEX
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
 from functions.payment.store import PAYMENT_SK
+from functions.psp.circuit_store import KEY as CIRCUIT_KEY
+from functions.psp.circuit_store import TTL_ATTRIBUTE as CIRCUIT_TTL
+from functions.psp.settings import default_retry_policy
 from functions.wallet.settings import WalletApiSettings, WalletSettings
 from infra.config import stage_config
 from infra.constructs.encryption import encryption_key, psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
+from infra.constructs.table_access import grant_items
 from infra.nag import acknowledge_table_indexes
 
 WORKER_TIMEOUT = Duration.seconds(30)
@@ -32,6 +38,9 @@ QUEUE_VISIBILITY = Duration.seconds(WORKER_TIMEOUT.to_seconds() * 6)
 # Every SQS event source mapping caps its function's copies (ScalingConfig) instead of reserved concurrency,
 # whose throttled receives would count toward maxReceiveCount (docs/DEPLOY.md, Concurrency).
 CONSUMER_MAX_CONCURRENCY = 20
+# The queues of the PSP workers retry a transient failure by age (functions/common/backoff.py): their
+# maxReceiveCount is only a backstop, never reached before the age check dead-letters a message.
+PSP_WORKER_MAX_RECEIVE_COUNT = default_retry_policy().worst_case_receives()
 
 
 def money_table(
@@ -82,6 +91,35 @@ def sqs_source(queue: sqs.IQueue, max_concurrency: int = CONSUMER_MAX_CONCURRENC
     )
 
 
+def grant_psp_worker(
+    worker: ServiceFunction, *, queue: MonitoredQueue, circuit_table: dynamodb.ITable, alarm_topic: sns.ITopic
+) -> None:
+    """What a queue worker that calls the PSP needs besides its own grants: ChangeMessageVisibility on its
+    queue (backoff; also in the event source's consume grant), SendMessage to its dead-letter queue (a
+    message past its age, or poison), and the circuit's item (read, conditional put); and an alarm while
+    the circuit is open."""
+    function = worker.function
+    queue.queue.grant(function, "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl")
+    queue.dlq.grant_send_messages(function)
+    grant_items(circuit_table, function, "dynamodb:GetItem", "dynamodb:PutItem")
+    cloudwatch.Metric(
+        namespace="Payments",
+        metric_name="PspCircuitOpen",
+        dimensions_map={"service": worker.service_name},
+        statistic="Maximum",
+        period=Duration.minutes(1),
+    ).create_alarm(
+        worker,
+        "PspCircuitOpenAlarm",
+        threshold=0,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description=f"The PSP circuit breaker of {worker.service_name} is open or probing: the PSP is "
+        "failing or slow, and calls fail fast; work is retried with backoff, nothing is failed for it.",
+    ).add_alarm_action(cw_actions.SnsAction(alarm_topic))
+
+
 class PayIn(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, alarm_topic: sns.ITopic, psp_base_url: str) -> None:
         super().__init__(scope, construct_id)
@@ -89,7 +127,13 @@ class PayIn(Construct):
         def queue(name: str) -> MonitoredQueue:
             return MonitoredQueue(self, name, visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic)
 
-        self.executor_queue = queue("ExecutorQueue")
+        self.executor_queue = MonitoredQueue(
+            self,
+            "ExecutorQueue",
+            visibility_timeout=QUEUE_VISIBILITY,
+            alarm_topic=alarm_topic,
+            max_receive_count=PSP_WORKER_MAX_RECEIVE_COUNT,
+        )
         self.wallet_queue = queue("WalletQueue")
         self.ledger_queue = queue("LedgerQueue")
         self.order_status_queue = queue("OrderStatusQueue")
@@ -178,6 +222,12 @@ class PayIn(Construct):
             partition_key=dynamodb.Attribute(name=decided_index.ATTRIBUTE, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
         )
+        # The PSP circuit breaker's shared state, one small item per circuit (functions/psp/circuit_store.py):
+        # a table of its own, so that the payout executor needs no grant on pay-in orders, and the state,
+        # which expires, stays out of the money tables and their backups.
+        self.psp_circuit_table = expiring_table(
+            self, "PspCircuitTable", partition_key=CIRCUIT_KEY, ttl_attribute=CIRCUIT_TTL
+        )
         self.executor = ServiceFunction(
             self,
             "Executor",
@@ -191,8 +241,13 @@ class PayIn(Construct):
             order_status_queue_url=self.order_status_queue.queue.queue_url,
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
+            dead_letter_queue_url=self.executor_queue.dlq.queue_url,
+            circuit_table=self.psp_circuit_table.table_name,
         )
         psp_api_key_secret(self).grant_read(self.executor.function)
+        grant_psp_worker(
+            self.executor, queue=self.executor_queue, circuit_table=self.psp_circuit_table, alarm_topic=alarm_topic
+        )
         self.executor_table.grant_read_write_data(self.executor.function)
         acknowledge_table_indexes(self.executor.role, self.executor_table)
         self.wallet_queue.queue.grant_send_messages(self.executor.function)

@@ -15,7 +15,15 @@ from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import QUEUE_VISIBILITY, WORKER_TIMEOUT, PayIn, money_table, sqs_source
+from infra.constructs.pay_in import (
+    PSP_WORKER_MAX_RECEIVE_COUNT,
+    QUEUE_VISIBILITY,
+    WORKER_TIMEOUT,
+    PayIn,
+    grant_psp_worker,
+    money_table,
+    sqs_source,
+)
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
 
@@ -42,7 +50,11 @@ class Payouts(Construct):
         # payout service: its table, the saga, the API and the daily run
         self.payouts_table = money_table(self, "PayoutsTable", partition_key="payout_id")
         self.payout_queue = MonitoredQueue(
-            self, "PayoutQueue", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
+            self,
+            "PayoutQueue",
+            visibility_timeout=QUEUE_VISIBILITY,
+            alarm_topic=alarm_topic,
+            max_receive_count=PSP_WORKER_MAX_RECEIVE_COUNT,
         )
         self.saga = PayoutSaga(
             self,
@@ -123,6 +135,11 @@ class Payouts(Construct):
             payouts_table=self.payout_executions_table.table_name,
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
+            dead_letter_queue_url=self.payout_queue.dlq.queue_url,
+            circuit_table=pay_in.psp_circuit_table.table_name,
+        )
+        grant_psp_worker(
+            self.executor, queue=self.payout_queue, circuit_table=pay_in.psp_circuit_table, alarm_topic=alarm_topic
         )
         self.payout_executions_table.grant_read_write_data(self.executor.function)
         psp_api_key_secret(self).grant_read(self.executor.function)

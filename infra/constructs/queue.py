@@ -60,8 +60,9 @@ class MonitoredQueue(Construct):
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"Messages in the dead-letter queue of {construct_id}: a message failed "
-            f"{max_receive_count} times and needs a person.",
+            alarm_description=f"Messages in the dead-letter queue of {construct_id}: a message was received "
+            f"{max_receive_count} times, or its worker gave up on it (too old, or a lasting error), and needs "
+            "a person.",
         )
         age = self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1)).create_alarm(
             self,

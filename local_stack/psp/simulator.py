@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
+from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import ChargeBook, Reply, json_body
 from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
 from local_stack.psp.payouts import PayoutBook, PendingSettlement
@@ -25,6 +26,8 @@ API_KEY_ENV = "PAYMENTS_PSP_API_KEY"
 DEFAULT_API_KEY = "sk_test_local"
 
 RouteHandler = Callable[["PspSimulator", re.Match[str], dict[str, list[str]], dict[str, str], bytes], Reply]
+# The simulator's own controls (brownouts, webhook faults) are never degraded by a brownout.
+CONTROL_PATHS = ("/_sim/", "/v1/_simulator/")
 
 
 def api_key_from_env() -> str:
@@ -56,6 +59,7 @@ class PspSimulator:
         self.webhooks = WebhookSender()
         self.payouts = PayoutBook(self.webhooks, settle_delay=payout_settle_delay)
         self.charges.on_pending = PendingSettlement(self.webhooks, delay=pending_settle_delay)
+        self.brownout = Brownout()
         self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = [
             ("POST", re.compile(r"^/v1/charges$"), _create_charge),
             ("GET", re.compile(r"^/v1/charges$"), _list_charges),
@@ -64,6 +68,7 @@ class PspSimulator:
             ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
             ("GET", re.compile(r"^/v1/settlements$"), settlement_route),
             *PAYOUT_ROUTES,
+            ("POST", re.compile(r"^/_sim/brownout$"), _brownout),
         ]
 
     def authenticate(self, authorization: str | None) -> Reply | None:
@@ -84,6 +89,10 @@ class PspSimulator:
         refusal = self.authenticate(lowered.get("authorization"))
         if refusal is not None:
             return refusal
+        if not url.path.startswith(CONTROL_PATHS):
+            degraded = self.brownout.degrade()  # before anything is done: no charge, no payout
+            if degraded is not None:
+                return degraded
         for route_method, pattern, handler in self.routes:
             match = pattern.match(url.path)
             if match and route_method == method:
@@ -123,6 +132,13 @@ def _create_refund(
     if request is None:
         return _body_invalid()
     return sim.refunds.create(headers.get("idempotency-key"), request)
+
+
+def _brownout(sim: PspSimulator, _: re.Match[str], __: dict[str, list[str]], ___: dict[str, str], body: bytes) -> Reply:
+    request = json_body(body)
+    if request is None:
+        return _body_invalid()
+    return sim.brownout.configure(request)
 
 
 def _list_charges(

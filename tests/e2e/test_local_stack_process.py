@@ -87,7 +87,7 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
 
         # /health answers
         health = api.get("/health")
-        assert (health.status, health.body) == (200, {"status": "ok"})
+        assert (health.status, health.body) == (200, {"status": "ok", "function_timeouts": {}})
 
         # A request without the API key is refused before any handler runs
         anonymous = ApiClient(api.base_url, None).get("/v1/wallets/seller_x")

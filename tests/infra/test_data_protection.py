@@ -12,8 +12,8 @@ from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, references
 
 # Records that are meant to expire: Powertools idempotency records, PSP webhook event ids (dedupe
-# window), and an outbox if one is added.
-EXPIRING_TABLES = ("Idempotency", "PspWebhooksEvents", "Outbox")
+# window), the PSP circuit breaker's shared state, and an outbox if one is added.
+EXPIRING_TABLES = ("Idempotency", "PspWebhooksEvents", "PspCircuit", "Outbox")
 
 
 def _key(synthesized: Synthesized, purpose: str) -> str:
@@ -49,8 +49,9 @@ def test_ttl_only_on_idempotency_and_outbox_records(synthesized: Synthesized) ->
         for k, v in synthesized.resources("AWS::DynamoDB::Table").items()
         if "TimeToLiveSpecification" in v["Properties"]
     }
-    assert set(with_ttl) <= {"PayInIdempotencyTable", "PspWebhooksEventsTable"}
+    assert set(with_ttl) <= {"PayInIdempotencyTable", "PspWebhooksEventsTable", "PayInPspCircuitTable"}
     assert with_ttl["PayInIdempotencyTable"] == {"AttributeName": "expiration", "Enabled": True}
+    assert with_ttl["PayInPspCircuitTable"] == {"AttributeName": "expires_at", "Enabled": True}
     assert all(_is_expiring(name) for name in with_ttl)
 
 

@@ -47,6 +47,8 @@ SQS_CONSUME = {
 # Item-level actions of the internet-facing webhook role and the recovery role: what their code calls.
 ITEM_READ_UPDATE = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 ITEM_READ_PUT = {"dynamodb:GetItem", "dynamodb:PutItem"}
+# The PSP workers' backoff (ChangeMessageVisibility on their own queue), and what they dead-letter themselves.
+BACKOFF = {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"}
 QUERY = {"dynamodb:Query"}
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 START_EXECUTION = {"states:StartExecution"}
@@ -69,7 +71,9 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "PayInExecutorRole": {
         "PayInExecutorTable": DDB_READ_WRITE,
         "PayInExecutorTable/index/*": DDB_READ_WRITE,
-        "PayInExecutorQueue": SQS_CONSUME,
+        "PayInExecutorQueue": SQS_CONSUME | BACKOFF,
+        "PayInExecutorQueueDlq": SQS_SEND,
+        "PayInPspCircuitTable": ITEM_READ_PUT,
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
         "EncryptionPspApiKey": SECRET_READ,
@@ -140,7 +144,9 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     },
     "PayoutsPayoutExecutorRole": {
         "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
-        "PayoutsPayoutQueue": SQS_CONSUME,
+        "PayoutsPayoutQueue": SQS_CONSUME | BACKOFF,
+        "PayoutsPayoutQueueDlq": SQS_SEND,
+        "PayInPspCircuitTable": ITEM_READ_PUT,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
         "EncryptionPspApiKey": SECRET_READ,
     },
@@ -334,6 +340,28 @@ def test_the_webhook_and_recovery_roles_hold_item_actions_only(synthesized: Synt
         assert not resource.endswith("/index/*"), resource
         if "/index/" in resource:
             assert actions == QUERY, resource
+
+
+def test_the_psp_workers_back_off_on_their_own_queue_and_dead_letter_to_their_own_dlq(
+    synthesized: Synthesized,
+) -> None:
+    grants = _grants(synthesized)
+    for role, queue in (
+        ("PayInExecutorRole", "PayInExecutorQueue"),
+        ("PayoutsPayoutExecutorRole", "PayoutsPayoutQueue"),
+    ):
+        # ChangeMessageVisibility on the worker's own queue only
+        visibility = {r for r, actions in grants[role].items() if "sqs:ChangeMessageVisibility" in actions}
+        assert visibility == {queue}, role
+        # SendMessage to its own dead-letter queue, and to no other function's
+        dead_letter_queues = {
+            r for r, actions in grants[role].items() if r.endswith("Dlq") and "sqs:SendMessage" in actions
+        }
+        assert dead_letter_queues == {f"{queue}Dlq"}, role
+        # The circuit's item: read and conditional put, nothing else
+        assert grants[role]["PayInPspCircuitTable"] == ITEM_READ_PUT
+    writers = {role for role, role_grants in grants.items() if "PayInPspCircuitTable" in role_grants}
+    assert writers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole"}
 
 
 def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synthesized) -> None:

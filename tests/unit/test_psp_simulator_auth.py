@@ -28,6 +28,7 @@ REQUESTS = [
     ("GET", "/v1/payouts/by_idempotency_key/payout_1"),
     ("POST", "/v1/_simulator/webhooks"),
     ("GET", "/v1/events"),
+    ("POST", "/_sim/brownout"),
     ("GET", "/v1/no_such_route"),
 ]
 CHARGE = {"amount": 500, "currency": "USD", "payment_method": "tok_visa", "merchant_reference": "po_1"}

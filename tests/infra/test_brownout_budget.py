@@ -1,0 +1,142 @@
+"""A slow or failing PSP never dead-letters an order, on the template: every function that calls the PSP
+can finish a unit of work within its timeout; the PSP workers' queues keep a message until its age, not a
+receive count, says to give up; the circuit breaker has its table and an alarm per PSP worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.common.backoff import SQS_MAX_RECEIVE_COUNT, RetryPolicy
+from functions.executor.settings import ExecutorSettings
+from functions.payout_executor.settings import PayoutExecutorSettings
+from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry_policy
+from functions.recovery.settings import RecoverySettings
+from local_stack.stack import LOCAL_FUNCTION_SETTINGS
+from tests.conftest import Synthesized
+from tests.infra.template_facts import base_name, by_base_name, references
+
+PSP_CALLERS: dict[str, type[PspSettings]] = {
+    "PayInExecutorFunction": ExecutorSettings,
+    "PayoutsPayoutExecutorFunction": PayoutExecutorSettings,
+    "RecoveryFunction": RecoverySettings,
+}
+PSP_WORKER_QUEUES = {
+    "PayInExecutorFunction": "PayInExecutorQueue",
+    "PayoutsPayoutExecutorFunction": "PayoutsPayoutQueue",
+}
+
+
+def _functions(synthesized: Synthesized) -> dict[str, tuple[str, dict[str, Any]]]:
+    return by_base_name(synthesized.template, "AWS::Lambda::Function")
+
+
+def _environment(props: dict[str, Any]) -> dict[str, str]:
+    """The function's environment, each reference (a table name, an ARN) as a placeholder string."""
+    return {
+        name: value if isinstance(value, str) else f"ref:{references(value)}"
+        for name, value in props["Environment"]["Variables"].items()
+    }
+
+
+def test_these_are_every_function_that_calls_the_psp(synthesized: Synthesized) -> None:
+    callers = {
+        name
+        for name, (_, function) in _functions(synthesized).items()
+        if "PSP_BASE_URL" in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert callers == set(PSP_CALLERS)
+
+
+@pytest.mark.parametrize("function", PSP_CALLERS)
+def test_a_unit_of_work_fits_in_the_functions_timeout_with_margin(synthesized: Synthesized, function: str) -> None:
+    props = _functions(synthesized)[function][1]["Properties"]
+    settings = PSP_CALLERS[function].from_env(_environment(props))
+    # The settings carry the template's timeout, and the budget relation holds for it
+    assert settings.function_timeout_seconds == props["Timeout"]
+    assert settings.psp_call_budget.seconds == pytest.approx(6.6)
+    assert settings.record_seconds + settings.deadline_margin_seconds <= props["Timeout"]
+    # And in numbers: 9.6 s per order or payout, 2 s kept back, in a 30 s worker or the 300 s sweep
+    assert (settings.record_seconds, settings.deadline_margin_seconds) == (pytest.approx(9.6), 2.0)
+    assert props["Timeout"] == (300 if function == "RecoveryFunction" else 30)
+
+
+def _worker_queue(synthesized: Synthesized, function: str) -> dict[str, Any]:
+    queue: dict[str, Any] = by_base_name(synthesized.template, "AWS::SQS::Queue")[PSP_WORKER_QUEUES[function]][1]
+    return queue["Properties"]
+
+
+@pytest.mark.parametrize("function", PSP_WORKER_QUEUES)
+def test_the_worker_queue_gives_up_by_age_not_by_receive_count(synthesized: Synthesized, function: str) -> None:
+    props = _functions(synthesized)[function][1]["Properties"]
+    settings = PSP_CALLERS[function].from_env(_environment(props))
+    assert isinstance(settings, PspWorkerSettings)
+    policy = settings.retry_policy
+    assert policy == default_retry_policy()
+    queue = _worker_queue(synthesized, function)
+    max_receive_count = queue["RedrivePolicy"]["maxReceiveCount"]
+    # Receives within a day, each failing at once and waiting the shortest jittered backoff: 584. The
+    # age check (a day) always fires before SQS's redrive does.
+    assert policy.worst_case_receives() == 584 == max_receive_count <= SQS_MAX_RECEIVE_COUNT
+    # A message outlives its maximum age in the queue (4 days' retention for a day's age)
+    assert queue["MessageRetentionPeriod"] == 4 * 86400 > policy.max_age_seconds == 86400
+    # A batch that fails as a whole (a crash) comes back after the visibility timeout, never sooner than
+    # the shortest backoff at the cap: it cannot use up receives faster than backoff does
+    assert queue["VisibilityTimeout"] == 180 >= policy.cap_seconds / 2
+    # Messages of functions that keep failing that way reach the DLQ after 584 x 180 s, about 29 hours
+    assert max_receive_count * queue["VisibilityTimeout"] / 3600 == pytest.approx(29.2)
+    # And it reports its own failures' fate to its own dead-letter queue
+    dlq = references(queue["RedrivePolicy"]["deadLetterTargetArn"])
+    assert references(props["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"]) == dlq
+
+
+def test_the_local_stacks_shorter_backoff_keeps_the_same_arithmetic(synthesized: Synthesized) -> None:
+    # Locally the workers back off for at most 4 s, and give up on a message after 15 minutes
+    local = ExecutorSettings.from_env(
+        {
+            **_environment(_functions(synthesized)["PayInExecutorFunction"][1]["Properties"]),
+            **LOCAL_FUNCTION_SETTINGS,
+        }
+    ).retry_policy
+    assert local == RetryPolicy(base_seconds=1, cap_seconds=4, max_age_seconds=900, error_receives=5)
+    queue = _worker_queue(synthesized, "PayInExecutorFunction")
+    assert local.worst_case_receives() == 453 <= queue["RedrivePolicy"]["maxReceiveCount"]
+
+
+def test_the_psp_worker_mappings_keep_their_scaling_and_partial_failures(synthesized: Synthesized) -> None:
+    functions = _functions(synthesized)
+    for function, queue_name in PSP_WORKER_QUEUES.items():
+        function_id = functions[function][0]
+        (mapping,) = [
+            m["Properties"]
+            for m in synthesized.resources("AWS::Lambda::EventSourceMapping").values()
+            if references(m["Properties"]["FunctionName"]) == [function_id]
+        ]
+        assert base_name(references(mapping["EventSourceArn"])[0]) == queue_name
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BatchSize"] == 10
+        assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] <= 1000
+
+
+def test_the_circuit_has_a_small_expiring_table_and_an_alarm_per_psp_worker(synthesized: Synthesized) -> None:
+    table_id, table = by_base_name(synthesized.template, "AWS::DynamoDB::Table")["PayInPspCircuitTable"]
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "circuit", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert "StreamSpecification" not in props and "GlobalSecondaryIndexes" not in props
+    functions = _functions(synthesized)
+    for function in PSP_WORKER_QUEUES:
+        env = functions[function][1]["Properties"]["Environment"]["Variables"]
+        assert references(env["PSP_CIRCUIT_TABLE_NAME"]) == [table_id]
+    alarms = [
+        a["Properties"]
+        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "PspCircuitOpen"
+    ]
+    services = sorted(a["Dimensions"][0]["Value"] for a in alarms)
+    assert services == ["executor", "payout-executor"]
+    for alarm in alarms:
+        assert (alarm["Namespace"], alarm["Statistic"], alarm["Period"]) == ("Payments", "Maximum", 60)
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
