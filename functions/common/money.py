@@ -54,6 +54,8 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 
 MAX_AMOUNT_MINOR = 99_999_999
+# Sums of amounts (journal lines, tallies, balances): 64-bit, never bounded by a per-request limit.
+MAX_AGGREGATE_MINOR = 2**63 - 1
 
 
 def _known_currency(code: str) -> str:
@@ -82,6 +84,8 @@ def _whole_number(value: Any) -> Any:
 
 # strict: a JSON 10.99, "1099" or true is rejected instead of coerced.
 AmountMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_MINOR), BeforeValidator(_whole_number)]
+# A sum of many amounts (a journal line, a tally, a balance): positive and 64-bit, however many orders.
+AggregateMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AGGREGATE_MINOR), BeforeValidator(_whole_number)]
 
 
 def exponent(currency: str) -> int:
