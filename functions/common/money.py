@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # ISO 4217 minor-unit exponents for the currencies the platform accepts.
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -53,7 +55,18 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "ZAR": 2,
 }
 
+# The largest amount one request may carry (a payment order, a payout), per currency: eight digits of
+# minor units (999,999.99 USD), or twelve where eight digits are worth little. TWELVE_DIGIT_CURRENCIES:
+# the accepted currencies whose minor unit is worth less than a tenth of a US cent, so that eight digits
+# come to less than about 100,000 USD (IDR: about 60 USD). COP, PYG, IRR or LBP belong here if accepted.
 MAX_AMOUNT_MINOR = 99_999_999
+TWELVE_DIGIT_AMOUNT_MINOR = 999_999_999_999
+TWELVE_DIGIT_CURRENCIES = frozenset({"HUF", "IDR", "KRW", "UGX", "VND"})
+MAX_AMOUNT_BY_CURRENCY: dict[str, int] = {
+    code: TWELVE_DIGIT_AMOUNT_MINOR if code in TWELVE_DIGIT_CURRENCIES else MAX_AMOUNT_MINOR
+    for code in CURRENCY_EXPONENTS
+}
+LARGEST_AMOUNT_MINOR = max(MAX_AMOUNT_BY_CURRENCY.values())
 # Sums of amounts (journal lines, tallies, balances): 64-bit, never bounded by a per-request limit.
 MAX_AGGREGATE_MINOR = 2**63 - 1
 
@@ -82,11 +95,54 @@ def _whole_number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# strict: a JSON 10.99, "1099" or true is rejected instead of coerced.
-AmountMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_MINOR), BeforeValidator(_whole_number)]
+AMOUNT_RULE = (
+    f"Minor units (cents for USD): an integer from 1 to {MAX_AMOUNT_MINOR:,}, or to {TWELVE_DIGIT_AMOUNT_MINOR:,} "
+    f"in {', '.join(sorted(TWELVE_DIGIT_CURRENCIES))}."
+)
+# strict: a JSON 10.99, "1099" or true is rejected instead of coerced. The bound is the largest of any
+# currency; a request model checks its currency's own with `check_amounts`.
+AmountMinor = Annotated[
+    int,
+    Field(strict=True, gt=0, le=LARGEST_AMOUNT_MINOR, description=AMOUNT_RULE),
+    BeforeValidator(_whole_number),
+]
 # A sum of many amounts (a journal line, a tally, a balance): positive and 64-bit, however many orders.
 AggregateMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AGGREGATE_MINOR), BeforeValidator(_whole_number)]
 
 
 def exponent(currency: str) -> int:
     return CURRENCY_EXPONENTS[currency]
+
+
+def max_amount(currency: str) -> int:
+    return MAX_AMOUNT_BY_CURRENCY[currency]
+
+
+def per_currency_maximum(eight_digit_amounts: dict[str, Any]) -> dict[str, Any]:
+    """The per-currency maximum as a request's JSON Schema states it: the request's currency is one of the
+    twelve-digit ones, or its amounts keep to eight digits (`eight_digit_amounts`: the schema that bounds
+    them by MAX_AMOUNT_MINOR). `check_amounts` enforces the same rule."""
+    return {"anyOf": [{"properties": {"currency": {"enum": sorted(TWELVE_DIGIT_CURRENCIES)}}}, eight_digit_amounts]}
+
+
+def check_amounts(model: str, currency: str, amounts: Iterable[tuple[tuple[str | int, ...], int]]) -> None:
+    """Raise a ValidationError naming every amount (by its location in `model`) above `currency`'s maximum.
+    Called from a validator of the model, so the locations nest under it (e.g. orders[1].amount)."""
+    maximum = MAX_AMOUNT_BY_CURRENCY.get(currency)
+    if maximum is None:
+        return  # the currency itself is refused
+    errors = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "amount_above_currency_maximum",
+                "Input should be at most {maximum} minor units in {currency}",
+                {"maximum": maximum, "currency": currency},
+            ),
+            loc=loc,
+            input=amount,
+        )
+        for loc, amount in amounts
+        if amount > maximum
+    ]
+    if errors:
+        raise ValidationError.from_exception_data(model, errors)

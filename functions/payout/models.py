@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.common.ids import ExternalId
-from functions.common.money import AmountMinor, Currency
+from functions.common.money import (
+    AMOUNT_RULE,
+    MAX_AMOUNT_MINOR,
+    AmountMinor,
+    Currency,
+    check_amounts,
+    per_currency_maximum,
+)
 
 PayoutStatus = Literal["PROCESSING", "IN_TRANSIT", "PAID", "FAILED"]
 TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
@@ -16,12 +23,20 @@ TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
 class PayoutRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"seller_id": "seller_a", "amount": 1000, "currency": "USD"}]},
+        json_schema_extra={
+            "examples": [{"seller_id": "seller_a", "amount": 1000, "currency": "USD"}],
+            **per_currency_maximum({"properties": {"amount": {"maximum": MAX_AMOUNT_MINOR}}}),
+        },
     )
 
     seller_id: ExternalId
-    amount: AmountMinor = Field(description="Minor units; at most the seller's available balance in the currency.")
+    amount: AmountMinor = Field(description=f"{AMOUNT_RULE} At most the seller's available balance in the currency.")
     currency: Currency
+
+    @model_validator(mode="after")
+    def _amount_within_the_currency_maximum(self) -> PayoutRequest:
+        check_amounts(type(self).__name__, self.currency, [(("amount",), self.amount)])
+        return self
 
 
 class Payout(BaseModel):

@@ -24,12 +24,13 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import schemathesis
-from functions.executor.webhooks import SIGNATURE_HEADER, secrets_from, signature_header
 from schemathesis import GenerationMode
 
 from functions.common.api import IDEMPOTENCY_HEADER, MAX_BODY_BYTES
 from functions.common.api_docs import SIGNATURE_PATTERN
 from functions.common.pan import find_pan
+from functions.psp_webhooks.signatures import SIGNATURE_HEADER, secrets_from
+from tests.support.psp_signatures import signature_header
 
 SECRET_ENV = "PAYMENTS_WEBHOOK_SIGNING_SECRET"
 WEBHOOK_PATH = "/v1/webhooks/psp"
