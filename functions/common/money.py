@@ -96,8 +96,9 @@ def _whole_number(value: Any) -> Any:
 
 
 AMOUNT_RULE = (
-    f"Minor units (cents for USD): an integer from 1 to {MAX_AMOUNT_MINOR:,}, or to {TWELVE_DIGIT_AMOUNT_MINOR:,} "
-    f"in {', '.join(sorted(TWELVE_DIGIT_CURRENCIES))}."
+    f"Minor units (cents for USD): an integer from 1 to the currency's maximum, {MAX_AMOUNT_MINOR:,} "
+    f"({TWELVE_DIGIT_AMOUNT_MINOR:,} in {', '.join(sorted(TWELVE_DIGIT_CURRENCIES))}); above it, 400 "
+    "parameter_invalid."
 )
 # strict: a JSON 10.99, "1099" or true is rejected instead of coerced. The bound is the largest of any
 # currency; a request model checks its currency's own with `check_amounts`.
@@ -118,16 +119,12 @@ def max_amount(currency: str) -> int:
     return MAX_AMOUNT_BY_CURRENCY[currency]
 
 
-def per_currency_maximum(eight_digit_amounts: dict[str, Any]) -> dict[str, Any]:
-    """The per-currency maximum as a request's JSON Schema states it: the request's currency is one of the
-    twelve-digit ones, or its amounts keep to eight digits (`eight_digit_amounts`: the schema that bounds
-    them by MAX_AMOUNT_MINOR). `check_amounts` enforces the same rule."""
-    return {"anyOf": [{"properties": {"currency": {"enum": sorted(TWELVE_DIGIT_CURRENCIES)}}}, eight_digit_amounts]}
-
-
 def check_amounts(model: str, currency: str, amounts: Iterable[tuple[tuple[str | int, ...], int]]) -> None:
     """Raise a ValidationError naming every amount (by its location in `model`) above `currency`'s maximum.
-    Called from a validator of the model, so the locations nest under it (e.g. orders[1].amount)."""
+    Called from a validator of the model, so the locations nest under it (e.g. orders[1].amount). The
+    OpenAPI document states the rule in the amount's description (AMOUNT_RULE) and its `maximum` is the
+    largest of any currency: a JSON Schema condition on the currency would split the request models of
+    generated clients in two."""
     maximum = MAX_AMOUNT_BY_CURRENCY.get(currency)
     if maximum is None:
         return  # the currency itself is refused

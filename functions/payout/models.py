@@ -7,14 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.common.ids import ExternalId
-from functions.common.money import (
-    AMOUNT_RULE,
-    MAX_AMOUNT_MINOR,
-    AmountMinor,
-    Currency,
-    check_amounts,
-    per_currency_maximum,
-)
+from functions.common.money import AMOUNT_RULE, AmountMinor, Currency, check_amounts
 
 PayoutStatus = Literal["PROCESSING", "IN_TRANSIT", "PAID", "FAILED"]
 TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
@@ -23,10 +16,7 @@ TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
 class PayoutRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"seller_id": "seller_a", "amount": 1000, "currency": "USD"}],
-            **per_currency_maximum({"properties": {"amount": {"maximum": MAX_AMOUNT_MINOR}}}),
-        },
+        json_schema_extra={"examples": [{"seller_id": "seller_a", "amount": 1000, "currency": "USD"}]},
     )
 
     seller_id: ExternalId
