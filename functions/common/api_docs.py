@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
 from functions.common.api import IDEMPOTENCY_HEADER, MAX_BODY_BYTES, REPLAYED_HEADER
+from functions.common.money import MAX_AMOUNT_MINOR, TWELVE_DIGIT_AMOUNT_MINOR, TWELVE_DIGIT_CURRENCIES
 
 ErrorType = Literal[
     "invalid_request_error", "idempotency_error", "authentication_error", "not_found", "api_error", "psp_error"
@@ -40,7 +41,10 @@ INVALID = (
     "breaking a rule of this document in `param`."
 )
 INVALID_BODY = (
-    f"{INVALID} Also `body_not_json`, `body_too_large` (over {MAX_BODY_BYTES} bytes), `card_number_detected`, "
+    f"{INVALID} An amount above its currency's maximum ({MAX_AMOUNT_MINOR:,} minor units; "
+    f"{TWELVE_DIGIT_AMOUNT_MINOR:,} in {', '.join(sorted(TWELVE_DIGIT_CURRENCIES))}) is refused so too, a "
+    "rule of the request's currency that the schema's `maximum` (the largest of any currency) cannot state. "
+    f"Also `body_not_json`, `body_too_large` (over {MAX_BODY_BYTES} bytes), `card_number_detected`, "
     f"and `idempotency_key_missing` (no {IDEMPOTENCY_HEADER}, or one longer than 255 characters)."
 )
 FORBIDDEN = "Missing or invalid x-api-key (`authentication_error`, `invalid_api_key`); answered by API Gateway."

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from functions.common.ids import ExternalId
-from functions.common.money import AmountMinor, Currency
+from functions.common.money import AggregateMinor, AmountMinor, Currency
 
 OrderStatus = Literal["NOT_STARTED", "EXECUTING", "PENDING", "SUCCEEDED", "FAILED"]
 TERMINAL_ORDER_STATUSES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED"})
@@ -53,9 +53,12 @@ class OrderStatusChanged(Message):
 
 
 class PostingLine(Message):
+    """One line of a journal: often a sum over many orders (a settlement chunk), so it is bounded by the
+    64-bit range, not by one order's maximum. A zero line is left out by its producer, never sent."""
+
     account: str
     direction: Literal["debit", "credit"]
-    amount: AmountMinor
+    amount: AggregateMinor
 
 
 class JournalPosting(Message):

@@ -36,10 +36,5 @@ class SecretValue:
     def __call__(self) -> str:
         return get_secret(self.secret_id, max_age=self.max_age)
 
-    def fresh(self) -> str:
-        """The value read now, past the cache (which it refreshes): for a caller that has reason to think
-        the value just changed, e.g. no webhook signature matched the cached signing secrets."""
-        return get_secret(self.secret_id, max_age=self.max_age, force_fetch=True)
-
     def __repr__(self) -> str:  # never the value
         return f"SecretValue({self.secret_id!r})"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from functions.common.events import ExecuteOrder, OrderCharged, OrderStatus, OrderStatusChanged
+from functions.common.observability import logger, metrics
 from functions.psp.models import ChargeResult
 
 
@@ -98,6 +100,9 @@ def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publi
 class ResolutionStore(Protocol):
     def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution: ...
 
+    def record_orphan_charge(self, payment_order_id: str, psp_reference: str) -> bool:
+        """Keep the PSP's charge on the order (durably, once); False if it was recorded before."""
+
 
 def resolve_order(
     execution: OrderExecution,
@@ -109,9 +114,31 @@ def resolve_order(
 ) -> OrderExecution:
     """Settle an EXECUTING or PENDING order with the PSP's verdict (a webhook or a lookup, never a new
     charge). A terminal order stays as it is - late or duplicate verdicts are no-ops - but its hand-offs
-    are re-sent (the receivers are idempotent), so a crash after deciding strands nothing."""
+    are re-sent (the receivers are idempotent), so a crash after deciding strands nothing. A verdict that
+    the PSP charged an order decided FAILED is an orphan charge: never applied, always recorded."""
     if execution.status in ("EXECUTING", "PENDING") and result.status != "pending":
         execution = store.decide(execution.payment_order_id, expected=execution.status, result=result)
     if execution.status in ("SUCCEEDED", "FAILED"):
         hand_on(execution, wallet=wallet, order_status=order_status)
+    if execution.status == "FAILED" and result.status == "succeeded" and result.psp_reference is not None:
+        record_orphan_charge(execution, result.psp_reference, store=store)
     return execution
+
+
+def record_orphan_charge(execution: OrderExecution, psp_reference: str, *, store: ResolutionStore) -> None:
+    """The PSP holds the buyer's money for an order we decided FAILED (and told the payment so): record the
+    charge on the order for the refund that must follow, count it (OrphanCharges, alarmed) and log it at
+    error level. Counted at every sighting, so a crash before the metric is flushed cannot hide it."""
+    first = store.record_orphan_charge(execution.payment_order_id, psp_reference)
+    metrics.add_metric(name="OrphanCharges", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "orphan charge: the PSP charged an order we decided FAILED",
+        extra={
+            "payment_order_id": execution.payment_order_id,
+            "payment_id": execution.payment_id,
+            "psp_reference": psp_reference,
+            "amount": execution.amount,
+            "currency": execution.currency,
+            "first_seen": first,
+        },
+    )

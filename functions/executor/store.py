@@ -89,6 +89,22 @@ class DynamoExecutionStore:
             return self.get(payment_order_id)
         return self._execution(item)
 
+    def record_orphan_charge(self, payment_order_id: str, psp_reference: str) -> bool:
+        """Add the PSP's charge to the order's `orphan_charges` (a set: a charge is kept once), with when it
+        was first seen; False if it was there already."""
+        try:
+            table(self.table_name).update_item(
+                Key={"payment_order_id": payment_order_id},
+                UpdateExpression="ADD orphan_charges :charge SET orphan_seen_at = if_not_exists(orphan_seen_at, :now)",
+                ConditionExpression="attribute_exists(payment_order_id) AND NOT contains(orphan_charges, :reference)",
+                ExpressionAttributeValues={":charge": {psp_reference}, ":reference": psp_reference, ":now": _now()},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return False
+        return True
+
     def open_orders(self, *, opened_before: str) -> list[OrderExecution]:
         """Orders still EXECUTING or PENDING that opened before the given ISO time, oldest first."""
         condition = Key("open_bucket").eq(OPEN_BUCKET) & Key("open_since").lt(opened_before)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from functions.common.events import OrderStatus
 from functions.common.ids import ExternalId
-from functions.common.money import AmountMinor, Currency
+from functions.common.money import AmountMinor, Currency, check_amounts
 
 PaymentStatus = Literal["PROCESSING", "SUCCEEDED", "PARTIALLY_FAILED", "FAILED"]
 
@@ -21,7 +21,7 @@ class OrderRequest(BaseModel):
 
     payment_order_id: ExternalId
     seller_id: ExternalId
-    amount: AmountMinor = Field(description="Minor units (cents for USD): an integer from 1 to 99,999,999.")
+    amount: AmountMinor
     payment_method: ExternalId | None = Field(default=None, description="Split tender: this order's token.")
 
 
@@ -67,6 +67,16 @@ class PaymentRequest(BaseModel):
             if order.payment_order_id in seen:
                 raise ValueError(f"orders[{index}].payment_order_id is repeated in this request")
             seen.add(order.payment_order_id)
+        return orders
+
+    @field_validator("orders")
+    @classmethod
+    def _amounts_within_the_currency_maximum(
+        cls, orders: list[OrderRequest], info: ValidationInfo
+    ) -> list[OrderRequest]:
+        currency = info.data.get("currency")  # absent when the currency itself was refused
+        if currency is not None:
+            check_amounts(cls.__name__, currency, (((index, "amount"), o.amount) for index, o in enumerate(orders)))
         return orders
 
 

@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import BusinessRuleViolation, NotFound
 from functions.common.ids import deterministic_id
-from functions.common.money import MAX_AMOUNT_MINOR, exponent
+from functions.common.money import exponent, max_amount
 from functions.payout.models import Payout, PayoutRequest, SagaInput
 
 
@@ -107,7 +107,7 @@ def run_scheduled_payouts(
     """Pay out the whole available balance of every seller at or above the threshold, once per day."""
     started: list[Payout] = []
     for seller_id, currency, available in balances.balances_at_least(lambda c: threshold_minor(threshold_major, c)):
-        request = PayoutRequest(seller_id=seller_id, amount=min(available, MAX_AMOUNT_MINOR), currency=currency)
+        request = PayoutRequest(seller_id=seller_id, amount=min(available, max_amount(currency)), currency=currency)
         try:
             started.append(
                 request_payout(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.common.ids import ExternalId
-from functions.common.money import AmountMinor, Currency
+from functions.common.money import AMOUNT_RULE, AmountMinor, Currency, check_amounts
 
 PayoutStatus = Literal["PROCESSING", "IN_TRANSIT", "PAID", "FAILED"]
 TERMINAL_PAYOUT_STATUSES: frozenset[str] = frozenset({"PAID", "FAILED"})
@@ -20,8 +20,13 @@ class PayoutRequest(BaseModel):
     )
 
     seller_id: ExternalId
-    amount: AmountMinor = Field(description="Minor units; at most the seller's available balance in the currency.")
+    amount: AmountMinor = Field(description=f"{AMOUNT_RULE} At most the seller's available balance in the currency.")
     currency: Currency
+
+    @model_validator(mode="after")
+    def _amount_within_the_currency_maximum(self) -> PayoutRequest:
+        check_amounts(type(self).__name__, self.currency, [(("amount",), self.amount)])
+        return self
 
 
 class Payout(BaseModel):

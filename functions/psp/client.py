@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import urllib3
+from aws_lambda_powertools.metrics import MetricUnit
 from urllib3.util import Retry, Timeout
 
+from functions.common.observability import logger, metrics
 from functions.common.secrets import SecretValue
 from functions.psp.models import ChargeResult, PayoutResult, PspUnavailable, RefundResult
 from functions.psp.settings import PspCallBudget, PspSettings
@@ -55,6 +57,20 @@ def json_object(data: bytes) -> dict[str, Any]:
 def _refusal(payload: dict[str, Any]) -> dict[str, Any]:
     error = payload.get("error")
     return error if isinstance(error, dict) else {}
+
+
+# The 4xx refusals of a charge the PSP documents besides declines (402): a payment method it does not know.
+KNOWN_CHARGE_REFUSALS = frozenset({"token_invalid"})
+
+
+def report_unknown_refusal(operation: str, status: int, code: str) -> None:
+    """A 4xx the PSP does not document for this call: the work fails all the same (retrying the request
+    cannot help), but it means our request or the PSP changed, so it is counted and logged with its code."""
+    metrics.add_metric(name="PspUnknownRefusal", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "the PSP refused a request for a reason we do not know",
+        extra={"operation": operation, "psp_status": status, "psp_code": code[:100]},
+    )
 
 
 class PspClient:
@@ -140,8 +156,10 @@ class PspClient:
             )
         if 400 <= status < 500:
             # The PSP refused the request itself: retrying the same request cannot succeed.
-            code = _refusal(payload).get("code", "psp_invalid_request")
-            return ChargeResult(status="failed", psp_reference=None, failure_code=str(code))
+            code = str(_refusal(payload).get("code", "psp_invalid_request"))
+            if code not in KNOWN_CHARGE_REFUSALS:
+                report_unknown_refusal("charge", status, code)
+            return ChargeResult(status="failed", psp_reference=None, failure_code=code)
         raise PspUnavailable(f"PSP answered {status}")
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult:
@@ -167,7 +185,10 @@ class PspClient:
             return PayoutResult(payload["status"], payload.get("id"), payload.get("failure_code"))
         if 400 <= status < 500:
             refusal = _refusal(payload)
-            return PayoutResult("failed", refusal.get("payout"), str(refusal.get("code", "psp_payout_refused")))
+            code = str(refusal.get("code", "psp_payout_refused"))
+            if status != 402:  # 402: the PSP's documented refusal of the destination
+                report_unknown_refusal("payout", status, code)
+            return PayoutResult("failed", refusal.get("payout"), code)
         raise PspUnavailable(f"PSP answered {status}")
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:

@@ -3,6 +3,7 @@ settles pending charges and confirms payouts."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunc
 from functions.psp_webhooks import domain
 from functions.psp_webhooks.models import parse_event
 from functions.psp_webhooks.settings import PspWebhookSettings
-from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verify_with_rotation
+from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verify_signature
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
 
 app = build_resolver()
@@ -45,7 +46,7 @@ def ports() -> WebhookPorts:
     settings = PspWebhookSettings.from_env()
     return WebhookPorts(
         tolerance_seconds=settings.tolerance_seconds,
-        secrets=SecretsManagerSigningSecrets(settings.secret_arn),
+        secrets=SecretsManagerSigningSecrets(settings.secret_arn, max_age=settings.secret_cache_seconds),
         events=DynamoEventLog(settings.events_table),
         orders=DynamoExecutionStore(settings.orders_table),
         wallet=QueuePublisher(settings.wallet_queue_url),
@@ -59,11 +60,11 @@ def ports() -> WebhookPorts:
 def receive_webhook() -> dict[str, Any]:
     wired = ports()
     current = app.current_event
-    text = current.decoded_body if current.is_base64_encoded else current.body
-    body = (text or "").encode()
+    # The signed bytes as sent: a body that is not UTF-8 arrives base64-encoded and is checked as bytes.
+    body = base64.b64decode(current.body or "") if current.is_base64_encoded else (current.body or "").encode()
     header = current.headers.get(SIGNATURE_HEADER) or current.headers.get(SIGNATURE_HEADER.lower())
-    verify_with_rotation(
-        header, body, secrets=wired.secrets, now=time.time(), tolerance_seconds=wired.tolerance_seconds
+    verify_signature(
+        header, body, secrets=wired.secrets.get(), now=time.time(), tolerance_seconds=wired.tolerance_seconds
     )
     event = parse_event(body)
     logger.append_keys(psp_event_id=event.id, psp_event_type=event.type)

@@ -27,10 +27,11 @@ class DynamoEventLog:
 
 
 class SecretsManagerSigningSecrets:
-    """The signing secrets: one secret whose value is one signing secret or a JSON set of them."""
+    """The signing secrets: one secret whose value is one signing secret or a JSON set of them, read at most
+    once per `max_age` seconds whatever the requests carry (forged ones included)."""
 
-    def __init__(self, secret_arn: str) -> None:
-        self._secret = SecretValue(secret_arn)
+    def __init__(self, secret_arn: str, *, max_age: int) -> None:
+        self._secret = SecretValue(secret_arn, max_age=max_age)
 
-    def get(self, *, refresh: bool = False) -> list[str]:
-        return secrets_from(self._secret.fresh() if refresh else self._secret())
+    def get(self) -> list[str]:
+        return secrets_from(self._secret())

@@ -104,15 +104,16 @@ def _classify(
     if batch.lines:
         claims.settle(batch)
     if per_row:
-        journals = [
+        built = [
             settlement_journal(run_id, o.line, o.currency, o.amount, o.fee) for o in result.outcomes if o.klass is None
         ]
     else:
         first_line = cast("Columns", columns).lines[0] if items is None else items[0].line
-        journals = [
+        built = [
             settlement_journal(run_id, first_line, currency, gross, result.fees[currency])
             for currency, gross in result.settled_amounts.items()
         ]
+    journals = [journal for journal in built if journal is not None]
     if journals:
         postings.post(journals)
     return result

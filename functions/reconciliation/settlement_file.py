@@ -13,7 +13,7 @@ from itertools import islice, repeat
 from operator import add, attrgetter
 from typing import Any, NamedTuple
 
-from functions.common.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from functions.common.money import CURRENCY_EXPONENTS, MAX_AMOUNT_BY_CURRENCY, MAX_AMOUNT_MINOR
 from functions.reconciliation.models import CHUNK
 
 SETTLEMENT_COLUMNS = (
@@ -108,7 +108,7 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
         amount_minor, fee_minor, net_minor = int(amount), int(fee), int(net)
     except ValueError:
         return Malformed(line, "amount, fee and net must be integers in minor units", psp_reference, merchant_reference)
-    if not 0 < amount_minor <= MAX_AMOUNT_MINOR or fee_minor < 0 or net_minor < 0:
+    if not 0 < amount_minor <= MAX_AMOUNT_BY_CURRENCY[currency] or fee_minor < 0 or net_minor < 0:
         return Malformed(line, "amount out of range or negative fee/net", psp_reference, merchant_reference)
     if fee_minor + net_minor != amount_minor:
         return Malformed(line, f"fee {fee} + net {net} != amount {amount}", psp_reference, merchant_reference)
@@ -210,7 +210,11 @@ def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
         return None
     if (
         min(amounts) <= 0
-        or max(amounts) > MAX_AMOUNT_MINOR
+        # (above eight digits, each amount against its own currency's maximum)
+        or (
+            max(amounts) > MAX_AMOUNT_MINOR
+            and any(map(int.__gt__, amounts, map(MAX_AMOUNT_BY_CURRENCY.__getitem__, currencies)))
+        )
         or min(fees) < 0
         or min(nets) < 0
         or tuple(map(add, fees, nets)) != amounts

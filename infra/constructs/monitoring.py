@@ -52,6 +52,21 @@ RECONCILIATION_SERVICE = "reconciliation"
 SETTLEMENT_FILE_FAILED = ("SettlementFileFailed", RECONCILIATION_SERVICE)
 
 
+# Money that went where it should not, from every function that can see it: a charge the PSP made for an
+# order we decided FAILED (webhooks and recovery through resolve_order, the executor's own charge), and a
+# PSP refusal the client does not know (the executor's charges, the payout executor's payouts).
+ORPHAN_CHARGES = ("OrphanCharges", ("executor", "psp-webhooks", "recovery"))
+PSP_UNKNOWN_REFUSALS = ("PspUnknownRefusal", ("executor", "payout-executor"))
+
+
+def summed(name: str, services: tuple[str, ...], period: Duration, label: str) -> cloudwatch.MathExpression:
+    """One metric's count summed over the services that publish it (a service with no data counts 0)."""
+    using = {f"s{i}": business_metric(name, service, period=period) for i, service in enumerate(services)}
+    return cloudwatch.MathExpression(
+        expression="+".join(f"FILL({key},0)" for key in using), using_metrics=using, label=label, period=period
+    )
+
+
 def reconciliation_breaks(period: Duration, label: str = "Reconciliation breaks") -> cloudwatch.MathExpression:
     """Every break class's count, summed (a class with no data counts 0)."""
     using = {
@@ -107,6 +122,26 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description="A settlement file was rejected (unreadable or not a settlement file): it was "
                 "not reconciled.",
+            ),
+            summed(*ORPHAN_CHARGES, Duration.minutes(5), "Orphan charges").create_alarm(
+                self,
+                "OrphanChargesAlarm",
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="The PSP charged an order we decided FAILED (an orphan charge): the buyer paid "
+                "for nothing. The charge is recorded on the order (orphan_charges); refund it at the PSP.",
+            ),
+            summed(*PSP_UNKNOWN_REFUSALS, Duration.minutes(5), "Unknown PSP refusals").create_alarm(
+                self,
+                "PspUnknownRefusalAlarm",
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="The PSP refused a charge or payout with a 4xx it does not document for it: "
+                "the work failed; the function's log names the PSP's code.",
             ),
         ]
         for function in functions:

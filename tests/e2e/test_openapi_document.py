@@ -11,7 +11,7 @@ import urllib3
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
 from functions.common.ids import ID_PATTERN
-from functions.common.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from functions.common.money import CURRENCY_EXPONENTS, LARGEST_AMOUNT_MINOR, MAX_AMOUNT_MINOR, TWELVE_DIGIT_CURRENCIES
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient
 
@@ -131,7 +131,12 @@ def test_request_schemas_state_the_rules_the_api_enforces(document: dict[str, An
     assert payout["properties"]["seller_id"]["pattern"] == ID_PATTERN
     for amount in (order["properties"]["amount"], payout["properties"]["amount"]):
         assert amount["type"] == "integer"
-        assert (amount["exclusiveMinimum"], amount["maximum"]) == (0, MAX_AMOUNT_MINOR)
+        assert (amount["exclusiveMinimum"], amount["maximum"]) == (0, LARGEST_AMOUNT_MINOR)
+        # the per-currency maximum, in words: eight digits, twelve in the listed currencies, else 400
+        assert f"{MAX_AMOUNT_MINOR:,}" in amount["description"] and "400" in amount["description"]
+        assert f"{LARGEST_AMOUNT_MINOR:,} in {', '.join(sorted(TWELVE_DIGIT_CURRENCIES))}" in amount["description"]
+    refusal = _operations(document)[("POST", "/v1/payments")]["responses"]["400"]["description"]
+    assert "above its currency's maximum" in refusal
     orders = payment["properties"]["orders"]
     assert (orders["minItems"], orders["maxItems"]) == (1, 100)
     body = _operations(document)[("POST", "/v1/payments")]["requestBody"]

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
+from functions.psp_webhooks.settings import PspWebhookSettings
 from local_stack.stack import LocalStack
 from tests.e2e.test_payouts import assert_books_agree, fund, wait_for_payout
 from tests.support.api import ApiClient, checkout, unique
 from tests.support.psp_signatures import signature_header
+
+SECRET_CACHE_SECONDS = PspWebhookSettings.model_fields["secret_cache_seconds"].default
 
 
 @pytest.fixture
@@ -96,6 +99,31 @@ def test_forged_or_stale_signatures_are_refused_and_change_nothing(stack: LocalS
     assert_books_agree(api, seller, available=321)
 
 
+def test_a7_a_non_ascii_signature_or_a_body_that_is_not_utf8_is_refused_with_400(api: ApiClient) -> None:
+    # Given a pending order, and forged "failed" events for it
+    seller = unique("seller")
+    payment_id = api.post("/v1/payments", checkout((seller, 654, "tok_pending"))).body["payment_id"]
+    order = wait_for_order(api, payment_id, "PENDING")["orders"][0]
+    reference = order["payment_order_id"].encode()
+    body = b'{"id": "evt_\xc3\xa9", "type": "charge.failed", "data": {"object": {"merchant_reference": "%s"}}}'
+    now = int(time.time())
+
+    # When one carries a non-ASCII signature, and one a body that is not UTF-8
+    non_ascii = post_event(api, body % reference, f"t={now},v1={'é' * 64}")
+    not_utf8 = post_event(api, (body % reference).replace(b"\xc3\xa9", b"\xff\xfe"), f"t={now},v1={'0' * 64}")
+
+    # Then both are refused in the contract's error shape, never with a 5xx
+    for response in (non_ascii, not_utf8):
+        assert response.status == 400, response.body
+        assert (response.body["error"]["type"], response.body["error"]["code"]) == (
+            "invalid_request_error",
+            "signature_invalid",
+        )
+    # And nothing changed: the real settlement still succeeds the order
+    assert api.wait_for_payment(payment_id, timeout=60)["status"] == "SUCCEEDED"
+    assert_books_agree(api, seller, available=654)
+
+
 def test_duplicate_event_id_is_acknowledged_without_effect(stack: LocalStack, api: ApiClient) -> None:
     # Given a settled order and a genuine, signed (late, contradicting) event for it
     seller = unique("seller")
@@ -130,11 +158,17 @@ def test_rotated_secret_verifies_with_the_old_and_the_new_value(stack: LocalStac
         SecretId=arn, SecretString=json.dumps({"current": "whsec_rotated_new", "previous": old})
     )
     try:
+        # Then both verify: the new value once the function's cache period has passed (a signature that
+        # matches nothing does not make it read the secret again), the old value throughout
+        deadline = time.monotonic() + SECRET_CACHE_SECONDS + 10
         for secret in ("whsec_rotated_new", old):
-            event = {"id": unique("evt"), "type": "charge.pending", "created": int(time.time()), "data": {"object": {}}}
-            body = json.dumps(event).encode()
-            response = post_event(api, body, signature_header(secret, int(time.time()), body))
-            # Then both verify (the function refreshes its cached secrets when nothing matches)
+            while True:
+                event = {"id": unique("evt"), "type": "charge.pending", "created": int(time.time()), "data": {}}
+                body = json.dumps(event).encode()
+                response = post_event(api, body, signature_header(secret, int(time.time()), body))
+                if response.status != 400 or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
             assert (response.status, response.body) == (200, {"received": True, "duplicate": False}), secret
     finally:
         aws("secretsmanager").put_secret_value(SecretId=arn, SecretString=old)

@@ -1,11 +1,12 @@
 """The PSP API key: kept in Secrets Manager, read on first use (not at import or construction), cached by
 Powertools parameters, and sent as a bearer token; a refused key never fails an order. The webhook signing
-secrets are read through the same cache (common.secrets), and re-read past it on demand."""
+secrets are read through the same cache (common.secrets), and re-read only once its period has passed."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -97,25 +98,26 @@ def test_an_empty_secret_is_an_error_not_an_empty_token(secret_arn: str) -> None
         get_secret(secret_arn, force_fetch=True)
 
 
-def test_a_fresh_read_goes_past_the_cache_and_refreshes_it(secret_arn: str) -> None:
+def test_a_rotation_shows_once_the_cache_period_has_passed(secret_arn: str) -> None:
     # Given a cached value, then a rotation
-    secret = SecretValue(secret_arn)
+    secret = SecretValue(secret_arn, max_age=1)
     assert secret() == "sk_test_123"
     boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString="sk_test_rotated")
-    # Then the cache still answers the old value, a fresh read the new one, and the cache follows it
+    # Then the cache still answers the old value within its period, and the new one after it
     assert secret() == "sk_test_123"
-    assert secret.fresh() == "sk_test_rotated"
+    time.sleep(1.1)
     assert secret() == "sk_test_rotated"
 
 
-def test_webhook_signing_secrets_are_cached_and_refreshed_on_demand() -> None:
+def test_webhook_signing_secrets_are_cached_for_their_period_then_read_again() -> None:
     parameters.clear_caches()
     with mock_aws():
         client = boto3.client("secretsmanager")
         arn = client.create_secret(Name="psp-webhook-secrets", SecretString='{"current": "whsec_a"}')["ARN"]
-        secrets = SecretsManagerSigningSecrets(arn)
+        secrets = SecretsManagerSigningSecrets(arn, max_age=1)
         assert secrets.get() == ["whsec_a"]
         client.put_secret_value(SecretId=arn, SecretString='{"current": "whsec_b", "previous": "whsec_a"}')
         assert secrets.get() == ["whsec_a"]
-        assert secrets.get(refresh=True) == ["whsec_b", "whsec_a"]
+        time.sleep(1.1)
+        assert secrets.get() == ["whsec_b", "whsec_a"]
     parameters.clear_caches()

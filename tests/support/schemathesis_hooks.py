@@ -1,7 +1,8 @@
 """Schemathesis hooks (schemathesis.toml loads them) for what JSON Schema cannot say about this API.
 
 - Positive test cases keep to the body rules the document states in words: no payment_order_id twice in
-  one request, nothing that looks like a card number, at most 64 KB. The API refuses those with 400 (as
+  one request, nothing that looks like a card number, at most 64 KB, no amount above its currency's
+  maximum (the schema's `maximum` is the largest of any currency). The API refuses those with 400 (as
   documented), so a generated "valid" request breaking one would be a false failure.
 - Positive POST /v1/payments calls get a fresh Idempotency-Key and fresh payment_order_ids: both are unique
   by design (a reused order id answers 409 duplicate_payment_order, a reused key with another body 422),
@@ -28,6 +29,7 @@ from schemathesis import GenerationMode
 
 from functions.common.api import IDEMPOTENCY_HEADER, MAX_BODY_BYTES
 from functions.common.api_docs import SIGNATURE_PATTERN
+from functions.common.money import MAX_AMOUNT_BY_CURRENCY
 from functions.common.pan import find_pan
 from functions.psp_webhooks.signatures import SIGNATURE_HEADER, secrets_from
 from tests.support.psp_signatures import signature_header
@@ -41,10 +43,23 @@ GUARDED_POSTS = (PAYMENTS_PATH, "/v1/payouts")  # the API functions that run fun
 def _breaks_body_rules(body: Any) -> bool:
     if not isinstance(body, dict):
         return False
-    order_ids = [o.get("payment_order_id") for o in body.get("orders") or [] if isinstance(o, dict)]
+    orders = [o for o in body.get("orders") or [] if isinstance(o, dict)]
+    order_ids = [o.get("payment_order_id") for o in orders]
     if len(order_ids) != len(set(order_ids)):
         return True
-    return find_pan(body) is not None or len(json.dumps(body).encode()) > MAX_BODY_BYTES
+    return (
+        _above_currency_maximum(body.get("currency"), [body.get("amount"), *(o.get("amount") for o in orders)])
+        or find_pan(body) is not None
+        or len(json.dumps(body).encode()) > MAX_BODY_BYTES
+    )
+
+
+def _above_currency_maximum(currency: Any, amounts: list[Any]) -> bool:
+    maximum = MAX_AMOUNT_BY_CURRENCY.get(currency) if isinstance(currency, str) else None
+    # (JSON Schema's integers include 1230.0: the API takes those as whole numbers too)
+    return maximum is not None and any(
+        isinstance(a, int | float) and not isinstance(a, bool) and a > maximum for a in amounts
+    )
 
 
 def _positive(case: schemathesis.Case) -> bool:

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
-from functions.common.money import AmountMinor, Currency, exponent
+from functions.common.money import AmountMinor, Currency, check_amounts, exponent
 from functions.common.pan import find_pan, looks_like_pan, luhn_valid
 
 
 class Priced(BaseModel):
+    """A request model's amount: bounded by its currency's maximum (tests/unit/test_amount_limits.py)."""
+
     amount: AmountMinor
     currency: Currency
+
+    @model_validator(mode="after")
+    def _within_maximum(self) -> Priced:
+        check_amounts("Priced", self.currency, [(("amount",), self.amount)])
+        return self
 
 
 @pytest.mark.parametrize(("currency", "digits"), [("JPY", 0), ("USD", 2), ("KWD", 3)])

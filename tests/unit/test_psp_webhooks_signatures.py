@@ -50,3 +50,19 @@ def test_secret_values_are_one_secret_or_a_json_set_of_them() -> None:
     assert secrets_from('{"current": "a", "previous": "b"}') == ["a", "b"]
     assert secrets_from('["a", "", "c"]') == ["a", "c"]
     assert secrets_from("12345") == ["12345"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"t={NOW},v1={'é' * 64}",  # a non-ASCII signature of the right length
+        f"t={NOW},v1=ü",
+        f"t={NOW},v1={signature_header('whsec_a', NOW, BODY).split('v1=')[1][:-1]}\u00e9",
+        f"t={NOW},v1=\u0661\u0662",
+        "t=\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660,v1=abc",  # Arabic-Indic digits
+    ],
+)
+def test_a7_a_non_ascii_signature_is_refused_not_an_error(header: str) -> None:
+    with pytest.raises(SignatureInvalid) as refused:
+        verify_signature(header, BODY, secrets=["whsec_a"], now=NOW)
+    assert (refused.value.status_code, refused.value.code) == (400, "signature_invalid")

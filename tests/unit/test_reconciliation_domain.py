@@ -216,6 +216,7 @@ def test_malformed_lines_are_breaks_not_errors() -> None:
 def test_the_settlement_journal_balances_and_clears_the_receivable() -> None:
     for fees in (0, 234):
         journal = settlement_journal("rr_1", 102, "EUR", 6000, fees)
+        assert journal is not None
         assert (journal.kind, journal.business_id, journal.currency, journal.reference) == (
             "settlement",
             "rr_1:102:EUR",
