@@ -1,9 +1,9 @@
 """Order execution: claim the order, charge it once at the PSP, record the outcome, hand it on.
 
 NOT_STARTED -> EXECUTING -> SUCCEEDED | FAILED | PENDING;  PENDING -> SUCCEEDED | FAILED.
-Every transition is a conditional write on the expected current state. A redelivered message
-re-sends the hand-offs for an order already decided (the receivers are idempotent), so a crash
-between deciding and handing on loses nothing."""
+Every transition is a conditional write on the expected current state. A decided order stays on the
+recovery index until its hand-offs were sent; a redelivered message, or the recovery sweep, re-sends
+them (the receivers are idempotent), so a crash between deciding and handing on loses nothing."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ class OrderExecution(BaseModel):
     psp_reference: str | None = None
     failure_code: str | None = None
     attempts: int = 0
-    open_since: str | None = None  # set while EXECUTING or PENDING (the recovery job's index)
+    claimed_at: str | None = None  # when the current attempt claimed the order: its lease runs from here
+    open_since: str | None = None  # set while on the recovery job's index (undecided, or not yet handed on)
+    orphan_psp_reference: str | None = None  # a charge the PSP made although we decided the order FAILED
+    orphaned_at: str | None = None
 
 
 class ExecutionStore(Protocol):
@@ -34,6 +37,12 @@ class ExecutionStore(Protocol):
 
     def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution:
         """Move EXECUTING/PENDING -> the result's state; if already decided, return the stored state."""
+
+    def mark_handed_on(self, payment_order_id: str) -> None:
+        """Take a decided order off the recovery index: its hand-offs have been sent."""
+
+    def record_orphan(self, payment_order_id: str, psp_reference: str) -> OrderExecution:
+        """Record, once, the PSP's charge of an order decided FAILED; return the stored state."""
 
 
 class Psp(Protocol):
@@ -67,8 +76,25 @@ def execute_order(
             merchant_reference=order.payment_order_id,
         )
         execution = store.decide(order.payment_order_id, expected="EXECUTING", result=result)
+        if execution.status == "FAILED" and result.status == "succeeded":
+            # The recovery sweep decided FAILED after this attempt's lease expired, and the charge landed.
+            execution = record_orphan_charge(execution, result, store=store)
     hand_on(execution, wallet=wallet, order_status=order_status)
+    if execution.status in ("SUCCEEDED", "FAILED"):
+        store.mark_handed_on(order.payment_order_id)
     return execution
+
+
+class OrphanStore(Protocol):
+    def record_orphan(self, payment_order_id: str, psp_reference: str) -> OrderExecution: ...
+
+
+def record_orphan_charge(execution: OrderExecution, result: ChargeResult, *, store: OrphanStore) -> OrderExecution:
+    """A charge the PSP made for an order we decided FAILED (an orphan charge): recorded on the order, once,
+    and counted (OrphanCharges, alarmed), so it is refunded - never silently dropped."""
+    if result.psp_reference is None:
+        raise ValueError(f"The PSP charged {execution.payment_order_id} without naming the charge.")
+    return store.record_orphan(execution.payment_order_id, result.psp_reference)
 
 
 def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publisher) -> None:
