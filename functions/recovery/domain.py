@@ -101,7 +101,7 @@ def recover_orders(
         try:
             hand_on(decided, wallet=wallet, order_status=order_status)
             store.mark_handed_on(decided.payment_order_id)
-        except Exception as error:  # reported per order, so one failure cannot block the rest
+        except Exception as error:  # noqa: BLE001 - reported per order: one failure must not block the rest
             report.errors[decided.payment_order_id] = f"{type(error).__name__}: {error}"
             if (decided.open_since or "") < stuck_before:
                 report.stuck.append(decided.payment_order_id)
@@ -114,7 +114,7 @@ def recover_orders(
         else:
             try:
                 outcome = _settle(execution, store=store, psp=psp, wallet=wallet, order_status=order_status)
-            except Exception as error:  # reported per order, so one failure cannot block the rest
+            except Exception as error:  # noqa: BLE001 - reported per order: one failure must not block the rest
                 report.errors[execution.payment_order_id] = f"{type(error).__name__}: {error}"
             else:
                 if outcome.status in ("SUCCEEDED", "FAILED"):

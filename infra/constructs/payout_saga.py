@@ -87,8 +87,10 @@ class PayoutSaga(Construct):
             cause="A step failed beyond its retries or the PSP never answered; reserved funds stay held.",
         )
 
-        # The execution's identity: its ARN repeats when a name is reused after 90 days, its start time not.
-        this_execution = sfn.JsonPath.format("{} {}", S("$$.Execution.Id"), S("$$.Execution.StartTime"))
+        # This claim's identity: the execution's ARN (it repeats when a name is reused after 90 days) and when
+        # it entered this state (Retry stays in the state; a later execution enters anew). Not
+        # $$.Execution.StartTime: moto 5.x hands it to States.Format as a datetime, which fails.
+        this_claim = sfn.JsonPath.format("{} {}", S("$$.Execution.Id"), S("$$.State.EnteredTime"))
         claim = tasks.DynamoUpdateItem(
             self,
             "ClaimReservation",
@@ -98,9 +100,9 @@ class PayoutSaga(Construct):
                 keys.SORT_KEY: V.from_string(sfn.JsonPath.format(keys.RESERVED_KEY_FORMAT, S("$.payout_id"))),
             },
             update_expression="SET reserved_by = :execution",
-            # A retry of this execution's own claim passes; any other execution's is refused.
+            # A retry of this claim passes; any other execution's is refused.
             condition_expression="attribute_not_exists(reserved_by) OR reserved_by = :execution",
-            expression_attribute_values={":execution": V.from_string(this_execution)},
+            expression_attribute_values={":execution": V.from_string(this_claim)},
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=TASK_TIMEOUT,
         )

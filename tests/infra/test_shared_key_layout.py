@@ -30,7 +30,7 @@ from tests.infra.template_facts import by_base_name, joined_text
 SAGA_INPUT = {"payout_id": "po_9", "seller_id": "seller_9", "currency": "EUR", "amount": 500}
 SAGA_ARN = "arn:aws:states:us-east-1:123456789012:execution:PayoutSaga:po_9"
 # The context object ($$) of one execution, as Step Functions gives it to the states.
-SAGA_CONTEXT = {"Execution": {"Id": SAGA_ARN, "StartTime": "2026-01-01T00:00:00.000Z"}}
+SAGA_CONTEXT = {"Execution": {"Id": SAGA_ARN}, "State": {"EnteredTime": "2026-01-01T00:00:00.000Z"}}
 _FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:, *\$\$?[.\w]+)*)\)")
 _PATH = re.compile(r"\$\$?(\.\w+)+")
 # A wallet prefix as the layout writes them: capitals and a '#'.
@@ -242,13 +242,13 @@ def test_the_reservation_marker_admits_one_execution_for_ever(
 ) -> None:
     updates = _wallet_states(synthesized, saga)
 
-    def run(state: str, started: str = "2026-01-01T00:00:00.000Z") -> None:
-        # One execution of the saga: its ARN (the name is the payout id) and its start time
-        data = {**SAGA_INPUT, "$$": {"Execution": {"Id": SAGA_ARN, "StartTime": started}}}
+    def run(state: str, entered: str = "2026-01-01T00:00:00.000Z") -> None:
+        # A state of the saga's execution (its ARN ends in the payout id), entered at `entered`
+        data = {**SAGA_INPUT, "$$": {"Execution": {"Id": SAGA_ARN}, "State": {"EnteredTime": entered}}}
         client("dynamodb").update_item(**{**_evaluate(updates[state], data), "TableName": wallet_table})
 
-    # Given a seller the wallet credited 1200 EUR, and a payout of 500 whose execution claimed, reserved
-    # (its claim retried once) and settled
+    # Given a seller the wallet credited 1200 EUR, and a payout of 500 whose execution claimed (retried once
+    # within the state), reserved and settled
     wallet = DynamoWalletStore(wallet_table)
     assert wallet.credit_once(seller_id="seller_9", currency="EUR", amount=1200, applied_marker="charge#po_1")
     run("ClaimReservation")
@@ -257,10 +257,10 @@ def test_the_reservation_marker_admits_one_execution_for_ever(
     run("SettleHold")
     assert wallet.balances("seller_9") == {"EUR": Balance(available=700, reserved=0)}
 
-    # When the payout's saga runs again - the same name reused after 90 days: the same ARN, a later start
-    # Then its claim is refused: the marker outlived the hold, and names the first execution
+    # When the payout's saga runs again - the same name reused after 90 days: the same ARN, a later claim
+    # Then its claim is refused: the marker outlived the hold, and names the first execution's claim
     with pytest.raises(ClientError) as refused:
-        run("ClaimReservation", started="2026-04-02T00:00:00.000Z")
+        run("ClaimReservation", entered="2026-04-02T00:00:00.000Z")
     assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     marker = client("dynamodb").get_item(
         TableName=wallet_table,
