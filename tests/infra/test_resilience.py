@@ -219,7 +219,14 @@ def test_business_alarms_watch_psp_latency_reconciliation_breaks_and_rejected_fi
     assert alarms["PspChargeLatency"]["ExtendedStatistic"] == "p99"
     assert alarms["PspChargeLatency"]["Threshold"] == 1500
     assert alarms["SettlementFileFailed"]["Threshold"] == 0
-    (breaks,) = [a for a in all_alarms if "Metrics" in a]
+    (breaks,) = [
+        a
+        for a in all_alarms
+        if any(
+            m.get("MetricStat", {}).get("Metric", {}).get("MetricName", "").startswith("SettlementBreaks_")
+            for m in a.get("Metrics", [])
+        )
+    ]
     expression = next(m["Expression"] for m in breaks["Metrics"] if "Expression" in m)
     watched = {m["MetricStat"]["Metric"]["MetricName"] for m in breaks["Metrics"] if "MetricStat" in m}
     assert watched == {f"SettlementBreaks_{klass}" for klass in BREAK_CLASSES}
