@@ -1,19 +1,17 @@
 """Order execution: claim the order, charge it once at the PSP, record the outcome, hand it on.
 
 NOT_STARTED -> EXECUTING -> SUCCEEDED | FAILED | PENDING;  PENDING -> SUCCEEDED | FAILED.
-Every transition is a conditional write on the expected current state. A redelivered message
-re-sends the hand-offs for an order already decided (the receivers are idempotent), so a crash
-between deciding and handing on loses nothing."""
+Every transition is a conditional write on the expected current state. A decided order stays on the
+recovery index until its hand-offs were sent; a redelivered message, or the recovery sweep, re-sends
+them (the receivers are idempotent), so a crash between deciding and handing on loses nothing."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from functions.common.events import ExecuteOrder, OrderCharged, OrderStatus, OrderStatusChanged
-from functions.common.observability import logger, metrics
 from functions.psp.models import ChargeResult
 
 
@@ -27,7 +25,10 @@ class OrderExecution(BaseModel):
     psp_reference: str | None = None
     failure_code: str | None = None
     attempts: int = 0
-    open_since: str | None = None  # set while EXECUTING or PENDING (the recovery job's index)
+    claimed_at: str | None = None  # when the current attempt claimed the order: its lease runs from here
+    open_since: str | None = None  # set while on the recovery job's index (undecided, or not yet handed on)
+    orphan_psp_reference: str | None = None  # a charge the PSP made although we decided the order FAILED
+    orphaned_at: str | None = None
 
 
 class ExecutionStore(Protocol):
@@ -36,6 +37,12 @@ class ExecutionStore(Protocol):
 
     def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution:
         """Move EXECUTING/PENDING -> the result's state; if already decided, return the stored state."""
+
+    def mark_handed_on(self, payment_order_id: str) -> None:
+        """Take a decided order off the recovery index: its hand-offs have been sent."""
+
+    def record_orphan(self, payment_order_id: str, psp_reference: str) -> OrderExecution:
+        """Record, once, the PSP's charge of an order decided FAILED; return the stored state."""
 
 
 class Psp(Protocol):
@@ -69,7 +76,24 @@ def execute_order(
             merchant_reference=order.payment_order_id,
         )
         execution = store.decide(order.payment_order_id, expected="EXECUTING", result=result)
+        # The recovery sweep may have decided FAILED after this attempt's lease expired, and the charge landed.
+        execution = keep_orphan_charge(execution, result, store=store)
     hand_on(execution, wallet=wallet, order_status=order_status)
+    if execution.status in ("SUCCEEDED", "FAILED"):
+        store.mark_handed_on(order.payment_order_id)
+    return execution
+
+
+class OrphanStore(Protocol):
+    def record_orphan(self, payment_order_id: str, psp_reference: str) -> OrderExecution:
+        """Record, once, the PSP's charge of an order decided FAILED (counted and alarmed); return the state."""
+
+
+def keep_orphan_charge(execution: OrderExecution, result: ChargeResult, *, store: OrphanStore) -> OrderExecution:
+    """A charge the PSP made for an order we decided FAILED (an orphan charge) is never applied - no credit,
+    no booking - and never dropped: it is recorded on the order for the refund that must follow."""
+    if execution.status == "FAILED" and result.status == "succeeded" and result.psp_reference is not None:
+        return store.record_orphan(execution.payment_order_id, result.psp_reference)
     return execution
 
 
@@ -97,11 +121,13 @@ def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publi
         )
 
 
-class ResolutionStore(Protocol):
-    def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution: ...
+class ResolutionStore(OrphanStore, Protocol):
+    def decide(
+        self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult, attempt: int | None = None
+    ) -> OrderExecution:
+        """Decide if the order is still `expected` (and held by `attempt`, when given); else return its state."""
 
-    def record_orphan_charge(self, payment_order_id: str, psp_reference: str) -> bool:
-        """Keep the PSP's charge on the order (durably, once); False if it was recorded before."""
+    def mark_handed_on(self, payment_order_id: str) -> None: ...
 
 
 def resolve_order(
@@ -111,34 +137,16 @@ def resolve_order(
     store: ResolutionStore,
     wallet: Publisher,
     order_status: Publisher,
+    attempt: int | None = None,
 ) -> OrderExecution:
     """Settle an EXECUTING or PENDING order with the PSP's verdict (a webhook or a lookup, never a new
     charge). A terminal order stays as it is - late or duplicate verdicts are no-ops - but its hand-offs
-    are re-sent (the receivers are idempotent), so a crash after deciding strands nothing. A verdict that
-    the PSP charged an order decided FAILED is an orphan charge: never applied, always recorded."""
+    are re-sent (the receivers are idempotent) before it leaves the recovery index, so a crash after
+    deciding strands nothing. A verdict that the PSP charged an order decided FAILED is an orphan charge."""
     if execution.status in ("EXECUTING", "PENDING") and result.status != "pending":
-        execution = store.decide(execution.payment_order_id, expected=execution.status, result=result)
+        execution = store.decide(execution.payment_order_id, expected=execution.status, result=result, attempt=attempt)
+    execution = keep_orphan_charge(execution, result, store=store)
     if execution.status in ("SUCCEEDED", "FAILED"):
         hand_on(execution, wallet=wallet, order_status=order_status)
-    if execution.status == "FAILED" and result.status == "succeeded" and result.psp_reference is not None:
-        record_orphan_charge(execution, result.psp_reference, store=store)
+        store.mark_handed_on(execution.payment_order_id)
     return execution
-
-
-def record_orphan_charge(execution: OrderExecution, psp_reference: str, *, store: ResolutionStore) -> None:
-    """The PSP holds the buyer's money for an order we decided FAILED (and told the payment so): record the
-    charge on the order for the refund that must follow, count it (OrphanCharges, alarmed) and log it at
-    error level. Counted at every sighting, so a crash before the metric is flushed cannot hide it."""
-    first = store.record_orphan_charge(execution.payment_order_id, psp_reference)
-    metrics.add_metric(name="OrphanCharges", unit=MetricUnit.Count, value=1)
-    logger.error(
-        "orphan charge: the PSP charged an order we decided FAILED",
-        extra={
-            "payment_order_id": execution.payment_order_id,
-            "payment_id": execution.payment_id,
-            "psp_reference": psp_reference,
-            "amount": execution.amount,
-            "currency": execution.currency,
-            "first_seen": first,
-        },
-    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
@@ -11,12 +12,16 @@ from functions.common import decided_index
 from functions.common.clock import iso, utc_now
 from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
+from functions.common.observability import logger, metrics
 from functions.executor.domain import OrderExecution, target_status
 from functions.psp.models import ChargeResult
 
-# Sparse index of orders not yet decided (EXECUTING or PENDING), oldest first, for the recovery job.
+# Sparse index for the recovery job, oldest first, in two buckets: orders not yet decided (EXECUTING or
+# PENDING), and orders decided but not yet handed on. A decision moves an order from the first to the
+# second in the same write; only a completed hand-on takes it off, so no crash can strand a decision.
 OPEN_INDEX = "by_open"
 OPEN_BUCKET = "OPEN"
+HAND_ON_BUCKET = "HAND_ON"
 
 
 def _now() -> str:
@@ -58,10 +63,17 @@ class DynamoExecutionStore:
             return self.get(order.payment_order_id)
         return self._execution(item)
 
-    def decide(self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult) -> OrderExecution:
+    def decide(
+        self, payment_order_id: str, *, expected: OrderStatus, result: ChargeResult, attempt: int | None = None
+    ) -> OrderExecution:
+        """`attempt`: decide only if that attempt still holds the order (the recovery sweep's decisions)."""
         now = _now()
         values: dict[str, Any] = {":expected": expected, ":status": target_status(result), ":now": now}
         sets = ["#s = :status", "decided_at = :now"]
+        condition = "#s = :expected"
+        if attempt is not None:
+            condition += " AND attempts = :attempt"
+            values[":attempt"] = attempt
         if target_status(result) == "SUCCEEDED":
             sets.append(f"{decided_index.ATTRIBUTE} = :shard")  # onto reconciliation's index
             values[":shard"] = decided_index.decided_shard(payment_order_id, now)
@@ -71,14 +83,14 @@ class DynamoExecutionStore:
         if result.failure_code is not None:
             sets.append("failure_code = :code")
             values[":code"] = result.failure_code
-        expression = "SET " + ", ".join(sets)
         if target_status(result) in ("SUCCEEDED", "FAILED"):
-            expression += " REMOVE open_bucket, open_since"  # decided: off the recovery job's index
+            sets.append("open_bucket = :hand_on")  # decided: waits on the index until handed on
+            values[":hand_on"] = HAND_ON_BUCKET
         try:
             item = table(self.table_name).update_item(
                 Key={"payment_order_id": payment_order_id},
-                UpdateExpression=expression,
-                ConditionExpression="#s = :expected",
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -89,25 +101,58 @@ class DynamoExecutionStore:
             return self.get(payment_order_id)
         return self._execution(item)
 
-    def record_orphan_charge(self, payment_order_id: str, psp_reference: str) -> bool:
-        """Add the PSP's charge to the order's `orphan_charges` (a set: a charge is kept once), with when it
-        was first seen; False if it was there already."""
+    def mark_handed_on(self, payment_order_id: str) -> None:
         try:
             table(self.table_name).update_item(
                 Key={"payment_order_id": payment_order_id},
-                UpdateExpression="ADD orphan_charges :charge SET orphan_seen_at = if_not_exists(orphan_seen_at, :now)",
-                ConditionExpression="attribute_exists(payment_order_id) AND NOT contains(orphan_charges, :reference)",
-                ExpressionAttributeValues={":charge": {psp_reference}, ":reference": psp_reference, ":now": _now()},
+                UpdateExpression="REMOVE open_bucket, open_since",
+                ConditionExpression="open_bucket = :hand_on",
+                ExpressionAttributeValues={":hand_on": HAND_ON_BUCKET},
             )
         except ClientError as error:
             if not is_condition_failure(error):
+                raise  # a condition failure: taken off already (a redelivery, or the sweep)
+
+    def record_orphan(self, payment_order_id: str, psp_reference: str) -> OrderExecution:
+        """Record the orphan charge on a FAILED order once: count it (OrphanCharges, alarmed) and log it at
+        error level the first time; a later sighting (a webhook retried) returns the stored state."""
+        try:
+            item = table(self.table_name).update_item(
+                Key={"payment_order_id": payment_order_id},
+                UpdateExpression="SET orphan_psp_reference = :ref, orphaned_at = :now",
+                ConditionExpression="#s = :failed AND attribute_not_exists(orphan_psp_reference)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":ref": psp_reference, ":now": _now(), ":failed": "FAILED"},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if not is_condition_failure(error):
                 raise
-            return False
-        return True
+            return self.get(payment_order_id)
+        metrics.add_metric(name="OrphanCharges", unit=MetricUnit.Count, value=1)
+        orphaned = self._execution(item)
+        logger.error(
+            "orphan charge: the PSP charged an order we decided FAILED",
+            extra={
+                "payment_order_id": orphaned.payment_order_id,
+                "payment_id": orphaned.payment_id,
+                "psp_reference": psp_reference,
+                "amount": orphaned.amount,
+                "currency": orphaned.currency,
+            },
+        )
+        return orphaned
 
     def open_orders(self, *, opened_before: str) -> list[OrderExecution]:
         """Orders still EXECUTING or PENDING that opened before the given ISO time, oldest first."""
-        condition = Key("open_bucket").eq(OPEN_BUCKET) & Key("open_since").lt(opened_before)
+        return self._indexed(OPEN_BUCKET, opened_before)
+
+    def awaiting_hand_on(self, *, opened_before: str) -> list[OrderExecution]:
+        """Orders decided but not known to be handed on, that opened before the given ISO time."""
+        return self._indexed(HAND_ON_BUCKET, opened_before)
+
+    def _indexed(self, bucket: str, opened_before: str) -> list[OrderExecution]:
+        condition = Key("open_bucket").eq(bucket) & Key("open_since").lt(opened_before)
         return [
             self._execution(item)
             for item in items(self.table_name, IndexName=OPEN_INDEX, KeyConditionExpression=condition)

@@ -13,7 +13,7 @@ from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import BusinessRuleViolation, NotFound
 from functions.common.ids import deterministic_id
 from functions.common.money import exponent, max_amount
-from functions.payout.models import Payout, PayoutRequest, SagaInput
+from functions.payout.models import TERMINAL_PAYOUT_STATUSES, Payout, PayoutRequest, SagaInput
 
 
 class InsufficientFunds(BusinessRuleViolation):
@@ -78,10 +78,14 @@ def request_payout(
         )
         if not store.insert(payout):
             payout = store.get(payout_id) or payout
+    elif existing.status in TERMINAL_PAYOUT_STATUSES:
+        # Closed: answered as it is, never run again (the API's idempotency record may have expired, and
+        # Step Functions keeps an execution name unique for 90 days only).
+        return existing
     else:
         payout = existing
-    # Started on every attempt: a crash between storing and starting must not strand the payout,
-    # and a duplicate start with the same name is a no-op.
+    # Started on every attempt until the payout closes: a crash between storing and starting must not
+    # strand the payout, and a duplicate start with the same name is a no-op.
     saga.start(
         SagaInput(
             payout_id=payout.payout_id, seller_id=payout.seller_id, amount=payout.amount, currency=payout.currency

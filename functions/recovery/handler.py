@@ -46,11 +46,13 @@ def ports() -> RecoveryPorts:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = ports()
-    # An operator (or a test) may sweep with a shorter deadline: {"resolve_after_seconds": 0}.
+    # An operator (or a test) may sweep with a shorter deadline: {"resolve_after_seconds": 0}. The lease is
+    # not theirs to shorten: it is what keeps the sweep from failing an order an attempt is charging.
     resolve_after = int((event or {}).get("resolve_after_seconds", wired.settings.resolve_after_seconds))
     report = domain.recover_orders(
         now=datetime.now(UTC),
         resolve_after=timedelta(seconds=max(resolve_after, 0)),
+        lease=timedelta(seconds=wired.settings.lease_seconds),
         stuck_after=timedelta(seconds=wired.settings.stuck_after_seconds),
         store=wired.store,
         psp=wired.psp,
@@ -60,12 +62,26 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for status, count in report.resolved.items():
         metrics.add_metric(name=f"OrdersResolved{status.title()}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="OrdersStuck", unit=MetricUnit.Count, value=len(report.stuck))
+    metrics.add_metric(name="RecoveryErrors", unit=MetricUnit.Count, value=len(report.errors))
     if report.stuck:
         logger.warning("orders stuck past the second deadline", extra={"payment_order_ids": report.stuck[:50]})
-    logger.info("recovery sweep", extra={"examined": report.examined, "still_pending": report.still_pending})
+    for payment_order_id, error in list(report.errors.items())[:50]:
+        logger.warning("order not recovered", extra={"payment_order_id": payment_order_id, "error": error})
+    logger.info(
+        "recovery sweep",
+        extra={
+            "examined": report.examined,
+            "still_pending": report.still_pending,
+            "leased": len(report.leased),
+            "handed_on_again": len(report.handed_on_again),
+        },
+    )
     return {
         "examined": report.examined,
         "resolved": report.resolved,
         "still_pending": report.still_pending,
+        "leased": len(report.leased),
+        "handed_on_again": len(report.handed_on_again),
+        "errors": len(report.errors),
         "stuck": len(report.stuck),
     }

@@ -131,7 +131,7 @@ class Monitoring(Construct):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description="The PSP charged an order we decided FAILED (an orphan charge): the buyer paid "
-                "for nothing. The charge is recorded on the order (orphan_charges); refund it at the PSP.",
+                "for nothing. The charge is recorded on the order (orphan_psp_reference); refund it at the PSP.",
             ),
             summed(*PSP_UNKNOWN_REFUSALS, Duration.minutes(5), "Unknown PSP refusals").create_alarm(
                 self,

@@ -1,5 +1,8 @@
 """The pay-out saga on Step Functions (Standard), started with name = payout_id.
 
+  ClaimReservation wallet: RESERVED#<payout> names this execution, only if no other execution is named
+                   there; never removed, so the payout's funds are reserved by one execution for ever
+                   (a later one - a re-POST, or the same name reused after 90 days - ends AlreadyReserved)
   ReserveFunds     wallet: available -= amount, reserved += amount, HOLD#<payout> = amount,
                    only if available >= amount and the hold is new (concurrent payouts cannot overdraw;
                    a retried reservation cannot reserve twice: ConfirmHold tells "mine already" apart
@@ -84,6 +87,32 @@ class PayoutSaga(Construct):
             cause="A step failed beyond its retries or the PSP never answered; reserved funds stay held.",
         )
 
+        # This claim's identity: the execution's ARN (it repeats when a name is reused after 90 days) and when
+        # it entered this state (Retry stays in the state; a later execution enters anew). Not
+        # $$.Execution.StartTime: moto 5.x hands it to States.Format as a datetime, which fails.
+        this_claim = sfn.JsonPath.format("{} {}", S("$$.Execution.Id"), S("$$.State.EnteredTime"))
+        claim = tasks.DynamoUpdateItem(
+            self,
+            "ClaimReservation",
+            table=wallet_table,
+            key={
+                keys.PARTITION_KEY: V.from_string(S("$.seller_id")),
+                keys.SORT_KEY: V.from_string(sfn.JsonPath.format(keys.RESERVED_KEY_FORMAT, S("$.payout_id"))),
+            },
+            update_expression="SET reserved_by = :execution",
+            # A retry of this claim passes; any other execution's is refused.
+            condition_expression="attribute_not_exists(reserved_by) OR reserved_by = :execution",
+            expression_attribute_values={":execution": V.from_string(this_claim)},
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=TASK_TIMEOUT,
+        )
+        _retry(claim, DYNAMO_TRANSIENT)
+        already_reserved = sfn.Fail(
+            self,
+            "AlreadyReserved",
+            error="PayoutAlreadyReserved",
+            cause="Another execution of this payout reserved its funds; this one moves no money.",
+        )
         reserve = self._wallet_update(
             "ReserveFunds",
             "SET available = available - :amount, reserved = if_not_exists(reserved, :zero) + :amount, #hold = :amount",
@@ -196,6 +225,7 @@ class PayoutSaga(Construct):
         compensated = sfn.Succeed(self, "Compensated", comment="The PSP failed the payout; the funds are back.")
 
         # A hold that is already gone / a payout already marked means the step happened before a retry.
+        claim.add_catch(already_reserved, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         reserve.add_catch(confirm_hold, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         confirm_hold.add_catch(mark_refused, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         mark_refused.add_catch(refused, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
@@ -205,6 +235,7 @@ class PayoutSaga(Construct):
         release_hold.add_catch(reversal, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         mark_failed.add_catch(compensated, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         for task in (
+            claim,
             reserve,
             confirm_hold,
             mark_refused,
@@ -221,7 +252,8 @@ class PayoutSaga(Construct):
 
         compensate = release_hold.next(reversal).next(mark_failed).next(compensated)
         definition = (
-            reserve.next(ledger_in_transit)
+            claim.next(reserve)
+            .next(ledger_in_transit)
             .next(execute)
             .next(
                 sfn.Choice(self, "Submitted?")

@@ -1,6 +1,7 @@
 """The resolution of undecided orders (functions/recovery): every few minutes, orders left EXECUTING or
-PENDING past a deadline are looked up at the PSP by idempotency key and settled; an alarm fires for
-orders stuck past a second deadline."""
+PENDING past a deadline, whose executor attempt's lease has expired, are looked up at the PSP by
+idempotency key and settled; an alarm fires for orders stuck past a second deadline, and for orphan
+charges (the PSP charged an order that was decided FAILED) the executor or the sweep recorded."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.executor.store import OPEN_INDEX
-from functions.recovery.settings import RecoverySettings
+from functions.recovery.settings import DEFAULT_LEASE_SECONDS, RecoverySettings
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn
 from infra.constructs.table_access import grant_items
 
 RECOVERY_SERVICE = "recovery"
+
+
+def lease_seconds(executor: lambda_.Function) -> int:
+    """An executor attempt cannot outlive its Lambda's timeout (its PSP calls and their retries included):
+    the lease is at least twice that, so the sweep never decides an order an attempt may still charge."""
+    timeout = executor.timeout
+    if timeout is None:
+        raise ValueError("The executor needs an explicit timeout to derive the recovery lease from.")
+    return max(DEFAULT_LEASE_SECONDS, 2 * int(timeout.to_seconds()))
 
 
 class Recovery(Construct):
@@ -47,6 +58,7 @@ class Recovery(Construct):
             orders_table=pay_in.executor_table.table_name,
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
+            lease_seconds=lease_seconds(pay_in.executor.function),
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
             # One sweep at a time: overlapping sweeps would ask the PSP about the same orders twice.

@@ -7,6 +7,7 @@ no longer payable, not yet paid). The trial balance stays balanced."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -214,3 +215,82 @@ def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api:
     assert len(psp.get(f"/v1/payouts?merchant_reference={mine[0]['payout_id']}").body["data"]) == 1
     assert_books_agree(api, rich, available=20_000, reserved=0)
     assert_books_agree(api, poor, available=9_999, reserved=0)
+
+
+def _saga(stack: LocalStack) -> str:
+    assert stack.cloud is not None
+    return next(arn for logical_id, arn in stack.cloud.state_machines.items() if "PayoutSaga" in logical_id)
+
+
+def _paid_payout(api: ApiClient, seller: str, amount: int, key: str) -> str:
+    accepted = api.post("/v1/payouts", {"seller_id": seller, "amount": amount, "currency": "USD"}, idempotency_key=key)
+    assert accepted.status == 202, accepted.body
+    assert wait_for_payout(api, accepted.body["payout_id"])["status"] == "PAID"
+    return str(accepted.body["payout_id"])
+
+
+def test_a4_repost_after_the_idempotency_record_expired_pays_out_once(
+    stack: LocalStack, api: ApiClient, psp: ApiClient, aws: Any
+) -> None:
+    # Given a payout of 600 that was paid, whose idempotency record then expired (its TTL is 24 h)
+    seller = unique("seller")
+    fund(api, seller, 1000)
+    key = new_key()
+    payout_id = _paid_payout(api, seller, 600, key)
+    assert stack.cloud is not None
+    (idempotency_table,) = [
+        r.ref
+        for r in stack.cloud.physical.values()
+        if r.type == "AWS::DynamoDB::Table" and "IdempotencyTable" in r.logical_id
+    ]
+    dynamodb = aws("dynamodb")
+    records = [
+        item
+        for item in dynamodb.scan(TableName=idempotency_table)["Items"]
+        if payout_id in item.get("data", {}).get("S", "")
+    ]
+    assert len(records) == 1
+    dynamodb.delete_item(TableName=idempotency_table, Key={"id": records[0]["id"]})
+    # And the seller has sold again, so the funds for a second payout are there
+    fund(api, seller, 1000)
+
+    # When the same request arrives again with the same key
+    again = api.post("/v1/payouts", {"seller_id": seller, "amount": 600, "currency": "USD"}, idempotency_key=key)
+
+    # Then the payout is answered as it is: no second reserve, no second saga, no second payout at the PSP
+    assert again.status == 202, again.body
+    assert (again.body["payout_id"], again.body["status"]) == (payout_id, "PAID")
+    executions = aws("stepfunctions").list_executions(stateMachineArn=_saga(stack))["executions"]
+    assert [e["name"] for e in executions if e["name"].startswith(payout_id)] == [payout_id]
+    assert len(psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]) == 1
+    assert_books_agree(api, seller, available=1400, reserved=0)
+
+
+def test_a4_a_second_saga_for_a_closed_payout_reserves_nothing(
+    stack: LocalStack, api: ApiClient, psp: ApiClient, aws: Any
+) -> None:
+    # Given a payout of 600 that was paid, and a seller who has sold again since
+    seller = unique("seller")
+    fund(api, seller, 1000)
+    payout_id = _paid_payout(api, seller, 600, new_key())
+    fund(api, seller, 1000)
+
+    # When its saga runs a second time (as it can once Step Functions forgets the name, after 90 days)
+    sfn = aws("stepfunctions")
+    execution = sfn.start_execution(
+        stateMachineArn=_saga(stack),
+        name=f"{payout_id}-again",
+        input=json.dumps({"payout_id": payout_id, "seller_id": seller, "amount": 600, "currency": "USD"}),
+    )
+    deadline = time.monotonic() + 30
+    while (described := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the second saga is still running"
+        time.sleep(0.2)
+
+    # Then the payout's reservation marker refuses it before it moves any money
+    assert described["status"] == "FAILED"
+    history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    assert history[-1]["executionFailedEventDetails"]["error"] == "PayoutAlreadyReserved"
+    assert len(psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]) == 1
+    assert api.get(f"/v1/payouts/{payout_id}").body["status"] == "PAID"
+    assert_books_agree(api, seller, available=1400, reserved=0)

@@ -226,9 +226,8 @@ def test_business_alarms_watch_psp_latency_reconciliation_breaks_and_rejected_fi
         a
         for a in all_alarms
         if any(
-            m["MetricStat"]["Metric"]["MetricName"].startswith("SettlementBreaks_")
+            m.get("MetricStat", {}).get("Metric", {}).get("MetricName", "").startswith("SettlementBreaks_")
             for m in a.get("Metrics", [])
-            if "MetricStat" in m
         )
     ]
     expression = next(m["Expression"] for m in breaks["Metrics"] if "Expression" in m)

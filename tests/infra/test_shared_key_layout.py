@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from functions.common.aws import client, reset_clients
@@ -27,16 +28,20 @@ from tests.conftest import Synthesized
 from tests.infra.template_facts import by_base_name, joined_text
 
 SAGA_INPUT = {"payout_id": "po_9", "seller_id": "seller_9", "currency": "EUR", "amount": 500}
-_FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:, *\$[.\w]+)*)\)")
-_PATH = re.compile(r"\$(\.\w+)+")
+SAGA_ARN = "arn:aws:states:us-east-1:123456789012:execution:PayoutSaga:po_9"
+# The context object ($$) of one execution, as Step Functions gives it to the states.
+SAGA_CONTEXT = {"Execution": {"Id": SAGA_ARN}, "State": {"EnteredTime": "2026-01-01T00:00:00.000Z"}}
+_FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:, *\$\$?[.\w]+)*)\)")
+_PATH = re.compile(r"\$\$?(\.\w+)+")
 # A wallet prefix as the layout writes them: capitals and a '#'.
 _WALLET_PREFIX = re.compile(r"[A-Z][A-Z_]*#")
 
 
 def _path(path: str, data: dict[str, Any]) -> Any:
+    """A path into the state's input, or, with `$$.`, into the context object under data["$$"]."""
     if not _PATH.fullmatch(path):
         raise ValueError(f"not a simple path: {path}")
-    value: Any = data
+    value: Any = data["$$"] if path.startswith("$$.") else data
     for name in path.split(".")[1:]:
         value = value[name]
     return value
@@ -120,6 +125,7 @@ def test_the_layout_and_the_account_names_are_the_stored_ones() -> None:
     assert keys.currency_of("BALANCE#EUR") == "EUR"
     assert keys.applied_key("charge#po_1") == "APPLIED#charge#po_1"
     assert keys.HOLD_ATTRIBUTE_FORMAT.format("po_1") == "HOLD#po_1"
+    assert keys.reserved_key("po_1") == "RESERVED#po_1"
     assert accounts.seller_payable("s_1") == "seller_payable:s_1"
     assert accounts.payout_in_transit("s_1") == "payout_in_transit:s_1"
     assert (accounts.PSP_RECEIVABLE, accounts.BANK_CASH, accounts.PSP_FEE_EXPENSE) == (
@@ -141,7 +147,10 @@ def test_every_saga_wallet_update_addresses_the_balance_item_and_the_payouts_hol
     synthesized: Synthesized, saga: dict[str, Any]
 ) -> None:
     updates = _wallet_states(synthesized, saga)
-    assert set(updates) == {"ReserveFunds", "ConfirmHold", "SettleHold", "ReleaseHold"}
+    assert set(updates) == {"ClaimReservation", "ReserveFunds", "ConfirmHold", "SettleHold", "ReleaseHold"}
+    claim = _evaluate(updates.pop("ClaimReservation"), {**SAGA_INPUT, "$$": SAGA_CONTEXT})
+    assert claim["Key"] == {keys.PARTITION_KEY: {"S": "seller_9"}, keys.SORT_KEY: {"S": keys.reserved_key("po_9")}}
+    assert claim["ExpressionAttributeValues"] == {":execution": {"S": f"{SAGA_ARN} 2026-01-01T00:00:00.000Z"}}
     for name, parameters in updates.items():
         evaluated = _evaluate(parameters, SAGA_INPUT)
         assert evaluated["Key"] == {
@@ -155,9 +164,9 @@ def test_the_saga_writes_no_other_wallet_prefix_and_builds_its_keys_from_the_lay
     saga: dict[str, Any],
 ) -> None:
     prefixes = {prefix for text in _strings(saga) for prefix in _WALLET_PREFIX.findall(text)}
-    assert prefixes == {keys.BALANCE_PREFIX, keys.HOLD_PREFIX}
+    assert prefixes == {keys.BALANCE_PREFIX, keys.HOLD_PREFIX, keys.RESERVED_PREFIX}
     wallet_templates = {t for t in _format_templates(saga) if _WALLET_PREFIX.search(t)}
-    assert wallet_templates == {keys.BALANCE_KEY_FORMAT, keys.HOLD_ATTRIBUTE_FORMAT}
+    assert wallet_templates == {keys.BALANCE_KEY_FORMAT, keys.HOLD_ATTRIBUTE_FORMAT, keys.RESERVED_KEY_FORMAT}
 
 
 def test_the_saga_posts_to_the_ledgers_accounts(synthesized: Synthesized, saga: dict[str, Any]) -> None:
@@ -226,3 +235,38 @@ def test_the_sagas_wallet_updates_move_the_balance_the_wallet_store_credited(
         Key={keys.PARTITION_KEY: {"S": "seller_9"}, keys.SORT_KEY: {"S": keys.balance_key("EUR")}},
     )["Item"]
     assert keys.HOLD_ATTRIBUTE_FORMAT.format("po_9") not in stored
+
+
+def test_the_reservation_marker_admits_one_execution_for_ever(
+    synthesized: Synthesized, saga: dict[str, Any], wallet_table: str
+) -> None:
+    updates = _wallet_states(synthesized, saga)
+
+    def run(state: str, entered: str = "2026-01-01T00:00:00.000Z") -> None:
+        # A state of the saga's execution (its ARN ends in the payout id), entered at `entered`
+        data = {**SAGA_INPUT, "$$": {"Execution": {"Id": SAGA_ARN}, "State": {"EnteredTime": entered}}}
+        client("dynamodb").update_item(**{**_evaluate(updates[state], data), "TableName": wallet_table})
+
+    # Given a seller the wallet credited 1200 EUR, and a payout of 500 whose execution claimed (retried once
+    # within the state), reserved and settled
+    wallet = DynamoWalletStore(wallet_table)
+    assert wallet.credit_once(seller_id="seller_9", currency="EUR", amount=1200, applied_marker="charge#po_1")
+    run("ClaimReservation")
+    run("ClaimReservation")
+    run("ReserveFunds")
+    run("SettleHold")
+    assert wallet.balances("seller_9") == {"EUR": Balance(available=700, reserved=0)}
+
+    # When the payout's saga runs again - the same name reused after 90 days: the same ARN, a later claim
+    # Then its claim is refused: the marker outlived the hold, and names the first execution's claim
+    with pytest.raises(ClientError) as refused:
+        run("ClaimReservation", entered="2026-04-02T00:00:00.000Z")
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    marker = client("dynamodb").get_item(
+        TableName=wallet_table,
+        Key={keys.PARTITION_KEY: {"S": "seller_9"}, keys.SORT_KEY: {"S": keys.reserved_key("po_9")}},
+    )["Item"]
+    assert marker["reserved_by"] == {"S": f"{SAGA_ARN} 2026-01-01T00:00:00.000Z"}
+    # And the marker is not a balance: the wallet and the payout service see the 700 alone
+    assert wallet.balances("seller_9") == {"EUR": Balance(available=700, reserved=0)}
+    assert list(WalletBalances(wallet_table).balances_at_least(lambda currency: 1)) == [("seller_9", "EUR", 700)]

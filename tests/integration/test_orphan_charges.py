@@ -1,6 +1,7 @@
 """An orphan charge through the real webhook handler and the executor's table in moto: a signed
 "charge.succeeded" for an order decided FAILED is acknowledged, not applied (no wallet credit), recorded on
-the order with the PSP's reference, and published as the OrphanCharges metric."""
+the order with the PSP's reference, published as the OrphanCharges metric and logged at error level - once,
+however often the PSP retries the webhook."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def table(cloud: LocalCloud, fragment: str) -> str:
 
 
 def test_a10_a_succeeded_webhook_for_a_failed_order_is_recorded_as_an_orphan_charge(
-    cloud: LocalCloud, use_function_env: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+    cloud: LocalCloud,
+    use_function_env: Callable[[str], None],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     use_function_env(HANDLER)
     parameters.clear_caches()
@@ -57,21 +61,31 @@ def test_a10_a_succeeded_webhook_for_a_failed_order_is_recorded_as_an_orphan_cha
         "created": int(time.time()),
         "data": {"object": {"id": "ch_orphan", "merchant_reference": "po_orphan", "status": "succeeded"}},
     }
-    body = json.dumps(event)
-    request = api_event("POST", "/v1/webhooks/psp")
-    request["body"] = body
-    request["headers"]["PSP-Signature"] = signature_header(secret, int(time.time()), body.encode())
     capsys.readouterr()
-    response = webhooks.handler(request, context("psp-webhooks"))
+    responses = []
+    for event_id in ("evt_orphan", "evt_orphan_retried"):  # the PSP sends it again under a new event id
+        body = json.dumps({**event, "id": event_id})
+        request = api_event("POST", "/v1/webhooks/psp")
+        request["body"] = body
+        request["headers"]["PSP-Signature"] = signature_header(secret, int(time.time()), body.encode())
+        responses.append(webhooks.handler(request, context("psp-webhooks")))
 
-    # Then it is acknowledged, and the order stays FAILED with the charge recorded on it
-    assert (response["statusCode"], json.loads(response["body"])) == (200, {"received": True, "duplicate": False})
+    # Then both are acknowledged, and the order stays FAILED with the charge recorded on it
+    assert [(r["statusCode"], json.loads(r["body"])) for r in responses] == [
+        (200, {"received": True, "duplicate": False})
+    ] * 2
     item = boto3.resource("dynamodb").Table(orders).get_item(Key={"payment_order_id": "po_orphan"})["Item"]
-    assert (item["status"], item["failure_code"], item["orphan_charges"]) == ("FAILED", "psp_no_charge", {"ch_orphan"})
+    assert (item["status"], item["failure_code"], item["orphan_psp_reference"]) == (
+        "FAILED",
+        "psp_no_charge",
+        "ch_orphan",
+    )
     assert "psp_reference" not in item
     # And nothing was sent to credit the seller
     messages = boto3.client("sqs").receive_message(QueueUrl=settings.wallet_queue_url, MaxNumberOfMessages=10)
     assert messages.get("Messages", []) == []
-    # And the OrphanCharges metric was published once (EMF: the handler flushes one document)
-    published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [m["OrphanCharges"] for m in published if "OrphanCharges" in m] == [[1.0]]
+    # And the OrphanCharges metric was published once, and logged once at error level with the reference
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [m["OrphanCharges"] for m in lines if "OrphanCharges" in m] == [[1.0]]
+    errors = [(r.getMessage(), r.payment_order_id, r.psp_reference) for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [("orphan charge: the PSP charged an order we decided FAILED", "po_orphan", "ch_orphan")]

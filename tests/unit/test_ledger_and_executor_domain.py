@@ -3,10 +3,12 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from functions.common.clock import utc_now
 from functions.common.events import ExecuteOrder, JournalPosting, OrderCharged
 from functions.executor import domain as executor
 from functions.ledger import domain as ledger
 from functions.psp.models import ChargeResult
+from tests.support.executions import MemoryExecutionStore
 from tests.support.ledger_balance import credit_balance
 
 
@@ -56,39 +58,6 @@ class Recorder:
         self.messages.append(message)
 
 
-class MemoryExecutions:
-    def __init__(self) -> None:
-        self.orders: dict[str, executor.OrderExecution] = {}
-
-    def claim(self, order: ExecuteOrder) -> executor.OrderExecution:
-        current = self.orders.get(order.payment_order_id)
-        if current is None or current.status in ("NOT_STARTED", "EXECUTING"):
-            current = executor.OrderExecution(
-                payment_order_id=order.payment_order_id,
-                payment_id=order.payment_id,
-                seller_id=order.seller_id,
-                amount=order.amount,
-                currency=order.currency,
-                status="EXECUTING",
-                attempts=(current.attempts if current else 0) + 1,
-            )
-            self.orders[order.payment_order_id] = current
-        return current
-
-    def decide(self, payment_order_id: str, *, expected: str, result: ChargeResult) -> executor.OrderExecution:
-        current = self.orders[payment_order_id]
-        if current.status == expected:
-            current = current.model_copy(
-                update={
-                    "status": executor.target_status(result),
-                    "psp_reference": result.psp_reference,
-                    "failure_code": result.failure_code,
-                }
-            )
-            self.orders[payment_order_id] = current
-        return current
-
-
 class CountingPsp:
     def __init__(self, result: ChargeResult) -> None:
         self.result = result
@@ -112,7 +81,7 @@ ORDER = ExecuteOrder(
 
 def test_executor_charges_with_the_order_id_as_key_and_hands_on_once_decided() -> None:
     store, psp, wallet, status = (
-        MemoryExecutions(),
+        MemoryExecutionStore(utc_now),
         CountingPsp(ChargeResult("succeeded", "ch_1")),
         Recorder(),
         Recorder(),
@@ -125,7 +94,7 @@ def test_executor_charges_with_the_order_id_as_key_and_hands_on_once_decided() -
 
 
 def test_declined_order_is_failed_and_never_reaches_the_wallet() -> None:
-    store, psp = MemoryExecutions(), CountingPsp(ChargeResult("failed", "ch_2", "card_declined"))
+    store, psp = MemoryExecutionStore(utc_now), CountingPsp(ChargeResult("failed", "ch_2", "card_declined"))
     wallet, status = Recorder(), Recorder()
     result = executor.execute_order(ORDER, store=store, psp=psp, wallet=wallet, order_status=status)
     assert (result.status, result.failure_code) == ("FAILED", "card_declined")

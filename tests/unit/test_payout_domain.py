@@ -87,3 +87,35 @@ def test_daily_run_pays_whole_balances_at_or_above_the_threshold_in_each_currenc
     )
     assert {p.payout_id for p in again} == {p.payout_id for p in started}
     assert len(store.items) == 2
+
+
+@pytest.mark.parametrize(("status", "failure_code"), [("PAID", None), ("FAILED", "account_closed")])
+def test_a4_repost_after_the_idempotency_record_expired_starts_no_saga_for_a_closed_payout(
+    status: str, failure_code: str | None
+) -> None:
+    # Given a payout that ran to its end; its idempotency record has expired, so the API runs the request again
+    store, saga = Store(), Saga()
+    closed = Payout(
+        payout_id="payout_1",
+        seller_id="s1",
+        amount=500,
+        currency="USD",
+        status=status,  # type: ignore[arg-type]
+        failure_code=failure_code,
+        created_at="2026-01-01T00:00:00.000000Z",
+        updated_at="2026-01-02T00:00:00.000000Z",
+    )
+    store.items["payout_1"] = closed
+
+    # When the same request arrives again (the seller has funds again)
+    again = domain.request_payout(
+        PayoutRequest(seller_id="s1", amount=500, currency="USD"),
+        payout_id="payout_1",
+        store=store,
+        balances=Balances({("s1", "USD"): 500}),
+        saga=saga,
+    )
+
+    # Then the payout is answered as it is, and no saga starts for it again
+    assert again == closed
+    assert saga.started == []
