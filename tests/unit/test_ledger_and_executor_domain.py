@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
 
 from functions.common.clock import utc_now
 from functions.common.events import ExecuteOrder, JournalPosting, OrderCharged
@@ -9,6 +8,7 @@ from functions.executor import domain as executor
 from functions.ledger import domain as ledger
 from functions.psp.models import ChargeResult
 from tests.support.executions import MemoryExecutionStore
+from tests.support.fakes import Recorder
 from tests.support.ledger_balance import credit_balance
 
 
@@ -48,14 +48,6 @@ def test_trial_balance_per_currency() -> None:
     )
     tb = ledger.trial_balance(entries[:1])
     assert (tb.balanced, tb.currencies["USD"].debits, tb.currencies["USD"].credits) == (False, 5, 0)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[BaseModel] = []
-
-    def publish(self, message: BaseModel) -> None:
-        self.messages.append(message)
 
 
 class CountingPsp:
