@@ -23,6 +23,7 @@ from botocore.config import Config
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
+from functions.recovery.settings import RecoverySettings
 from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
@@ -56,6 +57,7 @@ LOCAL_FUNCTION_SETTINGS = {
     _worker_env("retry_base_seconds"): "1",
     _worker_env("retry_cap_seconds"): "4",
     _worker_env("max_message_age_seconds"): "900",
+    str(RecoverySettings.model_fields["retry_window_seconds"].alias): "900",  # the recovery sweep, to match
     _worker_env("circuit_cool_down_seconds"): "5",
 }
 

@@ -31,6 +31,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from functions.ledger import accounts
+from functions.psp.settings import default_retry_policy
 from functions.wallet import keys
 from infra.nag import SFN_LOGS_REASON, acknowledge, acknowledge_kms_grants
 
@@ -63,6 +64,9 @@ def _retry(task: sfn.TaskStateBase, errors: list[str], attempts: int = 4) -> Non
     )
 
 
+EXECUTE_TIMEOUT = Duration.seconds(default_retry_policy().max_age_seconds + 3600)
+
+
 class PayoutSaga(Construct):
     def __init__(
         self,
@@ -73,7 +77,9 @@ class PayoutSaga(Construct):
         payouts_table: dynamodb.ITable,
         payout_queue: sqs.IQueue,
         postings_queue: sqs.IQueue,
-        execute_timeout: Duration = Duration.minutes(15),
+        # Longer than the payout queue retries a message (its maximum age): a task message can never
+        # outlive its token, so no retried message pays out after the saga has given up on it.
+        execute_timeout: Duration = EXECUTE_TIMEOUT,
         confirmation_timeout: Duration = Duration.days(5),
     ) -> None:
         super().__init__(scope, construct_id)

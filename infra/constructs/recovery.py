@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.executor.store import OPEN_INDEX
+from functions.psp.settings import default_retry_policy
 from functions.recovery.settings import DEFAULT_LEASE_SECONDS, RecoverySettings
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
@@ -59,6 +60,8 @@ class Recovery(Construct):
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
             lease_seconds=lease_seconds(pay_in.executor.function),
+            # The executor queue retries a message this long: until then, no charge is not yet a failure.
+            retry_window_seconds=default_retry_policy().max_age_seconds,
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
             # One sweep at a time: overlapping sweeps would ask the PSP about the same orders twice.

@@ -4,6 +4,7 @@ receive count, says to give up; the circuit breaker has its table and an alarm p
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry
 from functions.recovery.settings import RecoverySettings
 from local_stack.stack import LOCAL_FUNCTION_SETTINGS
 from tests.conftest import Synthesized
-from tests.infra.template_facts import base_name, by_base_name, references
+from tests.infra.template_facts import base_name, by_base_name, joined_text, references
 
 PSP_CALLERS: dict[str, type[PspSettings]] = {
     "PayInExecutorFunction": ExecutorSettings,
@@ -140,3 +141,17 @@ def test_the_circuit_has_a_small_expiring_table_and_an_alarm_per_psp_worker(synt
     for alarm in alarms:
         assert (alarm["Namespace"], alarm["Statistic"], alarm["Period"]) == ("Payments", "Maximum", 60)
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_no_worker_message_outlives_what_waits_for_it(synthesized: Synthesized) -> None:
+    """A PSP worker's message is retried until its maximum age. The saga's task waiting on a payout message
+    must not time out first (a late retry would pay out after the saga gave up), and the recovery sweep must
+    not fail an order with no charge while the executor's message may still charge it."""
+    max_age = default_retry_policy().max_age_seconds
+    _, machine = by_base_name(synthesized.template, "AWS::StepFunctions::StateMachine")["PayoutsPayoutSagaStateMachine"]
+    saga = json.loads(joined_text(machine["Properties"]["DefinitionString"]))
+    assert saga["States"]["ExecutePayout"]["TimeoutSeconds"] == max_age + 3600
+    _, recovery = _functions(synthesized)["RecoveryFunction"]
+    environment = _environment(recovery["Properties"])
+    assert int(environment["RETRY_WINDOW_SECONDS"]) == max_age
+    assert LOCAL_FUNCTION_SETTINGS["RETRY_WINDOW_SECONDS"] == LOCAL_FUNCTION_SETTINGS["MAX_MESSAGE_AGE_SECONDS"]

@@ -40,8 +40,8 @@ def use_function_env(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Call
     return apply
 
 
-def context(name: str = "test-function") -> LocalContext:
-    return LocalContext(function_name=name, memory_mb=512, timeout_seconds=30, request_id="req-1")
+def context(name: str = "test-function", timeout_seconds: int = 30) -> LocalContext:
+    return LocalContext(function_name=name, memory_mb=512, timeout_seconds=timeout_seconds, request_id="req-1")
 
 
 def api_event(

@@ -25,6 +25,8 @@ from tests.integration.conftest import context
 from tests.support.fakes import ChargeLookups, DyingPublisher, ProcessDied, Recorder
 
 LEASE = timedelta(minutes=5)
+# The executor queue's retries of a message: short here, so an order with no charge fails in these tests.
+RETRY_WINDOW = timedelta(0)
 
 
 def _order(po: str) -> ExecuteOrder:
@@ -82,11 +84,13 @@ def _sweep(
         now=now,
         resolve_after=timedelta(0),
         lease=LEASE,
+        retry_window=RETRY_WINDOW,
         stuck_after=timedelta(hours=4),
         store=store,
         psp=psp,
         wallet=wallet if wallet is not None else Recorder(),
         order_status=order_status if order_status is not None else Recorder(),
+        out_of_time=lambda: False,
     )
 
 
@@ -136,11 +140,12 @@ def test_a2_a_raising_lookup_does_not_block_the_sweep_and_orders_stuck_is_emitte
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Given two orders left EXECUTING five hours ago: the PSP's lookup fails for one, the other was never charged
+    # Given two orders left EXECUTING 30 hours ago (past the executor queue's 24 hours of retries): the PSP's
+    # lookup fails for one, the other was never charged
     use_function_env("functions.recovery.handler.handler")
     handler = importlib.import_module("functions.recovery.handler")
     for po in ("po_lookup_fails", "po_never_charged"):
-        _plant_executing(orders, po, claimed=datetime.now(UTC) - timedelta(hours=5))
+        _plant_executing(orders, po, claimed=datetime.now(UTC) - timedelta(hours=30))
     psp = ChargeLookups({}, broken=frozenset({"po_lookup_fails"}))
     wired = handler.RecoveryPorts(
         settings=RecoverySettings.from_env(),
@@ -153,7 +158,7 @@ def test_a2_a_raising_lookup_does_not_block_the_sweep_and_orders_stuck_is_emitte
     capsys.readouterr()
 
     # When the scheduled sweep runs
-    result = handler.handler({"resolve_after_seconds": 0}, context("recovery"))
+    result = handler.handler({"resolve_after_seconds": 0}, context("recovery", timeout_seconds=300))
 
     # Then the other order is settled, the failure is reported, and the stuck count is published
     assert result == {

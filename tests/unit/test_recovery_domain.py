@@ -19,6 +19,8 @@ from tests.support.fakes import ChargeLookups, DyingPublisher, ProcessDied, Reco
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
+# The executor queue's retries of a message: short here, so an order with no charge fails in these tests.
+RETRY_WINDOW = timedelta(0)
 
 
 class Clock:
@@ -55,11 +57,13 @@ def _sweep(
         now=now,
         resolve_after=resolve_after,
         lease=LEASE,
+        retry_window=RETRY_WINDOW,
         stuck_after=timedelta(hours=4),
         store=store,
         psp=psp,
         wallet=wallet if wallet is not None else Recorder(),
         order_status=order_status if order_status is not None else Recorder(),
+        out_of_time=lambda: False,
     )
 
 
@@ -228,3 +232,66 @@ def test_a3_a_sweep_decision_is_refused_once_a_new_attempt_claims_the_order() ->
     assert (orders.executions["po_race"].status, orders.executions["po_race"].attempts) == ("EXECUTING", 2)
     assert orders.index["po_race"] == "OPEN"
     assert HAND_ON not in orders.index.values()
+
+
+def _sweep_with(
+    orders: MemoryExecutionStore, lookups: ChargeLookups, *, now: datetime, out_of_time: Any = lambda: False
+) -> recovery.RecoveryReport:
+    return recovery.recover_orders(
+        now=now,
+        resolve_after=timedelta(minutes=30),
+        lease=LEASE,
+        retry_window=timedelta(hours=24),
+        stuck_after=timedelta(hours=4),
+        store=orders,
+        psp=lookups,
+        wallet=Recorder(),
+        order_status=Recorder(),
+        out_of_time=out_of_time,
+    )
+
+
+def test_an_order_the_psp_has_no_charge_for_waits_while_its_message_may_still_be_retried() -> None:
+    # Given an order claimed 2 hours ago whose charge the PSP never saw: it was down (a long brownout),
+    # and the executor's message is still backing off (the queue retries it for 24 hours)
+    orders = MemoryExecutionStore(Clock(NOW))
+    orders.add(_order("po_brownout", "EXECUTING", NOW - timedelta(hours=2)))
+    lookups = ChargeLookups({})
+
+    # When the sweep runs, its lease long expired
+    report = _sweep_with(orders, lookups, now=NOW)
+
+    # Then the order is not failed: the next retry may charge it. It waits, and counts as open
+    assert (report.resolved, report.awaiting_retry, report.still_pending) == ({}, ["po_brownout"], 0)
+    assert orders.executions["po_brownout"].status == "EXECUTING"
+    assert orders.index["po_brownout"] == "OPEN"
+
+    # And once the message can no longer be retried (24 h plus the lease after the order opened)
+    later = NOW - timedelta(hours=2) + timedelta(hours=24) + LEASE + timedelta(seconds=1)
+    report = _sweep_with(orders, lookups, now=later)
+
+    # Then the order fails with psp_no_charge, and the PSP was asked twice, never charged
+    assert (report.resolved, report.awaiting_retry) == ({"FAILED": 1}, [])
+    assert (orders.executions["po_brownout"].status, orders.executions["po_brownout"].failure_code) == (
+        "FAILED",
+        "psp_no_charge",
+    )
+    assert lookups.asked == ["po_brownout", "po_brownout"]
+
+
+def test_a_sweep_out_of_time_stops_and_reports_what_it_did() -> None:
+    orders = MemoryExecutionStore(Clock(NOW))
+    for n in range(3):
+        orders.add(_order(f"po_{n}", "PENDING", NOW - timedelta(hours=1, minutes=n)))
+    lookups = ChargeLookups({f"po_{n}": ChargeResult("succeeded", f"ch_{n}") for n in range(3)})
+    checks: list[int] = []
+
+    def out_of_time() -> bool:
+        checks.append(1)
+        return len(checks) > 1  # time for one order only
+
+    report = _sweep_with(orders, lookups, now=NOW, out_of_time=out_of_time)
+
+    assert (report.out_of_time, report.examined, report.resolved) == (True, 1, {"SUCCEEDED": 1})
+    assert lookups.asked == ["po_2"]  # the oldest first
+    assert sorted(po for po, bucket in orders.index.items() if bucket == "OPEN") == ["po_0", "po_1"]
