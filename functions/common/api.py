@@ -40,8 +40,8 @@ IdempotencyKey = Annotated[
         alias=IDEMPOTENCY_HEADER,
         min_length=1,
         max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
-        description="Makes the POST safe to retry: the same key and body answer the stored response (with "
-        "Idempotent-Replayed: true) for 24 hours; the same key with another body answers 422.",
+        description="Makes the POST safe to retry. Keys are per API key: the same key and body answer the stored "
+        "response (with Idempotent-Replayed: true) for 24 hours; the same key with another body answers 422.",
     ),
 ]
 
