@@ -68,6 +68,9 @@ class LocalStackConfig:
     psp_port: int = 3001
     aws_port: int = 4566
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # More clients' keys (PAYMENTS_EXTRA_API_KEYS, comma-separated): each is its own caller, as each API
+    # key in a usage plan is in AWS, with its own idempotency keys and payment ids.
+    extra_api_keys: tuple[str, ...] = ()
     # The PSP simulator's key (PAYMENTS_PSP_API_KEY, default sk_test_local), also put in the local PSP secret.
     psp_api_key: str = field(default_factory=api_key_from_env)
     template: Path = DEFAULT_TEMPLATE
@@ -88,6 +91,9 @@ class LocalStackConfig:
                 values[name] = int(os.environ[variable])
         if os.environ.get("PAYMENTS_API_KEY"):
             values["api_key"] = os.environ["PAYMENTS_API_KEY"]
+        extra = [key.strip() for key in os.environ.get("PAYMENTS_EXTRA_API_KEYS", "").split(",")]
+        if any(extra):
+            values["extra_api_keys"] = tuple(key for key in extra if key)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -194,7 +200,11 @@ class LocalStack:
             from functions.openapi import openapi_document
 
             gateway = LocalApiGateway(
-                self.cloud, lambdas=self.lambdas, api_key=self.config.api_key, openapi=openapi_document()
+                self.cloud,
+                lambdas=self.lambdas,
+                api_key=self.config.api_key,
+                extra_api_keys=self.config.extra_api_keys,
+                openapi=openapi_document(),
             )
             self.api = api_server(gateway, host=HOST, port=self.config.port)
             self.api.start()

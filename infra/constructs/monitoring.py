@@ -57,6 +57,8 @@ SETTLEMENT_FILE_FAILED = ("SettlementFileFailed", RECONCILIATION_SERVICE)
 # PSP refusal the client does not know (the executor's charges, the payout executor's payouts).
 ORPHAN_CHARGES = ("OrphanCharges", ("executor", "psp-webhooks", "recovery"))
 PSP_UNKNOWN_REFUSALS = ("PspUnknownRefusal", ("executor", "payout-executor"))
+# A journal id booked again with other content (functions/ledger/domain.py), by either booking function.
+JOURNAL_CONFLICTS = ("LedgerJournalConflicts", ("ledger", "ledger-postings"))
 
 
 def summed(name: str, services: tuple[str, ...], period: Duration, label: str) -> cloudwatch.MathExpression:
@@ -142,6 +144,17 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description="The PSP refused a charge or payout with a 4xx it does not document for it: "
                 "the work failed; the function's log names the PSP's code.",
+            ),
+            summed(*JOURNAL_CONFLICTS, Duration.minutes(5), "Ledger journal conflicts").create_alarm(
+                self,
+                "LedgerJournalConflictAlarm",
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="A ledger journal id arrived again with other content than it was booked with: "
+                "a producer is sending wrong or forged postings. The message is in the ledger queue's DLQ; the "
+                "first booking stands.",
             ),
         ]
         for function in functions:

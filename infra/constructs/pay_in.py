@@ -319,7 +319,10 @@ class PayIn(Construct):
             description="Books balanced journals sent by other services (append-only).",
             ledger_table=self.ledger_table.table_name,
         )
-        self.ledger_table.grant(self.ledger_postings.function, "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+        # GetItem: a journal id that arrives again is compared with what it holds.
+        self.ledger_table.grant(
+            self.ledger_postings.function, "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"
+        )
         self.ledger_postings.function.add_event_source(sqs_source(self.ledger_postings_queue.queue))
         self.ledger_api = ServiceFunction(
             self,

@@ -348,6 +348,7 @@ class PayoutSaga(Construct):
             queue=self._postings_queue,
             message_body=sfn.TaskInput.from_object(
                 {
+                    "producer": "payouts",
                     "kind": kind,
                     "business_id": S("$.payout_id"),
                     "currency": S("$.currency"),

@@ -111,17 +111,21 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
         postings_queue = next(
             url for name, url in state["queues"].items() if "LedgerPostingsQueue" in name and "Dlq" not in name
         )
-        account = f"test_account:{unique('a')}"
+        # (as the payout saga posts one: the ledger books only what a producer's kind allows)
+        posting_seller, posting_payout = unique("s"), unique("payout")
+        account = f"seller_payable:{posting_seller}"
         aws.send_message(
             QueueUrl=postings_queue,
             MessageBody=json.dumps(
                 {
-                    "kind": "test",
-                    "business_id": unique("b"),
+                    "producer": "payouts",
+                    "kind": "payout_in_transit",
+                    "business_id": posting_payout,
+                    "reference": posting_payout,
                     "currency": "EUR",
                     "lines": [
                         {"account": account, "direction": "debit", "amount": 700},
-                        {"account": "test_contra", "direction": "credit", "amount": 700},
+                        {"account": f"payout_in_transit:{posting_seller}", "direction": "credit", "amount": 700},
                     ],
                 }
             ),

@@ -29,6 +29,7 @@ def test_charge_journal_is_balanced_with_deterministic_ids() -> None:
 
 def test_unbalanced_posting_is_refused() -> None:
     posting = JournalPosting(
+        producer="p",
         kind="k",
         business_id="b",
         currency="USD",
