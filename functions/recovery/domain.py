@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from functions.common.clock import iso
-from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, hand_on, resolve_order
+from functions.executor.domain import NO_CHARGE, OrderExecution, Publisher, ResolutionStore, hand_on, resolve_order
 from functions.psp.models import ChargeResult
 
 
@@ -74,7 +74,7 @@ def _settle(
             return execution  # the executor's message may still be backing off: its next attempt charges
         # The PSP never saw the key, no attempt is alive and no retry is left to make the charge. Fail the
         # order instead of charging it now (an attempt that claims it meanwhile refuses this).
-        found = ChargeResult(status="failed", psp_reference=None, failure_code="psp_no_charge")
+        found = ChargeResult(status="failed", psp_reference=None, failure_code=NO_CHARGE)
     if found.status == "pending":
         return execution
     return resolve_order(
