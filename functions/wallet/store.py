@@ -38,8 +38,16 @@ class DynamoWalletStore:
                                 keys.PARTITION_KEY: {"S": seller_id},
                                 keys.SORT_KEY: {"S": keys.balance_key(currency)},
                             },
-                            "UpdateExpression": "ADD available :amount SET reserved = if_not_exists(reserved, :zero)",
-                            "ExpressionAttributeValues": {":amount": {"N": str(amount)}, ":zero": {"N": "0"}},
+                            # A credit makes the seller due a payout: it enters the sparse index.
+                            "UpdateExpression": (
+                                "ADD available :amount SET reserved = if_not_exists(reserved, :zero), #due = :currency"
+                            ),
+                            "ExpressionAttributeNames": {"#due": keys.PAYOUT_DUE_ATTRIBUTE},
+                            "ExpressionAttributeValues": {
+                                ":amount": {"N": str(amount)},
+                                ":zero": {"N": "0"},
+                                ":currency": {"S": currency},
+                            },
                         }
                     },
                 ]

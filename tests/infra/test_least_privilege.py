@@ -35,6 +35,16 @@ DDB_READ_WRITE = DDB_READ | {
 LEDGER_APPEND = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:Query"}
 DDB_STREAM = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
 SFN_UPDATE = {"dynamodb:UpdateItem"}
+# The ledger's balance records: moved by the appending transaction only (UpdateItem's ADD), never deleted.
+BALANCE_UPDATE = {"dynamodb:UpdateItem"}
+# The wallet's own roles: item actions on the table itself, no Scan, Delete or index.
+WALLET_CREDIT = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+}
 SQS_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 SFN_SQS_SEND = {"sqs:SendMessage"}
 SQS_CONSUME = {
@@ -79,24 +89,30 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "EncryptionPspApiKey": SECRET_READ,
     },
     "PayInWalletRole": {
-        "PayInWalletTable": DDB_READ_WRITE,
+        "PayInWalletTable": WALLET_CREDIT,
         "PayInWalletQueue": SQS_CONSUME,
         "PayInLedgerQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
     },
-    "PayInWalletApiRole": {"PayInWalletTable": DDB_READ},
+    "PayInWalletApiRole": {"PayInWalletTable": {"dynamodb:GetItem", "dynamodb:Query"}},
     "PayInLedgerRole": {
         "PayInLedgerTable": LEDGER_APPEND,
         "PayInLedgerTable/index/*": LEDGER_APPEND,
+        "PayInLedgerBalancesTable": BALANCE_UPDATE,
         "PayInLedgerQueue": SQS_CONSUME,
         "PayInOrderStatusQueue": SQS_SEND,
     },
     "PayInLedgerPostingsRole": {
         "PayInLedgerTable": LEDGER_APPEND,
         "PayInLedgerTable/index/*": LEDGER_APPEND,
+        "PayInLedgerBalancesTable": BALANCE_UPDATE,
         "PayInLedgerPostingsQueue": SQS_CONSUME,
     },
-    "PayInLedgerApiRole": {"PayInLedgerTable": DDB_READ, "PayInLedgerTable/index/*": DDB_READ},
+    "PayInLedgerApiRole": {
+        "PayInLedgerTable": DDB_READ,
+        "PayInLedgerTable/index/*": DDB_READ,
+        "PayInLedgerBalancesTable": DDB_READ,
+    },
     "SettlementReconciliationRole": {
         "SettlementRunsTable": DDB_READ_WRITE,
         "SettlementSettlementsTable": DDB_READ_WRITE,
@@ -132,13 +148,16 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     # Payouts (API, saga, scheduled run, the payout executor)
     "PayoutsPayoutApiRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
-        "PayInWalletTable": DDB_READ,
+        "PayInWalletTable": {"dynamodb:GetItem"},
         "PayInIdempotencyTable": DDB_READ_WRITE,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
     },
     "PayoutsScheduledPayoutsRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
-        "PayInWalletTable": DDB_READ,
+        # Balances by GetItem, the payout-due index by name, and the index's upkeep (UpdateItem limited by
+        # dynamodb:Attributes to the index attribute and the balance it tests)
+        "PayInWalletTable": ITEM_READ_UPDATE,
+        "PayInWalletTable/index/by_payout_due": QUERY,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
