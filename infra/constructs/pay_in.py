@@ -224,6 +224,12 @@ class PayIn(Construct):
             partition_key=dynamodb.Attribute(name=decided_index.ATTRIBUTE, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
         )
+        # Sparse: only failed orders, the same layout, for the money auditor (functions/auditor).
+        self.executor_table.add_global_secondary_index(
+            index_name=decided_index.FAILED_INDEX,
+            partition_key=dynamodb.Attribute(name=decided_index.FAILED_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
+        )
         # The PSP circuit breaker's shared state, one small item per circuit (functions/psp/circuit_store.py):
         # a table of its own, so that the payout executor needs no grant on pay-in orders, and the state,
         # which expires, stays out of the money tables and their backups.
