@@ -74,6 +74,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for check, count in report.violations.items():
         metrics.add_metric(name=METRIC_PREFIX + check, unit=MetricUnit.Count, value=count)
     for finding in report.findings:
-        logger.error("audit violation", extra=finding.model_dump())
+        logger.error("audit violation", extra={"check": finding.check, "ids": finding.ids, "detail": finding.message})
     logger.info("audit done", extra={"orders_checked": report.orders_checked, "violations": report.violations})
     return report.model_dump(mode="json")
