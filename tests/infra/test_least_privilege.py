@@ -194,6 +194,21 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayoutsPayoutQueue": SFN_SQS_SEND,
         "PayInLedgerPostingsQueue": SFN_SQS_SEND,
     },
+    # The money auditor: read-only, by name (tables' items and named indexes, DLQ depths, the PSP API key);
+    # its DLQ grants are checked in tests/infra/test_auditor.py (one per queue of the stack).
+    "AuditorFunctionRole": {
+        "PayInWalletTable": {"dynamodb:GetItem"},
+        "PayInWalletTable/index/by_payout_due": QUERY,
+        "PayInLedgerTable": {"dynamodb:GetItem"},
+        "PayInLedgerTable/index/by_payment_order": QUERY,
+        "PayInLedgerBalancesTable": {"dynamodb:GetItem", "dynamodb:Query"},
+        "PayInExecutorTable": {"dynamodb:GetItem"},
+        "PayInExecutorTable/index/by_decided_shard": QUERY,
+        "PayInExecutorTable/index/by_failed_shard": QUERY,
+        "PayInExecutorTable/index/by_open": QUERY,
+        "EncryptionPspApiKey": SECRET_READ,
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
+    },
     # CDK's singleton that applies the bucket's notification configuration at deploy time.
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": {
         "SettlementBucket": {"s3:PutBucketNotification"}
@@ -279,6 +294,8 @@ def test_every_statement_is_allowed_for_its_role(synthesized: Synthesized) -> No
                 extra = actions - LOG_ACTIONS
             elif resource in allowed:
                 extra = actions - allowed[resource]
+            elif role == "AuditorFunctionRole" and resource.endswith("Dlq"):
+                extra = actions - {"sqs:GetQueueAttributes"}  # every dead-letter queue's depth
             else:
                 extra = actions
             if extra:
@@ -333,7 +350,8 @@ def test_no_statement_allows_every_action_of_a_service(synthesized: Synthesized)
 
 def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> None:
     readers = {role for role, grants in _grants(synthesized).items() if "EncryptionPspApiKey" in grants}
-    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole"}
+    # (the auditor looks charges up by idempotency key: never a charge)
+    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole", "AuditorFunctionRole"}
     for reader in readers:
         assert _grants(synthesized)[reader]["EncryptionPspApiKey"] == SECRET_READ
 
