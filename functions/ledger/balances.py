@@ -43,6 +43,20 @@ def movements(entries: Sequence[Entry]) -> list[AccountBalance]:
     return [totals[key] for key in sorted(totals)]
 
 
+def rebuilt(entries: Iterable[Entry]) -> list[AccountBalance]:
+    """Every balance record, summed from the entries: the one-off backfill of a ledger booked before
+    balance records existed."""
+    records: dict[tuple[str, str], AccountBalance] = {}
+    for entry in entries:
+        for change in movements([entry]):
+            record = records.setdefault(
+                (change.currency, change.account), AccountBalance(currency=change.currency, account=change.account)
+            )
+            record.debits += change.debits
+            record.credits += change.credits
+    return [records[key] for key in sorted(records)]
+
+
 def trial_balance_of(balances: Iterable[AccountBalance]) -> TrialBalance:
     """The trial balance from the balance records: the same totals the entries sum to."""
     totals: dict[str, CurrencyTotals] = defaultdict(CurrencyTotals)

@@ -106,3 +106,9 @@ class DynamoBalanceStore:
         )
         empty = AccountBalance(currency=currency, account=account)
         return empty if item is None else AccountBalance.model_validate(plain(item))
+
+    def replace_all(self, records: Sequence[AccountBalance]) -> None:
+        """Put each record as given (the backfill, run while the ledger's consumers are paused)."""
+        with table(self.balances_table).batch_writer() as batch:
+            for record in records:
+                batch.put_item(Item=record.model_dump())

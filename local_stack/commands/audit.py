@@ -14,16 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from functions.auditor.handler import build_ports, run_audit
 from functions.auditor.settings import AuditorSettings
-from local_stack.commands.settle import load_state
-from local_stack.lambda_runtime import worker_base_env
+from local_stack.commands.environments import deployed_environment, local_environment
 from local_stack.stack import STACK_NAME, STATE_FILE
 
 HANDLER = "functions.auditor.handler.handler"
-AUDITOR_LOGICAL_ID_PREFIX = "AuditorFunction"
 
 
 def register(commands: Any) -> None:
@@ -40,32 +36,8 @@ def register(commands: Any) -> None:
     audit.set_defaults(run=run)
 
 
-def deployed_environment(stack: str) -> dict[str, str]:
-    """The deployed auditor function's environment (table names, queue URLs, the PSP's URL and key secret)."""
-    pages = boto3.client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=stack)
-    for page in pages:
-        for resource in page["StackResourceSummaries"]:
-            if resource["ResourceType"] == "AWS::Lambda::Function" and resource["LogicalResourceId"].startswith(
-                AUDITOR_LOGICAL_ID_PREFIX
-            ):
-                configuration = boto3.client("lambda").get_function_configuration(
-                    FunctionName=resource["PhysicalResourceId"]
-                )
-                variables: dict[str, str] = configuration["Environment"]["Variables"]
-                return variables
-    raise SystemExit(f"no auditor function in stack {stack}: is it deployed?")
-
-
-def local_environment(state_file: Path) -> dict[str, str]:
-    state = load_state(state_file)
-    environments: dict[str, dict[str, str]] = state.get("environments", {})
-    if HANDLER not in environments:
-        raise SystemExit(f"{state_file} names no auditor: restart `payments local` with this version")
-    return {**worker_base_env(state["aws_endpoint"]), **environments[HANDLER]}
-
-
 def run(args: argparse.Namespace) -> int:
-    environment = deployed_environment(args.stack) if args.aws else local_environment(args.state_file)
+    environment = deployed_environment(args.stack, HANDLER) if args.aws else local_environment(args.state_file, HANDLER)
     overrides = {
         "AUDIT_WINDOW_SECONDS": args.window_seconds,
         "AUDIT_SETTLE_SECONDS": args.settle_seconds,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functions.common.dynamo import table
 from functions.common.events import JournalPosting, OrderCharged, PostingLine
 from functions.common.money import MAX_AGGREGATE_MINOR, TWELVE_DIGIT_AMOUNT_MINOR
-from functions.ledger.balances import AccountBalance
+from functions.ledger.balances import AccountBalance, rebuilt
 from functions.ledger.store import DynamoBalanceStore, DynamoLedgerStore
 from functions.payout.store import WalletBalances
 from functions.wallet import keys
@@ -147,3 +147,43 @@ def test_a8_scheduled_payouts_read_the_due_index_without_a_scan(
         "Item"
     ]
     assert keys.PAYOUT_DUE_ATTRIBUTE not in stored
+
+
+def test_a8_the_backfill_rebuilds_balance_records_and_the_payout_due_index_of_an_older_stack(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    use_function_env("functions.ledger.handler.handler")
+    use_function_env("functions.wallet.handler.handler")
+    ledger = importlib.import_module("functions.ledger.handler")
+    ledger._booking_ports.cache_clear()
+    store = ledger._booking_ports().store
+    balances = DynamoBalanceStore(store.balances_table)
+    wallet_table = importlib.import_module("functions.wallet.handler")._credit_ports().store.table_name
+    wallet = DynamoWalletStore(wallet_table)
+    # Given charges booked and credited, then the balance records and index marks an older stack lacks
+    charges = [_charge(f"po_b{n}", f"seller_{n % 2}", 2_500, currency="EUR") for n in range(6)]
+    assert ledger.handler(sqs_event(*charges), context()) == {"batchItemFailures": []}
+    for n in range(6):
+        wallet.credit_once(seller_id=f"seller_{n % 2}", currency="EUR", amount=2_500, applied_marker=f"charge#po_b{n}")
+    expected = _records(balances)
+    for record in balances.all_balances():
+        table(store.balances_table).delete_item(Key={"currency": record.currency, "account": record.account})
+    for seller in ("seller_0", "seller_1"):
+        table(wallet_table).update_item(
+            Key={keys.PARTITION_KEY: seller, keys.SORT_KEY: keys.balance_key("EUR")},
+            UpdateExpression="REMOVE payout_due",
+        )
+    assert _records(balances) == {}
+    assert list(WalletBalances(wallet_table).balances_at_least(lambda currency: 1)) == []
+
+    # When the one-off backfill runs (what `payments backfill-balances` does)
+    balances.replace_all(rebuilt(store.all_entries()))
+    marked = wallet.mark_due_balances()
+
+    # Then the records are the entries' sums again, and both sellers are due their 7,500
+    assert _records(balances) == expected == _sums_of_entries(store)
+    assert marked == 2
+    assert sorted(WalletBalances(wallet_table).balances_at_least(lambda currency: 1)) == [
+        ("seller_0", "EUR", 7_500),
+        ("seller_1", "EUR", 7_500),
+    ]
