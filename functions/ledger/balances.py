@@ -1,11 +1,15 @@
-"""Balance records: one per ledger account and currency, kept in the same transaction as the entries.
+"""Balance records: per ledger account and currency, kept in the same transaction as the entries.
 
-The balances table (partition `currency`, sort `account`) holds the running `debits` and `credits` of
-every account, so the trial balance and an account's balance read O(accounts), never the entries.
-Sums are 64-bit (functions.common.money.MAX_AGGREGATE_MINOR), not bounded by a per-request maximum."""
+The balances table (partition `currency`, sort `<account>#<shard>`) holds the running `debits` and
+`credits` of every account, so the trial balance and an account's balance read O(accounts), never the
+entries. An account's balance is the sum of its shards: a journal moves the shard its id picks, so the
+house accounts every charge touches (`psp_receivable`) are `SHARDS` items, not one item that concurrent
+transactions would conflict on. Sums are 64-bit (functions.common.money.MAX_AGGREGATE_MINOR), not bounded
+by a per-request maximum."""
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -15,6 +19,21 @@ from functions.ledger.domain import CurrencyTotals, Entry, TrialBalance
 
 PARTITION_KEY = "currency"
 SORT_KEY = "account"
+SHARDS = 8
+SHARD_SEPARATOR = "#"  # the last one in a sort key ends the account name
+
+
+def record_key(account: str, journal_id: str) -> str:
+    """The sort key of the shard of `account` that the journal `journal_id` moves."""
+    return f"{account}{SHARD_SEPARATOR}{zlib.crc32(journal_id.encode()) % SHARDS}"
+
+
+def account_of(record_key: str) -> str:
+    return record_key.rpartition(SHARD_SEPARATOR)[0] or record_key
+
+
+def shard_prefix(account: str) -> str:
+    return account + SHARD_SEPARATOR
 
 
 class AccountBalance(BaseModel):
@@ -44,17 +63,20 @@ def movements(entries: Sequence[Entry]) -> list[AccountBalance]:
 
 
 def rebuilt(entries: Iterable[Entry]) -> list[AccountBalance]:
-    """Every balance record, summed from the entries: the one-off backfill of a ledger booked before
+    """Every account's balance, summed from the entries: the one-off backfill of a ledger booked before
     balance records existed."""
-    records: dict[tuple[str, str], AccountBalance] = {}
-    for entry in entries:
-        for change in movements([entry]):
-            record = records.setdefault(
-                (change.currency, change.account), AccountBalance(currency=change.currency, account=change.account)
-            )
-            record.debits += change.debits
-            record.credits += change.credits
-    return [records[key] for key in sorted(records)]
+    return summed(change for entry in entries for change in movements([entry]))
+
+
+def summed(changes: Iterable[AccountBalance]) -> list[AccountBalance]:
+    """Changes or records of the same (currency, account) added up: e.g. an account's shards as one."""
+    totals: dict[tuple[str, str], AccountBalance] = {}
+    for change in changes:
+        key = (change.currency, change.account)
+        total = totals.setdefault(key, AccountBalance(currency=change.currency, account=change.account))
+        total.debits += change.debits
+        total.credits += change.credits
+    return [totals[key] for key in sorted(totals)]
 
 
 def trial_balance_of(balances: Iterable[AccountBalance]) -> TrialBalance:

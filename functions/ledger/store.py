@@ -25,11 +25,12 @@ BY_PAYMENT_ORDER_INDEX = "by_payment_order"
 _serialize = TypeSerializer().serialize
 
 
-def _balance_update(table_name: str, change: AccountBalance) -> dict[str, Any]:
+def _balance_update(table_name: str, change: AccountBalance, journal_id: str) -> dict[str, Any]:
+    shard = balances.record_key(change.account, journal_id)
     return {
         "Update": {
             "TableName": table_name,
-            "Key": {balances.PARTITION_KEY: {"S": change.currency}, balances.SORT_KEY: {"S": change.account}},
+            "Key": {balances.PARTITION_KEY: {"S": change.currency}, balances.SORT_KEY: {"S": shard}},
             "UpdateExpression": "ADD debits :debits, credits :credits",
             "ExpressionAttributeValues": {
                 ":debits": {"N": str(change.debits)},
@@ -56,7 +57,10 @@ class DynamoLedgerStore:
             for e in entries
         ]
         # The balances move only if every entry is new: a repeated journal cancels the whole transaction.
-        updates = [_balance_update(self.balances_table, change) for change in balances.movements(entries)]
+        updates = [
+            _balance_update(self.balances_table, change, entries[0].journal_id)
+            for change in balances.movements(entries)
+        ]
         try:
             client("dynamodb").transact_write_items(TransactItems=puts + updates)
         except ClientError as error:
@@ -83,32 +87,54 @@ class DynamoLedgerStore:
 
 
 class DynamoBalanceStore:
-    """Reads the balance records: one Query per accepted currency, each O(accounts in that currency)."""
+    """Reads the balance records: one Query per accepted currency, each O(accounts x shards)."""
 
     def __init__(self, balances_table: str) -> None:
         self.balances_table = balances_table
 
-    def in_currency(self, currency: str) -> list[AccountBalance]:
-        found = items(
-            self.balances_table, KeyConditionExpression=Key(balances.PARTITION_KEY).eq(currency), ConsistentRead=True
+    def _summed(self, condition: Any) -> list[AccountBalance]:
+        shards = items(self.balances_table, KeyConditionExpression=condition, ConsistentRead=True)
+        return balances.summed(
+            AccountBalance(
+                currency=str(item[balances.PARTITION_KEY]),
+                account=balances.account_of(str(item[balances.SORT_KEY])),
+                debits=int(item.get("debits", 0)),
+                credits=int(item.get("credits", 0)),
+            )
+            for item in shards
         )
-        return [AccountBalance.model_validate(plain(item)) for item in found]
+
+    def in_currency(self, currency: str) -> list[AccountBalance]:
+        return self._summed(Key(balances.PARTITION_KEY).eq(currency))
 
     def all_balances(self) -> Iterator[AccountBalance]:
         for currency in sorted(CURRENCY_EXPONENTS):
             yield from self.in_currency(currency)
 
     def balance(self, account: str, currency: str) -> AccountBalance:
-        item = (
-            table(self.balances_table)
-            .get_item(Key={balances.PARTITION_KEY: currency, balances.SORT_KEY: account}, ConsistentRead=True)
-            .get("Item")
+        condition = Key(balances.PARTITION_KEY).eq(currency) & Key(balances.SORT_KEY).begins_with(
+            balances.shard_prefix(account)
         )
-        empty = AccountBalance(currency=currency, account=account)
-        return empty if item is None else AccountBalance.model_validate(plain(item))
+        found = [b for b in self._summed(condition) if b.account == account]
+        return found[0] if found else AccountBalance(currency=currency, account=account)
 
     def replace_all(self, records: Sequence[AccountBalance]) -> None:
-        """Put each record as given (the backfill, run while the ledger's consumers are paused)."""
+        """Replace every record by the given ones, each on shard 0 (the backfill, run while the ledger's
+        consumers are paused)."""
+        with table(self.balances_table).batch_writer() as batch:
+            for currency in sorted(CURRENCY_EXPONENTS):
+                condition = Key(balances.PARTITION_KEY).eq(currency)
+                for item in items(self.balances_table, KeyConditionExpression=condition):
+                    batch.delete_item(
+                        Key={balances.PARTITION_KEY: currency, balances.SORT_KEY: item[balances.SORT_KEY]}
+                    )
         with table(self.balances_table).batch_writer() as batch:
             for record in records:
-                batch.put_item(Item=record.model_dump())
+                batch.put_item(
+                    Item={
+                        balances.PARTITION_KEY: record.currency,
+                        balances.SORT_KEY: f"{balances.shard_prefix(record.account)}0",
+                        "debits": record.debits,
+                        "credits": record.credits,
+                    }
+                )

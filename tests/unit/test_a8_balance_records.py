@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from functions.common.money import MAX_AGGREGATE_MINOR
-from functions.ledger.balances import AccountBalance, movements, trial_balance_of
+from functions.ledger.balances import (
+    SHARDS,
+    AccountBalance,
+    account_of,
+    movements,
+    record_key,
+    summed,
+    trial_balance_of,
+)
 from functions.ledger.domain import CurrencyTotals, journal, trial_balance
 
 
@@ -57,3 +65,13 @@ def test_a8_an_unbalanced_set_of_records_is_reported_unbalanced() -> None:
         AccountBalance(currency="USD", account="bank_cash", debits=5, credits=5),
     ]
     assert trial_balance_of(records).balanced is False
+
+
+def test_a8_a_journal_moves_one_shard_of_each_account_and_the_shards_sum_to_the_account() -> None:
+    keys = {record_key("psp_receivable", f"jr_{n}") for n in range(200)}
+    assert keys == {f"psp_receivable#{shard}" for shard in range(SHARDS)}
+    assert record_key("seller_payable:s1", "jr_1") == record_key("seller_payable:s1", "jr_1")
+    assert {account_of(key) for key in keys} == {"psp_receivable"}
+    assert account_of("legacy_account") == "legacy_account"
+    shards = [AccountBalance(currency="USD", account="psp_receivable", debits=n, credits=0) for n in range(1, 5)]
+    assert summed(shards) == [AccountBalance(currency="USD", account="psp_receivable", debits=10, credits=0)]
