@@ -59,8 +59,6 @@ class Auditor(Construct):
             dead_letter_queue_urls=Fn.join(" ", [q.queue_url for q in dead_letter_queues]),
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
-            # One audit at a time: an overlapping run would only read the same things twice.
-            reserved_concurrency=1,
             dead_letter_queue=schedule_failures,
         )
         auditor = self.function.function
