@@ -135,6 +135,8 @@ class LocalStack:
         self.cloud: LocalCloud | None = None
         self.chaos = Chaos()
         self.meter = Meter(config.call_log) if config.call_log is not None else None
+        # Each handler's environment as the local functions get it: `payments audit` runs with the auditor's.
+        self.environments: dict[str, dict[str, str]] = {}
 
     @property
     def aws_endpoint(self) -> str:
@@ -173,6 +175,7 @@ class LocalStack:
                 )
                 for logical_id, spec in self.cloud.functions.items()
             }
+            self.environments = {spec.handler: spec.environment for spec in functions.values()}
             base_env = worker_base_env(self.aws_endpoint)
             if self.config.call_log is not None:
                 base_env[CALL_LOG_ENV] = str(self.config.call_log)
@@ -265,6 +268,7 @@ class LocalStack:
             "queues": {r.logical_id: r.ref for r in self.cloud.physical.values() if r.type == "AWS::SQS::Queue"},
             "buckets": self.cloud.names_of("AWS::S3::Bucket"),
             "state_machines": self.cloud.state_machines,
+            "environments": self.environments,
         }
         self.config.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.config.state_file.write_text(json.dumps(state, indent=2))

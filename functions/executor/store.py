@@ -77,6 +77,9 @@ class DynamoExecutionStore:
         if target_status(result) == "SUCCEEDED":
             sets.append(f"{decided_index.ATTRIBUTE} = :shard")  # onto reconciliation's index
             values[":shard"] = decided_index.decided_shard(payment_order_id, now)
+        elif target_status(result) == "FAILED":
+            sets.append(f"{decided_index.FAILED_ATTRIBUTE} = :shard")  # onto the auditor's index
+            values[":shard"] = decided_index.decided_shard(payment_order_id, now)
         if result.psp_reference is not None:
             sets.append("psp_reference = :ref")
             values[":ref"] = result.psp_reference

@@ -20,10 +20,11 @@ from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.ledger import domain
+from functions.ledger.balances import trial_balance_of
 from functions.ledger.journals import DynamoJournalReader
 from functions.ledger.policy import PostingRefused
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
-from functions.ledger.store import DynamoLedgerStore
+from functions.ledger.store import DynamoBalanceStore, DynamoLedgerStore
 
 # Published by both booking functions (services "ledger" and "ledger-postings"); alarmed on in infra.
 JOURNAL_CONFLICTS_METRIC = "LedgerJournalConflicts"
@@ -45,7 +46,7 @@ class BookingPorts:
 def _booking_ports() -> BookingPorts:
     settings = LedgerSettings.from_env()
     return BookingPorts(
-        store=DynamoLedgerStore(settings.ledger_table),
+        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
         journals=DynamoJournalReader(settings.ledger_table),
         order_status=QueuePublisher(settings.order_status_queue_url),
     )
@@ -82,8 +83,11 @@ class PostingsPorts:
 
 @functools.cache
 def _postings_ports() -> PostingsPorts:
-    table = LedgerPostingsSettings.from_env().ledger_table
-    return PostingsPorts(store=DynamoLedgerStore(table), journals=DynamoJournalReader(table))
+    settings = LedgerPostingsSettings.from_env()
+    return PostingsPorts(
+        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
+        journals=DynamoJournalReader(settings.ledger_table),
+    )
 
 
 _POSTING_RECORD = record_model(JournalPosting)
@@ -120,11 +124,16 @@ class EntriesResponse(BaseModel):
 @dataclass(frozen=True)
 class ApiPorts:
     store: DynamoLedgerStore
+    balances: DynamoBalanceStore
 
 
 @functools.cache
 def _api_ports() -> ApiPorts:
-    return ApiPorts(store=DynamoLedgerStore(LedgerApiSettings.from_env().ledger_table))
+    settings = LedgerApiSettings.from_env()
+    return ApiPorts(
+        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
+        balances=DynamoBalanceStore(settings.balances_table),
+    )
 
 
 @app.get(
@@ -155,7 +164,7 @@ def list_entries(
     responses=read_responses("Totals per currency.", invalid=None),
 )
 def read_trial_balance() -> domain.TrialBalance:
-    return domain.trial_balance(_api_ports().store.all_entries())
+    return trial_balance_of(_api_ports().balances.all_balances())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -209,7 +209,8 @@ class PayoutSaga(Construct):
         # failed: compensate
         release_hold = self._wallet_update(
             "ReleaseHold",
-            "SET available = available + :amount, reserved = reserved - :amount REMOVE #hold",
+            # The released funds are available again: the seller is due a payout (functions/wallet/keys.py).
+            "SET available = available + :amount, reserved = reserved - :amount, #due = :currency REMOVE #hold",
             condition="attribute_exists(#hold)",
         )
         reversal = self._posting(
@@ -310,8 +311,15 @@ class PayoutSaga(Construct):
             },
             update_expression=expression,
             condition_expression=condition,
-            expression_attribute_names={"#hold": sfn.JsonPath.format(keys.HOLD_ATTRIBUTE_FORMAT, S("$.payout_id"))},
-            expression_attribute_values=values,
+            expression_attribute_names={
+                "#hold": sfn.JsonPath.format(keys.HOLD_ATTRIBUTE_FORMAT, S("$.payout_id")),
+                **({"#due": keys.PAYOUT_DUE_ATTRIBUTE} if "#due" in expression else {}),
+            },
+            expression_attribute_values=(
+                {**values, ":currency": V.from_string(S("$.currency"))}
+                if values and ":currency" in expression
+                else values
+            ),
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=TASK_TIMEOUT,
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from functions.auditor.settings import AuditorSettings
 from functions.common.backoff import SQS_MAX_RECEIVE_COUNT, RetryPolicy
 from functions.executor.settings import ExecutorSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
@@ -22,7 +23,11 @@ PSP_CALLERS: dict[str, type[PspSettings]] = {
     "PayInExecutorFunction": ExecutorSettings,
     "PayoutsPayoutExecutorFunction": PayoutExecutorSettings,
     "RecoveryFunction": RecoverySettings,
+    # The money auditor looks charges up by idempotency key (never charges)
+    "AuditorFunction": AuditorSettings,
 }
+# The sweeps' timeouts; every PSP worker's is 30 s.
+SWEEP_TIMEOUTS = {"RecoveryFunction": 300, "AuditorFunction": 600}
 PSP_WORKER_QUEUES = {
     "PayInExecutorFunction": "PayInExecutorQueue",
     "PayoutsPayoutExecutorFunction": "PayoutsPayoutQueue",
@@ -60,7 +65,7 @@ def test_a_unit_of_work_fits_in_the_functions_timeout_with_margin(synthesized: S
     assert settings.record_seconds + settings.deadline_margin_seconds <= props["Timeout"]
     # And in numbers: 9.6 s per order or payout, 2 s kept back, in a 30 s worker or the 300 s sweep
     assert (settings.record_seconds, settings.deadline_margin_seconds) == (pytest.approx(9.6), 2.0)
-    assert props["Timeout"] == (300 if function == "RecoveryFunction" else 30)
+    assert props["Timeout"] == SWEEP_TIMEOUTS.get(function, 30)
 
 
 def _worker_queue(synthesized: Synthesized, function: str) -> dict[str, Any]:
