@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import urllib3
@@ -24,6 +25,7 @@ from local_stack.stack import aws_clients
 
 log = logging.getLogger("local_stack.fuzz")
 CHUNK = 250
+CONCURRENCY = 4  # requests in flight at once within a phase (the local API serves each on its own thread)
 SETTLE_TIMEOUT_SECONDS = 90.0
 
 
@@ -86,7 +88,7 @@ class FuzzReport:
 class Sender:
     def __init__(self, target: FuzzTarget) -> None:
         self.target = target
-        self.http = urllib3.PoolManager(maxsize=4, timeout=urllib3.Timeout(connect=5, read=60), retries=False)
+        self.http = urllib3.PoolManager(maxsize=CONCURRENCY, timeout=urllib3.Timeout(connect=5, read=60), retries=False)
 
     def send(self, request: FuzzRequest) -> Outcome:
         headers = request.headers_to_send(self.target.api_key, self.target.webhook_secret)
@@ -101,6 +103,10 @@ class Sender:
         except urllib3.exceptions.HTTPError as error:  # no answer at all counts as a server failure
             return Outcome(request, 0, f"no response: {error}".encode())
         return Outcome(request, response.status, response.data)
+
+    def send_all(self, requests: Sequence[FuzzRequest]) -> list[Outcome]:
+        with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="fuzz") as pool:
+            return list(pool.map(self.send, requests))
 
 
 def operations_of(document: dict[str, object]) -> set[str]:
@@ -146,22 +152,38 @@ class FuzzRun:
     def _chunk(self, requests: list[FuzzRequest], report: FuzzReport) -> None:
         writes = [r for r in requests if r.expect == "write"]
         no_writes = [r for r in requests if r.expect != "write"]
-        report.outcomes += [self.sender.send(r) for r in writes]
+        clock = time.monotonic()
+        report.outcomes += self.sender.send_all(writes)
+        sent = time.monotonic()
         before, settled = self.probe.settled(timeout=self.settle_timeout)
         if not settled:
             report.unsettled_chunks += 1
-        outcomes = [self.sender.send(r) for r in no_writes]
+        quiet = time.monotonic()
+        outcomes = self.sender.send_all(no_writes)
         report.outcomes += outcomes
+        checked = time.monotonic()
         after = self.probe.digest()
+        log.debug(
+            "chunk: %d writes in %.1fs, settled in %.1fs, %d others in %.1fs, digest %.1fs",
+            len(writes),
+            sent - clock,
+            quiet - sent,
+            len(no_writes),
+            checked - quiet,
+            time.monotonic() - checked,
+        )
         culprits: set[int] = set()
         if before != after:
-            culprits = self._attribute(no_writes, changes(before, after), report)
+            culprits = self._attribute(no_writes, outcomes, changes(before, after), report)
         report.verified_no_write += sum(
             1 for o in outcomes if 400 <= o.status < 500 and o.request.index not in culprits
         )
 
-    def _attribute(self, requests: list[FuzzRequest], changed: list[str], report: FuzzReport) -> set[int]:
-        """Bisect the phase (sending its requests again) down to the requests that write."""
+    def _attribute(
+        self, requests: list[FuzzRequest], outcomes: list[Outcome], changed: list[str], report: FuzzReport
+    ) -> set[int]:
+        """Bisect the phase (sending its requests again) down to the requests that write. A request that
+        writes only once (it was accepted, and is replayed when sent again) is named by its 2xx answer."""
         culprits: set[int] = set()
         self.probe.settled(timeout=self.settle_timeout)
         pending: list[Sequence[FuzzRequest]] = [requests]
@@ -180,6 +202,13 @@ class FuzzRun:
             self.probe.settled(timeout=self.settle_timeout)
             middle = len(part) // 2
             pending += [part[middle:], part[:middle]]
+        if not culprits:
+            for outcome in outcomes:
+                if outcome.request.expect == "reject" and 200 <= outcome.status < 300:
+                    culprits.add(outcome.request.index)
+                    report.write_violations.append(
+                        f"{outcome.request.label()} (answered {outcome.status}): {'; '.join(changed)}"
+                    )
         if not culprits:
             report.background_changes.append(
                 f"requests #{requests[0].index}-#{requests[-1].index}: {'; '.join(changed)} "
