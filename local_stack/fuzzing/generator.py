@@ -169,7 +169,7 @@ class RequestGenerator:
             mutation = "valid"
             if self.rng.random() < 0.3:
                 odd = self.rng.choice(ODD_VALID_KEYS)
-                key = f"{odd} {index} {self.tag}".rjust(255, "k") if odd == "k" * 255 else f"{odd} {index} {self.tag}"
+                key = f"{index} {self.tag}".rjust(255, "k") if odd == "k" * 255 else f"{odd} {index} {self.tag}"
                 headers[2] = ("Idempotency-Key", key)
                 mutation = f"valid, odd Idempotency-Key {key[:16]!r}"
             elif self.rng.random() < 0.3:

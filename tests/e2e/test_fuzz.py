@@ -77,7 +77,7 @@ def test_a_payout_body_that_is_not_an_object_is_refused(api: ApiClient) -> None:
     assert (refused.status, refused.body["error"]["code"]) == (400, "body_not_object")
 
 
-@pytest.mark.parametrize("depth", [5000, 60000 // 5])
+@pytest.mark.parametrize("depth", [5000, 10000])
 def test_json_nested_past_the_parser_limit_is_refused(api: ApiClient, depth: int) -> None:
     raw = b'{"metadata": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
     refused = api.request("POST", "/v1/payments", raw=raw, idempotency_key=uuid.uuid4().hex)
