@@ -22,7 +22,8 @@ from local_stack.fuzzing.runner import CHUNK, FuzzReport, FuzzRun, FuzzTarget
 from local_stack.fuzzing.state import StackResources
 from local_stack.stack import DEFAULT_TEMPLATE, STATE_FILE, LocalStack, LocalStackConfig, aws_clients
 
-WEBHOOK_SECRET_DESCRIPTION = "PSP webhook signing secrets"
+# The signing secret's logical id in the template (its physical name in moto starts with the stack name).
+WEBHOOK_SECRET_LOGICAL_ID = "PspWebhooksSigningSecret"
 
 
 def register(commands: Any) -> None:
@@ -71,7 +72,7 @@ def target_of_state(state: dict[str, Any]) -> FuzzTarget:
 
     secrets = aws_clients(state["aws_endpoint"])("secretsmanager")
     listed = secrets.list_secrets()["SecretList"]
-    arns = [s["ARN"] for s in listed if str(s.get("Description", "")).startswith(WEBHOOK_SECRET_DESCRIPTION)]
+    arns = [s["ARN"] for s in listed if WEBHOOK_SECRET_LOGICAL_ID in s["Name"]]
     if len(arns) != 1:
         raise SystemExit(f"expected one webhook signing secret in the running stack, found {len(arns)}")
     secret = secrets_from(secrets.get_secret_value(SecretId=arns[0])["SecretString"])[0]
