@@ -132,8 +132,10 @@ def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
         return _proxy_error(400, "body_too_large", f"Request body exceeds {MAX_BODY_BYTES} bytes.", "body")
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return _proxy_error(400, "body_not_json", "Request body is not valid JSON.", "body")
+    if not isinstance(document, dict):  # the resolver would take a one-element list as its object
+        return _proxy_error(400, "body_not_object", "Request body must be a JSON object.", "body")
     path = find_pan(document)
     if path is not None:
         return _proxy_error(
