@@ -1,50 +1,41 @@
-"""moto's server for the local stack, with DynamoDB's atomicity.
+"""moto's server with its DynamoDB backend made safe under concurrent requests.
 
-DynamoDB applies a conditional write or a transaction atomically: of two concurrent transactions whose
-conditions both hold before either writes, one fails. moto's threaded server checks and writes without a
-lock, so two concurrent deliveries of one message could both pass a "not applied yet" condition and
-credit twice - a race AWS refuses. DynamoDB calls are therefore served one at a time here; every other
-service is served as moto serves it."""
+moto (5.2.x) serves each request on its own thread without locking, and a TransactWriteItems that fails
+(a condition check, as every idempotent repeat does) puts back a deep copy of each table it named, taken
+when it started: any write another request committed meanwhile to one of those tables is silently lost.
+The soak found it (a seller's wallet credit, reported applied, gone from the table). DynamoDB itself
+never loses a committed write, so the local cloud serializes every call into the DynamoDB backend."""
 
 from __future__ import annotations
 
-import argparse
-import os
+import functools
+import inspect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+from moto.dynamodb.models import DynamoDBBackend
+from moto.server import main
 
-DYNAMODB_TARGET = "DynamoDB_20120810."  # the X-Amz-Target of every DynamoDB API call (not Streams)
-
-Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_BACKEND_LOCK = threading.RLock()
 
 
-class SerialDynamoDB:
-    """WSGI middleware: DynamoDB requests one at a time, the whole response produced under the lock."""
+def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _BACKEND_LOCK:
+            return method(*args, **kwargs)
 
-    def __init__(self, app: Wsgi) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(DYNAMODB_TARGET):
-            with self.lock:
-                return list(self.app(environ, start_response))
-        return self.app(environ, start_response)
+    return call
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("MOTO_PORT", str(args.port))
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, SerialDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+def serialize_dynamodb() -> None:
+    """Every method of moto's DynamoDB backend runs under one lock (the data is one in-memory structure)."""
+    for name, member in list(vars(DynamoDBBackend).items()):
+        if inspect.isfunction(member) and not name.startswith("__"):
+            setattr(DynamoDBBackend, name, _serialized(member))
 
 
 if __name__ == "__main__":
+    serialize_dynamodb()
     main()

@@ -1,7 +1,7 @@
 """The local cloud refuses what DynamoDB refuses: of many concurrent transactions that each apply one
 marker once (a conditional Put) and add to a balance, exactly one succeeds. moto's threaded server alone
 let several pass the condition before any wrote (a wallet credited twice under duplicate deliveries);
-local_stack/moto_server.py serves DynamoDB calls one at a time."""
+local_stack/moto_server.py serializes moto's DynamoDB backend."""
 
 from __future__ import annotations
 
