@@ -59,9 +59,11 @@ def test_a8_balance_records_equal_the_sum_of_entries_after_many_postings_and_rep
     assert ledger.handler(sqs_event(*charges), context()) == {"batchItemFailures": []}
     assert ledger.handler(sqs_event(*charges), context()) == {"batchItemFailures": []}
     # And a posting that brings IDR's debits to exactly the largest 64-bit aggregate, sent three times,
-    # plus a USD posting whose lines hit the same account twice
+    # plus a USD posting of three lines (the PSP kept a fee)
     rest = MAX_AGGREGATE_MINOR - CHARGES * largest
     big = JournalPosting(
+        producer="reconciliation",
+        reference="run_1",
         kind="settlement",
         business_id="run_1:0:IDR",
         currency="IDR",
@@ -71,12 +73,14 @@ def test_a8_balance_records_equal_the_sum_of_entries_after_many_postings_and_rep
         ],
     ).model_dump_json()
     split = JournalPosting(
+        producer="reconciliation",
+        reference="run_1",
         kind="settlement",
         business_id="run_1:1:USD",
         currency="USD",
         lines=[
             PostingLine(account="bank_cash", direction="debit", amount=700),
-            PostingLine(account="bank_cash", direction="debit", amount=300),
+            PostingLine(account="psp_fee_expense", direction="debit", amount=300),
             PostingLine(account="psp_receivable", direction="credit", amount=1000),
         ],
     ).model_dump_json()
@@ -91,7 +95,10 @@ def test_a8_balance_records_equal_the_sum_of_entries_after_many_postings_and_rep
         currency="IDR", account="psp_receivable", debits=CHARGES * largest, credits=rest
     )
     assert balances.balance("seller_payable:seller_1", "IDR").credit_balance == 5 * largest
-    assert balances.balance("bank_cash", "USD").debits == 1000
+    assert (balances.balance("bank_cash", "USD").debits, balances.balance("psp_fee_expense", "USD").debits) == (
+        700,
+        300,
+    )
     assert balances.balance("no_such_account", "USD") == AccountBalance(currency="USD", account="no_such_account")
 
     # And the trial balance, read from the records with no Scan, is the 64-bit total and balanced
