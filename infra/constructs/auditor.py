@@ -21,6 +21,7 @@ from functions.common import decided_index
 from functions.executor.store import OPEN_INDEX
 from functions.ledger.store import BY_PAYMENT_ORDER_INDEX
 from functions.wallet.keys import PAYOUT_DUE_INDEX
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn
@@ -103,10 +104,8 @@ class Auditor(Construct):
         ).create_alarm(
             self,
             "ViolationsAlarm",
-            threshold=0,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            **ON_ANY_OCCURRENCE,
             alarm_description="The money auditor found a violation (money not conserved, an order incomplete, a "
             "stuck order or a dead-lettered message): its log lists each finding with the ids involved.",
         )

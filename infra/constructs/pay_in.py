@@ -27,6 +27,7 @@ from functions.psp.settings import default_retry_policy
 from functions.wallet import keys as wallet_keys
 from functions.wallet.settings import WalletApiSettings, WalletSettings
 from infra.config import stage_config
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key, psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
@@ -113,10 +114,8 @@ def grant_psp_worker(
     ).create_alarm(
         worker,
         "PspCircuitOpenAlarm",
-        threshold=0,
         evaluation_periods=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        **ON_ANY_OCCURRENCE,
         alarm_description=f"The PSP circuit breaker of {worker.service_name} is open or probing: the PSP is "
         "failing or slow, and calls fail fast; work is retried with backoff, nothing is failed for it.",
     ).add_alarm_action(cw_actions.SnsAction(alarm_topic))

@@ -4,7 +4,6 @@ payout to the PSP and answers the saga's task tokens), and the daily scheduled p
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -15,6 +14,7 @@ from constructs import Construct
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, PAYOUT_DUE_INDEX, SORT_KEY
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import (
@@ -75,10 +75,8 @@ class Payouts(Construct):
             metric.create_alarm(
                 self,
                 name,
-                threshold=0,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **ON_ANY_OCCURRENCE,
                 alarm_description="A pay-out saga failed: NeedsAttention (its funds stay reserved until a "
                 "person resolves it with the PSP) or InsufficientFunds (two payouts raced for one balance).",
             ).add_alarm_action(action)

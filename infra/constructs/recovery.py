@@ -18,6 +18,7 @@ from constructs import Construct
 from functions.executor.store import OPEN_INDEX
 from functions.psp.settings import default_retry_policy
 from functions.recovery.settings import DEFAULT_LEASE_SECONDS, RecoverySettings
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn
@@ -92,10 +93,8 @@ class Recovery(Construct):
         ).create_alarm(
             self,
             "OrdersStuckAlarm",
-            threshold=0,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            **ON_ANY_OCCURRENCE,
             alarm_description="Payment orders still undecided past the second deadline, after asking the PSP.",
         )
         stuck.add_alarm_action(cw_actions.SnsAction(alarm_topic))
