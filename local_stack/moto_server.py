@@ -3,7 +3,7 @@
 moto (5.2.x) serves each request on its own thread without locking, and a TransactWriteItems that fails
 (a condition check, as every idempotent repeat does) puts back a deep copy of each table it named, taken
 when it started: any write another request committed meanwhile to one of those tables is silently lost.
-The soak found it (a seller's wallet credit, reported applied, gone from the table). DynamoDB itself
+A soak under faults found it (a wallet credit, reported applied, gone from the table). DynamoDB itself
 never loses a committed write, so the local cloud serializes every call into the DynamoDB backend."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The local cloud's moto server keeps every committed DynamoDB write while transactions fail around it.
 
 moto alone loses them: a failed TransactWriteItems puts back a snapshot of its tables taken when it began,
-erasing what other requests wrote meanwhile (the soak lost a wallet credit that way). The local stack runs
+erasing what other requests wrote meanwhile (a soak under faults lost a wallet credit so). The local stack runs
 moto through local_stack.moto_server, which serializes the DynamoDB backend."""
 
 from __future__ import annotations
