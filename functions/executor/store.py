@@ -89,20 +89,9 @@ class DynamoExecutionStore:
         if target_status(result) in ("SUCCEEDED", "FAILED"):
             sets.append("open_bucket = :hand_on")  # decided: waits on the index until handed on
             values[":hand_on"] = HAND_ON_BUCKET
-        try:
-            item = table(self.table_name).update_item(
-                Key={"payment_order_id": payment_order_id},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            return self.get(payment_order_id)
-        return self._execution(item)
+        return self._update_or_current(
+            payment_order_id, update="SET " + ", ".join(sets), condition=condition, values=values
+        )
 
     def mark_handed_on(self, payment_order_id: str) -> None:
         try:
@@ -126,13 +115,25 @@ class DynamoExecutionStore:
             "orphan charge: the PSP charged an order we decided FAILED",
             extra={"payment_order_id": payment_order_id, "psp_reference": psp_reference},
         )
+        return self._update_or_current(
+            payment_order_id,
+            update="SET orphan_psp_reference = :ref, orphaned_at = :now",
+            condition="#s = :failed AND attribute_not_exists(orphan_psp_reference)",
+            values={":ref": psp_reference, ":now": _now(), ":failed": "FAILED"},
+        )
+
+    def _update_or_current(
+        self, payment_order_id: str, *, update: str, condition: str, values: dict[str, Any]
+    ) -> OrderExecution:
+        """Apply a conditional update and return the order as it now is; if the condition does not hold
+        (another writer got there first), the order as that writer left it."""
         try:
             item = table(self.table_name).update_item(
                 Key={"payment_order_id": payment_order_id},
-                UpdateExpression="SET orphan_psp_reference = :ref, orphaned_at = :now",
-                ConditionExpression="#s = :failed AND attribute_not_exists(orphan_psp_reference)",
+                UpdateExpression=update,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":ref": psp_reference, ":now": _now(), ":failed": "FAILED"},
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as error:
