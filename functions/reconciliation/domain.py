@@ -114,9 +114,13 @@ def start_run(source: ObjectRef, *, ports: RunPorts, policy: RunPolicy, now: Clo
             ports=ports,
             now=now,
         )
-    ports.runs.put(run)
     if run.day is not None:
         ports.runs.delete(missing_day_id(run.day))  # the day's file arrived: its run replaces MISSING
+    distributed = (
+        head.size > policy.distributed_threshold_bytes or head.metadata.get(DISTRIBUTED_METADATA) == "distributed"
+    )
+    if not distributed:
+        ports.runs.put(run)
     try:
         with ports.files.lines(source) as lines:
             problem = check_closing_balance(lines)
@@ -124,7 +128,7 @@ def start_run(source: ObjectRef, *, ports: RunPorts, policy: RunPolicy, now: Clo
         return fail_run(run, f"not a settlement file: {error}", "not_a_settlement_file", ports=ports, now=now)
     if problem is not None:
         return fail_run(run, problem.detail, problem.reason, ports=ports, now=now)
-    if head.size > policy.distributed_threshold_bytes or head.metadata.get(DISTRIBUTED_METADATA) == "distributed":
+    if distributed:
         run = run.model_copy(update={"mode": "distributed"})
         ports.runs.put(run)
         ports.large_files.start(run_id, source)
