@@ -126,10 +126,12 @@ class Postings:
         return [journal for batch in self.batches for journal in batch]
 
     def booked(self) -> dict[str, JournalPosting]:
-        """What the ledger keeps: each journal id once (a re-sent journal must be the same journal)."""
+        """What the ledger keeps: each journal id (kind + business id) once (a re-sent journal must be the
+        same journal). Keyed by business id, prefixed by the kind for any kind but `settlement`."""
         kept: dict[str, JournalPosting] = {}
         for journal in self.journals:
-            assert kept.setdefault(journal.business_id, journal) == journal
+            key = journal.business_id if journal.kind == "settlement" else f"{journal.kind}/{journal.business_id}"
+            assert kept.setdefault(key, journal) == journal
         return kept
 
 
