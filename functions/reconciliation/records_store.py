@@ -26,20 +26,36 @@ PAYOUTS_BY_STATUS_INDEX = "by_status_updated"
 class RecordTableLayout:
     """Where a service keeps what reconciliation needs of one record kind."""
 
-    key: str  # the table's partition key: the record's id (the settlement row's merchant_reference)
+    key: str  # the attribute holding the record's id (the settlement row's merchant_reference)
     index: str  # a GSI with partition key `status` and sort key `time_attribute`
     settled_statuses: tuple[str, ...]  # the index partitions whose records the rows settle
     time_attribute: str  # when the record reached that status (ISO 8601 UTC, as stored)
     psp_reference: str = "psp_reference"
     fee: str | None = None  # the fee attribute, for kinds whose fee the PSP takes with them
+    partition_key: str = ""  # the table's partition key when it is not `key`: ...
+    partition_format: str = "{}"  # ... holding the id in this template
+    sort_key: tuple[str, str] | None = None  # (name, value) when the table has a sort key
+
+    def item_key(self, reference: str) -> dict[str, Any]:
+        key = {self.partition_key or self.key: {"S": self.partition_format.format(reference)}}
+        if self.sort_key is not None:
+            key[self.sort_key[0]] = {"S": self.sort_key[1]}
+        return key
 
 
 PAYOUTS = RecordTableLayout(
     key="payout_id", index=PAYOUTS_BY_STATUS_INDEX, settled_statuses=("PAID",), time_attribute="updated_at"
 )
 # Refunds and disputes, as their services lay them out (each table needs the GSI named here).
-REFUNDS = RecordTableLayout(
-    key="refund_id", index="by_status_updated", settled_statuses=("SUCCEEDED",), time_attribute="updated_at"
+REFUNDS = RecordTableLayout(  # REFUND#<refund_id> / REFUND; moved to SUCCEEDED with updated_at
+    key="refund_id",
+    index="by_status_updated",
+    settled_statuses=("SUCCEEDED",),
+    time_attribute="updated_at",
+    psp_reference="psp_refund_id",
+    partition_key="pk",
+    partition_format="REFUND#{}",
+    sort_key=("sk", "REFUND"),
 )
 DISPUTES_OPENED = RecordTableLayout(  # a dispute row: the PSP took amount + fee when the dispute opened
     key="dispute_id",
@@ -85,7 +101,7 @@ class DynamoRecords:
         return ", ".join(dict.fromkeys(names))
 
     def records(self, references: Sequence[str]) -> list[Record | None]:
-        keys = [{self.layout.key: {"S": reference}} for reference in references]
+        keys = [self.layout.item_key(reference) for reference in references]
         found = map(self._record, batch_get(self.table_name, keys, self._projection()))
         by_id = {record.reference: record for record in found}
         return list(map(by_id.get, references))
