@@ -73,3 +73,6 @@ def payout_event(image: Mapping[str, Any], created: int) -> SourcedEvent | None:
 
 # source name (as the recorder's EVENT_SOURCE_TABLES names it) -> its mapping
 SOURCES: dict[str, EventMapping] = {"payments": payment_event, "payouts": payout_event}
+# source name -> the `status` values its mapping turns into events: the stream filter of the recorder's
+# mapping on that table (infra/constructs/events.py), so other writes do not invoke it.
+SOURCE_STATUSES: dict[str, list[str]] = {"payments": list(PAYMENT_OUTCOMES), "payouts": list(PAYOUT_OUTCOMES)}
