@@ -294,9 +294,7 @@ class Deployer:
             )["RuleArn"]
             self.physical[logical_id].ref = name
             self.physical[logical_id].attributes["Arn"] = arn
-            targets = [
-                {"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":sqs:" in str(t["Arn"])
-            ]
+            targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":sqs:" in str(t["Arn"])]
             if len(targets) != len(props.get("Targets", [])):
                 raise NotImplementedError(f"{logical_id}: only SQS targets of pattern rules run locally")
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)

@@ -78,7 +78,10 @@ def test_an_endpoint_receives_every_outcome_signed_and_retried_with_a_stable_id(
     # Then each outcome arrives as one event whose id derives from the outcome
     expected = {
         event_id("payment.succeeded", succeeded["payment_id"]): ("payment.succeeded", succeeded["payment_id"]),
-        event_id("payment.partially_failed", partial["payment_id"]): ("payment.partially_failed", partial["payment_id"]),
+        event_id("payment.partially_failed", partial["payment_id"]): (
+            "payment.partially_failed",
+            partial["payment_id"],
+        ),
         event_id("payment.failed", failed["payment_id"]): ("payment.failed", failed["payment_id"]),
         event_id("payout.paid", paid): ("payout.paid", paid),
         event_id("payout.failed", refused): ("payout.failed", refused),
