@@ -67,7 +67,7 @@ def test_an_endpoint_receives_every_outcome_signed_and_retried_with_a_stable_id(
     seller, closed = unique("seller"), unique("seller_fail_payout")
     succeeded = _payment(api, (seller, 4000))
     partial = _payment(api, (seller, 1000), (unique("seller"), 700, "tok_chargeDeclined"))
-    failed = _payment(api, (unique("seller"), 900), payment_method="tok_insufficient_funds")
+    failed = _payment(api, (unique("seller"), 900, "tok_insufficient_funds"))
     assert [succeeded["status"], partial["status"], failed["status"]] == ["SUCCEEDED", "PARTIALLY_FAILED", "FAILED"]
     fund(api, closed, 2500)
     paid = api.post("/v1/payouts", {"seller_id": seller, "amount": 3000, "currency": "USD"}).body["payout_id"]
