@@ -96,9 +96,7 @@ def list_endpoints() -> EndpointList:
     "/v1/webhook-endpoints/<endpoint_id>",
     operation_id="delete_webhook_endpoint",
     summary="Remove a webhook endpoint: it receives nothing more, retries included",
-    responses=read_responses(
-        "Removed.", invalid=None, not_found="`resource_missing` (`not_found`): no endpoint with this id."
-    ),
+    responses=read_responses("Removed.", not_found="`resource_missing` (`not_found`): no endpoint with this id."),
 )
 def delete_endpoint(endpoint_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
     _, store, _, _ = _service()

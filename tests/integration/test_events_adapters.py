@@ -204,7 +204,7 @@ def test_events_are_listed_per_tenant_and_type_in_recording_order(
     store = DynamoEventStore(EventsApiSettings.from_env().events_table)
     kinds = ["payout.paid", "payment.succeeded", "payout.paid", "payout.failed"]
     for n, kind in enumerate(kinds):
-        event = Event(id=f"evt_{n}", type=kind, created=1767600000 + n, data={"n": n})  # type: ignore[arg-type]
+        event = Event(id=f"evt_{n}", type=kind, created=1767600000 + n, data={"n": n})
         assert store.add(SourcedEvent("default", event), sequence=f"{1000 + n:015d}#evt_{n}") is None
     store.add(SourcedEvent("acme", Event(id="evt_x", type="payout.paid", created=1, data={})), sequence="0#evt_x")
 
