@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from functions.common.ids import deterministic_id
-from functions.events.models import DEFAULT_TENANT, Event, PaymentEventData, PayoutEventData
+from functions.events.models import (
+    DEFAULT_TENANT,
+    DisputeEventData,
+    Event,
+    PaymentEventData,
+    PayoutEventData,
+    RefundEventData,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ PAYMENT_OUTCOMES = {
     "FAILED": "payment.failed",
 }
 PAYOUT_OUTCOMES = {"PAID": "payout.paid", "FAILED": "payout.failed"}
+REFUND_OUTCOMES = {"SUCCEEDED": "refund.succeeded", "FAILED": "refund.failed"}
+# A dispute is one item whose status moves OPEN -> WON | LOST: opening it is one event, closing it another.
+DISPUTE_OUTCOMES = {"OPEN": "dispute.created", "WON": "dispute.closed", "LOST": "dispute.closed"}
 # The payments table's payment items (the table also holds one uniqueness guard per order id).
 PAYMENT_ITEM_SK = "PAYMENT"
 
@@ -71,7 +81,26 @@ def payout_event(image: Mapping[str, Any], created: int) -> SourcedEvent | None:
     return outcome_event(image, created, event_type=event_type, object_id=data.payout_id, data=data)
 
 
-# source name (as the recorder's EVENT_SOURCE_TABLES names it) -> its mapping
+def refund_event(image: Mapping[str, Any], created: int) -> SourcedEvent | None:
+    """A refund item (refund_id, payment_order_id, amount, currency, status, failure_code) at its outcome."""
+    event_type = REFUND_OUTCOMES.get(str(image.get("status")).upper())
+    if event_type is None:
+        return None
+    data = RefundEventData.model_validate(dict(image))
+    return outcome_event(image, created, event_type=event_type, object_id=data.refund_id, data=data)
+
+
+def dispute_event(image: Mapping[str, Any], created: int) -> SourcedEvent | None:
+    """A dispute item (dispute_id, payment_order_id, amount, fee, currency, status, reason): opened, closed."""
+    event_type = DISPUTE_OUTCOMES.get(str(image.get("status")).upper())
+    if event_type is None:
+        return None
+    data = DisputeEventData.model_validate(dict(image))
+    return outcome_event(image, created, event_type=event_type, object_id=data.dispute_id, data=data)
+
+
+# source name (as the recorder's EVENT_SOURCE_TABLES names it) -> its mapping. The refunds and disputes
+# mappings join when their tables exist (docs/architecture.md, Events for the marketplace: adding a source).
 SOURCES: dict[str, EventMapping] = {"payments": payment_event, "payouts": payout_event}
 # source name -> the `status` values its mapping turns into events: the stream filter of the recorder's
 # mapping on that table (infra/constructs/events.py), so other writes do not invoke it.

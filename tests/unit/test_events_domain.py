@@ -14,7 +14,15 @@ from functions.events import catalog, delivery, endpoints, recorder, signing
 from functions.events.endpoints import Endpoint, EndpointRequest
 from functions.events.models import DeliveryMessage, Event, TenantEvent
 from functions.events.settings import EventRecorderSettings, default_delivery_retry_policy
-from functions.events.sources import SOURCES, SourcedEvent, event_id, payment_event, payout_event
+from functions.events.sources import (
+    SOURCES,
+    SourcedEvent,
+    dispute_event,
+    event_id,
+    payment_event,
+    payout_event,
+    refund_event,
+)
 
 CREATED = 1_767_600_000
 
@@ -161,6 +169,53 @@ def test_payouts_on_their_way_are_not_events(status: str) -> None:
 def test_an_item_of_a_tenant_is_that_tenants_event() -> None:
     sourced = payout_event(payout_item("PAID", tenant_id="acme"), CREATED)
     assert sourced is not None and sourced.tenant_id == "acme"
+
+
+@pytest.mark.parametrize(
+    ("status", "event_type", "failure_code"),
+    [("SUCCEEDED", "refund.succeeded", None), ("FAILED", "refund.failed", "refund_declined"), ("PENDING", None, None)],
+)
+def test_a_refund_outcome_becomes_its_event(status: str, event_type: str | None, failure_code: str | None) -> None:
+    item = {
+        "refund_id": "re_1",
+        "payment_order_id": "po_1",
+        "amount": 500,
+        "currency": "USD",
+        "status": status,
+        "failure_code": failure_code,
+        "version": 3,
+    }
+    sourced = refund_event(item, CREATED)
+    if event_type is None:
+        assert sourced is None
+        return
+    assert sourced is not None and sourced.event.id == event_id(event_type, "re_1")
+    assert sourced.event.data == {
+        "refund_id": "re_1",
+        "payment_order_id": "po_1",
+        "amount": 500,
+        "currency": "USD",
+        "status": status,
+        "failure_code": failure_code,
+    }
+
+
+def test_a_dispute_is_one_event_when_opened_and_one_when_closed() -> None:
+    item = {
+        "dispute_id": "dp_1",
+        "payment_order_id": "po_1",
+        "amount": 1099,
+        "fee": 1500,
+        "currency": "USD",
+        "status": "OPEN",
+        "reason": "fraudulent",
+    }
+    opened = dispute_event(item, CREATED)
+    won = dispute_event({**item, "status": "WON"}, CREATED + 9)
+    assert opened is not None and won is not None
+    assert (opened.event.type, won.event.type) == ("dispute.created", "dispute.closed")
+    assert opened.event.id == event_id("dispute.created", "dp_1") != won.event.id
+    assert won.event.data == {**item, "status": "WON"}
 
 
 def test_every_source_is_registered_with_its_mapping() -> None:
