@@ -9,6 +9,7 @@ from constructs import Construct
 from infra.constructs.api import PaymentsApi, Route
 from infra.constructs.auditor import Auditor
 from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
+from infra.constructs.events import Events
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
@@ -48,6 +49,12 @@ class PaymentsStack(Stack):
             schedule_failures=self.payouts.schedule_failures.queue,
             psp_base_url=psp_base_url,
         )
+        self.events = Events(
+            self,
+            "Events",
+            alarm_topic=self.alarm_topic,
+            source_tables={"payments": self.pay_in.payments_table, "payouts": self.payouts.payouts_table},
+        )
         # After every queue: it watches each one's dead-letter queue.
         self.auditor = Auditor(
             self,
@@ -74,6 +81,10 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
+                Route("POST", "/v1/webhook-endpoints", self.events.api.function),
+                Route("GET", "/v1/webhook-endpoints", self.events.api.function),
+                Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", self.events.api.function),
+                Route("GET", "/v1/events", self.events.api.function),
                 Route(
                     "POST",
                     "/v1/webhooks/psp",

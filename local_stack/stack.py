@@ -20,6 +20,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from functions.events.settings import EventsApiSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
@@ -59,6 +60,8 @@ LOCAL_FUNCTION_SETTINGS = {
     _worker_env("max_message_age_seconds"): "900",
     str(RecoverySettings.model_fields["retry_window_seconds"].alias): "900",  # the recovery sweep, to match
     _worker_env("circuit_cool_down_seconds"): "5",
+    # Webhook endpoints on loopback (test servers, a developer's receiver): http allowed, locally only.
+    str(EventsApiSettings.model_fields["allow_loopback_http"].alias): "true",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -51,7 +52,10 @@ class Payouts(Construct):
         )
 
         # payout service: its table, the saga, the API and the daily run
-        self.payouts_table = money_table(self, "PayoutsTable", partition_key="payout_id")
+        # Its stream: payout outcomes become marketplace events (infra/constructs/events.py).
+        self.payouts_table = money_table(
+            self, "PayoutsTable", partition_key="payout_id", stream=dynamodb.StreamViewType.NEW_IMAGE
+        )
         self.payout_queue = MonitoredQueue(
             self,
             "PayoutQueue",

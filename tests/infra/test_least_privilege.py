@@ -209,6 +209,44 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "EncryptionPspApiKey": SECRET_READ,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
+    # Events for the marketplace: the API (endpoints by item, the event list by its indexes, the secrets key to
+    # seal a new secret and reopen it for a retried registration), the recorder (the owners' streams, one
+    # conditional put per event), the publisher (the events table's stream, the bus), the fan-out (a tenant's
+    # endpoints, the delivery queue) and the delivery (an endpoint by key, decrypt its secret, its own queue).
+    "EventsEventsApiRole": {
+        "EventsWebhookEndpointsTable": {
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+        },
+        "EventsEventsTable": {"dynamodb:GetItem"},
+        "EventsEventsTable/index/by_tenant": QUERY,
+        "EventsEventsTable/index/by_tenant_type": QUERY,
+        "EventsWebhookSecretsKey": {"kms:Encrypt", "kms:Decrypt"},
+    },
+    "EventsRecorderRole": {
+        "PayInPaymentsTable": DDB_STREAM,
+        "PayoutsPayoutsTable": DDB_STREAM,
+        "EventsEventsTable": ITEM_READ_PUT,
+        "EventsStreamFailuresQueue": SQS_SEND,
+    },
+    "EventsPublisherRole": {
+        "EventsEventsTable": DDB_STREAM,
+        "EventsBus": {"events:PutEvents"},
+        "EventsStreamFailuresQueue": SQS_SEND,
+    },
+    "EventsFanoutRole": {
+        "EventsWebhookEndpointsTable": QUERY,
+        "EventsFanoutQueue": SQS_CONSUME,
+        "EventsDeliveryQueue": SQS_SEND,
+    },
+    "EventsDeliveryRole": {
+        "EventsWebhookEndpointsTable": {"dynamodb:GetItem"},
+        "EventsWebhookSecretsKey": {"kms:Decrypt"},
+        "EventsDeliveryQueue": SQS_CONSUME | BACKOFF,
+        "EventsDeliveryQueueDlq": SQS_SEND,
+    },
     # CDK's singleton that applies the bucket's notification configuration at deploy time.
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": {
         "SettlementBucket": {"s3:PutBucketNotification"}
@@ -419,21 +457,56 @@ def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synth
         assert [s for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"] == []
 
 
+def test_only_the_delivery_decrypts_webhook_secrets_and_only_the_api_seals_them(synthesized: Synthesized) -> None:
+    grants = _grants(synthesized)
+    holders = {role: g["EventsWebhookSecretsKey"] for role, g in grants.items() if "EventsWebhookSecretsKey" in g}
+    assert holders == {"EventsDeliveryRole": {"kms:Decrypt"}, "EventsEventsApiRole": {"kms:Encrypt", "kms:Decrypt"}}
+
+
+def test_only_the_bus_rule_may_send_to_the_fanout_queue(synthesized: Synthesized) -> None:
+    # The fan-out delivers whatever reaches its queue, signed: only our rule's events may (and no role's).
+    queues = by_base_name(synthesized.template, "AWS::SQS::Queue")
+    rule = by_base_name(synthesized.template, "AWS::Events::Rule")["EventsToWebhooks"][0]
+    for name in ("EventsFanoutQueue", "EventsFanoutQueueDlq"):
+        policies = [
+            p["Properties"]["PolicyDocument"]["Statement"]
+            for p in synthesized.resources("AWS::SQS::QueuePolicy").values()
+            if {"Ref": queues[name][0]} in p["Properties"]["Queues"]
+        ]
+        allows = [s for statements in policies for s in statements if s["Effect"] == "Allow"]
+        assert allows, name
+        for statement in allows:
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}, name
+            assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}, name
+    senders = {r for r, g in _grants(synthesized).items() if "sqs:SendMessage" in g.get("EventsFanoutQueue", set())}
+    assert senders == set()
+
+
 def _key_policy_principals(resource: dict[str, Any]) -> list[Any]:
     return [s.get("Principal") for s in resource["Properties"]["KeyPolicy"]["Statement"]]
 
 
 def test_key_policies_name_only_the_account_and_the_services_that_need_them(synthesized: Synthesized) -> None:
     keys = by_base_name(synthesized.template, "AWS::KMS::Key")
-    assert set(keys) == KMS_KEYS
+    assert set(keys) == KMS_KEYS | {"EventsWebhookSecretsKey"}
     data_principals = _key_policy_principals(keys["EncryptionDataKey"][1])
     messages_principals = _key_policy_principals(keys["EncryptionMessagesKey"][1])
     logs_principals = _key_policy_principals(keys["EncryptionLogsKey"][1])
     # The account's IAM policies decide (the grants above); no service principal on the Data key.
     assert all("AWS" in p and "Service" not in p for p in data_principals)
     # S3 may encrypt notifications into the settlement-file queue with the Messages key, CloudWatch its
-    # alarms into the alarm topic, nothing else.
+    # alarms into the alarm topic, EventBridge the events bus's rules' messages into their queues, nothing else.
     services = {p["Service"] for p in messages_principals if "Service" in p}
-    assert services == {"s3.amazonaws.com", "cloudwatch.amazonaws.com"}
+    assert services == {"s3.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    (events_statement,) = [
+        s
+        for s in keys["EncryptionMessagesKey"][1]["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal", {}).get("Service") == "events.amazonaws.com"
+    ]
+    assert sorted(events_statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert set(events_statement["Condition"]) == {"StringEquals", "ArnLike"}
+    assert "aws:SourceAccount" in events_statement["Condition"]["StringEquals"]
+    # The webhook secrets' key: no service principal; the account's IAM policies (the grants above) decide.
+    assert all("Service" not in p for p in _key_policy_principals(keys["EventsWebhookSecretsKey"][1]))
     # CloudWatch Logs of this region may use the Logs key (for this account's log groups: test_data_protection).
     assert {p["Service"] for p in logs_principals if "Service" in p} == {f"logs.{REGION}.amazonaws.com"}
