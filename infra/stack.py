@@ -30,15 +30,17 @@ class PaymentsStack(Stack):
             master_key=encryption_key(self, "Messages"),
         )
         self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
+        self.payouts = Payouts(
+            self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
+        )
         self.settlement = Settlement(
             self,
             "Settlement",
             alarm_topic=self.alarm_topic,
             executor_table=self.pay_in.executor_table,
             ledger_postings_queue=self.pay_in.ledger_postings_queue,
-        )
-        self.payouts = Payouts(
-            self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
+            payouts_table=self.payouts.payouts_table,
+            schedule_failures=self.payouts.schedule_failures.queue,
         )
         self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
         self.recovery = Recovery(

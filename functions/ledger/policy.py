@@ -100,6 +100,17 @@ ALLOWED_KINDS: dict[str, KindRule] = {
         optional=frozenset({0, 1}),
         check_ids=_settlement_ids,
     ),
+    # The reconciliation again: refunds, payouts and disputes the PSP paid from our balance with it.
+    "settlement_cash_out": KindRule(
+        producer="reconciliation",
+        lines=(
+            LineRule(_account(PSP_RECEIVABLE), "debit"),
+            LineRule(_account(PSP_FEE_EXPENSE), "debit"),
+            LineRule(_account(BANK_CASH), "credit"),
+        ),
+        optional=frozenset({0, 1}),
+        check_ids=_settlement_ids,
+    ),
 }
 
 

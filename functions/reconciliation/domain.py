@@ -7,25 +7,29 @@ decided orders against the claims (missing.py), the reports are written, the per
 review, and the run record completed - last, so a crash before it re-runs the whole idempotent sequence.
 
 Files too large for one invocation go through the Distributed Map instead: its row workers classify rows
-in batches (`reconcile_row_tasks`) and store each outcome; the finaliser folds them (`finalize_run`)."""
+in batches (`reconcile_row_tasks`) and store each outcome; the finaliser folds them (`finalize_run`).
+
+Before either path touches anything, the file's rows must sum to its summary rows (closing_balance.py):
+a file that does not is a FAILED run with reason `balance_mismatch` (or `summary_missing`)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from functions.common.clock import Clock, iso, utc_now
 from functions.common.ids import deterministic_id
-from functions.reconciliation.classify import classify_chunk, classify_columns
+from functions.reconciliation.classify import NO_RECORDS, classify_chunk, classify_columns
+from functions.reconciliation.closing_balance import check_closing_balance
 from functions.reconciliation.messages import RowTask
 from functions.reconciliation.missing import find_missing
-from functions.reconciliation.models import CHUNK, ObjectRef, Run, RunChange, RunPolicy
-from functions.reconciliation.ports import BreaksLog, ClaimStore, OrderSource, PostingSink, RunPorts
+from functions.reconciliation.models import CHUNK, FailureReason, ObjectRef, Run, RunChange, RunPolicy
+from functions.reconciliation.ports import BreaksLog, ClaimStore, OrderSource, PostingSink, RecordSource, RunPorts
 from functions.reconciliation.settlement_file import (
     SETTLEMENT_COLUMNS,
     NotASettlementFile,
     Parsed,
-    check_header,
     parse_block,
     parse_fields,
     parse_lines,
@@ -35,6 +39,18 @@ from functions.reconciliation.settlement_file import (
 from functions.reconciliation.tally import Tally, complete_run
 
 DISTRIBUTED_METADATA = "reconcile-mode"  # x-amz-meta-reconcile-mode: distributed forces the Map path
+_DAY_KEY = re.compile(r"(?:^|/)(\d{4}-\d{2}-\d{2})/")  # settlements/<day>/<file>
+
+
+def day_of(key: str) -> str | None:
+    """The settlement day a file is for, from its key (settlements/<YYYY-MM-DD>/...); None if it has none."""
+    found = _DAY_KEY.search(key)
+    return None if found is None else found.group(1)
+
+
+def missing_day_id(day: str) -> str:
+    """The id of a day's MISSING record (one per day: the deadline check writes it again and again)."""
+    return f"missing_{day}"
 
 
 def run_id_for(source: ObjectRef) -> str:
@@ -51,6 +67,7 @@ def reconcile_lines(
     claims: ClaimStore,
     postings: PostingSink,
     breaks_log: BreaksLog,
+    records: Mapping[str, RecordSource] = NO_RECORDS,
 ) -> Tally:
     """Every row of the file in one pass, in chunks of `CHUNK` rows (the stream path): a block of `CHUNK`
     plain valid lines is classified as columns, without a Row per line; rows of any other block wait in
@@ -61,14 +78,20 @@ def reconcile_lines(
         columns = parse_block(number, block)
         if columns is not None and not pending:
             # the block's rows are the next chunk: CHUNK of them, or the file's last ones
-            tally.merge(classify_columns(run.run_id, columns, orders=orders, claims=claims, postings=postings))
+            tally.merge(
+                classify_columns(run.run_id, columns, orders=orders, claims=claims, postings=postings, records=records)
+            )
             continue
         pending.extend(parse_lines(number, block) if columns is None else rows_of(columns))
         while len(pending) >= CHUNK:
             chunk, pending = pending[:CHUNK], pending[CHUNK:]
-            tally.merge(classify_chunk(run.run_id, chunk, orders=orders, claims=claims, postings=postings))
+            tally.merge(
+                classify_chunk(run.run_id, chunk, orders=orders, claims=claims, postings=postings, records=records)
+            )
     if pending:
-        tally.merge(classify_chunk(run.run_id, pending, orders=orders, claims=claims, postings=postings))
+        tally.merge(
+            classify_chunk(run.run_id, pending, orders=orders, claims=claims, postings=postings, records=records)
+        )
     return tally
 
 
@@ -82,38 +105,51 @@ def start_run(source: ObjectRef, *, ports: RunPorts, policy: RunPolicy, now: Clo
     existing = ports.runs.get(run_id)
     if existing is not None and (existing.status != "RUNNING" or existing.mode == "distributed"):
         return RunChange(existing, "unchanged")  # a redelivered notification, or the same file dropped again
-    run = existing or Run(run_id=run_id, source=source, created_at=iso(now()))
+    run = existing or Run(run_id=run_id, source=source, day=day_of(source.key), created_at=iso(now()))
     if head is None:
-        return fail_run(run, "the settlement object does not exist (deleted before it was read)", ports=ports, now=now)
-    if head.size > policy.distributed_threshold_bytes or head.metadata.get(DISTRIBUTED_METADATA) == "distributed":
-        try:
-            check_header(ports.files.first_line(source).split(","))
-        except NotASettlementFile as error:
-            return fail_run(run, f"not a settlement file: {error}", ports=ports, now=now)
+        return fail_run(
+            run,
+            "the settlement object does not exist (deleted before it was read)",
+            "object_missing",
+            ports=ports,
+            now=now,
+        )
+    if run.day is not None:
+        ports.runs.delete(missing_day_id(run.day))  # the day's file arrived: its run replaces MISSING
+    distributed = (
+        head.size > policy.distributed_threshold_bytes or head.metadata.get(DISTRIBUTED_METADATA) == "distributed"
+    )
+    if not distributed:
+        ports.runs.put(run)
+    try:
+        with ports.files.lines(source) as lines:
+            problem = check_closing_balance(lines)
+    except NotASettlementFile as error:
+        return fail_run(run, f"not a settlement file: {error}", "not_a_settlement_file", ports=ports, now=now)
+    if problem is not None:
+        return fail_run(run, problem.detail, problem.reason, ports=ports, now=now)
+    if distributed:
         run = run.model_copy(update={"mode": "distributed"})
         ports.runs.put(run)
         ports.large_files.start(run_id, source)
         return RunChange(run, "distributed")
-    ports.runs.put(run)
-    try:
-        with ports.files.lines(source) as lines:  # closed, and its connection released, however the run ends
-            tally = reconcile_lines(
-                run,
-                lines,
-                orders=ports.orders,
-                claims=ports.claims,
-                postings=ports.postings,
-                breaks_log=ports.new_breaks_log(),
-            )
-    except NotASettlementFile as error:
-        return fail_run(run, f"not a settlement file: {error}", ports=ports, now=now)
+    with ports.files.lines(source) as lines:  # closed, and its connection released, however the run ends
+        tally = reconcile_lines(
+            run,
+            lines,
+            orders=ports.orders,
+            claims=ports.claims,
+            postings=ports.postings,
+            breaks_log=ports.new_breaks_log(),
+            records=ports.records,
+        )
     return finish_run(run, tally, ports=ports, policy=policy, now=now)
 
 
 def finish_run(run: Run, tally: Tally, *, ports: RunPorts, policy: RunPolicy, now: Clock = utc_now) -> RunChange:
     """Missing orders, reports under <report prefix><run>/, review items, then the completed run record
     (last, so a crash before it re-runs the whole idempotent sequence)."""
-    find_missing(tally, orders=ports.orders, claims=ports.claims, grace=policy.grace)
+    find_missing(tally, orders=ports.orders, claims=ports.claims, grace=policy.grace, records=ports.records)
     prefix = f"{policy.report_prefix}{run.run_id}/"
     bucket = run.source.bucket
     report = ObjectRef(bucket=bucket, key=f"{prefix}summary.json")
@@ -128,8 +164,8 @@ def finish_run(run: Run, tally: Tally, *, ports: RunPorts, policy: RunPolicy, no
     return RunChange(completed, "completed")
 
 
-def fail_run(run: Run, error: str, *, ports: RunPorts, now: Clock = utc_now) -> RunChange:
-    failed = run.model_copy(update={"status": "FAILED", "error": error, "completed_at": iso(now())})
+def fail_run(run: Run, error: str, reason: FailureReason, *, ports: RunPorts, now: Clock = utc_now) -> RunChange:
+    failed = run.model_copy(update={"status": "FAILED", "error": error, "reason": reason, "completed_at": iso(now())})
     ports.runs.put(failed)
     return RunChange(failed, "failed")
 
@@ -151,7 +187,7 @@ def abandon_run(run_id: str, cause: str, *, ports: RunPorts, now: Clock = utc_no
     run = ports.runs.get(run_id)
     if run is None or run.status != "RUNNING":
         return None if run is None else RunChange(run, "unchanged")
-    return fail_run(run, f"the Distributed Map failed: {cause}", ports=ports, now=now)
+    return fail_run(run, f"the Distributed Map failed: {cause}", "map_failed", ports=ports, now=now)
 
 
 def reconcile_row_tasks(tasks: Sequence[RowTask], *, ports: RunPorts) -> None:
@@ -165,7 +201,13 @@ def reconcile_row_tasks(tasks: Sequence[RowTask], *, ports: RunPorts) -> None:
         run_tasks.sort(key=lambda t: t.line)
         parsed = [parse_fields(t.line, [t.row.get(c, "") for c in SETTLEMENT_COLUMNS]) for t in run_tasks]
         chunk = classify_chunk(
-            run_id, parsed, orders=ports.orders, claims=ports.claims, postings=ports.postings, per_row=True
+            run_id,
+            parsed,
+            orders=ports.orders,
+            claims=ports.claims,
+            postings=ports.postings,
+            per_row=True,
+            records=ports.records,
         )
         ports.outcomes.save(run_id, chunk.outcomes)
         for task in run_tasks:

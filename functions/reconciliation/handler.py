@@ -19,6 +19,7 @@ from functions.common.errors import NotFound
 from functions.common.observability import logger, metrics, tracer
 from functions.common.queues import consume_batch, record_model
 from functions.reconciliation import domain
+from functions.reconciliation.deadline import check_day
 from functions.reconciliation.messages import (
     FileQueueMessage,
     FinalizeRun,
@@ -26,10 +27,23 @@ from functions.reconciliation.messages import (
     RowTask,
     S3Notification,
     S3TestEvent,
+    ScheduledCheck,
 )
 from functions.reconciliation.models import Run, RunChange, RunPolicy
-from functions.reconciliation.ports import RunPorts
-from functions.reconciliation.settings import ReconciliationApiSettings, ReconciliationSettings
+from functions.reconciliation.ports import RecordSource, RunPorts
+from functions.reconciliation.records_store import (
+    DISPUTES_OPENED,
+    DISPUTES_WON,
+    PAYOUTS,
+    REFUNDS,
+    DynamoRecords,
+    S3DayFiles,
+)
+from functions.reconciliation.settings import (
+    ReconciliationApiSettings,
+    ReconciliationSettings,
+    SettlementDeadlineSettings,
+)
 from functions.reconciliation.store import (
     DynamoClaimStore,
     DynamoOrderSource,
@@ -48,6 +62,17 @@ def _settings() -> ReconciliationSettings:
     return ReconciliationSettings.from_env()
 
 
+def _record_sources(settings: ReconciliationSettings) -> dict[str, RecordSource]:
+    """Each row type's records, from the services that are wired in (an empty table name: not yet)."""
+    sources: dict[str, RecordSource] = {"payout": DynamoRecords(settings.payouts_table, PAYOUTS)}
+    if settings.refunds_table:
+        sources["refund"] = DynamoRecords(settings.refunds_table, REFUNDS)
+    if settings.disputes_table:
+        sources["dispute"] = DynamoRecords(settings.disputes_table, DISPUTES_OPENED)
+        sources["dispute_reversal"] = DynamoRecords(settings.disputes_table, DISPUTES_WON)
+    return sources
+
+
 @functools.cache
 def _ports() -> RunPorts:
     settings = _settings()
@@ -61,6 +86,7 @@ def _ports() -> RunPorts:
         files=S3SettlementFiles(),
         large_files=StepFunctionsLargeFileRuns(settings.state_machine_arn),
         new_breaks_log=SpooledBreaksCsv,
+        records=_record_sources(settings),
     )
 
 
@@ -80,7 +106,11 @@ def _report(change: RunChange | None) -> None:
     run = change.run
     if change.change == "failed":
         metrics.add_metric(name="SettlementFileFailed", unit=MetricUnit.Count, value=1)
-        logger.warning("settlement file rejected", extra={"run_id": run.run_id, "error": run.error})
+        if run.reason == "balance_mismatch":
+            metrics.add_metric(name="SettlementBalanceMismatch", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "settlement file rejected", extra={"run_id": run.run_id, "reason": run.reason, "error": run.error}
+        )
     elif change.change == "completed":
         metrics.add_metric(name="SettlementRows", unit=MetricUnit.Count, value=run.rows)
         metrics.add_metric(name="SettlementMatched", unit=MetricUnit.Count, value=run.matched)
@@ -138,6 +168,38 @@ def rows_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFa
         logger.exception("settlement rows failed; the batch will be retried")
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
     return {"batchItemFailures": []}
+
+
+# --- the deadline check ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _deadline_settings() -> SettlementDeadlineSettings:
+    return SettlementDeadlineSettings.from_env()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def deadline_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """On a schedule: has the latest due day's settlement file arrived? If not, the day is MISSING and the
+    SettlementFileMissing metric (alarmed) is 1."""
+    settings = _deadline_settings()
+    check = check_day(
+        ScheduledCheck.model_validate(event).time,
+        deadline_hour=settings.deadline_hour,
+        bucket=settings.settlement_bucket,
+        prefix=settings.settlement_prefix,
+        runs=DynamoRunStore(settings.runs_table),
+        files=S3DayFiles(settings.settlement_bucket, settings.settlement_prefix),
+    )
+    metrics.add_metric(name="SettlementFileMissing", unit=MetricUnit.Count, value=1 if check.missing else 0)
+    if check.missing:
+        logger.error("no settlement file by the deadline", extra={"day": check.day.isoformat()})
+    return {
+        "day": check.day.isoformat(),
+        "missing": check.missing,
+        "run_id": check.record.run_id if check.record else None,
+    }
 
 
 # --- API ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ is configured (recognised by its `Event`). The rows queue carries one kind: a ro
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_plus
 
@@ -110,6 +111,12 @@ FileQueueKind = Annotated[
 
 class FileQueueMessage(RootModel[FileQueueKind]):
     """One message of the file queue, as its own kind."""
+
+
+class ScheduledCheck(BaseModel):
+    """EventBridge's scheduled event: its `time` is the moment the check is for."""
+
+    time: datetime
 
 
 class RowTask(BaseModel):

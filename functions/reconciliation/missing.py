@@ -1,4 +1,6 @@
-"""Orders the file should have carried but did not (`missing_external` breaks), found once every row is in.
+"""Records the file should have carried but did not (`missing_external` breaks), found once every row is in:
+succeeded orders (charge rows), and each other row type's settled records (refunds, paid payouts,
+disputes opened, disputes won), through their RecordSource ports.
 
 Cut-off skew: the file's cut-off is its latest row's `created_at`. A successful order missing from the
 file is a permanent `missing_external` break if it was decided inside the file's span, and a *temporary*
@@ -8,12 +10,16 @@ time, does not (the break is escalated to permanent in that run)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 
 from functions.common.clock import iso
-from functions.reconciliation.models import Claim
-from functions.reconciliation.ports import ClaimStore, OrderSource
+from functions.reconciliation.models import Claim, Order, Record
+from functions.reconciliation.ports import ClaimStore, OrderSource, RecordSource
+from functions.reconciliation.row_kinds import ROW_KINDS, claim_key, split_claim_key
 from functions.reconciliation.tally import Tally
+
+NO_RECORDS: Mapping[str, RecordSource] = {}
 
 
 def _timestamp(value: str) -> datetime | None:
@@ -26,38 +32,29 @@ def _timestamp(value: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def find_missing(tally: Tally, *, orders: OrderSource, claims: ClaimStore, grace: timedelta) -> None:
-    """After every row is in: successful orders of the file's span that no row settled, and earlier
-    temporary breaks this file should have carried."""
+def _pages(
+    orders: OrderSource, records: Mapping[str, RecordSource], start: datetime, end: datetime
+) -> Iterator[tuple[str, list[Order] | list[Record]]]:
+    yield from (("charge", page) for page in orders.succeeded_between(start, end))
+    for kind, source in records.items():
+        yield from ((kind, page) for page in source.settled_between(start, end))
+
+
+def find_missing(
+    tally: Tally,
+    *,
+    orders: OrderSource,
+    claims: ClaimStore,
+    grace: timedelta,
+    records: Mapping[str, RecordSource] = NO_RECORDS,
+) -> None:
+    """After every row is in: successful orders (and settled records of the other types) of the file's
+    span that no row settled, and earlier temporary breaks this file should have carried."""
     if tally.first_created is None or tally.cutoff is None:
         return  # no valid row: the file has no span to check orders against
     cutoff = tally.cutoff
-    for page in orders.succeeded_between(tally.first_created, cutoff + grace):
-        stored = claims.claims([o.payment_order_id for o in page])
-        for order in page:
-            claim = stored.get(order.payment_order_id)
-            mine = claim is not None and claim.run_id == tally.run_id and claim.state != "settled"
-            if claim is not None and not mine:
-                continue
-            decided = _timestamp(order.decided_at or "")
-            temporary = decided is not None and decided > cutoff
-            if claim is None:
-                claims.open_break(
-                    Claim(
-                        order.payment_order_id,
-                        "awaiting" if temporary else "missing",
-                        tally.run_id,
-                        decided_at=order.decided_at or "",
-                    )
-                )
-            detail = (
-                f"decided {order.decided_at}, after the file's cut-off {iso(cutoff)}: expected in the next file"
-                if temporary
-                else f"{order.amount} {order.currency} decided {order.decided_at}, not in the file"
-            )
-            tally.add_break(
-                "missing_external", None, order.psp_reference or "", order.payment_order_id, detail, temporary=temporary
-            )
+    for kind, page in _pages(orders, records, tally.first_created, cutoff + grace):
+        _missing_in(tally, claims, kind, page, cutoff)
     escalated: set[str] = set()
     for claim in claims.awaiting_before(cutoff):
         if claim.run_id != tally.run_id and claims.escalate(claim, tally.run_id):
@@ -70,12 +67,37 @@ def find_missing(tally: Tally, *, orders: OrderSource, claims: ClaimStore, grace
             _add_escalation(tally, claim)
 
 
+def _missing_in(tally: Tally, claims: ClaimStore, kind: str, page: Iterable[Order | Record], cutoff: datetime) -> None:
+    """The records of one page that no row of this file (or an earlier one) settled."""
+    keyed = [(claim_key(kind, record[0]), record) for record in page]
+    stored = claims.claims([key for key, _ in keyed])
+    noun = ROW_KINDS[kind].record
+    for key, record in keyed:
+        claim = stored.get(key)
+        mine = claim is not None and claim.run_id == tally.run_id and claim.state != "settled"
+        if claim is not None and not mine:
+            continue
+        decided = _timestamp(record.decided_at or "")
+        temporary = decided is not None and decided > cutoff
+        if claim is None:
+            claims.open_break(
+                Claim(key, "awaiting" if temporary else "missing", tally.run_id, decided_at=record.decided_at or "")
+            )
+        if temporary:
+            detail = f"decided {record.decided_at}, after the file's cut-off {iso(cutoff)}: expected in the next file"
+        else:
+            detail = f"{record.amount} {record.currency} decided {record.decided_at}, not in the file"
+            if kind != "charge":
+                detail = f"{kind} row of {noun} {detail}"
+        tally.add_break("missing_external", None, record.psp_reference or "", record[0], detail, temporary=temporary)
+
+
 def _add_escalation(tally: Tally, claim: Claim) -> None:
     tally.escalated += 1
     tally.add_break(
         "missing_external",
         None,
         claim.psp_reference,
-        claim.payment_order_id,
+        split_claim_key(claim.payment_order_id)[1],
         f"temporary break of run {claim.run_id} (decided {claim.decided_at}): this later file does not carry it",
     )

@@ -22,6 +22,14 @@ BREAK_CLASSES = (
 CHUNK = 100  # rows per batch read/write (BatchGetItem and TransactWriteItems take at most 100 items)
 
 ClaimState = Literal["settled", "awaiting", "missing"]
+FailureReason = Literal[
+    "balance_mismatch",  # the rows do not sum to the file's summary rows
+    "summary_missing",  # no summary row: a truncated file, or not a complete day file
+    "not_a_settlement_file",
+    "object_missing",
+    "map_failed",
+    "file_missing",  # (MISSING) no file for the day by the deadline
+]
 
 
 class ObjectRef(BaseModel):
@@ -42,9 +50,12 @@ class ObjectHead(NamedTuple):
 class Run(BaseModel):
     run_id: str
     source: ObjectRef
-    status: Literal["RUNNING", "COMPLETED", "FAILED"] = "RUNNING"
+    # MISSING: no file arrived for `day` by the deadline (a record of its own, replaced when one arrives)
+    status: Literal["RUNNING", "COMPLETED", "FAILED", "MISSING"] = "RUNNING"
     mode: Literal["stream", "distributed"] = "stream"
+    day: str | None = None  # the settlement day the file is for (from its key settlements/<day>/...)
     error: str | None = None
+    reason: FailureReason | None = None  # why the run FAILED (or why the day is MISSING), as a code
     rows: int = 0
     matched: int = 0
     breaks: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(BREAK_CLASSES, 0))
@@ -52,8 +63,11 @@ class Run(BaseModel):
     closed_temporary: int = 0  # temporary breaks of earlier runs this file settled
     settled_late: int = 0  # permanent missing_external breaks of earlier runs this file settled
     escalated: int = 0  # temporary breaks of earlier runs this file should have carried but did not
-    settled_amounts: dict[str, int] = Field(default_factory=dict)  # gross settled per currency
+    settled_amounts: dict[str, int] = Field(default_factory=dict)  # gross settled in per currency
     fees: dict[str, int] = Field(default_factory=dict)
+    # money out the PSP took from our balance (refunds, payouts, disputes): receivable cleared, and fees
+    paid_out: dict[str, int] = Field(default_factory=dict)
+    paid_out_fees: dict[str, int] = Field(default_factory=dict)
     cutoff: str | None = None
     report: ObjectRef | None = None
     breaks_report: ObjectRef | None = None
@@ -76,7 +90,7 @@ class RunPolicy:
 
 
 class Order(NamedTuple):
-    """What the executor recorded for one payment order."""
+    """What the executor recorded for one payment order (what a `charge` row settles)."""
 
     payment_order_id: str
     status: str
@@ -87,8 +101,23 @@ class Order(NamedTuple):
     seller_id: str = ""
 
 
+class Record(NamedTuple):
+    """What we recorded for a refund, payout or dispute: what a row of another type settles."""
+
+    reference: str  # our refund, payout or dispute id (the row's merchant_reference)
+    status: str
+    amount: int
+    currency: str
+    psp_reference: str | None
+    decided_at: str | None  # when it reached the state the file settles (succeeded, paid, opened, won)
+    seller_id: str = ""
+    fee: int = 0  # a dispute's fee, which the PSP takes with it (the seller bears it)
+
+
 class Claim(NamedTuple):
-    """The settlement state of one order: settled by a row, or an open missing_external break."""
+    """The settlement state of one order (or other record): settled by a row, or an open missing_external
+    break. `payment_order_id` is the claim key (row_kinds.claim_key): the order id for charges,
+    `<type>#<reference>` for the other row types."""
 
     payment_order_id: str
     state: ClaimState
@@ -128,9 +157,12 @@ class Outcome(NamedTuple):
     created_at: datetime | None
     detail: str = ""
     closed: str = ""  # "temporary" | "permanent" when this row settled an earlier run's break
+    # a matched row's booking: money in, its gross and fee; money out, the receivable it clears and the
+    # fee we bear (a dispute's fee is the seller's: it clears receivable with the amount)
     amount: int = 0
     fee: int = 0
     currency: str = ""
+    kind: str = ""  # the row's type ("" from outcomes stored before types were kept: a charge)
 
 
 class ReviewItem(BaseModel):

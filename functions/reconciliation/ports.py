@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Protocol
 
 from functions.common.events import JournalPosting
-from functions.reconciliation.models import Claim, ClaimBatch, ObjectHead, ObjectRef, Order, Outcome, ReviewItem, Run
+from functions.reconciliation.models import (
+    Claim,
+    ClaimBatch,
+    ObjectHead,
+    ObjectRef,
+    Order,
+    Outcome,
+    Record,
+    ReviewItem,
+    Run,
+)
 
 
 class RunStore(Protocol):
@@ -19,6 +29,9 @@ class RunStore(Protocol):
 
     def list_runs(self, limit: int) -> list[Run]: ...
 
+    def delete(self, run_id: str) -> None:
+        """Remove a record (a day's MISSING record once its file arrives); no-op if there is none."""
+
 
 class OrderSource(Protocol):
     def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
@@ -26,6 +39,17 @@ class OrderSource(Protocol):
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
         """SUCCEEDED orders decided in [start, end], in pages of at most CHUNK."""
+
+
+class RecordSource(Protocol):
+    """Our records that one settlement row type settles (refunds, payouts, disputes opened or won)."""
+
+    def records(self, references: Sequence[str]) -> list[Record | None]:
+        """Each id's record (None if there is none), in the order asked."""
+
+    def settled_between(self, start: datetime, end: datetime) -> Iterator[list[Record]]:
+        """Records that reached the settled state (row_kinds.ROW_KINDS) in [start, end], in pages of at
+        most CHUNK."""
 
 
 class ClaimStore(Protocol):
@@ -111,3 +135,6 @@ class RunPorts:
     files: SettlementFiles
     large_files: LargeFileRuns
     new_breaks_log: Callable[[], BreaksLog]  # a fresh, empty report per run
+    # The sources of the other row types, by type (row_kinds.RECORD_TYPES); a type without one has no
+    # records of ours, so its rows are missing_internal.
+    records: Mapping[str, RecordSource] = field(default_factory=dict)

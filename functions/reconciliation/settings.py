@@ -11,6 +11,11 @@ class ReconciliationSettings(FunctionSettings):
     runs_table: str = Field(alias="RECONCILIATION_TABLE_NAME")
     settlements_table: str = Field(alias="SETTLEMENTS_TABLE_NAME")
     executor_table: str = Field(alias="EXECUTOR_TABLE_NAME")
+    # The records the other row types settle (read only). An empty name: that service is not wired in, so
+    # its rows have no record of ours (missing_internal).
+    payouts_table: str = Field(alias="PAYOUTS_TABLE_NAME")
+    refunds_table: str = Field(default="", alias="REFUNDS_TABLE_NAME")
+    disputes_table: str = Field(default="", alias="DISPUTES_TABLE_NAME")
     report_prefix: str = Field(default="reports/", alias="REPORT_PREFIX")
     review_queue_url: str = Field(alias="REVIEW_QUEUE_URL")
     ledger_postings_queue_url: str = Field(alias="LEDGER_POSTINGS_QUEUE_URL")
@@ -23,3 +28,13 @@ class ReconciliationSettings(FunctionSettings):
 
 class ReconciliationApiSettings(FunctionSettings):
     runs_table: str = Field(alias="RECONCILIATION_TABLE_NAME")
+
+
+class SettlementDeadlineSettings(FunctionSettings):
+    """The scheduled check for a day without a settlement file."""
+
+    runs_table: str = Field(alias="RECONCILIATION_TABLE_NAME")
+    settlement_bucket: str = Field(alias="SETTLEMENT_BUCKET_NAME")
+    settlement_prefix: str = Field(default="settlements/", alias="SETTLEMENT_PREFIX")
+    # Day D's file must have arrived by this hour (UTC) of day D+1.
+    deadline_hour: int = Field(default=6, ge=0, le=23, alias="PAYMENTS_SETTLEMENT_DEADLINE_HOUR")

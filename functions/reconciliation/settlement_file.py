@@ -2,7 +2,12 @@
 
 The file is read `CHUNK` lines at a time (`settlement_blocks`). A block of plain, valid rows is parsed
 column by column (`parse_block`), any other block line by line (`parse_lines`). Both give exactly what
-`parse_fields` gives for each line (tests/unit/test_reconciliation_fast_path.py checks it)."""
+`parse_fields` gives for each line (tests/unit/test_reconciliation_fast_path.py checks it).
+
+Directions: `charge` and `dispute_reversal` rows bring money in (net = amount - fee), `refund`, `payout`
+and `dispute` rows take it out (net = amount + fee: the whole of it left our balance at the PSP). The
+file ends with one `summary` row per currency whose amount, fee and net are the signed sums of that
+currency's rows (closing_balance.py checks them before anything is booked)."""
 
 from __future__ import annotations
 
@@ -28,7 +33,9 @@ SETTLEMENT_COLUMNS = (
     "created_at",
     "available_on",
 )
-ROW_TYPES = frozenset({"charge", "refund", "payout"})
+ROW_TYPES = frozenset({"charge", "refund", "payout", "dispute", "dispute_reversal"})
+INCOMING_TYPES = frozenset({"charge", "dispute_reversal"})  # the others are money out
+SUMMARY_TYPE = "summary"
 CURRENCIES = frozenset(CURRENCY_EXPONENTS)
 
 
@@ -57,7 +64,27 @@ class Malformed(NamedTuple):
     merchant_reference: str = ""
 
 
-Parsed = Row | Malformed
+class Summary(NamedTuple):
+    """A currency's closing line: the signed sums (money in positive) of that currency's rows."""
+
+    line: int
+    period: str  # the file's day (or period), as the PSP names it
+    currency: str
+    amount: int
+    fee: int
+    net: int
+
+
+Parsed = Row | Malformed | Summary
+
+
+def signed_net(kind: str, net: int) -> int:
+    """What a row of `kind` moved into (positive) or out of (negative) our balance at the PSP."""
+    return net if kind in INCOMING_TYPES else -net
+
+
+def _net_is_right(kind: str, amount: int, fee: int, net: int) -> bool:
+    return fee + net == amount if kind in INCOMING_TYPES else net == amount + fee
 
 
 class Columns(NamedTuple):
@@ -98,6 +125,8 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
     if len(fields) != 10:
         return Malformed(line, f"expected 10 fields, found {len(fields)}")
     psp_reference, merchant_reference, kind, amount, currency, fee, net, status, created_at, available_on = fields
+    if kind == SUMMARY_TYPE:
+        return _summary(line, fields)
     if not psp_reference or not merchant_reference:
         return Malformed(line, "psp_reference and merchant_reference are required", psp_reference, merchant_reference)
     if kind not in ROW_TYPES:
@@ -110,8 +139,9 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
         return Malformed(line, "amount, fee and net must be integers in minor units", psp_reference, merchant_reference)
     if not 0 < amount_minor <= MAX_AMOUNT_BY_CURRENCY[currency] or fee_minor < 0 or net_minor < 0:
         return Malformed(line, "amount out of range or negative fee/net", psp_reference, merchant_reference)
-    if fee_minor + net_minor != amount_minor:
-        return Malformed(line, f"fee {fee} + net {net} != amount {amount}", psp_reference, merchant_reference)
+    if not _net_is_right(kind, amount_minor, fee_minor, net_minor):
+        rule = f"fee {fee} + net {net} != amount {amount}" if kind in INCOMING_TYPES else f"net {net} != amount + fee"
+        return Malformed(line, rule, psp_reference, merchant_reference)
     try:
         created = fromisoformat(created_at)
     except ValueError:
@@ -131,6 +161,19 @@ def parse_fields(line: int, fields: Sequence[str]) -> Parsed:
         created,
         available_on,
     )
+
+
+def _summary(line: int, fields: Sequence[str]) -> Summary | Malformed:
+    _, period, _, amount, currency, fee, net, *_ = fields
+    if currency not in CURRENCIES:
+        return Malformed(line, f"summary of unknown currency {currency[:10]!r}", "", period)
+    try:
+        amount_minor, fee_minor, net_minor = int(amount), int(fee), int(net)
+    except ValueError:
+        return Malformed(line, "summary amount, fee and net must be integers in minor units", "", period)
+    if fee_minor < 0 or amount_minor - fee_minor != net_minor:
+        return Malformed(line, f"summary net {net} != amount {amount} - fee {fee}", "", period)
+    return Summary(line, period, currency, amount_minor, fee_minor, net_minor)
 
 
 def settlement_blocks(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
@@ -217,7 +260,11 @@ def parse_block(number: int, lines: Sequence[str]) -> Columns | None:
         )
         or min(fees) < 0
         or min(nets) < 0
-        or tuple(map(add, fees, nets)) != amounts
+        or (
+            tuple(map(add, fees, nets)) != amounts
+            if kinds.count("charge") == count
+            else not all(map(_net_is_right, kinds, amounts, fees, nets))
+        )
         # every time has a zone: at once when each ends in Z (no value holds a line end), else one by one
         or (("\n".join(created_at) + "\n").count("Z\n") != count and None in map(_tzinfo, created))
     ):

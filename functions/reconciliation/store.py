@@ -44,6 +44,11 @@ def _bound(moment: datetime) -> str:
     return decided_index.sort_bound(moment)
 
 
+def _claim_pk(key: str) -> str:
+    """order#<id> for a charge's claim; a claim key of another row type is its own (refund#<id>, ...)."""
+    return key if "#" in key else f"order#{key}"
+
+
 class DynamoRunStore:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
@@ -59,8 +64,11 @@ class DynamoRunStore:
         runs = [Run.model_validate(plain(i)) for i in items(self.table_name, "scan")]
         return sorted(runs, key=lambda r: r.created_at, reverse=True)[:limit]
 
+    def delete(self, run_id: str) -> None:
+        table(self.table_name).delete_item(Key={"run_id": run_id})
 
-def _batch_get(table_name: str, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+
+def batch_get(table_name: str, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
         request: dict[str, Any] = {"Keys": keys[start : start + 100], "ConsistentRead": True}
@@ -76,7 +84,7 @@ def _batch_get(table_name: str, keys: list[dict[str, Any]], projection: str | No
     return items
 
 
-def _s(item: dict[str, Any], name: str) -> str | None:
+def attribute(item: dict[str, Any], name: str) -> str | None:
     """An attribute as a string, from the client's typed items ({"S": ...}) or the resource's plain ones."""
     value = item.get(name)
     if isinstance(value, dict):
@@ -93,19 +101,19 @@ class DynamoOrderSource:
     @staticmethod
     def _order(item: dict[str, Any]) -> Order:
         return Order(
-            payment_order_id=_s(item, "payment_order_id") or "",
-            status=_s(item, "status") or "",
-            amount=int(_s(item, "amount") or 0),
-            currency=_s(item, "currency") or "",
-            psp_reference=_s(item, "psp_reference"),
-            decided_at=_s(item, "decided_at"),
-            seller_id=_s(item, "seller_id") or "",
+            payment_order_id=attribute(item, "payment_order_id") or "",
+            status=attribute(item, "status") or "",
+            amount=int(attribute(item, "amount") or 0),
+            currency=attribute(item, "currency") or "",
+            psp_reference=attribute(item, "psp_reference"),
+            decided_at=attribute(item, "decided_at"),
+            seller_id=attribute(item, "seller_id") or "",
         )
 
     def orders(self, payment_order_ids: Sequence[str]) -> list[Order | None]:
         keys = [{"payment_order_id": {"S": po}} for po in payment_order_ids]
         projection = "payment_order_id, #s, amount, currency, psp_reference, decided_at, seller_id"
-        by_id = {o.payment_order_id: o for o in map(self._order, _batch_get(self.table_name, keys, projection))}
+        by_id = {o.payment_order_id: o for o in map(self._order, batch_get(self.table_name, keys, projection))}
         return list(map(by_id.get, payment_order_ids))
 
     def succeeded_between(self, start: datetime, end: datetime) -> Iterator[list[Order]]:
@@ -136,18 +144,18 @@ class DynamoClaimStore:
     @staticmethod
     def _claim(item: dict[str, Any]) -> Claim:
         return Claim(
-            payment_order_id=(_s(item, "pk") or "").removeprefix("order#"),
-            state=_s(item, "state"),  # type: ignore[arg-type]
-            run_id=_s(item, "run_id") or "",
-            line=int(_s(item, "line") or 0),
-            psp_reference=_s(item, "psp_reference") or "",
-            decided_at=_s(item, "decided_at") or "",
+            payment_order_id=(attribute(item, "pk") or "").removeprefix("order#"),
+            state=attribute(item, "state"),  # type: ignore[arg-type]
+            run_id=attribute(item, "run_id") or "",
+            line=int(attribute(item, "line") or 0),
+            psp_reference=attribute(item, "psp_reference") or "",
+            decided_at=attribute(item, "decided_at") or "",
         )
 
     @staticmethod
     def _item(claim: Claim) -> dict[str, Any]:
         item: dict[str, Any] = {
-            "pk": {"S": f"order#{claim.payment_order_id}"},
+            "pk": {"S": _claim_pk(claim.payment_order_id)},
             "sk": {"S": CLAIM_SK},
             "state": {"S": claim.state},
             "run_id": {"S": claim.run_id},
@@ -160,8 +168,8 @@ class DynamoClaimStore:
         return item
 
     def claims(self, payment_order_ids: Sequence[str]) -> dict[str, Claim]:
-        keys = [{"pk": {"S": f"order#{po}"}, "sk": {"S": CLAIM_SK}} for po in payment_order_ids]
-        return {c.payment_order_id: c for c in map(self._claim, _batch_get(self.table_name, keys))}
+        keys = [{"pk": {"S": _claim_pk(po)}, "sk": {"S": CLAIM_SK}} for po in payment_order_ids]
+        return {c.payment_order_id: c for c in map(self._claim, batch_get(self.table_name, keys))}
 
     def settle(self, batch: ClaimBatch) -> None:
         claims = list(batch.pairs())
@@ -212,7 +220,7 @@ class DynamoClaimStore:
         try:
             client("dynamodb").update_item(
                 TableName=self.table_name,
-                Key={"pk": {"S": f"order#{claim.payment_order_id}"}, "sk": {"S": CLAIM_SK}},
+                Key={"pk": {"S": _claim_pk(claim.payment_order_id)}, "sk": {"S": CLAIM_SK}},
                 # out of the awaiting partition of the sparse index, into this run's escalations
                 UpdateExpression="SET #state = :missing, escalated_by = :run, awaiting = :escalated",
                 ConditionExpression="#state = :awaiting",
@@ -253,6 +261,7 @@ class DynamoOutcomeStore:
                     "amount": o.amount,
                     "fee": o.fee,
                     "currency": o.currency,
+                    "kind": o.kind,
                 }
                 if o.created_at is not None:
                     item["created_at"] = iso(o.created_at)
@@ -274,6 +283,7 @@ class DynamoOutcomeStore:
                 amount=int(i["amount"]),
                 fee=int(i["fee"]),
                 currency=i["currency"],
+                kind=i.get("kind", ""),
             )
 
 

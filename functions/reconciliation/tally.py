@@ -11,6 +11,7 @@ from functions.common.clock import iso
 from functions.reconciliation.classify import ChunkResult
 from functions.reconciliation.models import BREAK_CLASSES, Outcome, ReviewItem, Run
 from functions.reconciliation.ports import BreaksLog
+from functions.reconciliation.settlement_file import INCOMING_TYPES
 
 REVIEW_CAP = 1000  # review items per run; beyond that one summary item points at the report
 
@@ -28,6 +29,8 @@ class Tally:
     escalated: int = 0
     settled_amounts: dict[str, int] = field(default_factory=dict)
     fees: dict[str, int] = field(default_factory=dict)
+    paid_out: dict[str, int] = field(default_factory=dict)
+    paid_out_fees: dict[str, int] = field(default_factory=dict)
     first_created: datetime | None = None
     cutoff: datetime | None = None
     review: list[ReviewItem] = field(default_factory=list)
@@ -39,10 +42,14 @@ class Tally:
         self.matched += chunk.matched
         self.closed_temporary += chunk.closed_temporary
         self.settled_late += chunk.settled_late
-        for currency, amount in chunk.settled_amounts.items():
-            self.settled_amounts[currency] = self.settled_amounts.get(currency, 0) + amount
-        for currency, fee in chunk.fees.items():
-            self.fees[currency] = self.fees.get(currency, 0) + fee
+        for ours, theirs in (
+            (self.settled_amounts, chunk.settled_amounts),
+            (self.fees, chunk.fees),
+            (self.paid_out, chunk.paid_out),
+            (self.paid_out_fees, chunk.paid_out_fees),
+        ):
+            for currency, amount in theirs.items():
+                ours[currency] = ours.get(currency, 0) + amount
         if chunk.first_created is not None and (self.first_created is None or chunk.first_created < self.first_created):
             self.first_created = chunk.first_created
         if chunk.last_created is not None and (self.cutoff is None or chunk.last_created > self.cutoff):
@@ -66,8 +73,10 @@ class Tally:
             self.settled_late += 1
         if outcome.klass is None:
             self.matched += 1
-            self.settled_amounts[outcome.currency] = self.settled_amounts.get(outcome.currency, 0) + outcome.amount
-            self.fees[outcome.currency] = self.fees.get(outcome.currency, 0) + outcome.fee
+            incoming = (outcome.kind or "charge") in INCOMING_TYPES
+            amounts, fees = (self.settled_amounts, self.fees) if incoming else (self.paid_out, self.paid_out_fees)
+            amounts[outcome.currency] = amounts.get(outcome.currency, 0) + outcome.amount
+            fees[outcome.currency] = fees.get(outcome.currency, 0) + outcome.fee
             return
         self.add_break(
             outcome.klass,
@@ -137,6 +146,8 @@ def complete_run(run: Run, tally: Tally, *, completed_at: str) -> Run:
             "escalated": tally.escalated,
             "settled_amounts": dict(tally.settled_amounts),
             "fees": dict(tally.fees),
+            "paid_out": dict(tally.paid_out),
+            "paid_out_fees": dict(tally.paid_out_fees),
             "cutoff": iso(tally.cutoff) if tally.cutoff else None,
             "completed_at": completed_at,
         }

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
+from functions.reconciliation.records_store import PAYOUTS_BY_STATUS_INDEX
 from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, PAYOUT_DUE_INDEX, SORT_KEY
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import psp_api_key_secret
@@ -30,6 +31,7 @@ from infra.constructs.pay_in import (
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
+from infra.nag import acknowledge_table_indexes
 
 
 class Payouts(Construct):
@@ -55,6 +57,12 @@ class Payouts(Construct):
         # Its stream: payout outcomes become marketplace events (infra/constructs/events.py).
         self.payouts_table = money_table(
             self, "PayoutsTable", partition_key="payout_id", stream=dynamodb.StreamViewType.NEW_IMAGE
+        )
+        # Payouts by status and last change: reconciliation reads the PAID ones of a settlement file's span.
+        self.payouts_table.add_global_secondary_index(
+            index_name=PAYOUTS_BY_STATUS_INDEX,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="updated_at", type=dynamodb.AttributeType.STRING),
         )
         self.payout_queue = MonitoredQueue(
             self,
@@ -98,6 +106,7 @@ class Payouts(Construct):
             state_machine_arn=machine.state_machine_arn,
         )
         self.payouts_table.grant_read_write_data(self.api.function)
+        acknowledge_table_indexes(self.api.role, self.payouts_table)  # (the reconciliation's index of paid payouts)
         grant_items(pay_in.wallet_table, self.api.function, "dynamodb:GetItem")
         pay_in.idempotency_table.grant_read_write_data(self.api.function)
         machine.grant_start_execution(self.api.function)
@@ -117,6 +126,7 @@ class Payouts(Construct):
             dead_letter_queue=self.schedule_failures.queue,
         )
         self.payouts_table.grant_read_write_data(self.scheduled.function)
+        acknowledge_table_indexes(self.scheduled.role, self.payouts_table)
         # The wallet: read balances and the payout-due index (never a Scan), and take an emptied balance
         # off the index; the UpdateItem may name only the index attribute and the balance it tests.
         grant_items(pay_in.wallet_table, self.scheduled.function, "dynamodb:GetItem", query_indexes=[PAYOUT_DUE_INDEX])

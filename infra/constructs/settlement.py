@@ -12,7 +12,12 @@ Large files (above DISTRIBUTED_THRESHOLD_BYTES, or marked with x-amz-meta-reconc
   any failure: FileQueue <- {"type": "map_failed", run_id, error}  ->  the run is FAILED with the cause
   (functions/reconciliation/messages.py has the file queue's message models)
 
-Only service integrations (S3 reader, SQS) run in the definition, so moto executes it locally."""
+Only service integrations (S3 reader, SQS) run in the definition, so moto executes it locally.
+
+Rows of every type are matched against their records: charges against the executor's orders, payouts
+(and refunds and disputes, when their tables are passed in) against their services' tables, read only
+(BatchGetItem, and Query on the one index of settled records). A scheduled check (hourly) marks a day
+whose file has not arrived by PAYMENTS_SETTLEMENT_DEADLINE_HOUR (UTC) the next day MISSING, and alarms."""
 
 from __future__ import annotations
 
@@ -20,22 +25,34 @@ import re
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from functions.reconciliation.settings import ReconciliationApiSettings, ReconciliationSettings
+from functions.reconciliation.records_store import DISPUTES_OPENED, DISPUTES_WON, PAYOUTS, REFUNDS
+from functions.reconciliation.settings import (
+    ReconciliationApiSettings,
+    ReconciliationSettings,
+    SettlementDeadlineSettings,
+)
 from functions.reconciliation.store import AWAITING_INDEX
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import money_table, sqs_source
 from infra.constructs.queue import MonitoredQueue
+from infra.constructs.table_access import grant_items
 from infra.nag import (
     DISTRIBUTED_MAP_REASON,
     SFN_LOGS_REASON,
@@ -53,6 +70,7 @@ RECONCILIATION_TIMEOUT = Duration.minutes(15)
 ROW_WORKER_TIMEOUT = Duration.seconds(60)
 ROW_TASK_TIMEOUT = Duration.hours(1)
 MAP_CONCURRENCY = 100
+DEADLINE_SERVICE = "settlement-deadline"
 ACCESS_LOG_BUCKET_REASON = (
     "This is the access-log bucket: it receives the settlement bucket's server access logs, and logging its "
     "own access into itself would log every log delivery."
@@ -80,6 +98,10 @@ class Settlement(Construct):
         alarm_topic: sns.ITopic,
         executor_table: dynamodb.Table,
         ledger_postings_queue: MonitoredQueue,
+        payouts_table: dynamodb.ITable,
+        schedule_failures: sqs.IQueue,
+        refunds_table: dynamodb.ITable | None = None,
+        disputes_table: dynamodb.ITable | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
@@ -154,6 +176,9 @@ class Settlement(Construct):
             "review_queue_url": self.review_queue.queue.queue_url,
             "ledger_postings_queue_url": ledger_postings_queue.queue.queue_url,
             "state_machine_arn": self.state_machine.state_machine_arn,
+            "payouts_table": payouts_table.table_name,
+            "refunds_table": refunds_table.table_name if refunds_table is not None else "",
+            "disputes_table": disputes_table.table_name if disputes_table is not None else "",
         }
         self.function = ServiceFunction(
             self,
@@ -202,6 +227,17 @@ class Settlement(Construct):
             acknowledge_table_indexes(worker.role, self.settlements_table)
             acknowledge_table_indexes(worker.role, executor_table)
             acknowledge_kms_grants(worker.role)
+        # The other row types' records: each row worker batch-reads them; the file function also queries
+        # the index of settled ones for those the file does not carry (missing_external).
+        record_tables = [(payouts_table, [PAYOUTS.index])]
+        if refunds_table is not None:
+            record_tables.append((refunds_table, [REFUNDS.index]))
+        if disputes_table is not None:
+            record_tables.append((disputes_table, [DISPUTES_OPENED.index, DISPUTES_WON.index]))
+        for records_table, indexes in record_tables:
+            grant_items(records_table, self.function.function, "dynamodb:BatchGetItem", query_indexes=indexes)
+            grant_items(records_table, self.rows.function, "dynamodb:BatchGetItem")
+        self._deadline_check(alarm_topic=alarm_topic, schedule_failures=schedule_failures)
 
         self.api = ServiceFunction(
             self,
@@ -213,6 +249,54 @@ class Settlement(Construct):
             runs_table=self.runs_table.table_name,
         )
         self.runs_table.grant_read_data(self.api.function)
+
+    def _deadline_check(self, *, alarm_topic: sns.ITopic, schedule_failures: sqs.IQueue) -> None:
+        """Hourly: a day whose file has not arrived by the deadline is MISSING (a record in the runs table)
+        and the SettlementFileMissing metric is 1 (alarmed) until the file comes."""
+        self.deadline = ServiceFunction(
+            self,
+            "Deadline",
+            handler="functions.reconciliation.handler.deadline_handler",
+            settings_model=SettlementDeadlineSettings,
+            service_name=DEADLINE_SERVICE,
+            description="Marks a settlement day MISSING when its file has not arrived by the deadline.",
+            runs_table=self.runs_table.table_name,
+            settlement_bucket=self.bucket.bucket_name,
+            settlement_prefix=SETTLEMENT_PREFIX,
+            dead_letter_queue=schedule_failures,
+        )
+        check = self.deadline.function
+        grant_items(self.runs_table, check, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+        # Listing one day's folder of settlement files: nothing else of the bucket, and no object's content.
+        check.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{SETTLEMENT_PREFIX}*"]}},
+            )
+        )
+        acknowledge_kms_grants(self.deadline.role)
+        self.deadline_rule = events.Rule(
+            self,
+            "DeadlineSchedule",
+            description="Check that yesterday's settlement file arrived by the deadline",
+            schedule=events.Schedule.cron(minute="15"),
+            targets=[targets.LambdaFunction(check, retry_attempts=2)],
+        )
+        missing = cloudwatch.Metric(
+            namespace="Payments",
+            metric_name="SettlementFileMissing",
+            dimensions_map={"service": DEADLINE_SERVICE},
+            statistic="Maximum",
+            period=Duration.hours(1),
+        ).create_alarm(
+            self,
+            "FileMissingAlarm",
+            evaluation_periods=1,
+            **ON_ANY_OCCURRENCE,
+            alarm_description="No settlement file arrived for a day by its deadline: the day is MISSING.",
+        )
+        missing.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
     def _large_file_state_machine(self) -> sfn.StateMachine:
         S = sfn.JsonPath.string_at

@@ -2,11 +2,14 @@
 
   payments settle [--date YYYY-MM-DD]    asks the PSP simulator for that day's file (default: today, UTC)
   payments settle --file PATH            drops the given file
-  --inject missing=po_1 --inject extra=2 differences for the simulator to write (see local_stack/psp/settlement.py)
+  --inject missing=po_1 --inject extra=2 differences for the simulator to write (see local_stack/psp/settlement.py):
+                                         missing, amount, currency, status, duplicate, late (a merchant
+                                         reference of any row type), extra, malformed, truncate (a count)
   --distributed                          reconcile through the Distributed Map, whatever the size
 
 The drop reaches the reconciliation function through the bucket's S3 -> SQS notification, as in AWS;
-the command then waits for the run and prints it (--no-wait to skip)."""
+the command then waits for the run and prints it (--no-wait to skip). The day's file is dropped under
+settlements/<day>/, which is how the run knows its day (and replaces the day's MISSING record)."""
 
 from __future__ import annotations
 
@@ -117,4 +120,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"the run did not finish within {args.timeout:.0f}s", flush=True)
         return 1
     print(json.dumps(result, indent=2), flush=True)
+    if result.get("status") == "FAILED":
+        print(f"the run FAILED ({result.get('reason')}): {result.get('error')}", flush=True)
     return 0 if result.get("status") == "COMPLETED" else 1

@@ -291,3 +291,187 @@ def test_a_large_file_runs_through_the_distributed_map(api: ApiClient, state: di
     assert run["breaks"] == {**BREAKS_NONE, "amount_mismatch": 1}
     # And each matched row is a journal of its own (the row workers' batches are made up by SQS)
     assert settlement_books(api, run["run_id"], journals=2) == (2, cleared(1100, 3300))
+
+
+# --- every row type, the closing balance, a missing day ------------------------------------------------
+
+
+def pay_sellers(api: ApiClient, amounts: dict[str, int]) -> list[str]:
+    """One checkout paying each seller its amount; returns the order ids once all SUCCEEDED."""
+    body = checkout(*amounts.items())
+    accepted = api.post("/v1/payments", body)
+    assert accepted.status == 202, accepted.body
+    payment = api.wait_for_payment(accepted.body["payment_id"])
+    assert [o["status"] for o in payment["orders"]] == ["SUCCEEDED"] * len(amounts)
+    return [o["payment_order_id"] for o in body["orders"]]
+
+
+def paid_payout(api: ApiClient, seller: str, amount: int, *, timeout: float = 60) -> str:
+    accepted = api.post("/v1/payouts", {"seller_id": seller, "amount": amount, "currency": "USD"})
+    assert accepted.status == 202, accepted.body
+    payout_id = str(accepted.body["payout_id"])
+    deadline = time.monotonic() + timeout
+    while (status := api.get(f"/v1/payouts/{payout_id}").body["status"]) != "PAID":
+        assert status != "FAILED" and time.monotonic() < deadline, status
+        time.sleep(0.3)
+    return payout_id
+
+
+def balance_of(api: ApiClient, account: str, belongs: Any) -> int:
+    """The balance (debits positive) of `account` over the entries `belongs` picks."""
+    entries = api.get(f"/v1/ledger/entries?account={account}").body["entries"]
+    return sum((e["amount"] if e["direction"] == "debit" else -e["amount"]) for e in entries if belongs(e))
+
+
+def test_a_day_of_charges_and_payouts_reconciles_with_no_break_and_clears_the_receivable(
+    api: ApiClient, state: dict[str, Any]
+) -> None:
+    # Given two sellers paid, and one of them paid out part of it (the PSP pays the payout)
+    since = now()
+    seller_a, seller_b = unique("seller"), unique("seller")
+    orders = pay_sellers(api, {seller_a: 5000, seller_b: 2000})
+    payout_id = paid_payout(api, seller_a, 3000)
+
+    # When the PSP's file of that period drops
+    run = settle(state, {"since": since, "until": now()})
+
+    # Then both charges and the payout match, with no break at all
+    assert run["status"] == "COMPLETED", run
+    assert (run["rows"], run["matched"]) == (3, 3)
+    assert (run["breaks"], run["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
+    assert (run["settled_amounts"], run["paid_out"]) == ({"USD": 7000}, {"USD": 3000})
+
+    # And the ledger books money in and money out, the trial balance is zero, and the receivable of
+    # what this file settled (the charges, the payout's cash-out, the settlement journals) is cleared
+    assert settlement_books(api, run["run_id"], journals=2)[0] == 2
+    assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
+    ours = {*orders, payout_id, run["run_id"]}
+    receivable = balance_of(
+        api, "psp_receivable", lambda e: e["payment_order_id"] in ours or e.get("reference") in ours
+    )
+    assert receivable == 0
+    assert balance_of(api, f"payout_in_transit:{seller_a}", lambda e: True) == 0
+    bank = balance_of(api, "bank_cash", lambda e: e.get("reference") == run["run_id"])
+    assert bank == 7000 - fee_for(5000, "USD") - fee_for(2000, "USD") - 3000
+
+
+def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
+    api: ApiClient, psp: ApiClient, state: dict[str, Any]
+) -> None:
+    # Given five sellers paid and paid out, and a payout the PSP made that we never asked for
+    since = now()
+    sellers = [unique("seller") for _ in range(5)]
+    pay_sellers(api, dict.fromkeys(sellers, 4000))
+    amount, currency, status, duplicate, missing = (paid_payout(api, s, 1000) for s in sellers)
+    stranger = psp.post(
+        "/v1/payouts",
+        {"amount": 700, "currency": "USD", "destination": "elsewhere", "merchant_reference": unique("pay_x")},
+        idempotency_key=unique("key"),
+    )
+    assert stranger.status == 200, stranger.body
+    time.sleep(2)  # the PSP pays it
+
+    # When the file drops with one difference of each class in the payout rows
+    run = settle(
+        state,
+        {
+            "since": since,
+            "until": now(),
+            "amount": amount,
+            "currency": currency,
+            "status": status,
+            "duplicate": duplicate,
+            "missing": missing,
+        },
+    )
+
+    # Then each is found, on its payout
+    assert run["status"] == "COMPLETED", run
+    assert run["breaks"] == {
+        **BREAKS_NONE,
+        "missing_internal": 1,
+        "missing_external": 1,
+        "amount_mismatch": 1,
+        "currency_mismatch": 1,
+        "status_mismatch": 1,
+        "duplicate_row": 1,
+    }
+    assert (run["rows"], run["matched"]) == (5 + 6 + 1, 5 + 1)  # charges, payout rows, the stranger
+    report = wait_for_report(state, run)
+    found = {(r["class"], r["merchant_reference"]) for r in report}
+    assert {
+        ("amount_mismatch", amount),
+        ("currency_mismatch", currency),
+        ("status_mismatch", status),
+        ("duplicate_row", duplicate),
+        ("missing_external", missing),
+    } <= found
+    assert ("missing_internal", stranger.body["merchant_reference"]) in found
+    assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
+
+
+def wait_for_report(state: dict[str, Any], run: dict[str, Any]) -> list[dict[str, str]]:
+    from local_stack.stack import aws_clients
+
+    body = aws_clients(state["aws_endpoint"])("s3").get_object(
+        Bucket=settlement_bucket(state), Key=run["breaks_report"]["key"]
+    )["Body"]
+    return list(csv.DictReader(io.StringIO(body.read().decode())))
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["stream", "distributed"])
+def test_a_file_whose_rows_do_not_sum_to_its_summary_fails_and_books_nothing(
+    api: ApiClient, state: dict[str, Any], distributed: bool
+) -> None:
+    # Given two charges, and their file with its last row lost on the way (the summary still counts it)
+    since = now()
+    pay(api, 1000, 2000)
+    until = now()
+
+    # When it drops
+    run = settle(state, {"since": since, "until": until, "truncate": 1}, distributed=distributed)
+
+    # Then the run FAILED: the rows do not sum to the summary, and nothing was booked
+    assert (run["status"], run["reason"]) == ("FAILED", "balance_mismatch"), run
+    assert run["error"].startswith("USD: rows sum to net ")
+    assert settlement_books(api, run["run_id"], journals=1, timeout=2) == (0, {})
+
+    # When the PSP sends the complete file, it reconciles as if it were the first
+    complete = settle(state, {"since": since, "until": until}, distributed=distributed)
+    assert (complete["status"], complete["matched"], complete["breaks"]) == ("COMPLETED", 2, BREAKS_NONE)
+
+
+def test_a_missing_day_is_listed_missing_with_its_alarm_metric_until_its_late_file_arrives(
+    api: ApiClient, aws: Any, stack: LocalStack, state: dict[str, Any]
+) -> None:
+    from functions.reconciliation.domain import run_id_for
+
+    # Given no file for 2031-01-01 by the deadline (06:00 UTC the next day)
+    checked_at = datetime(2031, 1, 2, 7, 15, tzinfo=UTC)
+    assert stack.scheduler is not None
+
+    # When the hourly check runs
+    result = stack.scheduler.trigger("DeadlineSchedule", when=checked_at)
+
+    # Then the day is MISSING, in the runs API, and the check reported it for the alarm
+    assert result == {"day": "2031-01-01", "missing": True, "run_id": "missing_2031-01-01"}
+    listed = {r["run_id"]: r for r in api.get("/v1/reconciliations?limit=100").body["runs"]}
+    missing = listed["missing_2031-01-01"]
+    assert (missing["status"], missing["day"], missing["reason"]) == ("MISSING", "2031-01-01", "file_missing")
+    assert api.get("/v1/reconciliations/missing_2031-01-01").body["status"] == "MISSING"
+    alarms = aws("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert [a["MetricName"] for a in alarms if "FileMissingAlarm" in a["AlarmName"]] == ["SettlementFileMissing"]
+
+    # When the day's (empty) file arrives late
+    content = b"psp_reference,merchant_reference,type,amount,currency,fee,net,status,created_at,available_on\n"
+    content += b"summary,2031-01-01,summary,0,USD,0,0,closing,2031-01-02T00:00:00.000Z,\n"
+    source = drop(state, name="psp-settlement-2031-01-01.csv", content=content, day="2031-01-01")
+    run = wait_for_run(state, run_id_for(source), timeout=60)
+
+    # Then its run replaces the MISSING record, and the next check finds the file
+    assert run is not None and (run["status"], run["day"], run["rows"]) == ("COMPLETED", "2031-01-01", 0)
+    listed = {r["run_id"]: r for r in api.get("/v1/reconciliations?limit=100").body["runs"]}
+    assert "missing_2031-01-01" not in listed and run["run_id"] in listed
+    assert api.get("/v1/reconciliations/missing_2031-01-01").status == 404
+    again = stack.scheduler.trigger("DeadlineSchedule", when=checked_at.replace(hour=8))
+    assert again == {"day": "2031-01-01", "missing": False, "run_id": None}

@@ -125,6 +125,15 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "SettlementBucket/settlements/*": S3_READ,
         "SettlementBucket/reports/*": S3_WRITE,
         "SettlementLargeFileReconciliation": START_EXECUTION,
+        # the payouts payout rows settle: read by id, and the paid ones of the file's span by index
+        "PayoutsPayoutsTable": {"dynamodb:BatchGetItem"},
+        "PayoutsPayoutsTable/index/by_status_updated": QUERY,
+    },
+    # The deadline check: a day's MISSING record, and the listing of that day's settlement files.
+    "SettlementDeadlineRole": {
+        "SettlementRunsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+        "SettlementBucket": {"s3:ListBucket"},
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
     "SettlementReconciliationApiRole": {"SettlementRunsTable": DDB_READ},
     "SettlementReconciliationRowsRole": {
@@ -135,6 +144,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "SettlementRowsQueue": SQS_CONSUME,
         "PayInLedgerPostingsQueue": SQS_SEND,
         "SettlementLargeFileReconciliation": TASK_RESPONSE,
+        "PayoutsPayoutsTable": {"dynamodb:BatchGetItem"},
     },
     # The Distributed Map for very large settlement files: reads the file (settlement files only), fans
     # rows out to the rows queue.
@@ -148,12 +158,14 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     # Payouts (API, saga, scheduled run, the payout executor)
     "PayoutsPayoutApiRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
+        "PayoutsPayoutsTable/index/*": DDB_READ_WRITE,  # (grant_read_write_data covers its indexes)
         "PayInWalletTable": {"dynamodb:GetItem"},
         "PayInIdempotencyTable": DDB_READ_WRITE,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
     },
     "PayoutsScheduledPayoutsRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
+        "PayoutsPayoutsTable/index/*": DDB_READ_WRITE,
         # Balances by GetItem, the payout-due index by name, and the index's upkeep (UpdateItem limited by
         # dynamodb:Attributes to the index attribute and the balance it tests)
         "PayInWalletTable": ITEM_READ_UPDATE,

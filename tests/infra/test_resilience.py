@@ -155,6 +155,7 @@ def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthes
         "PayoutsScheduledPayoutsFunction",
         "RecoveryFunction",
         "AuditorFunction",
+        "SettlementDeadlineFunction",
     }
     for function_id in scheduled:
         (queue_id,) = references(functions[function_id]["Properties"]["DeadLetterConfig"]["TargetArn"])

@@ -17,9 +17,10 @@ from functions.reconciliation.models import Claim, ObjectRef, Run
 from functions.reconciliation.store import DynamoClaimStore
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import context, sqs_event
+from tests.support.settlement_files import HEADER, with_summary
 
 HANDLER = "functions.reconciliation.handler.handler"
-HEADER = "psp_reference,merchant_reference,type,amount,currency,fee,net,status,created_at,available_on\n"
+DEADLINE_HANDLER = "functions.reconciliation.handler.deadline_handler"
 
 
 def _name(cloud: LocalCloud, resource_type: str, prefix: str) -> str:
@@ -85,7 +86,7 @@ def test_a_settlement_file_event_makes_one_run_its_reports_reviews_and_postings(
                 "decided_shard": decided_shard(po, f"2026-05-01T{decided}.000000+00:00"),  # as the executor writes
             }
         )
-    text = (
+    text = with_summary(
         HEADER
         + "ch_po_1,po_1,charge,1000,USD,59,941,succeeded,2026-05-01T12:00:00.900Z,2026-05-03\n"
         + "ch_po_3,po_3,charge,3100,USD,120,2980,succeeded,2026-05-01T12:00:02.900Z,2026-05-03\n"
@@ -226,3 +227,96 @@ def test_a_message_of_no_known_kind_fails_only_its_own_record(
     assert reconciliation.handler(event, context()) == {
         "batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]
     }
+
+
+def test_payout_rows_match_the_payouts_table_and_a_paid_payout_the_file_lacks_is_missing(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    # Given an order and two paid payouts (as the saga marks them: status PAID, updated_at), one in the file
+    _function_env(use_function_env)
+    executor = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "PayInExecutorTable"))
+    decided = "2026-06-01T12:00:01.000000+00:00"
+    executor.put_item(
+        Item={
+            "payment_order_id": "po_p1",
+            "status": "SUCCEEDED",
+            "amount": 5000,
+            "currency": "USD",
+            "psp_reference": "ch_po_p1",
+            "seller_id": "s",
+            "decided_at": decided,
+            "decided_shard": decided_shard("po_p1", decided),
+        }
+    )
+    payouts = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "PayoutsPayoutsTable"))
+    for payout_id, amount, paid in (("pay_in_file", 3000, "12:00:02.000Z"), ("pay_not_in_file", 700, "12:00:03.000Z")):
+        payouts.put_item(
+            Item={
+                "payout_id": payout_id,
+                "seller_id": "s",
+                "amount": amount,
+                "currency": "USD",
+                "status": "PAID",
+                "psp_reference": f"pout_{payout_id}",
+                "created_at": "2026-06-01T11:00:00.000Z",
+                "updated_at": f"2026-06-01T{paid}",
+            }
+        )
+    text = with_summary(
+        HEADER
+        + "ch_po_p1,po_p1,charge,5000,USD,175,4825,succeeded,2026-06-01T12:00:00.900Z,2026-06-03\n"
+        + "pout_pay_in_file,pay_in_file,payout,3000,USD,0,3000,paid,2026-06-01T12:00:03.500Z,2026-06-03\n",
+        period="2026-06-01",
+    )
+    bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
+    key = "settlements/2026-06-01/payouts.csv"
+    put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
+    _drain(_queue(cloud, "PayInLedgerPostingsQueue"))
+
+    # When the file is reconciled
+    event = sqs_event(_s3_event(bucket, key, put["ETag"], put["VersionId"]))
+    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+
+    # Then both rows match, and the paid payout the file lacks is a missing_external break
+    run = next(r for r in reconciliation._ports().runs.list_runs(10) if r.source.key == key)
+    assert (run.status, run.day, run.rows, run.matched) == ("COMPLETED", "2026-06-01", 2, 2)
+    assert {k: v for k, v in run.breaks.items() if v} == {"missing_external": 1}
+    assert (run.settled_amounts, run.paid_out) == ({"USD": 5000}, {"USD": 3000})
+    breaks = boto3.client("s3").get_object(Bucket=bucket, Key=run.breaks_report.key)["Body"].read().decode()  # type: ignore[union-attr]
+    assert breaks.splitlines()[1].startswith("missing_external,false,,pout_pay_not_in_file,pay_not_in_file,")
+    # And the payout's claim is its own (payout#<id>), and the cash out went to the ledger
+    claims = DynamoClaimStore(_name(cloud, "AWS::DynamoDB::Table", "SettlementSettlementsTable"))
+    assert claims.claims(["payout#pay_in_file"])["payout#pay_in_file"].state == "settled"
+    postings = _drain(_queue(cloud, "PayInLedgerPostingsQueue"))
+    assert [(p["kind"], p["business_id"]) for p in postings] == [
+        ("settlement", f"{run.run_id}:2:USD"),
+        ("settlement_cash_out", f"{run.run_id}:2:USD"),
+    ]
+    assert [(line["account"], line["direction"], line["amount"]) for line in postings[1]["lines"]] == [
+        ("psp_receivable", "debit", 3000),
+        ("bank_cash", "credit", 3000),
+    ]
+
+
+def test_the_deadline_check_marks_a_day_missing_until_its_file_arrives(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    use_function_env(DEADLINE_HANDLER)
+    reconciliation._deadline_settings.cache_clear()
+    runs = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "SettlementRunsTable"))
+    scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+
+    # When the check runs at 07:15 on 2031-01-02 and nothing has arrived for 2031-01-01
+    result = reconciliation.deadline_handler({**scheduled, "time": "2031-01-02T07:15:00Z"}, context())
+
+    # Then the day is MISSING
+    assert result == {"day": "2031-01-01", "missing": True, "run_id": "missing_2031-01-01"}
+    item = runs.get_item(Key={"run_id": "missing_2031-01-01"})["Item"]
+    assert (item["status"], item["reason"], item["day"]) == ("MISSING", "file_missing", "2031-01-01")
+
+    # When the file arrives and the check runs again, the record is gone
+    bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
+    boto3.client("s3").put_object(Bucket=bucket, Key="settlements/2031-01-01/late.csv", Body=b"x")
+    again = reconciliation.deadline_handler({**scheduled, "time": "2031-01-02T08:15:00Z"}, context())
+    assert again == {"day": "2031-01-01", "missing": False, "run_id": None}
+    assert "Item" not in runs.get_item(Key={"run_id": "missing_2031-01-01"})

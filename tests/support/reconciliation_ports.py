@@ -4,14 +4,24 @@ they were asked to do."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import IO
 
 from functions.common.events import JournalPosting
-from functions.reconciliation.models import Claim, ClaimBatch, ObjectHead, ObjectRef, Order, Outcome, ReviewItem, Run
-from functions.reconciliation.ports import RunPorts
+from functions.reconciliation.models import (
+    Claim,
+    ClaimBatch,
+    ObjectHead,
+    ObjectRef,
+    Order,
+    Outcome,
+    Record,
+    ReviewItem,
+    Run,
+)
+from functions.reconciliation.ports import RecordSource, RunPorts
 from functions.reconciliation.store import SpooledBreaksCsv
 
 
@@ -31,6 +41,26 @@ class Orders:
             o
             for o in self.by_id.values()
             if o.status == "SUCCEEDED" and o.decided_at and start <= datetime.fromisoformat(o.decided_at) <= end
+        ]
+        return iter([found] if found else [])
+
+
+class Records:
+    """One row type's records (refunds, payouts, disputes opened or won): those in `settled` statuses
+    (with a decision time) are the ones `settled_between` finds."""
+
+    def __init__(self, records: Iterable[Record] = (), *, settled: Iterable[str] = ("SUCCEEDED",)) -> None:
+        self.by_id = {r.reference: r for r in records}
+        self.settled = frozenset(settled)
+
+    def records(self, references: Sequence[str]) -> list[Record | None]:
+        return list(map(self.by_id.get, references))
+
+    def settled_between(self, start: datetime, end: datetime) -> Iterator[list[Record]]:
+        found = [
+            r
+            for r in self.by_id.values()
+            if r.status in self.settled and r.decided_at and start <= datetime.fromisoformat(r.decided_at) <= end
         ]
         return iter([found] if found else [])
 
@@ -96,10 +126,12 @@ class Postings:
         return [journal for batch in self.batches for journal in batch]
 
     def booked(self) -> dict[str, JournalPosting]:
-        """What the ledger keeps: each journal id once (a re-sent journal must be the same journal)."""
+        """What the ledger keeps: each journal id (kind + business id) once (a re-sent journal must be the
+        same journal). Keyed by business id, prefixed by the kind for any kind but `settlement`."""
         kept: dict[str, JournalPosting] = {}
         for journal in self.journals:
-            assert kept.setdefault(journal.business_id, journal) == journal
+            key = journal.business_id if journal.kind == "settlement" else f"{journal.kind}/{journal.business_id}"
+            assert kept.setdefault(key, journal) == journal
         return kept
 
 
@@ -107,9 +139,14 @@ class Runs:
     def __init__(self) -> None:
         self.by_id: dict[str, Run] = {}
         self.puts: list[Run] = []
+        self.deleted: list[str] = []
 
     def get(self, run_id: str) -> Run | None:
         return self.by_id.get(run_id)
+
+    def delete(self, run_id: str) -> None:
+        self.by_id.pop(run_id, None)
+        self.deleted.append(run_id)
 
     def put(self, run: Run) -> None:
         self.by_id[run.run_id] = run
@@ -182,7 +219,9 @@ class LargeFiles:
         self.done.append((task_token, line))
 
 
-def in_memory_ports(orders: Iterable[Order] = (), claims: Iterable[Claim] = ()) -> RunPorts:
+def in_memory_ports(
+    orders: Iterable[Order] = (), claims: Iterable[Claim] = (), records: Mapping[str, RecordSource] | None = None
+) -> RunPorts:
     """Every port in memory, but the breaks report: the store's own spooled CSV (it does no AWS I/O)."""
     return RunPorts(
         runs=Runs(),
@@ -194,4 +233,5 @@ def in_memory_ports(orders: Iterable[Order] = (), claims: Iterable[Claim] = ()) 
         files=Files(),
         large_files=LargeFiles(),
         new_breaks_log=SpooledBreaksCsv,
+        records=dict(records or {}),
     )

@@ -16,8 +16,8 @@ from functions.reconciliation.models import BREAK_CLASSES, ObjectRef, Order, Run
 from functions.reconciliation.ports import RunPorts
 from functions.reconciliation.settlement_file import SETTLEMENT_COLUMNS
 from tests.support.reconciliation_ports import Files, LargeFiles, Outcomes, Postings, Review, Runs, in_memory_ports
+from tests.support.settlement_files import HEADER, with_summary
 
-HEADER = ",".join(SETTLEMENT_COLUMNS) + "\n"
 NOW = datetime(2026, 5, 2, 6, 0, tzinfo=UTC)
 POLICY = RunPolicy(grace=timedelta(minutes=15), report_prefix="reports/", distributed_threshold_bytes=10_000)
 NONE = dict.fromkeys(BREAK_CLASSES, 0)
@@ -50,7 +50,7 @@ def test_a_settlement_file_is_reconciled_to_a_completed_run_with_its_reports_and
     # Given three orders, and a file that matches one, differs in amount for another and misses the third
     ports = in_memory_ports([order(1), order(2), order(3)])
     runs, files, review, postings, _, _ = parts(ports)
-    content = (HEADER + line(1) + line(3, amount=1100)).encode()
+    content = with_summary(HEADER + line(1) + line(3, amount=1100)).encode()
     source = files.drop("settlements/day.csv", content)
 
     # When the run starts
@@ -90,7 +90,7 @@ def test_a_settlement_file_is_reconciled_to_a_completed_run_with_its_reports_and
 def test_the_same_object_again_leaves_its_run_as_it_is() -> None:
     ports = in_memory_ports([order(1)])
     runs, files, review, postings, _, _ = parts(ports)
-    source = files.drop("settlements/day.csv", (HEADER + line(1)).encode())
+    source = files.drop("settlements/day.csv", with_summary(HEADER + line(1)).encode())
     first = start(ports, source)
 
     again = start(ports, source)
@@ -133,8 +133,10 @@ def test_a_file_that_is_not_a_settlement_file_is_a_failed_run_and_nothing_is_boo
 def test_a_large_or_marked_file_is_handed_to_the_distributed_map_once() -> None:
     ports = in_memory_ports()
     runs, files, _, _, large_files, _ = parts(ports)
-    large = files.drop("settlements/large.csv", (HEADER + line(1) * 200).encode())
-    marked = files.drop("settlements/marked.csv", (HEADER + line(1)).encode(), {DISTRIBUTED_METADATA: "distributed"})
+    large = files.drop("settlements/large.csv", with_summary(HEADER + line(1) * 200).encode())
+    marked = files.drop(
+        "settlements/marked.csv", with_summary(HEADER + line(1)).encode(), {DISTRIBUTED_METADATA: "distributed"}
+    )
 
     changes = [start(ports, large), start(ports, marked), start(ports, large)]
 
@@ -171,7 +173,7 @@ def test_row_tasks_store_outcomes_and_the_finaliser_completes_the_run_from_them(
     # Given a distributed run of three rows, one with another amount
     ports = in_memory_ports([order(1), order(2), order(3)])
     runs, files, review, postings, large_files, outcomes = parts(ports)
-    source = files.drop("settlements/large.csv", (HEADER + line(1) * 200).encode())
+    source = files.drop("settlements/large.csv", with_summary(HEADER + line(1) * 200).encode())
     run = start(ports, source).run
 
     # When the row workers get the rows in two batches SQS made up, out of order
@@ -208,7 +210,7 @@ def test_row_tasks_store_outcomes_and_the_finaliser_completes_the_run_from_them(
 def test_a_failed_map_fails_its_running_run_once() -> None:
     ports = in_memory_ports()
     runs, files, _, _, _, _ = parts(ports)
-    run = start(ports, files.drop("settlements/large.csv", (HEADER + line(1) * 200).encode())).run
+    run = start(ports, files.drop("settlements/large.csv", with_summary(HEADER + line(1) * 200).encode())).run
 
     change = domain.abandon_run(run.run_id, '{"Error": "States.Timeout"}', ports=ports, now=now)
 
@@ -226,7 +228,7 @@ def test_beyond_the_review_cap_one_item_points_at_the_report_for_the_rest() -> N
     ports = in_memory_ports()
     _, files, review, _, _, _ = parts(ports)
     rows = "".join(line(1).replace("po_1,", f"po_x{n},") for n in range(1002))  # orders nobody has
-    source = files.drop("settlements/unknown.csv", (HEADER + rows).encode())
+    source = files.drop("settlements/unknown.csv", with_summary(HEADER + rows).encode())
     run = domain.start_run(source, ports=ports, policy=replace(POLICY, distributed_threshold_bytes=10**7), now=now).run
 
     assert run.breaks == {**NONE, "missing_internal": 1002}
