@@ -8,6 +8,7 @@ from constructs import Construct
 
 from infra.constructs.api import PaymentsApi, Route
 from infra.constructs.auditor import Auditor
+from infra.constructs.disputes import Disputes
 from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
@@ -39,7 +40,10 @@ class PaymentsStack(Stack):
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
         )
-        self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
+        self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
+        self.psp_webhooks = PspWebhooks(
+            self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts, disputes_queue=self.disputes.queue.queue
+        )
         self.recovery = Recovery(
             self,
             "Recovery",
@@ -74,6 +78,8 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
+                Route("GET", "/v1/disputes", self.disputes.api.function),
+                Route("GET", "/v1/disputes/{dispute_id}", self.disputes.api.function),
                 Route(
                     "POST",
                     "/v1/webhooks/psp",
