@@ -19,6 +19,7 @@ API_RESOLVERS = (
     ("functions.ledger.handler", "app"),
     ("functions.reconciliation.handler", "app"),
     ("functions.events.api", "app"),
+    ("functions.disputes.handler", "app"),
 )
 SECURITY_SCHEME = "apiKey"
 HEADER_NAMES = {name.lower(): name for name in (IDEMPOTENCY_HEADER,)}

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from infra.constructs.api import PaymentsApi, Route
 from infra.constructs.auditor import Auditor
+from infra.constructs.disputes import Disputes
 from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
 from infra.constructs.events import Events
 from infra.constructs.monitoring import Monitoring
@@ -42,7 +43,10 @@ class PaymentsStack(Stack):
             payouts_table=self.payouts.payouts_table,
             schedule_failures=self.payouts.schedule_failures.queue,
         )
-        self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
+        self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
+        self.psp_webhooks = PspWebhooks(
+            self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts, disputes_queue=self.disputes.queue.queue
+        )
         self.recovery = Recovery(
             self,
             "Recovery",
@@ -87,6 +91,8 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/webhook-endpoints", self.events.api.function),
                 Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", self.events.api.function),
                 Route("GET", "/v1/events", self.events.api.function),
+                Route("GET", "/v1/disputes", self.disputes.api.function),
+                Route("GET", "/v1/disputes/{dispute_id}", self.disputes.api.function),
                 Route(
                     "POST",
                     "/v1/webhooks/psp",

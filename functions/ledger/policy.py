@@ -14,13 +14,14 @@ from typing import Literal
 from functions.common.events import JournalPosting
 from functions.ledger.accounts import (
     BANK_CASH,
+    DISPUTE_RESERVE_FORMAT,
     PAYOUT_IN_TRANSIT_FORMAT,
     PSP_FEE_EXPENSE,
     PSP_RECEIVABLE,
     SELLER_PAYABLE_FORMAT,
 )
 
-Producer = Literal["reconciliation", "payouts"]
+Producer = Literal["reconciliation", "payouts", "disputes"]
 Direction = Literal["debit", "credit"]
 _SELLER = r"(?P<seller>[A-Za-z0-9_-]{1,64})"
 # A payout's or settlement run's id (their services' deterministic ids).
@@ -75,6 +76,24 @@ def _settlement_ids(posting: JournalPosting) -> str | None:
     return None
 
 
+def _dispute_ids(posting: JournalPosting) -> str | None:
+    # business_id = the dispute id (functions.disputes.domain.dispute_id_for)
+    if not re.fullmatch(r"dp_[0-9a-f]{32}", posting.business_id):
+        return "business_id is not a dispute id"
+    if posting.reference != posting.business_id:
+        return "reference must be the dispute id"
+    return None
+
+
+def _dispute(*lines: tuple[str, Direction], optional: frozenset[int] = frozenset()) -> KindRule:
+    return KindRule(
+        producer="disputes",
+        lines=tuple(LineRule(_account(template), direction) for template, direction in lines),
+        optional=optional,
+        check_ids=_dispute_ids,
+    )
+
+
 def _payout(debit: str, credit: str) -> KindRule:
     return KindRule(
         producer="payouts",
@@ -89,6 +108,16 @@ ALLOWED_KINDS: dict[str, KindRule] = {
     "payout_in_transit": _payout(SELLER_PAYABLE_FORMAT, PAYOUT_IN_TRANSIT_FORMAT),
     "payout_cash_out": _payout(PAYOUT_IN_TRANSIT_FORMAT, PSP_RECEIVABLE),
     "payout_reversal": _payout(PAYOUT_IN_TRANSIT_FORMAT, SELLER_PAYABLE_FORMAT),
+    # The disputes worker (functions/disputes/domain.py): a seller's money held while a dispute is open
+    # (amount + fee), then given back (won: the amount; the PSP keeps the fee) or gone to the buyer (lost).
+    "dispute_reserve": _dispute((SELLER_PAYABLE_FORMAT, "debit"), (DISPUTE_RESERVE_FORMAT, "credit")),
+    "dispute_won": _dispute(
+        (DISPUTE_RESERVE_FORMAT, "debit"),
+        (SELLER_PAYABLE_FORMAT, "credit"),
+        (PSP_RECEIVABLE, "credit"),
+        optional=frozenset({2}),
+    ),
+    "dispute_lost": _dispute((DISPUTE_RESERVE_FORMAT, "debit"), (PSP_RECEIVABLE, "credit")),
     # The reconciliation (functions/reconciliation/journal.py): the PSP paid net and kept its fees.
     "settlement": KindRule(
         producer="reconciliation",

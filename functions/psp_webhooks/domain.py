@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
 from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers, confirm_payout
 from functions.psp.models import ChargeResult
+from functions.psp_webhooks.disputes import DISPUTE_EVENTS, dispute_notice
 from functions.psp_webhooks.models import Applied, PspEvent
 
 # The ids we give the PSP as merchant_reference (order and payout ids). Anything else in an event cannot
@@ -44,6 +45,7 @@ def apply_event(
     order_status: Publisher,
     payout_store: PayoutExecutionStore,
     answers: TaskAnswers,
+    disputes: Publisher,
 ) -> Applied:
     """Apply one verified event. Recorded as done only after its effects, which are idempotent: a crash in
     between means the PSP's retry applies it again, harmlessly."""
@@ -73,6 +75,13 @@ def apply_event(
             answers=answers,
         )
         outcome = "applied"
+    elif event.type in DISPUTE_EVENTS and reference is not None:
+        # Handed to the disputes worker, which applies each notice once in whatever order they come.
+        disputed = orders.find(reference)
+        notice = dispute_notice(event.type, obj, disputed) if disputed is not None else None
+        if notice is not None:
+            disputes.publish(notice)
+            outcome = "applied"
     # Anything else (payout.in_transit, charge.pending, unknown types) is acknowledged and ignored: it
     # cannot move a state forward, and a late one must not move it back.
     events.mark_done(event.id, event.type)

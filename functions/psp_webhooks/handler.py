@@ -39,6 +39,7 @@ class WebhookPorts:
     order_status: Publisher
     payout_store: PayoutExecutionStore
     answers: TaskAnswers
+    disputes: Publisher
 
 
 @functools.cache
@@ -53,6 +54,7 @@ def ports() -> WebhookPorts:
         order_status=QueuePublisher(settings.order_status_queue_url),
         payout_store=DynamoPayoutExecutionStore(settings.payouts_table),
         answers=StepFunctionsAnswers(),
+        disputes=QueuePublisher(settings.disputes_queue_url),
     )
 
 
@@ -76,6 +78,7 @@ def receive_webhook() -> dict[str, Any]:
         order_status=wired.order_status,
         payout_store=wired.payout_store,
         answers=wired.answers,
+        disputes=wired.disputes,
     )
     metrics.add_metric(name=f"Webhooks{outcome.title()}", unit=MetricUnit.Count, value=1)
     logger.info("webhook", extra={"outcome": outcome})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.psp_webhooks.settings import PspWebhookSettings
@@ -24,7 +25,9 @@ SECRET_ROTATION_REASON = (
 
 
 class PspWebhooks(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, pay_in: PayIn, payouts: Payouts) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, pay_in: PayIn, payouts: Payouts, disputes_queue: sqs.IQueue
+    ) -> None:
         super().__init__(scope, construct_id)
         self.signing_secret = secretsmanager.Secret(
             self,
@@ -51,6 +54,7 @@ class PspWebhooks(Construct):
             secret_arn=self.signing_secret.secret_arn,
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
+            disputes_queue_url=disputes_queue.queue_url,
         )
         receiver = self.function.function
         # find + conditional decide (re-read when the condition fails); no Scan, no index, no delete.
@@ -63,3 +67,4 @@ class PspWebhooks(Construct):
         pay_in.wallet_queue.queue.grant_send_messages(receiver)
         pay_in.order_status_queue.queue.grant_send_messages(receiver)
         payouts.saga.state_machine.grant_task_response(receiver)
+        disputes_queue.grant_send_messages(receiver)

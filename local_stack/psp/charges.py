@@ -14,6 +14,7 @@ from typing import Any
 SUCCEEDING_TOKENS = frozenset({"tok_visa", "tok_mastercard", "tok_amex"})
 DECLINES = {"tok_chargeDeclined": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
 TRANSIENT_FAILURES_BEFORE_SUCCESS = 2  # tok_processing_error
+DISPUTED_TOKEN = "tok_createDispute"  # succeeds, then is disputed (local_stack/psp/disputes.py)
 
 
 @dataclass
@@ -72,6 +73,8 @@ class ChargeBook:
         self._lock = threading.Lock()
         # Called with each new pending charge (tok_pending): the simulator settles it later, by webhook.
         self.on_pending: Callable[[Charge], None] | None = None
+        # Called with each tok_createDispute charge: the simulator opens a dispute on it later, by webhook.
+        self.on_disputed: Callable[[Charge], None] | None = None
 
     def create(self, idempotency_key: str | None, request: dict[str, Any]) -> Reply:
         if not idempotency_key:
@@ -107,6 +110,7 @@ class ChargeBook:
             token in SUCCEEDING_TOKENS
             or token in DECLINES
             or token in ("tok_processing_error", "tok_timeout", "tok_pending")
+            or token == DISPUTED_TOKEN
         )
         if not known:
             return _error(400, "invalid_request_error", "token_invalid", f"No such token: {token}")
@@ -130,6 +134,8 @@ class ChargeBook:
             return _error(402, "card_error", failure, "The card was declined.", charge=charge.id)
         if charge.status == "pending" and self.on_pending is not None:
             self.on_pending(charge)
+        if token == DISPUTED_TOKEN and self.on_disputed is not None:
+            self.on_disputed(charge)
         return Reply(200, charge.public())
 
     def find(self, *, merchant_reference: str | None = None) -> list[Charge]:

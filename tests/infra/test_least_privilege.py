@@ -190,6 +190,20 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
+        "DisputesNoticesQueue": SQS_SEND,
+    },
+    # Disputes: the worker creates and closes a dispute's item with the seller's balance in one transaction
+    # (wallet UpdateItem only, limited by dynamodb:Attributes to the balance's amounts); the API reads by
+    # id and by the order index, by name.
+    "DisputesWorkerRole": {
+        "DisputesDisputesTable": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
+        "PayInWalletTable": {"dynamodb:UpdateItem"},
+        "DisputesNoticesQueue": SQS_CONSUME,
+        "PayInLedgerPostingsQueue": SQS_SEND,
+    },
+    "DisputesApiRole": {
+        "DisputesDisputesTable": {"dynamodb:GetItem"},
+        "DisputesDisputesTable/index/by_payment_order": QUERY,
     },
     # Recovery of undecided orders: the open-orders index by name, item reads and conditional updates.
     "RecoveryFunctionRole": {

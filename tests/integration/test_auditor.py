@@ -140,7 +140,8 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
             (
                 "wallet_matches_ledger",
                 (("currency", "USD"), ("seller_id", "seller_a")),
-                "wallet available 1501 / reserved 0, ledger seller_payable:seller_a 1500 / payout in transit 0",
+                "wallet available 1501 / reserved 0, ledger seller_payable:seller_a 1500 / payout in transit 0 "
+                "+ dispute reserve 0",
             ),
             ("trial_balance_zero", (("currency", "EUR"),), "debits 5 != credits 0"),
             ("succeeded_orders_complete", order_ids, "no wallet credit"),
