@@ -14,6 +14,7 @@ from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
 from infra.constructs.psp_webhooks import PspWebhooks
 from infra.constructs.recovery import Recovery
+from infra.constructs.refunds import Refunds
 from infra.constructs.settlement import Settlement
 from infra.nag import acknowledge_table_indexes
 
@@ -28,7 +29,11 @@ class PaymentsStack(Stack):
             enforce_ssl=True,
             master_key=encryption_key(self, "Messages"),
         )
-        self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
+        self.refunds = Refunds(self, "Refunds", alarm_topic=self.alarm_topic)
+        self.pay_in = PayIn(
+            self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url, refunds_table=self.refunds.table
+        )
+        self.refunds.connect(pay_in=self.pay_in, psp_base_url=psp_base_url)
         self.settlement = Settlement(
             self,
             "Settlement",
@@ -39,7 +44,9 @@ class PaymentsStack(Stack):
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
         )
-        self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
+        self.psp_webhooks = PspWebhooks(
+            self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts, refunds=self.refunds
+        )
         self.recovery = Recovery(
             self,
             "Recovery",
@@ -74,6 +81,8 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
+                Route("POST", "/v1/refunds", self.refunds.api.function),
+                Route("GET", "/v1/refunds/{refund_id}", self.refunds.api.function),
                 Route(
                     "POST",
                     "/v1/webhooks/psp",

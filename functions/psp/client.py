@@ -166,7 +166,8 @@ class PspClient:
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult:
         """Refund `amount` of the PSP's charge `charge_reference` (idempotency key: the refund's id)."""
-        body = {"charge": charge_reference, "amount": amount}
+        # merchant_reference: our refund id, which the PSP's refund webhooks and settlement rows carry back.
+        body = {"charge": charge_reference, "amount": amount, "merchant_reference": idempotency_key}
         status, payload = self._send("POST", "/v1/refunds", body=body, idempotency_key=idempotency_key)
         if status == 200:
             return RefundResult(payload["status"], payload.get("id"), payload.get("failure_code"))

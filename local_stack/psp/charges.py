@@ -106,7 +106,7 @@ class ChargeBook:
         known = (
             token in SUCCEEDING_TOKENS
             or token in DECLINES
-            or token in ("tok_processing_error", "tok_timeout", "tok_pending")
+            or token in ("tok_processing_error", "tok_timeout", "tok_pending", "tok_refundFail")
         )
         if not known:
             return _error(400, "invalid_request_error", "token_invalid", f"No such token: {token}")
