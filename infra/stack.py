@@ -63,6 +63,7 @@ class PaymentsStack(Stack):
             pay_in=self.pay_in,
             schedule_failures=self.payouts.schedule_failures.queue,
             psp_base_url=psp_base_url,
+            refunds_table=self.refunds.table,
         )
         # The executor table's recovery index makes read grants on it cover <table>/index/*.
         acknowledge_table_indexes(self.settlement.function.role, self.pay_in.executor_table)

@@ -194,6 +194,17 @@ class PspClient:
             return PayoutResult("failed", refusal.get("payout"), code)
         raise PspUnavailable(f"PSP answered {status}")
 
+    def refunded_amount(self, charge_reference: str) -> int:
+        """The sum of the PSP's pending and succeeded refunds of a charge (a lookup: never a refund)."""
+        status, payload = self._send("GET", f"/v1/refunds?charge={charge_reference}")
+        if status != 200 or not isinstance(payload.get("data"), list):
+            raise PspUnavailable(f"PSP answered {status} to a refund lookup")
+        return sum(
+            int(refund["amount"])
+            for refund in payload["data"]
+            if isinstance(refund, dict) and refund.get("status") in ("pending", "succeeded")
+        )
+
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
         """What the PSP did with this key (never a new charge): None if it never created a charge for it."""
         status, payload = self._send("GET", f"/v1/charges/by_idempotency_key/{idempotency_key}")

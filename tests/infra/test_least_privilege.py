@@ -246,6 +246,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInExecutorTable/index/by_decided_shard": QUERY,
         "PayInExecutorTable/index/by_failed_shard": QUERY,
         "PayInExecutorTable/index/by_open": QUERY,
+        "RefundsRefundsTable": {"dynamodb:GetItem"},
         "EncryptionPspApiKey": SECRET_READ,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
