@@ -20,6 +20,7 @@ API_RESOLVERS = (
     ("functions.reconciliation.handler", "app"),
     ("functions.events.api", "app"),
     ("functions.disputes.handler", "app"),
+    ("functions.refund.handler", "app"),
 )
 SECURITY_SCHEME = "apiKey"
 HEADER_NAMES = {name.lower(): name for name in (IDEMPOTENCY_HEADER,)}

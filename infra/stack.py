@@ -16,6 +16,7 @@ from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
 from infra.constructs.psp_webhooks import PspWebhooks
 from infra.constructs.recovery import Recovery
+from infra.constructs.refunds import Refunds
 from infra.constructs.settlement import Settlement
 from infra.nag import acknowledge_table_indexes
 
@@ -30,7 +31,11 @@ class PaymentsStack(Stack):
             enforce_ssl=True,
             master_key=encryption_key(self, "Messages"),
         )
-        self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
+        self.refunds = Refunds(self, "Refunds", alarm_topic=self.alarm_topic)
+        self.pay_in = PayIn(
+            self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url, refunds_table=self.refunds.table
+        )
+        self.refunds.connect(pay_in=self.pay_in, psp_base_url=psp_base_url)
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
         )
@@ -45,7 +50,12 @@ class PaymentsStack(Stack):
         )
         self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
         self.psp_webhooks = PspWebhooks(
-            self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts, disputes_queue=self.disputes.queue.queue
+            self,
+            "PspWebhooks",
+            pay_in=self.pay_in,
+            payouts=self.payouts,
+            refunds=self.refunds,
+            disputes_queue=self.disputes.queue.queue,
         )
         self.recovery = Recovery(
             self,
@@ -69,6 +79,7 @@ class PaymentsStack(Stack):
             pay_in=self.pay_in,
             schedule_failures=self.payouts.schedule_failures.queue,
             psp_base_url=psp_base_url,
+            refunds_table=self.refunds.table,
         )
         # The executor table's recovery index makes read grants on it cover <table>/index/*.
         acknowledge_table_indexes(self.settlement.function.role, self.pay_in.executor_table)
@@ -93,6 +104,8 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/events", self.events.api.function),
                 Route("GET", "/v1/disputes", self.disputes.api.function),
                 Route("GET", "/v1/disputes/{dispute_id}", self.disputes.api.function),
+                Route("POST", "/v1/refunds", self.refunds.api.function),
+                Route("GET", "/v1/refunds/{refund_id}", self.refunds.api.function),
                 Route(
                     "POST",
                     "/v1/webhooks/psp",

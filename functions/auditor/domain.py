@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from functions.auditor.models import CHECKS, AuditReport, Check, Finding, OrderRecord, WalletBalance
+from functions.auditor.refunds import PspRefunds, RefundTotals, check_refunds
 from functions.common.clock import iso
 from functions.common.ids import deterministic_id
 from functions.ledger.accounts import (
@@ -77,6 +78,10 @@ class Ports(Protocol):
     def charges(self) -> Charges: ...
     @property
     def dead_letters(self) -> DeadLetterQueues: ...
+    @property
+    def refunds(self) -> RefundTotals: ...
+    @property
+    def psp_refunds(self) -> PspRefunds: ...
 
 
 def _wallet_vs_ledger(
@@ -212,12 +217,17 @@ def audit(
     findings = check_wallets(ports, pause=pause)
     findings += check_trial_balance(ports.balances.all_balances())
     checked = 0
+    refundable: list[OrderRecord] = []
     for order in ports.orders.succeeded_between(start, end):
         checked += 1
         findings += check_succeeded(order, ports)
+        refundable.append(order)
     for order in ports.orders.failed_between(start, end):
         checked += 1
         findings += check_failed(order, ports)
+        if order.orphan_psp_reference is not None:
+            refundable.append(order)
+    findings += check_refunds(refundable, ours=ports.refunds, psp=ports.psp_refunds, pause=pause)
     findings += check_open(ports.orders.open_before(now - processing_deadline))
     findings += check_dead_letters(ports.dead_letters.depths())
     violations: dict[Check, int] = {check: 0 for check in CHECKS}

@@ -1,5 +1,5 @@
 """PSP webhooks Lambda: a public route without an API key (the signature authenticates the PSP) that
-settles pending charges and confirms payouts."""
+settles pending charges, confirms payouts and settles refunds."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from functions.psp_webhooks.models import parse_event
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verify_signature
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
+from functions.refund.store import DynamoRefundStore
+from functions.refund.verdicts import RefundVerdicts
 
 app = build_resolver()
 
@@ -40,6 +42,7 @@ class WebhookPorts:
     payout_store: PayoutExecutionStore
     answers: TaskAnswers
     disputes: Publisher
+    refunds: domain.RefundSettler
 
 
 @functools.cache
@@ -55,6 +58,9 @@ def ports() -> WebhookPorts:
         payout_store=DynamoPayoutExecutionStore(settings.payouts_table),
         answers=StepFunctionsAnswers(),
         disputes=QueuePublisher(settings.disputes_queue_url),
+        refunds=RefundVerdicts(
+            DynamoRefundStore(settings.refunds_table), QueuePublisher(settings.wallet_refunds_queue_url)
+        ),
     )
 
 
@@ -79,6 +85,7 @@ def receive_webhook() -> dict[str, Any]:
         payout_store=wired.payout_store,
         answers=wired.answers,
         disputes=wired.disputes,
+        refunds=wired.refunds,
     )
     metrics.add_metric(name=f"Webhooks{outcome.title()}", unit=MetricUnit.Count, value=1)
     logger.info("webhook", extra={"outcome": outcome})

@@ -14,6 +14,7 @@ from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn, expiring_table
 from infra.constructs.payouts import Payouts
+from infra.constructs.refunds import Refunds
 from infra.constructs.table_access import grant_items
 from infra.nag import acknowledge
 
@@ -26,7 +27,14 @@ SECRET_ROTATION_REASON = (
 
 class PspWebhooks(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, pay_in: PayIn, payouts: Payouts, disputes_queue: sqs.IQueue
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pay_in: PayIn,
+        payouts: Payouts,
+        refunds: Refunds,
+        disputes_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.signing_secret = secretsmanager.Secret(
@@ -55,6 +63,8 @@ class PspWebhooks(Construct):
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
             disputes_queue_url=disputes_queue.queue_url,
+            refunds_table=refunds.table.table_name,
+            wallet_refunds_queue_url=refunds.wallet_refunds_queue.queue.queue_url,
         )
         receiver = self.function.function
         # find + conditional decide (re-read when the condition fails); no Scan, no index, no delete.
@@ -68,3 +78,4 @@ class PspWebhooks(Construct):
         pay_in.order_status_queue.queue.grant_send_messages(receiver)
         payouts.saga.state_machine.grant_task_response(receiver)
         disputes_queue.grant_send_messages(receiver)
+        refunds.grant_webhooks(receiver)

@@ -109,7 +109,7 @@ class ChargeBook:
         known = (
             token in SUCCEEDING_TOKENS
             or token in DECLINES
-            or token in ("tok_processing_error", "tok_timeout", "tok_pending")
+            or token in ("tok_processing_error", "tok_timeout", "tok_pending", "tok_refundFail")
             or token == DISPUTED_TOKEN
         )
         if not known:

@@ -57,6 +57,8 @@ SQS_CONSUME = {
 # Item-level actions of the internet-facing webhook role and the recovery role: what their code calls.
 ITEM_READ_UPDATE = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 ITEM_READ_PUT = {"dynamodb:GetItem", "dynamodb:PutItem"}
+# Storing a refund: its put and its charge's conditional update in one transaction, and the reads.
+REFUND_RESERVE = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
 # The PSP workers' backoff (ChangeMessageVisibility on their own queue), and what they dead-letter themselves.
 BACKOFF = {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"}
 QUERY = {"dynamodb:Query"}
@@ -71,7 +73,12 @@ OWN_EXECUTIONS = {"states:DescribeExecution", "states:StartExecution", "states:S
 # Every role a function uses may also write its own log group (`<function>Logs`), send X-Ray segments and
 # use the stack's KMS keys for the resources it is granted (checked below, not listed per role).
 ALLOWED: dict[str, dict[str, set[str]]] = {
-    "PayInPaymentApiRole": {"PayInPaymentsTable": DDB_READ_WRITE, "PayInIdempotencyTable": DDB_READ_WRITE},
+    "PayInPaymentApiRole": {
+        "PayInPaymentsTable": DDB_READ_WRITE,
+        "PayInIdempotencyTable": DDB_READ_WRITE,
+        # Each order's amount_refunded, from the refund service's charge totals.
+        "RefundsRefundsTable": {"dynamodb:BatchGetItem"},
+    },
     "PayInDispatcherRole": {
         "PayInPaymentsTable": DDB_STREAM,
         "PayInExecutorQueue": SQS_SEND,
@@ -191,6 +198,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInOrderStatusQueue": SQS_SEND,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
         "DisputesNoticesQueue": SQS_SEND,
+        "RefundsRefundsTable": ITEM_READ_UPDATE,
+        "RefundsWalletRefundsQueue": SQS_SEND,
     },
     # Disputes: the worker creates and closes a dispute's item with the seller's balance in one transaction
     # (wallet UpdateItem only, limited by dynamodb:Attributes to the balance's amounts); the API reads by
@@ -204,6 +213,37 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "DisputesApiRole": {
         "DisputesDisputesTable": {"dynamodb:GetItem"},
         "DisputesDisputesTable/index/by_payment_order": QUERY,
+    },
+    # Refunds: the API reserves on the charge's total (a transaction) and reads the orders it refunds; the
+    # executor and the orphan refunds act on refund items only; the wallet's refund worker as its credit one.
+    "RefundsRefundApiRole": {
+        "RefundsRefundsTable": REFUND_RESERVE,
+        "PayInIdempotencyTable": DDB_READ_WRITE,
+        "PayInExecutorTable": {"dynamodb:GetItem"},
+        "PayInPaymentsTable": {"dynamodb:GetItem"},
+    },
+    "RefundsRefundDispatcherRole": {
+        "RefundsRefundsTable": DDB_STREAM,
+        "RefundsRefundQueue": SQS_SEND,
+        "RefundsDispatchFailuresQueue": SQS_SEND,
+    },
+    "RefundsRefundExecutorRole": {
+        "RefundsRefundsTable": ITEM_READ_UPDATE,
+        "RefundsRefundQueue": SQS_CONSUME | BACKOFF,
+        "RefundsRefundQueueDlq": SQS_SEND,
+        "PayInPspCircuitTable": ITEM_READ_PUT,
+        "RefundsWalletRefundsQueue": SQS_SEND,
+        "EncryptionPspApiKey": SECRET_READ,
+    },
+    "RefundsWalletRefundsRole": {
+        "PayInWalletTable": WALLET_CREDIT,
+        "RefundsWalletRefundsQueue": SQS_CONSUME,
+        "PayInLedgerPostingsQueue": SQS_SEND,
+    },
+    "RefundsOrphanRefundsRole": {
+        "RefundsRefundsTable": REFUND_RESERVE,
+        "PayInExecutorTable": DDB_STREAM,
+        "RefundsOrphanRefundFailuresQueue": SQS_SEND,
     },
     # Recovery of undecided orders: the open-orders index by name, item reads and conditional updates.
     "RecoveryFunctionRole": {
@@ -232,6 +272,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInExecutorTable/index/by_decided_shard": QUERY,
         "PayInExecutorTable/index/by_failed_shard": QUERY,
         "PayInExecutorTable/index/by_open": QUERY,
+        "RefundsRefundsTable": {"dynamodb:GetItem"},
         "EncryptionPspApiKey": SECRET_READ,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
@@ -415,7 +456,13 @@ def test_no_statement_allows_every_action_of_a_service(synthesized: Synthesized)
 def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> None:
     readers = {role for role, grants in _grants(synthesized).items() if "EncryptionPspApiKey" in grants}
     # (the auditor looks charges up by idempotency key: never a charge)
-    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole", "AuditorFunctionRole"}
+    assert readers == {
+        "PayInExecutorRole",
+        "PayoutsPayoutExecutorRole",
+        "RecoveryFunctionRole",
+        "AuditorFunctionRole",
+        "RefundsRefundExecutorRole",
+    }
     for reader in readers:
         assert _grants(synthesized)[reader]["EncryptionPspApiKey"] == SECRET_READ
 
@@ -450,6 +497,7 @@ def test_the_psp_workers_back_off_on_their_own_queue_and_dead_letter_to_their_ow
     for role, queue in (
         ("PayInExecutorRole", "PayInExecutorQueue"),
         ("PayoutsPayoutExecutorRole", "PayoutsPayoutQueue"),
+        ("RefundsRefundExecutorRole", "RefundsRefundQueue"),
     ):
         # ChangeMessageVisibility on the worker's own queue only
         visibility = {r for r, actions in grants[role].items() if "sqs:ChangeMessageVisibility" in actions}
@@ -462,7 +510,7 @@ def test_the_psp_workers_back_off_on_their_own_queue_and_dead_letter_to_their_ow
         # The circuit's item: read and conditional put, nothing else
         assert grants[role]["PayInPspCircuitTable"] == ITEM_READ_PUT
     writers = {role for role, role_grants in grants.items() if "PayInPspCircuitTable" in role_grants}
-    assert writers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole"}
+    assert writers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RefundsRefundExecutorRole"}
 
 
 def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synthesized) -> None:

@@ -19,7 +19,7 @@ from tests.infra.template_facts import base_name, by_base_name, joined_text, ref
 DEV = StageConfig.for_stage("dev")
 # The queues of the PSP workers back off by age: maxReceiveCount is a backstop sized by their retry policy
 # (tests/infra/test_brownout_budget.py); every other queue dead-letters after five receives.
-PSP_WORKER_QUEUES = {"PayInExecutorQueue": 584, "PayoutsPayoutQueue": 584}
+PSP_WORKER_QUEUES = {"PayInExecutorQueue": 584, "PayoutsPayoutQueue": 584, "RefundsRefundQueue": 584}
 # The webhook delivery queue backs off by age too (3 days): its backstop is sized by its own retry policy.
 AGE_BACKOFF_QUEUES = {**PSP_WORKER_QUEUES, "EventsDeliveryQueue": 151}
 

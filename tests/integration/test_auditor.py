@@ -176,6 +176,7 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
         "failed_orders_uncharged": 1,
         "processing_past_deadline": 1,
         "dead_letter_queues_empty": 1,
+        "refunds_match_psp": 0,
     }
 
 
