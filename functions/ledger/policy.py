@@ -94,6 +94,9 @@ def _dispute(*lines: tuple[str, Direction], optional: frozenset[int] = frozenset
         lines=tuple(LineRule(_account(template), direction) for template, direction in lines),
         optional=optional,
         check_ids=_dispute_ids,
+    )
+
+
 def _refund_ids(posting: JournalPosting) -> str | None:
     if not re.fullmatch(REFUND_ID_PATTERN, posting.business_id):
         return "business_id is not a refund id"
