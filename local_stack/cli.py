@@ -8,7 +8,7 @@ import logging
 import sys
 
 # One module per subcommand under local_stack/commands, each with register(subparsers).
-COMMANDS = ("local", "synth", "settle", "demo")
+COMMANDS = ("local", "synth", "settle", "demo", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:
