@@ -228,8 +228,8 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         env = {**os.environ, "MOTO_PORT": str(self.config.aws_port)}
-        self.moto = subprocess.Popen(  # noqa: S603 - our interpreter, moto's own server module
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.config.aws_port)],
+        self.moto = subprocess.Popen(  # noqa: S603 - our interpreter, moto's server (DynamoDB serialized)
+            [sys.executable, "-m", "local_stack.moto_server", "-H", HOST, "-p", str(self.config.aws_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
