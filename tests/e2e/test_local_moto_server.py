@@ -28,7 +28,7 @@ TABLE = "race"
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+    server = subprocess.Popen(
         [sys.executable, "-m", "local_stack.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
