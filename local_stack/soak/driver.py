@@ -69,18 +69,25 @@ def _pay(http: SoakHttp, checkout: Checkout) -> None:
         checkout.rejection = f"{answer.status} {answer.body}"
 
 
-def _pay_out(http: SoakHttp, drive: Drive, seller_id: str, key: str) -> None:
-    balances = http.get(f"/v1/wallets/{seller_id}")["balances"]
-    if not balances:
+def _pay_out(http: SoakHttp, drive: Drive, plan: FaultPlan, first: int, key: str) -> None:
+    """Pay out half the available balance of the first seller, from `first` on, who has some."""
+    sellers = drive.workload.sellers
+    for offset in range(len(sellers)):
+        seller_id = sellers[(first + offset) % len(sellers)]
+        balances = http.get(f"/v1/wallets/{seller_id}")["balances"]
+        funded = [
+            (c, int(b["available"])) for c, b in sorted(balances.items()) if int(b["available"]) >= 2 * MIN_PAYOUT
+        ]
+        if funded:
+            break
+    else:
         return
-    currency, balance = max(balances.items(), key=lambda item: int(item[1]["available"]))
-    amount = int(balance["available"]) // 2
-    if amount < MIN_PAYOUT:
-        return
+    currency, amount = funded[0][0], funded[0][1] // 2
     body = {"seller_id": seller_id, "amount": amount, "currency": currency}
     answer = http.post("/v1/payouts", body, idempotency_key=key)
     with drive.lock:
         if answer.status == 202:
+            plan.count("payout_interleaved")
             drive.payouts.append(Payout(seller_id, amount, currency, str(answer.body["payout_id"])))
         elif answer.status == 422 and answer.body["error"]["code"] == "insufficient_funds":
             drive.refused_payouts.append(key)
@@ -113,11 +120,8 @@ def drive_checkouts(
         for number, checkout in enumerate(workload.checkouts):
             futures.append(pool.submit(_pay, http, checkout))
             if number in payouts_after:
-                seller = workload.sellers[number % len(workload.sellers)]
-                plan.count("payout_interleaved")
-                futures.append(
-                    pool.submit(_pay_out, http, drive, seller, f"soak-payout-{checkout.body['checkout_id']}")
-                )
+                key = f"soak-payout-{checkout.body['checkout_id']}"
+                futures.append(pool.submit(_pay_out, http, drive, plan, number, key))
             if number in settlements_after:
                 plan.count("settlement_interleaved")
                 futures.append(pool.submit(_settle, stack, drive))
