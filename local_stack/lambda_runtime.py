@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import queue
 import signal
@@ -27,6 +28,8 @@ from local_stack.loopback import stop_process
 from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
+COLD_START_SECONDS = 60  # a worker that has not imported its handler by then failed to start
+log = logging.getLogger("local_stack.lambda_runtime")
 # How long past a function's timeout the runtime waits for the reply of a worker before killing it: the
 # time a reply written at the deadline needs to cross the pipe. Any reply later than the timeout itself
 # still counts as a timeout.
@@ -105,14 +108,21 @@ class FunctionPool:
         )
         worker = Worker(process)
         worker.start_reader()
-        ready = worker.replies.get(timeout=60)
+        try:
+            ready = worker.replies.get(timeout=COLD_START_SECONDS)
+        except queue.Empty:  # a cold start this slow is a failed invocation, as an import error is
+            ready = None
         if not ready or not ready.get("ready"):
             worker.stop()
-            raise InvocationError(f"{self.spec.handler} failed to start (import error?)")
+            raise InvocationError(f"{self.spec.handler} failed to start within {COLD_START_SECONDS}s (import error?)")
         return worker
 
     def warm(self) -> None:
-        worker = self._spawn()
+        try:
+            worker = self._spawn()
+        except InvocationError as error:  # the pool starts one on demand instead
+            log.warning("warming %s failed: %s", self.spec.name, error)
+            return
         with self._lock:
             self._all.append(worker)
             self._idle.append(worker)
