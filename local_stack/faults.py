@@ -22,7 +22,7 @@ KINDS = ("duplicates", "crashes", "psp", "throttling", "webhooks", "interleave")
 
 # How often each fault strikes: low enough that the stack's own retries (five receives before a DLQ, a
 # stream's retry attempts) converge, high enough that a soak of 100 checkouts meets every kind many times.
-CRASH_RATE = 0.03  # per invocation; half before the handler runs, half after it ran but before it answered
+CRASH_RATE = 0.015  # per invocation; half before the handler runs, half after it ran but before it answered
 DUPLICATE_RATE = 0.3  # per batch: delivered 2 or 3 times
 PSP_ERROR_RATE = 0.05  # per charge request: a 500 before anything is charged
 PSP_LOST_RATE = 0.05  # per charge request: charged, but the response is held past the client's timeout

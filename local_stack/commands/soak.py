@@ -6,7 +6,8 @@ seed's fault plan armed, waits until the system is quiet, checks that money is c
 
   soak: N checkouts, X orders, F faults injected, V violations, T s
 
-Exit status 1 on any violation (they are listed on stderr, and in --report as JSON)."""
+Exit status 1 on any violation (they are listed on stderr, and in --report as JSON). The functions' logs
+go to --log, the local stack's own to the same name with .stack.log."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,14 +142,21 @@ def soak(
             stack.stop()
 
 
-def _quiet_logs(log_path: Path) -> None:
-    """The stack's own log lines (failed batches, retried polls: the faults at work) go to the log file,
-    so that the command's output is its one line."""
-    handler = logging.FileHandler(log_path.with_suffix(".stack.log"), mode="w")
+@contextmanager
+def _stack_logs_to(path: Path) -> Iterator[None]:
+    """The stack's own log lines (failed batches, retried polls: the faults at work) go to a file while
+    the soak runs, so that the command's output is its one line."""
+    handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     stack_logger = logging.getLogger("local_stack")
     stack_logger.addHandler(handler)
     stack_logger.propagate = False
+    try:
+        yield
+    finally:
+        stack_logger.propagate = True
+        stack_logger.removeHandler(handler)
+        handler.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,16 +169,16 @@ def run(args: argparse.Namespace) -> int:
         print("payments soak: --checkouts must be at least 1", file=sys.stderr)
         return 2
     args.log.parent.mkdir(parents=True, exist_ok=True)
-    _quiet_logs(args.log)
-    result = soak(
-        checkouts=args.checkouts,
-        seed=args.seed,
-        kinds=kinds,
-        template=args.template,
-        log_path=args.log,
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-    )
+    with _stack_logs_to(args.log.with_suffix(".stack.log")):
+        result = soak(
+            checkouts=args.checkouts,
+            seed=args.seed,
+            kinds=kinds,
+            template=args.template,
+            log_path=args.log,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+        )
     if args.report is not None:
         args.report.write_text(json.dumps(result.report(), indent=2) + "\n")
     for finding in result.violations:
