@@ -25,6 +25,7 @@ log = logging.getLogger("local_stack.soak")
 TERMINAL_PAYOUTS = ("PAID", "FAILED")
 SWEEP_EVERY_SECONDS = 15.0
 MIN_PAYOUT = 100
+PAYOUT_PATIENCE_SECONDS = 180.0
 
 
 @dataclass
@@ -69,19 +70,27 @@ def _pay(http: SoakHttp, checkout: Checkout) -> None:
         checkout.rejection = f"{answer.status} {answer.body}"
 
 
-def _pay_out(http: SoakHttp, drive: Drive, plan: FaultPlan, first: int, key: str) -> None:
-    """Pay out half the available balance of the first seller, from `first` on, who has some."""
-    sellers = drive.workload.sellers
+def _funded_seller(http: SoakHttp, sellers: list[str], first: int) -> tuple[str, list[tuple[str, int]]] | None:
+    """The first seller, from `first` on, with a balance to pay out, and its funded currencies."""
     for offset in range(len(sellers)):
         seller_id = sellers[(first + offset) % len(sellers)]
         balances = http.get(f"/v1/wallets/{seller_id}")["balances"]
-        funded = [
-            (c, int(b["available"])) for c, b in sorted(balances.items()) if int(b["available"]) >= 2 * MIN_PAYOUT
-        ]
+        available = [(currency, int(balance["available"])) for currency, balance in sorted(balances.items())]
+        funded = [(currency, amount) for currency, amount in available if amount >= 2 * MIN_PAYOUT]
         if funded:
-            break
-    else:
-        return
+            return seller_id, funded
+    return None
+
+
+def _pay_out(http: SoakHttp, drive: Drive, plan: FaultPlan, first: int, key: str) -> None:
+    """Pay out half the available balance of the first seller, from `first` on, who has some (early in a
+    run, credits may still be on their way: wait for one, for a while)."""
+    deadline = time.monotonic() + PAYOUT_PATIENCE_SECONDS
+    while (found := _funded_seller(http, drive.workload.sellers, first)) is None:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(2)
+    seller_id, funded = found
     currency, amount = funded[0][0], funded[0][1] // 2
     body = {"seller_id": seller_id, "amount": amount, "currency": currency}
     answer = http.post("/v1/payouts", body, idempotency_key=key)
