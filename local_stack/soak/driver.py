@@ -124,16 +124,21 @@ def drive_checkouts(
     interleave = "interleave" in plan.kinds
     payouts_after = set(plan.schedule("payouts", max(2, total // 10), total)) if interleave else set()
     settlements_after = set(plan.schedule("settlements", 2, total)) if interleave else set()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="soak") as pool:
+    # Payouts and settlement files have their own threads: a payout waiting for a funded seller must not
+    # hold up the checkouts that fund it.
+    with (
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="soak") as pool,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="soak-interleave") as side,
+    ):
         futures: list[Future[Any]] = []
         for number, checkout in enumerate(workload.checkouts):
             futures.append(pool.submit(_pay, http, checkout))
             if number in payouts_after:
                 key = f"soak-payout-{checkout.body['checkout_id']}"
-                futures.append(pool.submit(_pay_out, http, drive, plan, number, key))
+                futures.append(side.submit(_pay_out, http, drive, plan, number, key))
             if number in settlements_after:
                 plan.count("settlement_interleaved")
-                futures.append(pool.submit(_settle, stack, drive))
+                futures.append(side.submit(_settle, stack, drive))
         for future in futures:
             future.result()
     return drive
