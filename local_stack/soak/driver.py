@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.reconciliation.domain import run_id_for
-from local_stack.commands.settle import drop, simulator_file, wait_for_run
+from local_stack.commands.settle import drop, simulator_file
 from local_stack.faults import FaultPlan
 from local_stack.lambda_runtime import InvocationError
 from local_stack.soak.http import SoakHttp
@@ -220,5 +220,10 @@ def wait_until_quiet(stack: LocalStack, http: SoakHttp, drive: Drive, *, timeout
             sweep(stack, drive)
             next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         time.sleep(1)
-    final = _settle(stack, drive)
-    return wait_for_run(_state(stack), final, max(30.0, deadline - time.monotonic())) is not None
+    _settle(stack, drive)
+    run_deadline = max(deadline, time.monotonic() + 60)
+    while not _runs_finished(http, drive):
+        if time.monotonic() > run_deadline:
+            return False
+        time.sleep(1)
+    return True
