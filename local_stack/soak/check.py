@@ -170,7 +170,7 @@ def check_reconciliation(http: SoakHttp, drive: Drive) -> list[Finding]:
     if not drive.reconciliation_runs:
         return [Finding("reconciled", ("*",), "no reconciliation run")]
     last = drive.reconciliation_runs[-1]
-    answer = http.api("GET", f"/v1/reconciliations/{last}")
+    answer = http.fetch(f"/v1/reconciliations/{last}")
     if answer.status != 200 or answer.body.get("status") != "COMPLETED":
         return [Finding("reconciled", (last,), f"the last run answered {answer.status}: {answer.body}")]
     return []

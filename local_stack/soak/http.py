@@ -47,9 +47,13 @@ class SoakHttp:
             headers["Idempotency-Key"] = idempotency_key
         return self._send(method, f"{self.api_url}{path}", headers, body)
 
+    def fetch(self, path: str) -> Answer:
+        """A GET of the API, retried through transient failures (an injected crash or throttle: a 5xx)."""
+        return self._retrying(lambda: self.api("GET", path), deadline=time.monotonic() + 120)
+
     def get(self, path: str) -> Any:
         """A GET of the API that must answer 200 (retried through transient failures)."""
-        answer = self._retrying(lambda: self.api("GET", path), deadline=time.monotonic() + 120)
+        answer = self.fetch(path)
         if answer.status != 200:
             raise RuntimeError(f"GET {path} answered {answer.status}: {answer.body}")
         return answer.body
