@@ -126,8 +126,9 @@ def soak(
             workload = build_workload(seed, checkouts, tag=uuid.uuid4().hex[:6])
             drive = drive_checkouts(stack, http, workload, plan, concurrency=concurrency)
             findings = []
-            if not wait_until_quiet(stack, http, drive, timeout=timeout):
-                findings.append(Finding("quiet", ("*",), f"the system was not quiet within {timeout:.0f} s"))
+            still_busy = wait_until_quiet(stack, http, drive, timeout=timeout)
+            if still_busy:
+                findings.append(Finding("quiet", tuple(still_busy), f"not quiet within {timeout:.0f} s"))
             findings += soak_findings(http, drive, concurrency=concurrency)
             return SoakResult(
                 checkouts=len(workload.checkouts),

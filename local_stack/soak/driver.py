@@ -145,17 +145,15 @@ def drive_checkouts(
 
 
 def _queues_drained(stack: LocalStack) -> bool:
+    """Every queue a function consumes is empty (review queues and DLQs are for people: not waited on)."""
     assert stack.cloud is not None
     sqs = aws_clients(stack.aws_endpoint)("sqs")
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    for resource in stack.cloud.physical.values():
-        if resource.type != "AWS::SQS::Queue" or "Dlq" in resource.logical_id or "Failures" in resource.logical_id:
+    names = [f"ApproximateNumberOfMessages{state}" for state in ("", "NotVisible", "Delayed")]
+    for mapping in stack.cloud.event_sources:
+        if mapping.kind != "sqs":
             continue
-        attributes = sqs.get_queue_attributes(QueueUrl=resource.ref, AttributeNames=names)["Attributes"]
+        url = stack.cloud.queue_url_by_arn(mapping.source_arn)
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         if any(int(value) for value in attributes.values()):
             return False
     return True
@@ -188,13 +186,17 @@ def _runs_finished(http: SoakHttp, drive: Drive) -> bool:
     return True
 
 
-def quiet(stack: LocalStack, http: SoakHttp, drive: Drive) -> bool:
-    return (
-        _payments_settled(http, drive.workload)
-        and _payouts_closed(http, drive)
-        and _runs_finished(http, drive)
-        and _queues_drained(stack)
-    )
+def busy(stack: LocalStack, http: SoakHttp, drive: Drive) -> list[str]:
+    """What is not quiet yet (empty: all of it is). One at a time: each later check costs requests."""
+    if not _payments_settled(http, drive.workload):
+        return ["payments"]
+    if not _payouts_closed(http, drive):
+        return ["payouts"]
+    if not _runs_finished(http, drive):
+        return ["reconciliation runs"]
+    if not _queues_drained(stack):
+        return ["queues"]
+    return []
 
 
 def sweep(stack: LocalStack, drive: Drive) -> None:
@@ -208,14 +210,14 @@ def sweep(stack: LocalStack, drive: Drive) -> None:
         log.info("recovery sweep failed: %s", error)
 
 
-def wait_until_quiet(stack: LocalStack, http: SoakHttp, drive: Drive, *, timeout: float) -> bool:
+def wait_until_quiet(stack: LocalStack, http: SoakHttp, drive: Drive, *, timeout: float) -> list[str]:
     """Wait for quiet, sweeping for undecided orders every SWEEP_EVERY_SECONDS; then reconcile the day's
-    file once more and wait for that run. False if the system did not go quiet within `timeout`."""
+    file once more and wait for that run. What was still busy at `timeout` (empty: it went quiet)."""
     deadline = time.monotonic() + timeout
     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
-    while not quiet(stack, http, drive):
+    while still := busy(stack, http, drive):
         if time.monotonic() > deadline:
-            return False
+            return still
         if time.monotonic() >= next_sweep:
             sweep(stack, drive)
             next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
@@ -224,6 +226,6 @@ def wait_until_quiet(stack: LocalStack, http: SoakHttp, drive: Drive, *, timeout
     run_deadline = max(deadline, time.monotonic() + 60)
     while not _runs_finished(http, drive):
         if time.monotonic() > run_deadline:
-            return False
+            return ["the last reconciliation run"]
         time.sleep(1)
-    return True
+    return []
