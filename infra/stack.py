@@ -7,6 +7,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.api import PaymentsApi, Route
+from infra.constructs.auditor import Auditor
 from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
@@ -42,6 +43,15 @@ class PaymentsStack(Stack):
         self.recovery = Recovery(
             self,
             "Recovery",
+            alarm_topic=self.alarm_topic,
+            pay_in=self.pay_in,
+            schedule_failures=self.payouts.schedule_failures.queue,
+            psp_base_url=psp_base_url,
+        )
+        # After every queue: it watches each one's dead-letter queue.
+        self.auditor = Auditor(
+            self,
+            "Auditor",
             alarm_topic=self.alarm_topic,
             pay_in=self.pay_in,
             schedule_failures=self.payouts.schedule_failures.queue,

@@ -4,11 +4,13 @@ template's methods integrate with, and their proxy responses back into HTTP."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +52,12 @@ SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui", validatorUrl: nul
 """.encode()
 
 
+def local_api_key_id(api_key: str) -> str:
+    """The id the local gateway gives an API key (in AWS, the ApiKey resource's id): derived from the key,
+    so it is the same for the same key whatever order the keys are configured in."""
+    return "lk" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
 def _pattern(path: str) -> re.Pattern[str]:
     regex = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
     regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
@@ -63,12 +71,15 @@ class LocalApiGateway:
         *,
         lambdas: LambdaService,
         api_key: str,
+        extra_api_keys: Sequence[str] = (),
         stage: str = "local",
         openapi: dict[str, Any] | None = None,
     ) -> None:
         self.cloud = cloud
         self.lambdas = lambdas
         self.api_key = api_key
+        # Every key the gateway accepts, with its id: the caller the functions scope idempotency to.
+        self.api_key_ids = {key: local_api_key_id(key) for key in (api_key, *extra_api_keys)}
         self.stage = stage
         self.openapi = openapi
         self.routes = [(route, _pattern(route.path)) for route in cloud.routes]
@@ -122,12 +133,15 @@ class LocalApiGateway:
             return status, JSON_HEADERS, payload
         route, path_parameters = matched
         lowered = {k.lower(): v for k, v in headers.items()}
-        if route.api_key_required and lowered.get("x-api-key") != self.api_key:
+        api_key_id = self.api_key_ids.get(lowered.get("x-api-key") or "")
+        if route.api_key_required and api_key_id is None:
             status, payload = self.gateway_response("INVALID_API_KEY", 403, "Forbidden")
             return status, JSON_HEADERS, payload
         if len(body) > MAX_PAYLOAD_BYTES:
             return 413, JSON_HEADERS, _error("invalid_request_error", "body_too_large", "Request body too large.")
         event = self._event(route, url.path, url.query, method, headers, body, path_parameters, source_ip)
+        if route.api_key_required:
+            event["requestContext"]["identity"]["apiKeyId"] = api_key_id
         if self.lambdas.meter is not None:
             self.lambdas.meter.record_api_request()
         try:

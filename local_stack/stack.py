@@ -23,6 +23,7 @@ from botocore.config import Config
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
+from functions.recovery.settings import RecoverySettings
 from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
@@ -57,6 +58,7 @@ LOCAL_FUNCTION_SETTINGS = {
     _worker_env("retry_base_seconds"): "1",
     _worker_env("retry_cap_seconds"): "4",
     _worker_env("max_message_age_seconds"): "900",
+    str(RecoverySettings.model_fields["retry_window_seconds"].alias): "900",  # the recovery sweep, to match
     _worker_env("circuit_cool_down_seconds"): "5",
 }
 
@@ -67,6 +69,9 @@ class LocalStackConfig:
     psp_port: int = 3001
     aws_port: int = 4566
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # More clients' keys (PAYMENTS_EXTRA_API_KEYS, comma-separated): each is its own caller, as each API
+    # key in a usage plan is in AWS, with its own idempotency keys and payment ids.
+    extra_api_keys: tuple[str, ...] = ()
     # The PSP simulator's key (PAYMENTS_PSP_API_KEY, default sk_test_local), also put in the local PSP secret.
     psp_api_key: str = field(default_factory=api_key_from_env)
     template: Path = DEFAULT_TEMPLATE
@@ -88,6 +93,9 @@ class LocalStackConfig:
                 values[name] = int(os.environ[variable])
         if os.environ.get("PAYMENTS_API_KEY"):
             values["api_key"] = os.environ["PAYMENTS_API_KEY"]
+        extra = [key.strip() for key in os.environ.get("PAYMENTS_EXTRA_API_KEYS", "").split(",")]
+        if any(extra):
+            values["extra_api_keys"] = tuple(key for key in extra if key)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -129,6 +137,8 @@ class LocalStack:
         self.cloud: LocalCloud | None = None
         self.chaos = Chaos()
         self.meter = Meter(config.call_log) if config.call_log is not None else None
+        # Each handler's environment as the local functions get it: `payments audit` runs with the auditor's.
+        self.environments: dict[str, dict[str, str]] = {}
 
     @property
     def aws_endpoint(self) -> str:
@@ -168,6 +178,7 @@ class LocalStack:
                 for logical_id, spec in self.cloud.functions.items()
             }
             self.chaos.plan = self.config.faults
+            self.environments = {spec.handler: spec.environment for spec in functions.values()}
             base_env = worker_base_env(self.aws_endpoint)
             if self.config.call_log is not None:
                 base_env[CALL_LOG_ENV] = str(self.config.call_log)
@@ -198,7 +209,11 @@ class LocalStack:
             from functions.openapi import openapi_document
 
             gateway = LocalApiGateway(
-                self.cloud, lambdas=self.lambdas, api_key=self.config.api_key, openapi=openapi_document()
+                self.cloud,
+                lambdas=self.lambdas,
+                api_key=self.config.api_key,
+                extra_api_keys=self.config.extra_api_keys,
+                openapi=openapi_document(),
             )
             self.api = api_server(gateway, host=HOST, port=self.config.port)
             self.api.start()
@@ -228,7 +243,7 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         env = {**os.environ, "MOTO_PORT": str(self.config.aws_port)}
-        self.moto = subprocess.Popen(  # noqa: S603 - our interpreter, moto's server (DynamoDB serialized)
+        self.moto = subprocess.Popen(  # noqa: S603 - our interpreter, moto's server (local_stack/moto_server.py)
             [sys.executable, "-m", "local_stack.moto_server", "-H", HOST, "-p", str(self.config.aws_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -259,6 +274,7 @@ class LocalStack:
             "queues": {r.logical_id: r.ref for r in self.cloud.physical.values() if r.type == "AWS::SQS::Queue"},
             "buckets": self.cloud.names_of("AWS::S3::Bucket"),
             "state_machines": self.cloud.state_machines,
+            "environments": self.environments,
         }
         self.config.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.config.state_file.write_text(json.dumps(state, indent=2))

@@ -1,4 +1,5 @@
-"""What every API function shares: the error shape, the request guard, and Idempotency-Key handling."""
+"""What every API function shares: the error shape, the request guard, the caller, and Idempotency-Key
+handling (scoped per caller: two API keys may use the same Idempotency-Key for different requests)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from functions.common.errors import DomainError
+from functions.common.errors import CallerUnknown, DomainError, IdempotencyKeyReused
 from functions.common.observability import logger
 from functions.common.pan import find_pan
 
@@ -39,8 +40,8 @@ IdempotencyKey = Annotated[
         alias=IDEMPOTENCY_HEADER,
         min_length=1,
         max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
-        description="Makes the POST safe to retry: the same key and body answer the stored response (with "
-        "Idempotent-Replayed: true) for 24 hours; the same key with another body answers 422.",
+        description="Makes the POST safe to retry. Keys are per API key: the same key and body answer the stored "
+        "response (with Idempotent-Replayed: true) for 24 hours; the same key with another body answers 422.",
     ),
 ]
 
@@ -91,13 +92,7 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(IdempotencyValidationError)
     def _key_reused(_: IdempotencyValidationError) -> Response[Any]:
-        return error_response(
-            422,
-            "idempotency_error",
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request body.",
-            IDEMPOTENCY_HEADER,
-        )
+        return _domain_error(IdempotencyKeyReused(IDEMPOTENCY_HEADER))
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response[Any]:
@@ -116,6 +111,15 @@ def build_resolver() -> APIGatewayRestResolver:
     return app
 
 
+def caller_of(app: APIGatewayRestResolver) -> str:
+    """Who is calling: the id of the API key the request was made with. API Gateway puts it in the request
+    context of every keyed route (locally, the local gateway does the same); without one, nothing is done."""
+    caller = app.current_event.request_context.identity.api_key_id
+    if not caller:
+        raise CallerUnknown()
+    return caller
+
+
 def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
     """Reject an oversized, non-JSON or card-number-bearing body before any parsing or storage.
 
@@ -128,8 +132,10 @@ def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
         return _proxy_error(400, "body_too_large", f"Request body exceeds {MAX_BODY_BYTES} bytes.", "body")
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return _proxy_error(400, "body_not_json", "Request body is not valid JSON.", "body")
+    if not isinstance(document, dict):  # the resolver would take a one-element list as its object
+        return _proxy_error(400, "body_not_object", "Request body must be a JSON object.", "body")
     path = find_pan(document)
     if path is not None:
         return _proxy_error(
@@ -162,11 +168,11 @@ def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class IdempotentOperations:
-    """Runs POST operations at most once per (operation, Idempotency-Key), with payload validation."""
+    """Runs POST operations at most once per (caller, operation, Idempotency-Key), with payload validation."""
 
     def __init__(self, table_name: str) -> None:
         self.config = IdempotencyConfig(
-            event_key_jmespath="[operation, idempotency_key]",
+            event_key_jmespath="[caller, operation, idempotency_key]",
             payload_validation_jmespath="body",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
@@ -186,12 +192,18 @@ class IdempotentOperations:
         return runner
 
     def run(
-        self, operation: str, idempotency_key: str | None, body: dict[str, Any], execute: Callable[[], dict[str, Any]]
+        self,
+        operation: str,
+        caller: str,
+        idempotency_key: str | None,
+        body: dict[str, Any],
+        execute: Callable[[], dict[str, Any]],
     ) -> Response[Any]:
         if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
             raise IdempotencyKeyInvalid()
         result = self._runner(
-            request={"operation": operation, "idempotency_key": idempotency_key, "body": body}, execute=execute
+            request={"caller": caller, "operation": operation, "idempotency_key": idempotency_key, "body": body},
+            execute=execute,
         )
         headers = {REPLAYED_HEADER: "true"} if isinstance(result, Replayed) else {}
         logger.info("idempotent operation", extra={"operation": operation, "replayed": bool(headers)})

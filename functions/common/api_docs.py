@@ -44,7 +44,8 @@ INVALID_BODY = (
     f"{INVALID} An amount above its currency's maximum ({MAX_AMOUNT_MINOR:,} minor units; "
     f"{TWELVE_DIGIT_AMOUNT_MINOR:,} in {', '.join(sorted(TWELVE_DIGIT_CURRENCIES))}) is refused so too, a "
     "rule of the request's currency that the schema's `maximum` (the largest of any currency) cannot state. "
-    f"Also `body_not_json`, `body_too_large` (over {MAX_BODY_BYTES} bytes), `card_number_detected`, "
+    "Also `body_not_json`, `body_not_object` (JSON that is not an object), "
+    f"`body_too_large` (over {MAX_BODY_BYTES} bytes), `card_number_detected`, "
     f"and `idempotency_key_missing` (no {IDEMPOTENCY_HEADER}, or one longer than 255 characters)."
 )
 FORBIDDEN = "Missing or invalid x-api-key (`authentication_error`, `invalid_api_key`); answered by API Gateway."

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 # Creating clients on boto3's default session is not thread-safe (workers handle records on threads);
 # using a created client is.
 CREATION_LOCK = threading.RLock()
@@ -17,7 +17,7 @@ CREATION_LOCK = threading.RLock()
 
 @functools.cache
 def _client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)
+    return boto3.client(service, config=CLIENT_CONFIG)
 
 
 def client(service: str) -> Any:

@@ -17,6 +17,10 @@ INDEX = "by_decided_shard"
 ATTRIBUTE = "decided_shard"
 SORT_KEY = "decided_at"
 SHARDS = 8
+# The same layout for orders decided FAILED, on their own attribute and index (the money auditor reads it:
+# a failed order must have no charge at the PSP, or a recorded orphan charge).
+FAILED_INDEX = "by_failed_shard"
+FAILED_ATTRIBUTE = "failed_shard"
 
 
 def decided_shard(payment_order_id: str, decided_at: str) -> str:

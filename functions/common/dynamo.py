@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -10,21 +10,28 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from functions.common.aws import CREATION_LOCK
+from functions.common.aws import CLIENT_CONFIG, CREATION_LOCK
 
-
-@functools.cache
-def _table(name: str) -> Any:
-    return boto3.resource("dynamodb").Table(name)
+# One Table resource per thread and table: boto3 resources are not thread-safe (clients are), and the
+# PSP workers handle a batch's records on threads. `reset_tables` retires every thread's cache at once.
+_per_thread = threading.local()
+_generation = 0
 
 
 def table(name: str) -> Any:
-    with CREATION_LOCK:  # boto3's default session is not thread-safe while it creates resources
-        return _table(name)
+    tables: dict[str, Any] | None = getattr(_per_thread, "tables", None)
+    if tables is None or getattr(_per_thread, "generation", None) != _generation:
+        tables = _per_thread.tables = {}
+        _per_thread.generation = _generation
+    if name not in tables:
+        with CREATION_LOCK:  # boto3's default session is not thread-safe while it creates resources
+            tables[name] = boto3.resource("dynamodb", config=CLIENT_CONFIG).Table(name)
+    return tables[name]
 
 
 def reset_tables() -> None:
-    _table.cache_clear()
+    global _generation
+    _generation += 1
 
 
 def items(table_name: str, operation: str = "query", **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -33,3 +33,25 @@ class Conflict(DomainError):
 
 class BusinessRuleViolation(DomainError):
     status_code = 422
+
+
+class IdempotencyKeyReused(DomainError):
+    """The request maps to an earlier one (same caller and Idempotency-Key) whose body was different."""
+
+    status_code = 422
+    error_type = "idempotency_error"
+    code = "idempotency_key_reused"
+
+    def __init__(self, param: str) -> None:
+        super().__init__("This Idempotency-Key was used with a different request body.", param=param)
+
+
+class CallerUnknown(DomainError):
+    """The request carries no API key id: API Gateway always sets one on a keyed route, so this is refused."""
+
+    status_code = 403
+    error_type = "authentication_error"
+    code = "api_key_missing"
+
+    def __init__(self) -> None:
+        super().__init__("The request was not made with an API key.")

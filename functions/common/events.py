@@ -65,8 +65,10 @@ class JournalPosting(Message):
     """any service -> ledger (postings queue): book one balanced journal, exactly once.
 
     `kind` + `business_id` make the journal id (e.g. kind="payout", business_id=payout_id), so a
-    redelivered or re-sent posting rewrites nothing. The ledger rejects an unbalanced journal."""
+    redelivered or re-sent posting rewrites nothing. The ledger rejects an unbalanced journal, a kind
+    its `producer` does not own, or a line the kind does not allow (functions/ledger/policy.py)."""
 
+    producer: str
     kind: str
     business_id: str
     currency: Currency

@@ -50,10 +50,15 @@ class Psp(Protocol):
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
     ) -> ChargeResult: ...
 
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
+
 
 class Publisher(Protocol):
     def publish(self, message: BaseModel) -> None: ...
 
+
+# The failure the recovery sweep decides when the PSP has no charge for an order's idempotency key.
+NO_CHARGE = "psp_no_charge"
 
 _RESULT_STATUS: dict[str, OrderStatus] = {"succeeded": "SUCCEEDED", "failed": "FAILED", "pending": "PENDING"}
 
@@ -78,6 +83,12 @@ def execute_order(
         execution = store.decide(order.payment_order_id, expected="EXECUTING", result=result)
         # The recovery sweep may have decided FAILED after this attempt's lease expired, and the charge landed.
         execution = keep_orphan_charge(execution, result, store=store)
+    elif execution.failure_code == NO_CHARGE and execution.orphan_psp_reference is None:
+        # The sweep failed the order for want of a charge; an attempt that died after charging (before it
+        # could record the orphan) leaves only this redelivery to find the charge. Ask, never charge.
+        found = psp.charge_by_idempotency_key(order.payment_order_id)
+        if found is not None:
+            execution = keep_orphan_charge(execution, found, store=store)
     hand_on(execution, wallet=wallet, order_status=order_status)
     if execution.status in ("SUCCEEDED", "FAILED"):
         store.mark_handed_on(order.payment_order_id)

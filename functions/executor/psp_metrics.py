@@ -33,3 +33,6 @@ class MeteredPsp:
             if result.status == "failed":
                 metrics.add_metric(name="ChargesDeclined", unit=MetricUnit.Count, value=1)
         return result
+
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        return self._psp.charge_by_idempotency_key(idempotency_key)

@@ -12,7 +12,7 @@ from functions.common import decided_index
 from functions.common.clock import iso, utc_now
 from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.common.events import ExecuteOrder, OrderStatus
-from functions.common.observability import logger, metrics
+from functions.common.observability import METRICS_LOCK, logger, metrics
 from functions.executor.domain import OrderExecution, target_status
 from functions.psp.models import ChargeResult
 
@@ -77,6 +77,9 @@ class DynamoExecutionStore:
         if target_status(result) == "SUCCEEDED":
             sets.append(f"{decided_index.ATTRIBUTE} = :shard")  # onto reconciliation's index
             values[":shard"] = decided_index.decided_shard(payment_order_id, now)
+        elif target_status(result) == "FAILED":
+            sets.append(f"{decided_index.FAILED_ATTRIBUTE} = :shard")  # onto the auditor's index
+            values[":shard"] = decided_index.decided_shard(payment_order_id, now)
         if result.psp_reference is not None:
             sets.append("psp_reference = :ref")
             values[":ref"] = result.psp_reference
@@ -114,8 +117,15 @@ class DynamoExecutionStore:
                 raise  # a condition failure: taken off already (a redelivery, or the sweep)
 
     def record_orphan(self, payment_order_id: str, psp_reference: str) -> OrderExecution:
-        """Record the orphan charge on a FAILED order once: count it (OrphanCharges, alarmed) and log it at
-        error level the first time; a later sighting (a webhook retried) returns the stored state."""
+        """Record the orphan charge on a FAILED order, once. Counted (OrphanCharges, alarmed) and logged at
+        error level at every sighting, before the write: a crash after the write cannot hide it, and the
+        alarm holds while the PSP keeps telling us."""
+        with METRICS_LOCK:  # the executor records on its batch threads
+            metrics.add_metric(name="OrphanCharges", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "orphan charge: the PSP charged an order we decided FAILED",
+            extra={"payment_order_id": payment_order_id, "psp_reference": psp_reference},
+        )
         try:
             item = table(self.table_name).update_item(
                 Key={"payment_order_id": payment_order_id},
@@ -129,19 +139,7 @@ class DynamoExecutionStore:
             if not is_condition_failure(error):
                 raise
             return self.get(payment_order_id)
-        metrics.add_metric(name="OrphanCharges", unit=MetricUnit.Count, value=1)
-        orphaned = self._execution(item)
-        logger.error(
-            "orphan charge: the PSP charged an order we decided FAILED",
-            extra={
-                "payment_order_id": orphaned.payment_order_id,
-                "payment_id": orphaned.payment_id,
-                "psp_reference": psp_reference,
-                "amount": orphaned.amount,
-                "currency": orphaned.currency,
-            },
-        )
-        return orphaned
+        return self._execution(item)
 
     def open_orders(self, *, opened_before: str) -> list[OrderExecution]:
         """Orders still EXECUTING or PENDING that opened before the given ISO time, oldest first."""

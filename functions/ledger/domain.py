@@ -8,10 +8,12 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+from functions.common.backoff import TransientError
 from functions.common.clock import iso, utc_now
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
 from functions.ledger.accounts import PSP_RECEIVABLE, seller_payable
+from functions.ledger.policy import check_posting
 
 Direction = Literal["debit", "credit"]
 
@@ -32,6 +34,15 @@ class UnbalancedJournal(ValueError):
     pass
 
 
+class JournalConflict(ValueError):
+    """A journal id arrived again with other content than it was booked with: never an idempotent repeat,
+    and never booked over the first. It goes to the DLQ and raises an alarm."""
+
+
+def entry_id_for(journal_id: str, line: int) -> str:
+    return deterministic_id("le", journal_id, str(line))
+
+
 def journal(
     kind: str,
     business_id: str,
@@ -50,7 +61,7 @@ def journal(
     journal_id = deterministic_id("jr", kind, business_id)
     return [
         Entry(
-            entry_id=deterministic_id("le", journal_id, str(line)),
+            entry_id=entry_id_for(journal_id, line),
             journal_id=journal_id,
             account=account,
             direction=direction,
@@ -100,12 +111,46 @@ class LedgerStore(Protocol):
     def all_entries(self) -> Iterable[Entry]: ...
 
 
+class JournalReader(Protocol):
+    def entries(self, entry_ids: Sequence[str]) -> list[Entry]:
+        """The stored entries among these ids (absent ones are left out)."""
+
+
 class Publisher(Protocol):
     def publish(self, message: BaseModel) -> None: ...
 
 
-def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publisher) -> bool:
-    appended = store.append(charge_journal(charge, created_at=iso(utc_now())))
+def _content(entry: Entry) -> tuple[str, str, str, int, str, str | None, str | None]:
+    # Everything an entry books, without when it was written.
+    return (
+        entry.entry_id,
+        entry.account,
+        entry.direction,
+        entry.amount,
+        entry.currency,
+        entry.payment_order_id,
+        entry.reference,
+    )
+
+
+def append_once(entries: Sequence[Entry], *, store: LedgerStore, journals: JournalReader) -> bool:
+    """Append a journal; True if booked now, False if this very journal was booked before. The same id
+    with any other content (another amount, account, currency or number of lines) is a JournalConflict."""
+    if store.append(entries):
+        return True
+    journal_id = entries[0].journal_id
+    # One id past the last line too: a stored journal with more lines is another journal.
+    stored = journals.entries([*(e.entry_id for e in entries), entry_id_for(journal_id, len(entries))])
+    if not stored:
+        # The append was refused, yet nothing of the journal is stored: not a repeat; try again later.
+        raise TransientError(f"journal {journal_id} was refused but is not stored")
+    if sorted(map(_content, stored)) != sorted(map(_content, entries)):
+        raise JournalConflict(f"journal {journal_id} arrived again with different content")
+    return False
+
+
+def book_charge(charge: OrderCharged, *, store: LedgerStore, journals: JournalReader, order_status: Publisher) -> bool:
+    appended = append_once(charge_journal(charge, created_at=iso(utc_now())), store=store, journals=journals)
     # Charges reach the ledger only from the wallet, after their credit: both are done now.
     order_status.publish(
         OrderStatusChanged(
@@ -118,9 +163,11 @@ def book_charge(charge: OrderCharged, *, store: LedgerStore, order_status: Publi
     return appended
 
 
-def book_posting(posting: JournalPosting, *, store: LedgerStore) -> bool:
-    """Book a posting once; an unbalanced one raises UnbalancedJournal (the message goes to the DLQ)."""
-    return store.append(posting_journal(posting, created_at=iso(utc_now())))
+def book_posting(posting: JournalPosting, *, store: LedgerStore, journals: JournalReader) -> bool:
+    """Book a posting once. One outside its producer's authority raises PostingRefused, an unbalanced one
+    UnbalancedJournal, and one whose id was booked with other content JournalConflict (each to the DLQ)."""
+    check_posting(posting)
+    return append_once(posting_journal(posting, created_at=iso(utc_now())), store=store, journals=journals)
 
 
 class CurrencyTotals(BaseModel):

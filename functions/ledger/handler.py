@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -19,13 +20,25 @@ from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.ledger import domain
+from functions.ledger.balances import trial_balance_of
+from functions.ledger.journals import DynamoJournalReader
+from functions.ledger.policy import PostingRefused
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
-from functions.ledger.store import DynamoLedgerStore
+from functions.ledger.store import DynamoBalanceStore, DynamoLedgerStore
+
+# Published by both booking functions (services "ledger" and "ledger-postings"); alarmed on in infra.
+JOURNAL_CONFLICTS_METRIC = "LedgerJournalConflicts"
+POSTINGS_REFUSED_METRIC = "LedgerPostingsRefused"
+
+
+def _count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 @dataclass(frozen=True)
 class BookingPorts:
     store: DynamoLedgerStore
+    journals: DynamoJournalReader
     order_status: QueuePublisher
 
 
@@ -33,7 +46,9 @@ class BookingPorts:
 def _booking_ports() -> BookingPorts:
     settings = LedgerSettings.from_env()
     return BookingPorts(
-        store=DynamoLedgerStore(settings.ledger_table), order_status=QueuePublisher(settings.order_status_queue_url)
+        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
+        journals=DynamoJournalReader(settings.ledger_table),
+        order_status=QueuePublisher(settings.order_status_queue_url),
     )
 
 
@@ -43,7 +58,13 @@ _RECORD = record_model(OrderCharged)
 def _book(charge: OrderCharged) -> None:
     correlate(charge.payment_id, payment_order_id=charge.payment_order_id)
     ports = _booking_ports()
-    appended = domain.book_charge(charge, store=ports.store, order_status=ports.order_status)
+    try:
+        appended = domain.book_charge(
+            charge, store=ports.store, journals=ports.journals, order_status=ports.order_status
+        )
+    except domain.JournalConflict:
+        _count(JOURNAL_CONFLICTS_METRIC)
+        raise
     logger.info("ledger booking", extra={"appended_now": appended})
 
 
@@ -57,19 +78,32 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
 @dataclass(frozen=True)
 class PostingsPorts:
     store: DynamoLedgerStore
+    journals: DynamoJournalReader
 
 
 @functools.cache
 def _postings_ports() -> PostingsPorts:
-    return PostingsPorts(store=DynamoLedgerStore(LedgerPostingsSettings.from_env().ledger_table))
+    settings = LedgerPostingsSettings.from_env()
+    return PostingsPorts(
+        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
+        journals=DynamoJournalReader(settings.ledger_table),
+    )
 
 
 _POSTING_RECORD = record_model(JournalPosting)
 
 
 def _book_posting(posting: JournalPosting) -> None:
-    logger.append_keys(journal_kind=posting.kind, business_id=posting.business_id)
-    appended = domain.book_posting(posting, store=_postings_ports().store)
+    logger.append_keys(journal_kind=posting.kind, business_id=posting.business_id, producer=posting.producer)
+    ports = _postings_ports()
+    try:
+        appended = domain.book_posting(posting, store=ports.store, journals=ports.journals)
+    except PostingRefused:
+        _count(POSTINGS_REFUSED_METRIC)
+        raise
+    except domain.JournalConflict:
+        _count(JOURNAL_CONFLICTS_METRIC)
+        raise
     logger.info("ledger posting", extra={"appended_now": appended, "lines": len(posting.lines)})
 
 
@@ -90,11 +124,16 @@ class EntriesResponse(BaseModel):
 @dataclass(frozen=True)
 class ApiPorts:
     store: DynamoLedgerStore
+    balances: DynamoBalanceStore
 
 
 @functools.cache
 def _api_ports() -> ApiPorts:
-    return ApiPorts(store=DynamoLedgerStore(LedgerApiSettings.from_env().ledger_table))
+    settings = LedgerApiSettings.from_env()
+    return ApiPorts(
+        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
+        balances=DynamoBalanceStore(settings.balances_table),
+    )
 
 
 @app.get(
@@ -125,7 +164,7 @@ def list_entries(
     responses=read_responses("Totals per currency.", invalid=None),
 )
 def read_trial_balance() -> domain.TrialBalance:
-    return domain.trial_balance(_api_ports().store.all_entries())
+    return trial_balance_of(_api_ports().balances.all_balances())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from functions.common.clock import Clock, iso, utc_now
-from functions.common.errors import Conflict, NotFound
+from functions.common.errors import Conflict, IdempotencyKeyReused, NotFound
 from functions.common.events import TERMINAL_ORDER_STATUSES, ExecuteOrder, OrderStatusChanged
+from functions.common.fingerprints import fingerprint
 from functions.common.ids import deterministic_id
 from functions.payment.models import OrderView, Payment, PaymentRequest, PaymentStatus
 
@@ -29,17 +30,39 @@ class ExecuteOrderPublisher(Protocol):
     def publish_many(self, messages: Sequence[ExecuteOrder]) -> None: ...
 
 
-def payment_id_for(idempotency_key: str) -> str:
-    # Derived from the Idempotency-Key so a retry after a crash converges on the same payment.
-    return deterministic_id("pay", idempotency_key)
+# The request header a reused key is reported under (the API layer's name for it).
+IDEMPOTENCY_PARAM = "Idempotency-Key"
+
+
+def payment_id_for(caller: str, idempotency_key: str) -> str:
+    # Derived from the caller and its Idempotency-Key, so a retry after a crash converges on the same
+    # payment, and two callers' equal keys never meet.
+    return deterministic_id("pay", caller, idempotency_key)
+
+
+def request_fingerprint(request: PaymentRequest) -> str:
+    return fingerprint(request.model_dump(mode="json"))
+
+
+def _same_request(existing: Payment, request_print: str) -> Payment:
+    """The stored payment, if it was made from this very body; else the key was reused for another one.
+    Checked against the payment itself, so it holds after the idempotency record has expired."""
+    if existing.request_fingerprint != request_print:
+        raise IdempotencyKeyReused(IDEMPOTENCY_PARAM)
+    return existing
 
 
 def accept_payment(
-    request: PaymentRequest, *, idempotency_key: str, store: PaymentStore, now: Clock = utc_now
+    request: PaymentRequest, *, caller: str, idempotency_key: str, store: PaymentStore, now: Clock = utc_now
 ) -> Payment:
     """Validate global order-id uniqueness and store the payment. Dispatch follows from the store's
     change stream (transactional outbox), so nothing here can strand a stored payment."""
-    payment_id = payment_id_for(idempotency_key)
+    payment_id = payment_id_for(caller, idempotency_key)
+    request_print = request_fingerprint(request)
+    existing = store.get(payment_id)
+    if existing is not None:
+        # Checked before reserving: another body's order ids must not be claimed for this payment.
+        return _same_request(existing, request_print)
     taken = store.reserve_order_ids(payment_id, [o.payment_order_id for o in request.orders])
     if taken is not None:
         index = next(i for i, o in enumerate(request.orders) if o.payment_order_id == taken)
@@ -67,12 +90,13 @@ def accept_payment(
             )
             for o in request.orders
         ],
+        request_fingerprint=request_print,
     )
     if not store.insert(payment):
-        existing = store.get(payment_id)
-        if existing is None:  # pragma: no cover - insert said it exists
+        winner = store.get(payment_id)
+        if winner is None:  # pragma: no cover - insert said it exists
             raise RuntimeError("payment vanished between insert and read")
-        return existing
+        return _same_request(winner, request_print)
     return payment
 
 

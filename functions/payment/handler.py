@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, guard_request
+from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
 from functions.common.api_docs import BODY_RULES, IN_PROGRESS, create_responses, link, read_responses
 from functions.common.events import OrderStatusChanged
 from functions.common.observability import correlate, logger, metrics, tracer
@@ -56,14 +56,15 @@ def create_payment(
     request: Annotated[PaymentRequest, Body(description=BODY_RULES)], key: IdempotencyKey
 ) -> Response[Any]:
     store, operations = _api()
+    caller = caller_of(app)
 
     def execute() -> dict[str, Any]:
-        payment = domain.accept_payment(request, idempotency_key=key, store=store)
+        payment = domain.accept_payment(request, caller=caller, idempotency_key=key, store=store)
         correlate(payment.payment_id)
         metrics.add_metric(name="PaymentsAccepted", unit=MetricUnit.Count, value=1)
         return PaymentResponse.of(payment).model_dump(mode="json")
 
-    return operations.run("create_payment", key, request.model_dump(mode="json"), execute)
+    return operations.run("create_payment", caller, key, request.model_dump(mode="json"), execute)
 
 
 @app.get(

@@ -108,6 +108,9 @@ class Payment(BaseModel):
     metadata: dict[str, str] | None = None
     orders: list[OrderView]
     version: int = 0
+    # SHA-256 of the request body that created the payment (functions.common.fingerprints): a later
+    # request under the same caller and key must carry the same body. Never part of the response.
+    request_fingerprint: str | None = None
 
 
 class OrderResponse(BaseModel):

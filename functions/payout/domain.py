@@ -39,9 +39,10 @@ class Saga(Protocol):
         """Start the pay-out saga named after the payout id; starting it twice is harmless."""
 
 
-def payout_id_for(idempotency_key: str) -> str:
-    # Derived from the Idempotency-Key so a retry after a crash converges on the same payout.
-    return deterministic_id("payout", idempotency_key)
+def payout_id_for(caller: str, idempotency_key: str) -> str:
+    # Derived from the caller and its Idempotency-Key so a retry after a crash converges on the same
+    # payout, and two callers' equal keys never meet.
+    return deterministic_id("payout", caller, idempotency_key)
 
 
 def scheduled_payout_id(seller_id: str, currency: str, day: str) -> str:

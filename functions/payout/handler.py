@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, guard_request
+from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
 from functions.common.api_docs import BODY_RULES, KEY_REUSED, create_responses, link, read_responses
 from functions.common.clock import iso, utc_now
 from functions.common.observability import logger, metrics, tracer
@@ -61,11 +61,12 @@ def create_payout(
     request: Annotated[PayoutRequest, Body(description=BODY_RULES)], key: IdempotencyKey
 ) -> Response[Any]:
     ports = _api_ports()
+    caller = caller_of(app)
 
     def execute() -> dict[str, Any]:
         payout = domain.request_payout(
             request,
-            payout_id=domain.payout_id_for(key),
+            payout_id=domain.payout_id_for(caller, key),
             store=ports.store,
             balances=ports.balances,
             saga=ports.saga,
@@ -74,7 +75,7 @@ def create_payout(
         metrics.add_metric(name="PayoutsRequested", unit=MetricUnit.Count, value=1)
         return PayoutResponse.of(payout).model_dump(mode="json")
 
-    return ports.operations.run("create_payout", key, request.model_dump(mode="json"), execute)
+    return ports.operations.run("create_payout", caller, key, request.model_dump(mode="json"), execute)
 
 
 @app.get(

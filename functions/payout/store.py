@@ -1,15 +1,16 @@
-"""Adapters of the payout service: its own table (pk payout_id), read-only wallet balances, and the
-Step Functions saga."""
+"""Adapters of the payout service: its own table (pk payout_id), wallet balances (read, and the payout-due
+index's upkeep), and the Step Functions saga."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from functions.common.aws import client
 from functions.common.dynamo import is_condition_failure, items, plain, table
+from functions.common.money import CURRENCY_EXPONENTS
 from functions.payout.models import Payout, SagaInput
 from functions.wallet import keys
 
@@ -51,17 +52,35 @@ class WalletBalances:
         return int(plain(item or {}).get("available", 0))
 
     def balances_at_least(self, minimum: Callable[[str], int]) -> Iterator[tuple[str, str, int]]:
-        balances = items(
-            self.table_name,
-            "scan",
-            FilterExpression=Attr(keys.SORT_KEY).begins_with(keys.BALANCE_PREFIX),
-            ProjectionExpression=f"{keys.PARTITION_KEY}, {keys.SORT_KEY}, available",
-        )
-        for item in map(plain, balances):
-            currency = keys.currency_of(str(item[keys.SORT_KEY]))
-            available = int(item.get("available", 0))
-            if available > 0 and available >= minimum(currency):
-                yield str(item[keys.PARTITION_KEY]), currency, available
+        """Reads the sparse index of balances due a payout (functions/wallet/keys.py), one Query per accepted
+        currency, never a Scan: the table holds a marker per order. A balance found empty leaves the index."""
+        for currency in sorted(CURRENCY_EXPONENTS):
+            due = items(
+                self.table_name,
+                IndexName=keys.PAYOUT_DUE_INDEX,
+                KeyConditionExpression=Key(keys.PAYOUT_DUE_ATTRIBUTE).eq(currency),
+                ProjectionExpression=f"{keys.PARTITION_KEY}, available",
+            )
+            for item in map(plain, due):
+                seller_id, available = str(item[keys.PARTITION_KEY]), int(item.get("available", 0))
+                if available <= 0:
+                    self._leave_index(seller_id, currency)
+                elif available >= minimum(currency):
+                    yield seller_id, currency, available
+
+    def _leave_index(self, seller_id: str, currency: str) -> None:
+        # Conditional on the balance still being empty: a credit that raced in keeps the seller due.
+        try:
+            table(self.table_name).update_item(
+                Key={keys.PARTITION_KEY: seller_id, keys.SORT_KEY: keys.balance_key(currency)},
+                UpdateExpression="REMOVE #due",
+                ConditionExpression="available <= :zero",
+                ExpressionAttributeNames={"#due": keys.PAYOUT_DUE_ATTRIBUTE},
+                ExpressionAttributeValues={":zero": 0},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
 
 
 class StepFunctionsSaga:

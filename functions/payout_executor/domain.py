@@ -52,7 +52,10 @@ def execute_payout(task: PayoutTask, *, psp: PayoutPsp, store: PayoutExecutionSt
         output = {"outcome": "accepted", "psp_reference": result.psp_reference, "failure_code": None}
         if result.status == "paid":  # a PSP that pays instantly: the confirmation is already here
             store.record_outcome(task.payout_id, "paid", psp_reference=result.psp_reference, failure_code=None)
-    answers.succeed(task.task_token, output)
+    if not answers.succeed(task.task_token, output):
+        # Answered already (a duplicate delivery), or the task timed out and the saga moved on: the PSP call
+        # was idempotent either way, and the saga's retry carries a new token. Kept visible, not failed.
+        return "token_gone"
     return str(output["outcome"])
 
 

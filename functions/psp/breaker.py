@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from functions.psp.circuit import Admission, CircuitPolicy, CircuitState, Tally, admission, merge
-from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspUnavailable
+from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable
 
 T = TypeVar("T")
 RACES_PER_SYNC = 3
@@ -171,6 +171,8 @@ class BreakerPsp(Protocol):
 
     def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult: ...
 
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
+
 
 class GuardedPsp:
     """The PSP client behind the circuit breaker: PspUnavailable counts as a failure; an answer (a charge,
@@ -188,6 +190,9 @@ class GuardedPsp:
         admitted = self._breaker.admit()
         try:
             result = call()
+        except PspBusy:
+            self._breaker.abandon(admitted)  # the PSP answered: a duplicate in flight is not an outage
+            raise
         except PspUnavailable:
             self._breaker.record(admitted, ok=False)
             raise
@@ -216,3 +221,6 @@ class GuardedPsp:
                 idempotency_key=idempotency_key, amount=amount, currency=currency, destination=destination
             )
         )
+
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        return self._call(lambda: self._psp.charge_by_idempotency_key(idempotency_key))

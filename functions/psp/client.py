@@ -16,7 +16,7 @@ from urllib3.util import Retry, Timeout
 
 from functions.common.observability import logger, metrics
 from functions.common.secrets import SecretValue
-from functions.psp.models import ChargeResult, PayoutResult, PspUnavailable, RefundResult
+from functions.psp.models import ChargeResult, PayoutResult, PspBusy, PspUnavailable, RefundResult
 from functions.psp.settings import PspCallBudget, PspSettings
 
 
@@ -131,7 +131,9 @@ class PspClient:
             # Our credentials, not the buyer's card or the seller's account: never fail the work for it;
             # retry (and alarm) until the key is fixed.
             raise PspUnavailable(f"PSP refused our API key ({response.status})")
-        if response.status >= 500 or response.status in (409, 429):
+        if response.status == 409:
+            raise PspBusy("PSP answered 409: a request with this idempotency key is in flight")
+        if response.status >= 500 or response.status == 429:
             raise PspUnavailable(f"PSP answered {response.status}")
         return response.status, json_object(response.data)
 

@@ -36,5 +36,10 @@ class PspUnavailable(TransientError):
     retried later, never failed for it."""
 
 
+class PspBusy(PspUnavailable):
+    """The PSP answered 409: a request with this idempotency key is in flight (the same message on two
+    workers). Retried later like an outage, but the PSP is up: the circuit breaker does not count it."""
+
+
 class CircuitOpen(PspUnavailable):
     """The PSP's circuit breaker is open: the call was not made (fail fast), and is retried later."""

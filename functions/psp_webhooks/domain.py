@@ -3,12 +3,26 @@ through conditional transitions only, so a late or repeated event never moves a 
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import Any, Protocol
 
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
 from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers, confirm_payout
 from functions.psp.models import ChargeResult
 from functions.psp_webhooks.models import Applied, PspEvent
+
+# The ids we give the PSP as merchant_reference (order and payout ids). Anything else in an event cannot
+# name one of ours, and would not fit a DynamoDB key: such an event is acknowledged and ignored.
+_OUR_REFERENCE = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def our_reference(value: Any) -> str | None:
+    return value if isinstance(value, str) and _OUR_REFERENCE.fullmatch(value) else None
+
+
+def text_or_none(value: Any) -> str | None:
+    """An optional text field of the PSP's object: a non-empty string, or absent (never another type)."""
+    return value if isinstance(value, str) and value else None
 
 
 class EventLog(Protocol):
@@ -36,23 +50,25 @@ def apply_event(
     if events.is_done(event.id):
         return "duplicate"
     obj = event.object
+    reference = our_reference(obj.get("merchant_reference"))
     outcome: Applied = "ignored"
-    if event.type in ("charge.succeeded", "charge.failed") and obj.get("merchant_reference"):
-        execution = orders.find(str(obj["merchant_reference"]))
+    if event.type in ("charge.succeeded", "charge.failed") and reference is not None:
+        execution = orders.find(reference)
         if execution is not None:
             result = ChargeResult(
                 status="succeeded" if event.type == "charge.succeeded" else "failed",
-                psp_reference=obj.get("id"),
-                failure_code=obj.get("failure_code"),
+                psp_reference=text_or_none(obj.get("id")),
+                failure_code=text_or_none(obj.get("failure_code")),
             )
             resolve_order(execution, result, store=orders, wallet=wallet, order_status=order_status)
             outcome = "applied"
-    elif event.type in ("payout.paid", "payout.failed") and obj.get("merchant_reference"):
+    elif event.type in ("payout.paid", "payout.failed") and reference is not None:
         confirm_payout(
-            str(obj["merchant_reference"]),
+            reference,
             "paid" if event.type == "payout.paid" else "failed",
-            psp_reference=obj.get("id"),
-            failure_code=obj.get("failure_code") or ("payout_failed" if event.type == "payout.failed" else None),
+            psp_reference=text_or_none(obj.get("id")),
+            failure_code=text_or_none(obj.get("failure_code"))
+            or ("payout_failed" if event.type == "payout.failed" else None),
             store=payout_store,
             answers=answers,
         )

@@ -29,6 +29,7 @@ def settlement_journal(run_id: str, first_line: int, currency: str, gross: int, 
     if not lines:
         return None
     return JournalPosting(
+        producer="reconciliation",
         kind="settlement",
         business_id=f"{run_id}:{first_line}:{currency}",
         currency=currency,

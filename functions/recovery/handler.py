@@ -53,11 +53,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         now=datetime.now(UTC),
         resolve_after=timedelta(seconds=max(resolve_after, 0)),
         lease=timedelta(seconds=wired.settings.lease_seconds),
+        retry_window=timedelta(seconds=wired.settings.retry_window_seconds),
         stuck_after=timedelta(seconds=wired.settings.stuck_after_seconds),
         store=wired.store,
         psp=wired.psp,
         wallet=wired.wallet,
         order_status=wired.order_status,
+        out_of_time=lambda: context.get_remaining_time_in_millis() < wired.settings.stop_margin_seconds * 1000,
     )
     for status, count in report.resolved.items():
         metrics.add_metric(name=f"OrdersResolved{status.title()}", unit=MetricUnit.Count, value=count)
@@ -74,6 +76,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "still_pending": report.still_pending,
             "leased": len(report.leased),
             "handed_on_again": len(report.handed_on_again),
+            "awaiting_retry": len(report.awaiting_retry),
+            "out_of_time": report.out_of_time,
         },
     )
     return {

@@ -2,11 +2,18 @@
 
 Partition key `seller_id`; sort key `sk`, one of:
   BALANCE#<currency>   a balance: `available`, `reserved`, and one attribute HOLD#<payout_id> per
-                       payout whose funds are reserved (written by the payout saga)
+                       payout whose funds are reserved (written by the payout saga); and `payout_due`
+                       (the currency) while the seller may be due a payout (see below)
   APPLIED#<marker>     a credit that was applied, so a redelivered one is not (written by the wallet)
   RESERVED#<payout_id> the one saga execution that may reserve the payout's funds (`reserved_by`),
                        written before the reservation and never removed: it outlives the HOLD#, so no
                        later execution for the payout reserves again (written by the payout saga)
+
+`payout_due` keys the sparse index PAYOUT_DUE_INDEX (partition `payout_due`, sort `seller_id`): the
+scheduled payout run queries it per currency instead of scanning a table that holds a marker per order.
+Every write that raises `available` sets it (a wallet credit, the saga's ReleaseHold); the scheduled run
+removes it, conditionally on `available <= 0`, from the balances it finds empty, so the index holds the
+sellers with money to pay out and a few just emptied, never one per order.
 
 The wallet and payout services build keys with the functions below. The payout saga's state machine
 (infra/constructs/payout_saga.py), the only writer of holds, builds its keys with States.Format from
@@ -22,6 +29,9 @@ BALANCE_PREFIX = "BALANCE#"
 APPLIED_PREFIX = "APPLIED#"
 HOLD_PREFIX = "HOLD#"
 RESERVED_PREFIX = "RESERVED#"
+
+PAYOUT_DUE_ATTRIBUTE = "payout_due"
+PAYOUT_DUE_INDEX = "by_payout_due"
 
 BALANCE_KEY_FORMAT = BALANCE_PREFIX + "{}"  # of the currency
 APPLIED_KEY_FORMAT = APPLIED_PREFIX + "{}"  # of the marker

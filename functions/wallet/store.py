@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from functions.common.aws import client
-from functions.common.dynamo import is_condition_failure, plain, table
+from functions.common.dynamo import is_condition_failure, items, plain, table
 from functions.wallet import keys
 from functions.wallet.domain import Balance
 
@@ -38,8 +38,16 @@ class DynamoWalletStore:
                                 keys.PARTITION_KEY: {"S": seller_id},
                                 keys.SORT_KEY: {"S": keys.balance_key(currency)},
                             },
-                            "UpdateExpression": "ADD available :amount SET reserved = if_not_exists(reserved, :zero)",
-                            "ExpressionAttributeValues": {":amount": {"N": str(amount)}, ":zero": {"N": "0"}},
+                            # A credit makes the seller due a payout: it enters the sparse index.
+                            "UpdateExpression": (
+                                "ADD available :amount SET reserved = if_not_exists(reserved, :zero), #due = :currency"
+                            ),
+                            "ExpressionAttributeNames": {"#due": keys.PAYOUT_DUE_ATTRIBUTE},
+                            "ExpressionAttributeValues": {
+                                ":amount": {"N": str(amount)},
+                                ":zero": {"N": "0"},
+                                ":currency": {"S": currency},
+                            },
                         }
                     },
                 ]
@@ -57,3 +65,24 @@ class DynamoWalletStore:
             ConsistentRead=True,
         )["Items"]
         return {keys.currency_of(item[keys.SORT_KEY]): Balance.model_validate(plain(item)) for item in items}
+
+    def mark_due_balances(self) -> int:
+        """Put every balance with money on the payout-due index: the one-off backfill for balances credited
+        before the index existed (a Scan, run once by `payments backfill-balances`, never on a schedule)."""
+        marked = 0
+        found = items(
+            self.table_name,
+            "scan",
+            FilterExpression=Attr(keys.SORT_KEY).begins_with(keys.BALANCE_PREFIX) & Attr("available").gt(0),
+            ProjectionExpression=f"{keys.PARTITION_KEY}, {keys.SORT_KEY}",
+        )
+        for item in found:
+            currency = keys.currency_of(str(item[keys.SORT_KEY]))
+            table(self.table_name).update_item(
+                Key={keys.PARTITION_KEY: item[keys.PARTITION_KEY], keys.SORT_KEY: item[keys.SORT_KEY]},
+                UpdateExpression="SET #due = :currency",
+                ExpressionAttributeNames={"#due": keys.PAYOUT_DUE_ATTRIBUTE},
+                ExpressionAttributeValues={":currency": currency},
+            )
+            marked += 1
+        return marked

@@ -16,6 +16,7 @@ from constructs import Construct
 from functions.common.settings import FunctionSettings
 from functions.reconciliation.models import BREAK_CLASSES
 from infra.config import stage_config
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
 
@@ -57,6 +58,8 @@ SETTLEMENT_FILE_FAILED = ("SettlementFileFailed", RECONCILIATION_SERVICE)
 # PSP refusal the client does not know (the executor's charges, the payout executor's payouts).
 ORPHAN_CHARGES = ("OrphanCharges", ("executor", "psp-webhooks", "recovery"))
 PSP_UNKNOWN_REFUSALS = ("PspUnknownRefusal", ("executor", "payout-executor"))
+# A journal id booked again with other content (functions/ledger/domain.py), by either booking function.
+JOURNAL_CONFLICTS = ("LedgerJournalConflicts", ("ledger", "ledger-postings"))
 
 
 def summed(name: str, services: tuple[str, ...], period: Duration, label: str) -> cloudwatch.MathExpression:
@@ -107,41 +110,42 @@ class Monitoring(Construct):
             reconciliation_breaks(Duration.hours(1)).create_alarm(
                 self,
                 "ReconciliationBreaksAlarm",
-                threshold=0,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **ON_ANY_OCCURRENCE,
                 alarm_description="The settlement file did not reconcile: see the run's report under reports/.",
             ),
             business_metric(*SETTLEMENT_FILE_FAILED, period=Duration.hours(1)).create_alarm(
                 self,
                 "SettlementFileFailedAlarm",
-                threshold=0,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **ON_ANY_OCCURRENCE,
                 alarm_description="A settlement file was rejected (unreadable or not a settlement file): it was "
                 "not reconciled.",
             ),
             summed(*ORPHAN_CHARGES, Duration.minutes(5), "Orphan charges").create_alarm(
                 self,
                 "OrphanChargesAlarm",
-                threshold=0,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **ON_ANY_OCCURRENCE,
                 alarm_description="The PSP charged an order we decided FAILED (an orphan charge): the buyer paid "
                 "for nothing. The charge is recorded on the order (orphan_psp_reference); refund it at the PSP.",
             ),
             summed(*PSP_UNKNOWN_REFUSALS, Duration.minutes(5), "Unknown PSP refusals").create_alarm(
                 self,
                 "PspUnknownRefusalAlarm",
-                threshold=0,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **ON_ANY_OCCURRENCE,
                 alarm_description="The PSP refused a charge or payout with a 4xx it does not document for it: "
                 "the work failed; the function's log names the PSP's code.",
+            ),
+            summed(*JOURNAL_CONFLICTS, Duration.minutes(5), "Ledger journal conflicts").create_alarm(
+                self,
+                "LedgerJournalConflictAlarm",
+                evaluation_periods=1,
+                **ON_ANY_OCCURRENCE,
+                alarm_description="A ledger journal id arrived again with other content than it was booked with: "
+                "a producer is sending wrong or forged postings. The message is in the ledger queue's DLQ; the "
+                "first booking stands.",
             ),
         ]
         for function in functions:
@@ -149,10 +153,8 @@ class Monitoring(Construct):
                 function.function.metric_errors(period=Duration.minutes(5)).create_alarm(
                     self,
                     f"{name(function).replace('/', '')}Errors",
-                    threshold=0,
                     evaluation_periods=2,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    **ON_ANY_OCCURRENCE,
                     alarm_description=f"{name(function)} failed (crash or timeout) in two 5-minute periods in a row.",
                 )
             )

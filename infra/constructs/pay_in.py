@@ -16,6 +16,7 @@ from constructs import Construct
 from functions.common import decided_index
 from functions.executor.settings import ExecutorSettings
 from functions.executor.store import OPEN_INDEX
+from functions.ledger import balances as ledger_balances
 from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
 from functions.ledger.store import BY_ACCOUNT_INDEX, BY_PAYMENT_ORDER_INDEX
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
@@ -23,8 +24,10 @@ from functions.payment.store import PAYMENT_SK
 from functions.psp.circuit_store import KEY as CIRCUIT_KEY
 from functions.psp.circuit_store import TTL_ATTRIBUTE as CIRCUIT_TTL
 from functions.psp.settings import default_retry_policy
+from functions.wallet import keys as wallet_keys
 from functions.wallet.settings import WalletApiSettings, WalletSettings
 from infra.config import stage_config
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key, psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
@@ -111,10 +114,8 @@ def grant_psp_worker(
     ).create_alarm(
         worker,
         "PspCircuitOpenAlarm",
-        threshold=0,
         evaluation_periods=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        **ON_ANY_OCCURRENCE,
         alarm_description=f"The PSP circuit breaker of {worker.service_name} is open or probing: the PSP is "
         "failing or slow, and calls fail fast; work is retried with backoff, nothing is failed for it.",
     ).add_alarm_action(cw_actions.SnsAction(alarm_topic))
@@ -222,6 +223,12 @@ class PayIn(Construct):
             partition_key=dynamodb.Attribute(name=decided_index.ATTRIBUTE, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
         )
+        # Sparse: only failed orders, the same layout, for the money auditor (functions/auditor).
+        self.executor_table.add_global_secondary_index(
+            index_name=decided_index.FAILED_INDEX,
+            partition_key=dynamodb.Attribute(name=decided_index.FAILED_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
+        )
         # The PSP circuit breaker's shared state, one small item per circuit (functions/psp/circuit_store.py):
         # a table of its own, so that the payout executor needs no grant on pay-in orders, and the state,
         # which expires, stays out of the money tables and their backups.
@@ -258,6 +265,12 @@ class PayIn(Construct):
 
         # wallet
         self.wallet_table = money_table(self, "WalletTable", partition_key="seller_id", sort_key="sk")
+        # Sparse: the balances that may be due a payout, per currency (functions/wallet/keys.py).
+        self.wallet_table.add_global_secondary_index(
+            index_name=wallet_keys.PAYOUT_DUE_INDEX,
+            partition_key=dynamodb.Attribute(name=wallet_keys.PAYOUT_DUE_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=wallet_keys.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+        )
         self.wallet = ServiceFunction(
             self,
             "Wallet",
@@ -268,7 +281,16 @@ class PayIn(Construct):
             wallet_table=self.wallet_table.table_name,
             ledger_queue_url=self.ledger_queue.queue.queue_url,
         )
-        self.wallet_table.grant_read_write_data(self.wallet.function)
+        # Item actions on the table only: the credit transaction and its reads, never Scan, Delete or an index.
+        grant_items(
+            self.wallet_table,
+            self.wallet.function,
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+        )
         self.ledger_queue.queue.grant_send_messages(self.wallet.function)
         self.wallet.function.add_event_source(sqs_source(self.wallet_queue.queue))
         self.wallet_api = ServiceFunction(
@@ -280,7 +302,7 @@ class PayIn(Construct):
             description="Reads sellers' wallet balances.",
             wallet_table=self.wallet_table.table_name,
         )
-        self.wallet_table.grant_read_data(self.wallet_api.function)
+        grant_items(self.wallet_table, self.wallet_api.function, "dynamodb:GetItem", "dynamodb:Query")
 
         # ledger
         self.ledger_table = money_table(self, "LedgerTable", partition_key="entry_id")
@@ -290,6 +312,10 @@ class PayIn(Construct):
                 partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
             )
+        # One balance record per account and currency, moved in the transaction that appends the entries.
+        self.ledger_balances_table = money_table(
+            self, "LedgerBalancesTable", partition_key=ledger_balances.PARTITION_KEY, sort_key=ledger_balances.SORT_KEY
+        )
         self.ledger = ServiceFunction(
             self,
             "Ledger",
@@ -298,6 +324,7 @@ class PayIn(Construct):
             service_name="ledger",
             description="Appends balanced double-entry journals (append-only).",
             ledger_table=self.ledger_table.table_name,
+            balances_table=self.ledger_balances_table.table_name,
             order_status_queue_url=self.order_status_queue.queue.queue_url,
         )
         # Append-only by IAM: Put (conditional) and reads, never UpdateItem or DeleteItem.
@@ -308,6 +335,8 @@ class PayIn(Construct):
             "dynamodb:GetItem",
             "dynamodb:Query",
         )
+        # The balance records are updated, never deleted, and only inside the appending transaction.
+        self.ledger_balances_table.grant(self.ledger.function, "dynamodb:UpdateItem")
         self.order_status_queue.queue.grant_send_messages(self.ledger.function)
         self.ledger.function.add_event_source(sqs_source(self.ledger_queue.queue))
         self.ledger_postings = ServiceFunction(
@@ -318,8 +347,13 @@ class PayIn(Construct):
             service_name="ledger-postings",
             description="Books balanced journals sent by other services (append-only).",
             ledger_table=self.ledger_table.table_name,
+            balances_table=self.ledger_balances_table.table_name,
         )
-        self.ledger_table.grant(self.ledger_postings.function, "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+        # GetItem: a journal id that arrives again is compared with what it holds.
+        self.ledger_table.grant(
+            self.ledger_postings.function, "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"
+        )
+        self.ledger_balances_table.grant(self.ledger_postings.function, "dynamodb:UpdateItem")
         self.ledger_postings.function.add_event_source(sqs_source(self.ledger_postings_queue.queue))
         self.ledger_api = ServiceFunction(
             self,
@@ -329,8 +363,10 @@ class PayIn(Construct):
             service_name="ledger-api",
             description="Reads ledger entries and the trial balance.",
             ledger_table=self.ledger_table.table_name,
+            balances_table=self.ledger_balances_table.table_name,
         )
         self.ledger_table.grant_read_data(self.ledger_api.function)
+        self.ledger_balances_table.grant_read_data(self.ledger_api.function)
         acknowledge_table_indexes(self.ledger.role, self.ledger_table)
         acknowledge_table_indexes(self.ledger_api.role, self.ledger_table)
         acknowledge_table_indexes(self.ledger_postings.role, self.ledger_table)

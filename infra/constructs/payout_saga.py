@@ -31,6 +31,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from functions.ledger import accounts
+from functions.psp.settings import default_retry_policy
 from functions.wallet import keys
 from infra.nag import SFN_LOGS_REASON, acknowledge, acknowledge_kms_grants
 
@@ -63,6 +64,9 @@ def _retry(task: sfn.TaskStateBase, errors: list[str], attempts: int = 4) -> Non
     )
 
 
+EXECUTE_TIMEOUT = Duration.seconds(default_retry_policy().max_age_seconds + 3600)
+
+
 class PayoutSaga(Construct):
     def __init__(
         self,
@@ -73,7 +77,9 @@ class PayoutSaga(Construct):
         payouts_table: dynamodb.ITable,
         payout_queue: sqs.IQueue,
         postings_queue: sqs.IQueue,
-        execute_timeout: Duration = Duration.minutes(15),
+        # Longer than the payout queue retries a message (its maximum age): a task message can never
+        # outlive its token, so no retried message pays out after the saga has given up on it.
+        execute_timeout: Duration = EXECUTE_TIMEOUT,
         confirmation_timeout: Duration = Duration.days(5),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -203,7 +209,8 @@ class PayoutSaga(Construct):
         # failed: compensate
         release_hold = self._wallet_update(
             "ReleaseHold",
-            "SET available = available + :amount, reserved = reserved - :amount REMOVE #hold",
+            # The released funds are available again: the seller is due a payout (functions/wallet/keys.py).
+            "SET available = available + :amount, reserved = reserved - :amount, #due = :currency REMOVE #hold",
             condition="attribute_exists(#hold)",
         )
         reversal = self._posting(
@@ -304,8 +311,15 @@ class PayoutSaga(Construct):
             },
             update_expression=expression,
             condition_expression=condition,
-            expression_attribute_names={"#hold": sfn.JsonPath.format(keys.HOLD_ATTRIBUTE_FORMAT, S("$.payout_id"))},
-            expression_attribute_values=values,
+            expression_attribute_names={
+                "#hold": sfn.JsonPath.format(keys.HOLD_ATTRIBUTE_FORMAT, S("$.payout_id")),
+                **({"#due": keys.PAYOUT_DUE_ATTRIBUTE} if "#due" in expression else {}),
+            },
+            expression_attribute_values=(
+                {**values, ":currency": V.from_string(S("$.currency"))}
+                if values and ":currency" in expression
+                else values
+            ),
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=TASK_TIMEOUT,
         )
@@ -342,6 +356,7 @@ class PayoutSaga(Construct):
             queue=self._postings_queue,
             message_body=sfn.TaskInput.from_object(
                 {
+                    "producer": "payouts",
                     "kind": kind,
                     "business_id": S("$.payout_id"),
                     "currency": S("$.currency"),

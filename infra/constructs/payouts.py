@@ -4,15 +4,17 @@ payout to the PSP and answers the saga's task tokens), and the daily scheduled p
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
+from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, PAYOUT_DUE_INDEX, SORT_KEY
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import (
@@ -26,6 +28,7 @@ from infra.constructs.pay_in import (
 )
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
+from infra.constructs.table_access import grant_items
 
 
 class Payouts(Construct):
@@ -72,10 +75,8 @@ class Payouts(Construct):
             metric.create_alarm(
                 self,
                 name,
-                threshold=0,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **ON_ANY_OCCURRENCE,
                 alarm_description="A pay-out saga failed: NeedsAttention (its funds stay reserved until a "
                 "person resolves it with the PSP) or InsufficientFunds (two payouts raced for one balance).",
             ).add_alarm_action(action)
@@ -93,7 +94,7 @@ class Payouts(Construct):
             state_machine_arn=machine.state_machine_arn,
         )
         self.payouts_table.grant_read_write_data(self.api.function)
-        pay_in.wallet_table.grant_read_data(self.api.function)
+        grant_items(pay_in.wallet_table, self.api.function, "dynamodb:GetItem")
         pay_in.idempotency_table.grant_read_write_data(self.api.function)
         machine.grant_start_execution(self.api.function)
 
@@ -112,7 +113,21 @@ class Payouts(Construct):
             dead_letter_queue=self.schedule_failures.queue,
         )
         self.payouts_table.grant_read_write_data(self.scheduled.function)
-        pay_in.wallet_table.grant_read_data(self.scheduled.function)
+        # The wallet: read balances and the payout-due index (never a Scan), and take an emptied balance
+        # off the index; the UpdateItem may name only the index attribute and the balance it tests.
+        grant_items(pay_in.wallet_table, self.scheduled.function, "dynamodb:GetItem", query_indexes=[PAYOUT_DUE_INDEX])
+        self.scheduled.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[pay_in.wallet_table.table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": [PARTITION_KEY, SORT_KEY, PAYOUT_DUE_ATTRIBUTE, "available"]
+                    },
+                    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+                },
+            )
+        )
         machine.grant_start_execution(self.scheduled.function)
         self.daily_rule = events.Rule(
             self,

@@ -10,6 +10,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key
 
 MAX_RECEIVE_COUNT = 5
@@ -56,10 +57,8 @@ class MonitoredQueue(Construct):
         dlq_depth = self.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)).create_alarm(
             self,
             "DlqDepthAlarm",
-            threshold=0,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            **ON_ANY_OCCURRENCE,
             alarm_description=f"Messages in the dead-letter queue of {construct_id}: a message was received "
             f"{max_receive_count} times, or its worker gave up on it (too old, or a lasting error), and needs "
             "a person.",

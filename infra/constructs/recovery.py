@@ -16,7 +16,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.executor.store import OPEN_INDEX
+from functions.psp.settings import default_retry_policy
 from functions.recovery.settings import DEFAULT_LEASE_SECONDS, RecoverySettings
+from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn
@@ -59,6 +61,8 @@ class Recovery(Construct):
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
             lease_seconds=lease_seconds(pay_in.executor.function),
+            # The executor queue retries a message this long: until then, no charge is not yet a failure.
+            retry_window_seconds=default_retry_policy().max_age_seconds,
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
             # One sweep at a time: overlapping sweeps would ask the PSP about the same orders twice.
@@ -89,10 +93,8 @@ class Recovery(Construct):
         ).create_alarm(
             self,
             "OrdersStuckAlarm",
-            threshold=0,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            **ON_ANY_OCCURRENCE,
             alarm_description="Payment orders still undecided past the second deadline, after asking the PSP.",
         )
         stuck.add_alarm_action(cw_actions.SnsAction(alarm_topic))

@@ -15,6 +15,8 @@ from tests.support.api import ApiClient
 from tests.support.ports import free_port
 
 API_KEY = "e2e-test-key"
+# A second client of the same stack: its own caller, with its own Idempotency-Keys.
+SECOND_API_KEY = "e2e-second-client-key"
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +27,7 @@ def stack(synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) ->
         psp_port=free_port(),
         aws_port=free_port(),
         api_key=API_KEY,
+        extra_api_keys=(SECOND_API_KEY,),
         template=synthesized.template_path,
         psp_lost_response_delay=3.0,
     )
@@ -40,6 +43,11 @@ def stack(synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def api(stack: LocalStack) -> ApiClient:
     return ApiClient(stack.api_url, API_KEY)
+
+
+@pytest.fixture(scope="session")
+def second_api(stack: LocalStack) -> ApiClient:
+    return ApiClient(stack.api_url, SECOND_API_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,12 @@ receive count, says to give up; the circuit breaker has its table and an alarm p
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from functions.auditor.settings import AuditorSettings
 from functions.common.backoff import SQS_MAX_RECEIVE_COUNT, RetryPolicy
 from functions.executor.settings import ExecutorSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
@@ -15,13 +17,17 @@ from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry
 from functions.recovery.settings import RecoverySettings
 from local_stack.stack import LOCAL_FUNCTION_SETTINGS
 from tests.conftest import Synthesized
-from tests.infra.template_facts import base_name, by_base_name, references
+from tests.infra.template_facts import base_name, by_base_name, joined_text, references
 
 PSP_CALLERS: dict[str, type[PspSettings]] = {
     "PayInExecutorFunction": ExecutorSettings,
     "PayoutsPayoutExecutorFunction": PayoutExecutorSettings,
     "RecoveryFunction": RecoverySettings,
+    # The money auditor looks charges up by idempotency key (never charges)
+    "AuditorFunction": AuditorSettings,
 }
+# The sweeps' timeouts; every PSP worker's is 30 s.
+SWEEP_TIMEOUTS = {"RecoveryFunction": 300, "AuditorFunction": 600}
 PSP_WORKER_QUEUES = {
     "PayInExecutorFunction": "PayInExecutorQueue",
     "PayoutsPayoutExecutorFunction": "PayoutsPayoutQueue",
@@ -59,7 +65,7 @@ def test_a_unit_of_work_fits_in_the_functions_timeout_with_margin(synthesized: S
     assert settings.record_seconds + settings.deadline_margin_seconds <= props["Timeout"]
     # And in numbers: 9.6 s per order or payout, 2 s kept back, in a 30 s worker or the 300 s sweep
     assert (settings.record_seconds, settings.deadline_margin_seconds) == (pytest.approx(9.6), 2.0)
-    assert props["Timeout"] == (300 if function == "RecoveryFunction" else 30)
+    assert props["Timeout"] == SWEEP_TIMEOUTS.get(function, 30)
 
 
 def _worker_queue(synthesized: Synthesized, function: str) -> dict[str, Any]:
@@ -140,3 +146,17 @@ def test_the_circuit_has_a_small_expiring_table_and_an_alarm_per_psp_worker(synt
     for alarm in alarms:
         assert (alarm["Namespace"], alarm["Statistic"], alarm["Period"]) == ("Payments", "Maximum", 60)
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_no_worker_message_outlives_what_waits_for_it(synthesized: Synthesized) -> None:
+    """A PSP worker's message is retried until its maximum age. The saga's task waiting on a payout message
+    must not time out first (a late retry would pay out after the saga gave up), and the recovery sweep must
+    not fail an order with no charge while the executor's message may still charge it."""
+    max_age = default_retry_policy().max_age_seconds
+    _, machine = by_base_name(synthesized.template, "AWS::StepFunctions::StateMachine")["PayoutsPayoutSagaStateMachine"]
+    saga = json.loads(joined_text(machine["Properties"]["DefinitionString"]))
+    assert saga["States"]["ExecutePayout"]["TimeoutSeconds"] == max_age + 3600
+    _, recovery = _functions(synthesized)["RecoveryFunction"]
+    environment = _environment(recovery["Properties"])
+    assert int(environment["RETRY_WINDOW_SECONDS"]) == max_age
+    assert LOCAL_FUNCTION_SETTINGS["RETRY_WINDOW_SECONDS"] == LOCAL_FUNCTION_SETTINGS["MAX_MESSAGE_AGE_SECONDS"]

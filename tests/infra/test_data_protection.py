@@ -147,7 +147,7 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
         for name, (_, function) in functions.items()
         if "PSP_API_KEY_SECRET_ARN" in function["Properties"].get("Environment", {}).get("Variables", {})
     }
-    assert callers == {"PayInExecutorFunction", "PayoutsPayoutExecutorFunction", "RecoveryFunction"}
+    assert callers == {"PayInExecutorFunction", "PayoutsPayoutExecutorFunction", "RecoveryFunction", "AuditorFunction"}
     for name in callers:
         assert functions[name][1]["Properties"]["Environment"]["Variables"]["PSP_API_KEY_SECRET_ARN"] == {
             "Ref": secret_id

@@ -35,6 +35,16 @@ DDB_READ_WRITE = DDB_READ | {
 LEDGER_APPEND = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:Query"}
 DDB_STREAM = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
 SFN_UPDATE = {"dynamodb:UpdateItem"}
+# The ledger's balance records: moved by the appending transaction only (UpdateItem's ADD), never deleted.
+BALANCE_UPDATE = {"dynamodb:UpdateItem"}
+# The wallet's own roles: item actions on the table itself, no Scan, Delete or index.
+WALLET_CREDIT = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+}
 SQS_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 SFN_SQS_SEND = {"sqs:SendMessage"}
 SQS_CONSUME = {
@@ -79,24 +89,30 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "EncryptionPspApiKey": SECRET_READ,
     },
     "PayInWalletRole": {
-        "PayInWalletTable": DDB_READ_WRITE,
+        "PayInWalletTable": WALLET_CREDIT,
         "PayInWalletQueue": SQS_CONSUME,
         "PayInLedgerQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
     },
-    "PayInWalletApiRole": {"PayInWalletTable": DDB_READ},
+    "PayInWalletApiRole": {"PayInWalletTable": {"dynamodb:GetItem", "dynamodb:Query"}},
     "PayInLedgerRole": {
         "PayInLedgerTable": LEDGER_APPEND,
         "PayInLedgerTable/index/*": LEDGER_APPEND,
+        "PayInLedgerBalancesTable": BALANCE_UPDATE,
         "PayInLedgerQueue": SQS_CONSUME,
         "PayInOrderStatusQueue": SQS_SEND,
     },
     "PayInLedgerPostingsRole": {
         "PayInLedgerTable": LEDGER_APPEND,
         "PayInLedgerTable/index/*": LEDGER_APPEND,
+        "PayInLedgerBalancesTable": BALANCE_UPDATE,
         "PayInLedgerPostingsQueue": SQS_CONSUME,
     },
-    "PayInLedgerApiRole": {"PayInLedgerTable": DDB_READ, "PayInLedgerTable/index/*": DDB_READ},
+    "PayInLedgerApiRole": {
+        "PayInLedgerTable": DDB_READ,
+        "PayInLedgerTable/index/*": DDB_READ,
+        "PayInLedgerBalancesTable": DDB_READ,
+    },
     "SettlementReconciliationRole": {
         "SettlementRunsTable": DDB_READ_WRITE,
         "SettlementSettlementsTable": DDB_READ_WRITE,
@@ -132,13 +148,16 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     # Payouts (API, saga, scheduled run, the payout executor)
     "PayoutsPayoutApiRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
-        "PayInWalletTable": DDB_READ,
+        "PayInWalletTable": {"dynamodb:GetItem"},
         "PayInIdempotencyTable": DDB_READ_WRITE,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
     },
     "PayoutsScheduledPayoutsRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
-        "PayInWalletTable": DDB_READ,
+        # Balances by GetItem, the payout-due index by name, and the index's upkeep (UpdateItem limited by
+        # dynamodb:Attributes to the index attribute and the balance it tests)
+        "PayInWalletTable": ITEM_READ_UPDATE,
+        "PayInWalletTable/index/by_payout_due": QUERY,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
@@ -174,6 +193,21 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayoutsPayoutsTable": SFN_UPDATE,
         "PayoutsPayoutQueue": SFN_SQS_SEND,
         "PayInLedgerPostingsQueue": SFN_SQS_SEND,
+    },
+    # The money auditor: read-only, by name (tables' items and named indexes, DLQ depths, the PSP API key);
+    # its DLQ grants are checked in tests/infra/test_auditor.py (one per queue of the stack).
+    "AuditorFunctionRole": {
+        "PayInWalletTable": {"dynamodb:GetItem"},
+        "PayInWalletTable/index/by_payout_due": QUERY,
+        "PayInLedgerTable": {"dynamodb:GetItem"},
+        "PayInLedgerTable/index/by_payment_order": QUERY,
+        "PayInLedgerBalancesTable": {"dynamodb:GetItem", "dynamodb:Query"},
+        "PayInExecutorTable": {"dynamodb:GetItem"},
+        "PayInExecutorTable/index/by_decided_shard": QUERY,
+        "PayInExecutorTable/index/by_failed_shard": QUERY,
+        "PayInExecutorTable/index/by_open": QUERY,
+        "EncryptionPspApiKey": SECRET_READ,
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
     # CDK's singleton that applies the bucket's notification configuration at deploy time.
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": {
@@ -260,6 +294,8 @@ def test_every_statement_is_allowed_for_its_role(synthesized: Synthesized) -> No
                 extra = actions - LOG_ACTIONS
             elif resource in allowed:
                 extra = actions - allowed[resource]
+            elif role == "AuditorFunctionRole" and resource.endswith("Dlq"):
+                extra = actions - {"sqs:GetQueueAttributes"}  # every dead-letter queue's depth
             else:
                 extra = actions
             if extra:
@@ -314,7 +350,8 @@ def test_no_statement_allows_every_action_of_a_service(synthesized: Synthesized)
 
 def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> None:
     readers = {role for role, grants in _grants(synthesized).items() if "EncryptionPspApiKey" in grants}
-    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole"}
+    # (the auditor looks charges up by idempotency key: never a charge)
+    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole", "AuditorFunctionRole"}
     for reader in readers:
         assert _grants(synthesized)[reader]["EncryptionPspApiKey"] == SECRET_READ
 

@@ -149,7 +149,11 @@ def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthes
         if "ScheduleExpression" in rule["Properties"]
         for target in rule["Properties"]["Targets"]
     ]
-    assert {base_name(f) for f in scheduled} == {"PayoutsScheduledPayoutsFunction", "RecoveryFunction"}
+    assert {base_name(f) for f in scheduled} == {
+        "PayoutsScheduledPayoutsFunction",
+        "RecoveryFunction",
+        "AuditorFunction",
+    }
     for function_id in scheduled:
         (queue_id,) = references(functions[function_id]["Properties"]["DeadLetterConfig"]["TargetArn"])
         # A queue with its own DLQ and the age alarm (test_every_queue_has_a_dlq_and_alarms_on_age_and_dlq_depth)

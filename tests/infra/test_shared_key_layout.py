@@ -157,7 +157,10 @@ def test_every_saga_wallet_update_addresses_the_balance_item_and_the_payouts_hol
             keys.PARTITION_KEY: {"S": "seller_9"},
             keys.SORT_KEY: {"S": keys.balance_key("EUR")},
         }, name
-        assert evaluated["ExpressionAttributeNames"] == {"#hold": keys.HOLD_ATTRIBUTE_FORMAT.format("po_9")}, name
+        # Releasing funds makes them available again: the seller enters the payout-due index
+        due = {"#due": keys.PAYOUT_DUE_ATTRIBUTE} if name == "ReleaseHold" else {}
+        hold = {"#hold": keys.HOLD_ATTRIBUTE_FORMAT.format("po_9")}
+        assert evaluated["ExpressionAttributeNames"] == {**hold, **due}, name
 
 
 def test_the_saga_writes_no_other_wallet_prefix_and_builds_its_keys_from_the_layouts_templates(
@@ -197,6 +200,7 @@ def wallet_table(synthesized: Synthesized) -> Iterator[str]:
             TableName="wallet",
             KeySchema=table["Properties"]["KeySchema"],
             AttributeDefinitions=table["Properties"]["AttributeDefinitions"],
+            GlobalSecondaryIndexes=table["Properties"]["GlobalSecondaryIndexes"],
             BillingMode="PAY_PER_REQUEST",
         )
         yield "wallet"

@@ -17,6 +17,9 @@ from local_stack.deploy import Deployer, LocalCloud
 from local_stack.lambda_worker import LocalContext
 from tests.conftest import Synthesized
 
+# The API key id every API event carries unless a test says otherwise (API Gateway sets it on keyed routes).
+API_KEY_ID = "test-api-key-id"
+
 
 @pytest.fixture
 def cloud(synthesized: Synthesized) -> Iterator[LocalCloud]:
@@ -40,8 +43,8 @@ def use_function_env(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Call
     return apply
 
 
-def context(name: str = "test-function") -> LocalContext:
-    return LocalContext(function_name=name, memory_mb=512, timeout_seconds=30, request_id="req-1")
+def context(name: str = "test-function", timeout_seconds: int = 30) -> LocalContext:
+    return LocalContext(function_name=name, memory_mb=512, timeout_seconds=timeout_seconds, request_id="req-1")
 
 
 def api_event(
@@ -50,7 +53,11 @@ def api_event(
     body: Any = None,
     headers: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
+    *,
+    api_key_id: str | None = API_KEY_ID,
 ) -> dict[str, Any]:
+    """A REST API proxy event; `api_key_id` is what API Gateway puts in it for a keyed route (None: no key)."""
+    identity = {"sourceIp": "127.0.0.1"} | ({"apiKeyId": api_key_id} if api_key_id is not None else {})
     return {
         "resource": path,
         "path": path,
@@ -69,7 +76,7 @@ def api_event(
             "requestId": "r",
             "accountId": "123456789012",
             "apiId": "a",
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": identity,
         },
         "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,

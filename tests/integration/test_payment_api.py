@@ -12,7 +12,7 @@ import boto3
 
 from functions.payment.models import PaymentRequest
 from local_stack.deploy import LocalCloud
-from tests.integration.conftest import api_event, context
+from tests.integration.conftest import API_KEY_ID, api_event, context
 from tests.support.api import checkout
 
 HANDLER = "functions.payment.handler.api_handler"
@@ -43,7 +43,9 @@ def test_same_key_while_the_first_request_runs_is_409_then_replays(
     # Given a first request with the key is still running
     request = PaymentRequest.model_validate(body).model_dump(mode="json")
     runner = threading.Thread(
-        target=lambda: first_result.update(response=operations.run("create_payment", key, request, slow_first))
+        target=lambda: first_result.update(
+            response=operations.run("create_payment", API_KEY_ID, key, request, slow_first)
+        )
     )
     runner.start()
     assert first_started.wait(10)

@@ -13,48 +13,20 @@ from typing import Any
 
 import boto3
 import pytest
-from pydantic import BaseModel
 
 from functions.common.events import ExecuteOrder, OrderCharged, OrderStatusChanged
 from functions.executor import domain as executor
 from functions.executor.store import DynamoExecutionStore
-from functions.psp.models import ChargeResult, PspUnavailable
+from functions.psp.models import ChargeResult
 from functions.recovery import domain as recovery
 from functions.recovery.settings import RecoverySettings
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import context
+from tests.support.fakes import ChargeLookups, DyingPublisher, ProcessDied, Recorder
 
 LEASE = timedelta(minutes=5)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[BaseModel] = []
-
-    def publish(self, message: BaseModel) -> None:
-        self.messages.append(message)
-
-
-class ProcessDied(BaseException):
-    """The sweep's process ends here (a timeout, an out-of-memory kill): nothing after it runs."""
-
-
-class DyingPublisher:
-    def publish(self, message: BaseModel) -> None:
-        raise ProcessDied
-
-
-class Lookups:
-    def __init__(self, known: dict[str, ChargeResult], broken: frozenset[str] = frozenset()) -> None:
-        self.known = known
-        self.broken = broken
-        self.asked: list[str] = []
-
-    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
-        self.asked.append(idempotency_key)
-        if idempotency_key in self.broken:
-            raise PspUnavailable("PSP answered 503 to a charge lookup")
-        return self.known.get(idempotency_key)
+# The executor queue's retries of a message: short here, so an order with no charge fails in these tests.
+RETRY_WINDOW = timedelta(0)
 
 
 def _order(po: str) -> ExecuteOrder:
@@ -112,18 +84,20 @@ def _sweep(
         now=now,
         resolve_after=timedelta(0),
         lease=LEASE,
+        retry_window=RETRY_WINDOW,
         stuck_after=timedelta(hours=4),
         store=store,
         psp=psp,
         wallet=wallet if wallet is not None else Recorder(),
         order_status=order_status if order_status is not None else Recorder(),
+        out_of_time=lambda: False,
     )
 
 
 def test_a2_sweep_crash_after_deciding_still_hands_the_order_on(orders: DynamoExecutionStore) -> None:
     # Given an order whose executor died after claiming it; the PSP did charge it
     orders.claim(_order("po_sweep_crash"))
-    psp = Lookups({"po_sweep_crash": ChargeResult("succeeded", "ch_sweep_crash")})
+    psp = ChargeLookups({"po_sweep_crash": ChargeResult("succeeded", "ch_sweep_crash")})
     later = datetime.now(UTC) + LEASE + timedelta(seconds=1)
 
     # When a sweep decides it and its process dies before the hand-on reaches the wallet
@@ -166,12 +140,13 @@ def test_a2_a_raising_lookup_does_not_block_the_sweep_and_orders_stuck_is_emitte
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Given two orders left EXECUTING five hours ago: the PSP's lookup fails for one, the other was never charged
+    # Given two orders left EXECUTING 30 hours ago (past the executor queue's 24 hours of retries): the PSP's
+    # lookup fails for one, the other was never charged
     use_function_env("functions.recovery.handler.handler")
     handler = importlib.import_module("functions.recovery.handler")
     for po in ("po_lookup_fails", "po_never_charged"):
-        _plant_executing(orders, po, claimed=datetime.now(UTC) - timedelta(hours=5))
-    psp = Lookups({}, broken=frozenset({"po_lookup_fails"}))
+        _plant_executing(orders, po, claimed=datetime.now(UTC) - timedelta(hours=30))
+    psp = ChargeLookups({}, broken=frozenset({"po_lookup_fails"}))
     wired = handler.RecoveryPorts(
         settings=RecoverySettings.from_env(),
         store=orders,
@@ -183,7 +158,7 @@ def test_a2_a_raising_lookup_does_not_block_the_sweep_and_orders_stuck_is_emitte
     capsys.readouterr()
 
     # When the scheduled sweep runs
-    result = handler.handler({"resolve_after_seconds": 0}, context("recovery"))
+    result = handler.handler({"resolve_after_seconds": 0}, context("recovery", timeout_seconds=300))
 
     # Then the other order is settled, the failure is reported, and the stuck count is published
     assert result == {
@@ -209,7 +184,7 @@ def test_a3_the_sweep_waits_for_the_lease_and_a_late_charge_is_recorded_as_an_or
     orders: DynamoExecutionStore,
 ) -> None:
     # Given an executor attempt charging an order, slowly; the PSP has no record of the key meanwhile
-    lookups = Lookups({})
+    lookups = ChargeLookups({})
     wallet, status = Recorder(), Recorder()
     reports: list[recovery.RecoveryReport] = []
 
@@ -254,7 +229,7 @@ def test_a3_a_sweep_decision_is_refused_once_a_new_attempt_claims_the_order(orde
     # Given an order whose attempt 1 lease has expired
     orders.claim(_order("po_reclaimed"))
 
-    class ClaimedDuringLookup(Lookups):
+    class ClaimedDuringLookup(ChargeLookups):
         def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
             orders.claim(_order("po_reclaimed"))  # a redelivered message starts attempt 2 meanwhile
             return super().charge_by_idempotency_key(idempotency_key)

@@ -61,23 +61,29 @@ def test_unbalanced_posting_is_refused_and_books_nothing(
     ledger = importlib.import_module("functions.ledger.handler")
     ledger._postings_ports.cache_clear()
     unbalanced = {
-        "kind": "test",
+        "producer": "payouts",
+        "kind": "payout_in_transit",
         "business_id": "b1",
+        "reference": "b1",
         "currency": "USD",
         "lines": [
-            {"account": "a", "direction": "debit", "amount": 10},
-            {"account": "b", "direction": "credit", "amount": 9},
+            {"account": "seller_payable:a", "direction": "debit", "amount": 10},
+            {"account": "payout_in_transit:a", "direction": "credit", "amount": 9},
         ],
     }
     balanced = {
         **unbalanced,
         "business_id": "b2",
+        "reference": "b2",
         "lines": [
-            {"account": "a", "direction": "debit", "amount": 10},
-            {"account": "b", "direction": "credit", "amount": 10},
+            {"account": "seller_payable:a", "direction": "debit", "amount": 10},
+            {"account": "payout_in_transit:a", "direction": "credit", "amount": 10},
         ],
     }
     result = ledger.postings_handler(sqs_event(json.dumps(unbalanced), json.dumps(balanced)), context())
     assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     entries = list(ledger._postings_ports().store.all_entries())
-    assert sorted((e.account, e.direction, e.amount) for e in entries) == [("a", "debit", 10), ("b", "credit", 10)]
+    assert sorted((e.account, e.direction, e.amount) for e in entries) == [
+        ("payout_in_transit:a", "credit", 10),
+        ("seller_payable:a", "debit", 10),
+    ]

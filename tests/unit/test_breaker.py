@@ -10,7 +10,7 @@ import pytest
 
 from functions.psp.breaker import CircuitBreaker, CircuitStoreUnavailable, GuardedPsp
 from functions.psp.circuit import CircuitPolicy, CircuitState
-from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspUnavailable
+from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable
 
 POLICY = CircuitPolicy(window_seconds=10, min_calls=4, failure_rate=0.5, cool_down_seconds=5, probes_to_close=2)
 
@@ -63,7 +63,7 @@ class Observer:
 
 
 class Psp:
-    """A PSP whose next answers are scripted: "ok", or "down" (PspUnavailable)."""
+    """A PSP whose next answers are scripted: "ok", "down" (PspUnavailable) or "busy" (a 409)."""
 
     def __init__(self) -> None:
         self.answers: list[str] = []
@@ -73,8 +73,11 @@ class Psp:
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
     ) -> ChargeResult:
         self.calls += 1
-        if (self.answers.pop(0) if self.answers else "ok") == "down":
+        answer = self.answers.pop(0) if self.answers else "ok"
+        if answer == "down":
             raise PspUnavailable("PSP answered 503")
+        if answer == "busy":
+            raise PspBusy("PSP answered 409")
         return ChargeResult(status="succeeded", psp_reference=f"ch_{idempotency_key}")
 
     def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult:
@@ -117,6 +120,20 @@ def test_failures_open_the_circuit_for_this_execution_at_once_and_fail_fast() ->
     with pytest.raises(CircuitOpen):
         charge(psp, "po_5")
     assert (inner.calls, observer.rejections) == (4, 1)
+
+
+def test_a_409_for_a_duplicate_in_flight_is_retried_but_never_opens_the_circuit() -> None:
+    # Given the same orders on two workers: the PSP answers 409 to the second request of each
+    store, clock, observer = MemoryStore(), Clock(), Observer()
+    inner = Psp()
+    psp = GuardedPsp(inner, breaker(store, clock, observer))
+    inner.answers = ["busy"] * 6
+    for i in range(6):
+        with pytest.raises(PspBusy):  # a PspUnavailable: the message comes back later
+            charge(psp, f"po_{i}")
+    # Then the circuit stays closed: the next call is made, and succeeds
+    assert charge(psp, "po_next").status == "succeeded"
+    assert (inner.calls, observer.rejections) == (7, 0)
 
 
 def test_the_state_is_shared_with_every_other_execution() -> None:

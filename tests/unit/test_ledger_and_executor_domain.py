@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
 
 from functions.common.clock import utc_now
 from functions.common.events import ExecuteOrder, JournalPosting, OrderCharged
@@ -9,6 +8,7 @@ from functions.executor import domain as executor
 from functions.ledger import domain as ledger
 from functions.psp.models import ChargeResult
 from tests.support.executions import MemoryExecutionStore
+from tests.support.fakes import Recorder
 from tests.support.ledger_balance import credit_balance
 
 
@@ -29,6 +29,7 @@ def test_charge_journal_is_balanced_with_deterministic_ids() -> None:
 
 def test_unbalanced_posting_is_refused() -> None:
     posting = JournalPosting(
+        producer="p",
         kind="k",
         business_id="b",
         currency="USD",
@@ -50,14 +51,6 @@ def test_trial_balance_per_currency() -> None:
     assert (tb.balanced, tb.currencies["USD"].debits, tb.currencies["USD"].credits) == (False, 5, 0)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[BaseModel] = []
-
-    def publish(self, message: BaseModel) -> None:
-        self.messages.append(message)
-
-
 class CountingPsp:
     def __init__(self, result: ChargeResult) -> None:
         self.result = result
@@ -66,6 +59,10 @@ class CountingPsp:
     def charge(self, *, idempotency_key: str, **_: object) -> ChargeResult:
         self.keys.append(idempotency_key)
         return self.result
+
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        self.keys.append(f"lookup:{idempotency_key}")
+        return self.result if self.result.status != "failed" else None
 
 
 ORDER = ExecuteOrder(
@@ -100,3 +97,39 @@ def test_declined_order_is_failed_and_never_reaches_the_wallet() -> None:
     assert (result.status, result.failure_code) == ("FAILED", "card_declined")
     assert wallet.messages == []
     assert [m.model_dump()["status"] for m in status.messages] == ["FAILED"]
+
+
+def test_a_redelivered_order_the_sweep_failed_finds_the_charge_a_dead_attempt_made_as_an_orphan() -> None:
+    # Given an order the recovery sweep failed (no charge at the PSP then), while an attempt it thought dead
+    # charged it and died before it could record the charge
+    store = MemoryExecutionStore(utc_now)
+    store.claim(ORDER)
+    store.decide("po_7", expected="EXECUTING", result=ChargeResult("failed", None, executor.NO_CHARGE))
+    psp, wallet, status = CountingPsp(ChargeResult("succeeded", "ch_late")), Recorder(), Recorder()
+
+    # When its message is delivered again, twice
+    for _ in range(2):
+        execution = executor.execute_order(ORDER, store=store, psp=psp, wallet=wallet, order_status=status)
+
+    # Then the PSP is asked (once: the orphan is recorded then), never charged, and the order stays FAILED
+    # with the charge recorded for its refund; nothing credits the seller
+    assert psp.keys == ["lookup:po_7"]
+    assert (execution.status, execution.failure_code, execution.orphan_psp_reference) == (
+        "FAILED",
+        executor.NO_CHARGE,
+        "ch_late",
+    )
+    assert wallet.messages == []
+    assert [m.status for m in status.messages] == ["FAILED", "FAILED"]  # type: ignore[attr-defined]
+
+
+def test_a_redelivered_order_the_sweep_failed_with_no_charge_anywhere_stays_failed() -> None:
+    store = MemoryExecutionStore(utc_now)
+    store.claim(ORDER)
+    store.decide("po_7", expected="EXECUTING", result=ChargeResult("failed", None, executor.NO_CHARGE))
+    psp = CountingPsp(ChargeResult("failed", None, "card_declined"))  # its lookup finds nothing
+
+    execution = executor.execute_order(ORDER, store=store, psp=psp, wallet=Recorder(), order_status=Recorder())
+
+    assert psp.keys == ["lookup:po_7"]
+    assert (execution.status, execution.orphan_psp_reference) == ("FAILED", None)

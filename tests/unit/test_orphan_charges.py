@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from functions.common.events import OrderStatus
 from functions.common.observability import logger, metrics
@@ -21,15 +20,8 @@ from functions.psp.client import PspClient
 from functions.psp.models import ChargeResult
 from local_stack.loopback import LoopbackServer
 from local_stack.psp.simulator import PspSimulator, psp_server
+from tests.support.fakes import Recorder
 from tests.support.ports import free_port
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[BaseModel] = []
-
-    def publish(self, message: BaseModel) -> None:
-        self.messages.append(message)
 
 
 class Executions:

@@ -55,10 +55,10 @@ def request(*orders: tuple[str, str, int]) -> PaymentRequest:
 def test_accept_payment_sums_orders_and_is_idempotent_per_key() -> None:
     store = MemoryStore()
     first = domain.accept_payment(
-        request(("po_1", "s1", 100), ("po_2", "s2", 250)), idempotency_key="k", store=store, now=now
+        request(("po_1", "s1", 100), ("po_2", "s2", 250)), caller="ak_1", idempotency_key="k", store=store, now=now
     )
     again = domain.accept_payment(
-        request(("po_1", "s1", 100), ("po_2", "s2", 250)), idempotency_key="k", store=store, now=now
+        request(("po_1", "s1", 100), ("po_2", "s2", 250)), caller="ak_1", idempotency_key="k", store=store, now=now
     )
     assert first == again
     assert (first.amount, first.status, [o.status for o in first.orders]) == (
@@ -71,9 +71,11 @@ def test_accept_payment_sums_orders_and_is_idempotent_per_key() -> None:
 
 def test_order_id_owned_by_another_payment_is_a_conflict_naming_the_field() -> None:
     store = MemoryStore()
-    domain.accept_payment(request(("po_1", "s1", 100)), idempotency_key="k1", store=store, now=now)
+    domain.accept_payment(request(("po_1", "s1", 100)), caller="ak_1", idempotency_key="k1", store=store, now=now)
     with pytest.raises(Conflict) as raised:
-        domain.accept_payment(request(("po_9", "s1", 1), ("po_1", "s1", 5)), idempotency_key="k2", store=store)
+        domain.accept_payment(
+            request(("po_9", "s1", 1), ("po_1", "s1", 5)), caller="ak_1", idempotency_key="k2", store=store
+        )
     assert (raised.value.code, raised.value.param) == ("duplicate_payment_order", "orders[1].payment_order_id")
     assert len(store.payments) == 1
 

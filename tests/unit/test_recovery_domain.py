@@ -8,47 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from functions.common.events import ExecuteOrder, OrderCharged, OrderStatusChanged
 from functions.executor import domain as executor
 from functions.executor.domain import OrderExecution
-from functions.psp.models import ChargeResult, PspUnavailable
+from functions.psp.models import ChargeResult
 from functions.recovery import domain as recovery
 from tests.support.executions import HAND_ON, MemoryExecutionStore
+from tests.support.fakes import ChargeLookups, DyingPublisher, ProcessDied, Recorder
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
-
-
-class Publisher:
-    def __init__(self) -> None:
-        self.messages: list[BaseModel] = []
-
-    def publish(self, message: BaseModel) -> None:
-        self.messages.append(message)
-
-
-class ProcessDied(BaseException):
-    """The sweep's process ends here (a timeout, an out-of-memory kill): nothing after it runs."""
-
-
-class DyingPublisher:
-    def publish(self, message: BaseModel) -> None:
-        raise ProcessDied
-
-
-class Psp:
-    def __init__(self, known: dict[str, ChargeResult], broken: frozenset[str] = frozenset()) -> None:
-        self.known = known
-        self.broken = broken
-        self.lookups: list[str] = []
-
-    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
-        self.lookups.append(idempotency_key)
-        if idempotency_key in self.broken:
-            raise PspUnavailable("PSP answered 503 to a charge lookup")
-        return self.known.get(idempotency_key)
+# The executor queue's retries of a message: short here, so an order with no charge fails in these tests.
+RETRY_WINDOW = timedelta(0)
 
 
 class Clock:
@@ -74,7 +46,7 @@ def _order(po: str, status: Any, opened: datetime) -> OrderExecution:
 
 def _sweep(
     store: MemoryExecutionStore,
-    psp: Psp,
+    psp: ChargeLookups,
     *,
     now: datetime = NOW,
     resolve_after: timedelta = timedelta(minutes=30),
@@ -85,11 +57,13 @@ def _sweep(
         now=now,
         resolve_after=resolve_after,
         lease=LEASE,
+        retry_window=RETRY_WINDOW,
         stuck_after=timedelta(hours=4),
         store=store,
         psp=psp,
-        wallet=wallet if wallet is not None else Publisher(),
-        order_status=order_status if order_status is not None else Publisher(),
+        wallet=wallet if wallet is not None else Recorder(),
+        order_status=order_status if order_status is not None else Recorder(),
+        out_of_time=lambda: False,
     )
 
 
@@ -103,14 +77,14 @@ def test_sweep_settles_from_the_psp_record_fails_the_unknown_and_counts_the_stuc
         _order("po_recent", "EXECUTING", now - timedelta(minutes=5)),
     ):
         orders.add(order)
-    psp = Psp(
+    psp = ChargeLookups(
         {
             "po_settled": ChargeResult("succeeded", "ch_1"),
             "po_still_pending": ChargeResult("pending", "ch_2"),
             "po_recent": ChargeResult("succeeded", "ch_3"),
         }
     )
-    wallet, status = Publisher(), Publisher()
+    wallet, status = Recorder(), Recorder()
 
     report = _sweep(orders, psp, now=now, wallet=wallet, order_status=status)
 
@@ -120,7 +94,7 @@ def test_sweep_settles_from_the_psp_record_fails_the_unknown_and_counts_the_stuc
         1,
         ["po_still_pending"],
     )
-    assert sorted(psp.lookups) == ["po_never_sent", "po_settled", "po_still_pending"]
+    assert sorted(psp.asked) == ["po_never_sent", "po_settled", "po_still_pending"]
     assert orders.executions["po_never_sent"].failure_code == "psp_no_charge"
     assert orders.executions["po_recent"].status == "EXECUTING"  # too young: its worker may be alive
     assert [m.payment_order_id for m in wallet.messages] == ["po_settled"]  # type: ignore[attr-defined]
@@ -132,7 +106,7 @@ def test_a2_sweep_crash_after_deciding_still_hands_the_order_on() -> None:
     # Given an order left EXECUTING an hour ago, which the PSP did charge
     orders = MemoryExecutionStore(Clock(NOW))
     orders.add(_order("po_charged", "EXECUTING", NOW - timedelta(hours=1)))
-    psp = Psp({"po_charged": ChargeResult("succeeded", "ch_1")})
+    psp = ChargeLookups({"po_charged": ChargeResult("succeeded", "ch_1")})
 
     # When a sweep decides it and its process dies before the hand-on reaches the wallet
     with pytest.raises(ProcessDied):
@@ -140,10 +114,10 @@ def test_a2_sweep_crash_after_deciding_still_hands_the_order_on() -> None:
     assert orders.executions["po_charged"].status == "SUCCEEDED"
 
     # Then the next sweep hands it on (without asking the PSP again) and only then takes it off the index
-    wallet, status = Publisher(), Publisher()
+    wallet, status = Recorder(), Recorder()
     report = _sweep(orders, psp, now=NOW + timedelta(minutes=5), wallet=wallet, order_status=status)
     assert report.handed_on_again == ["po_charged"]
-    assert psp.lookups == ["po_charged"]
+    assert psp.asked == ["po_charged"]
     assert wallet.messages == [
         OrderCharged(
             payment_id="pay",
@@ -168,13 +142,13 @@ def test_a2_a_raising_lookup_does_not_block_the_rest_of_the_sweep() -> None:
     orders.add(_order("po_lookup_fails", "EXECUTING", NOW - timedelta(hours=5)))
     orders.add(_order("po_charged", "PENDING", NOW - timedelta(hours=2)))
     orders.add(_order("po_never_sent", "EXECUTING", NOW - timedelta(hours=1)))
-    psp = Psp({"po_charged": ChargeResult("succeeded", "ch_1")}, broken=frozenset({"po_lookup_fails"}))
+    psp = ChargeLookups({"po_charged": ChargeResult("succeeded", "ch_1")}, broken=frozenset({"po_lookup_fails"}))
 
     # When the sweep runs
     report = _sweep(orders, psp)
 
     # Then the others are settled, the failure is reported, and the failing order still counts as stuck
-    assert psp.lookups == ["po_lookup_fails", "po_charged", "po_never_sent"]
+    assert psp.asked == ["po_lookup_fails", "po_charged", "po_never_sent"]
     assert report.errors == {"po_lookup_fails": "PspUnavailable: PSP answered 503 to a charge lookup"}
     assert report.resolved == {"SUCCEEDED": 1, "FAILED": 1}
     assert report.stuck == ["po_lookup_fails"]
@@ -210,8 +184,8 @@ def test_a3_sweep_waits_for_the_lease_and_a_late_charge_is_recorded_as_an_orphan
     clock = Clock(NOW)
     orders = MemoryExecutionStore(clock)
     orders.add(_order("po_race", "EXECUTING", NOW - timedelta(hours=2)))
-    lookups = Psp({})  # the PSP has no charge for the key yet: the new attempt's request is in flight
-    wallet, status = Publisher(), Publisher()
+    lookups = ChargeLookups({})  # the PSP has no charge for the key yet: the new attempt's request is in flight
+    wallet, status = Recorder(), Recorder()
 
     def sweeps() -> list[recovery.RecoveryReport]:
         # When a sweep with no deadline runs while the attempt's lease is live, and another after it expired
@@ -229,7 +203,7 @@ def test_a3_sweep_waits_for_the_lease_and_a_late_charge_is_recorded_as_an_orphan
     assert (live.leased, live.resolved, live.examined) == (["po_race"], {}, 1)
     # And the second decided it FAILED (no charge at the PSP)
     assert (expired.leased, expired.resolved) == ([], {"FAILED": 1})
-    assert lookups.lookups == ["po_race"]
+    assert lookups.asked == ["po_race"]
     # And the executor's charge that then succeeded is recorded as an orphan on the FAILED order, never credited
     assert (execution.status, execution.failure_code) == ("FAILED", "psp_no_charge")
     assert (execution.orphan_psp_reference, execution.orphaned_at) == ("ch_late", NOW.isoformat())
@@ -244,7 +218,7 @@ def test_a3_a_sweep_decision_is_refused_once_a_new_attempt_claims_the_order() ->
     orders = MemoryExecutionStore(Clock(NOW))
     orders.add(_order("po_race", "EXECUTING", NOW - timedelta(hours=1)))
 
-    class ClaimedDuringLookup(Psp):
+    class ClaimedDuringLookup(ChargeLookups):
         def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
             # While the sweep asks the PSP, a redelivered message starts attempt 2
             orders.claim(ORDER)
@@ -258,3 +232,66 @@ def test_a3_a_sweep_decision_is_refused_once_a_new_attempt_claims_the_order() ->
     assert (orders.executions["po_race"].status, orders.executions["po_race"].attempts) == ("EXECUTING", 2)
     assert orders.index["po_race"] == "OPEN"
     assert HAND_ON not in orders.index.values()
+
+
+def _sweep_with(
+    orders: MemoryExecutionStore, lookups: ChargeLookups, *, now: datetime, out_of_time: Any = lambda: False
+) -> recovery.RecoveryReport:
+    return recovery.recover_orders(
+        now=now,
+        resolve_after=timedelta(minutes=30),
+        lease=LEASE,
+        retry_window=timedelta(hours=24),
+        stuck_after=timedelta(hours=4),
+        store=orders,
+        psp=lookups,
+        wallet=Recorder(),
+        order_status=Recorder(),
+        out_of_time=out_of_time,
+    )
+
+
+def test_an_order_the_psp_has_no_charge_for_waits_while_its_message_may_still_be_retried() -> None:
+    # Given an order claimed 2 hours ago whose charge the PSP never saw: it was down (a long brownout),
+    # and the executor's message is still backing off (the queue retries it for 24 hours)
+    orders = MemoryExecutionStore(Clock(NOW))
+    orders.add(_order("po_brownout", "EXECUTING", NOW - timedelta(hours=2)))
+    lookups = ChargeLookups({})
+
+    # When the sweep runs, its lease long expired
+    report = _sweep_with(orders, lookups, now=NOW)
+
+    # Then the order is not failed: the next retry may charge it. It waits, and counts as open
+    assert (report.resolved, report.awaiting_retry, report.still_pending) == ({}, ["po_brownout"], 0)
+    assert orders.executions["po_brownout"].status == "EXECUTING"
+    assert orders.index["po_brownout"] == "OPEN"
+
+    # And once the message can no longer be retried (24 h plus the lease after the order opened)
+    later = NOW - timedelta(hours=2) + timedelta(hours=24) + LEASE + timedelta(seconds=1)
+    report = _sweep_with(orders, lookups, now=later)
+
+    # Then the order fails with psp_no_charge, and the PSP was asked twice, never charged
+    assert (report.resolved, report.awaiting_retry) == ({"FAILED": 1}, [])
+    assert (orders.executions["po_brownout"].status, orders.executions["po_brownout"].failure_code) == (
+        "FAILED",
+        "psp_no_charge",
+    )
+    assert lookups.asked == ["po_brownout", "po_brownout"]
+
+
+def test_a_sweep_out_of_time_stops_and_reports_what_it_did() -> None:
+    orders = MemoryExecutionStore(Clock(NOW))
+    for n in range(3):
+        orders.add(_order(f"po_{n}", "PENDING", NOW - timedelta(hours=1, minutes=n)))
+    lookups = ChargeLookups({f"po_{n}": ChargeResult("succeeded", f"ch_{n}") for n in range(3)})
+    checks: list[int] = []
+
+    def out_of_time() -> bool:
+        checks.append(1)
+        return len(checks) > 1  # time for one order only
+
+    report = _sweep_with(orders, lookups, now=NOW, out_of_time=out_of_time)
+
+    assert (report.out_of_time, report.examined, report.resolved) == (True, 1, {"SUCCEEDED": 1})
+    assert lookups.asked == ["po_2"]  # the oldest first
+    assert sorted(po for po, bucket in orders.index.items() if bucket == "OPEN") == ["po_0", "po_1"]

@@ -1,0 +1,222 @@
+"""The money auditor: checks that money is conserved, from balance records and recent orders.
+
+Pure: every read goes through a port handed in, so the CLI (`payments audit`) and the scheduled Lambda run
+the same checks. One run reads O(accounts + recent orders): the ledger's balance records, the wallet's
+payout-due index, the executor's indexes of recently decided and still open orders, and the DLQ depths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from functions.auditor.models import CHECKS, AuditReport, Check, Finding, OrderRecord, WalletBalance
+from functions.common.clock import iso
+from functions.common.ids import deterministic_id
+from functions.ledger.accounts import PAYOUT_IN_TRANSIT_FORMAT, SELLER_PAYABLE_FORMAT, seller_payable
+from functions.ledger.balances import AccountBalance
+from functions.ledger.domain import Entry
+from functions.psp.models import ChargeResult
+
+PAYABLE_PREFIX = SELLER_PAYABLE_FORMAT.format("")
+IN_TRANSIT_PREFIX = PAYOUT_IN_TRANSIT_FORMAT.format("")
+
+
+class LedgerBalances(Protocol):
+    def all_balances(self) -> Iterable[AccountBalance]: ...
+
+
+class Wallets(Protocol):
+    def due_sellers(self) -> Iterable[tuple[str, str]]:
+        """(seller_id, currency) of every balance on the payout-due index."""
+
+    def balance(self, seller_id: str, currency: str) -> WalletBalance: ...
+
+    def credited(self, seller_id: str, payment_order_id: str) -> bool:
+        """Whether the wallet applied this order's credit (its applied-marker exists)."""
+
+
+class Orders(Protocol):
+    def succeeded_between(self, start: datetime, end: datetime) -> Iterable[OrderRecord]: ...
+
+    def failed_between(self, start: datetime, end: datetime) -> Iterable[OrderRecord]: ...
+
+    def open_before(self, cutoff: datetime) -> Iterable[OrderRecord]:
+        """Orders still EXECUTING or PENDING that opened before `cutoff`."""
+
+
+class Journals(Protocol):
+    def by_payment_order(self, payment_order_id: str) -> Sequence[Entry]: ...
+
+
+class Charges(Protocol):
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
+
+
+class DeadLetterQueues(Protocol):
+    def depths(self) -> dict[str, int]:
+        """Messages held (visible or in flight) per dead-letter queue name."""
+
+
+class Ports(Protocol):
+    @property
+    def balances(self) -> LedgerBalances: ...
+    @property
+    def wallets(self) -> Wallets: ...
+    @property
+    def orders(self) -> Orders: ...
+    @property
+    def journals(self) -> Journals: ...
+    @property
+    def charges(self) -> Charges: ...
+    @property
+    def dead_letters(self) -> DeadLetterQueues: ...
+
+
+def _wallet_vs_ledger(ports: Ports, records: list[AccountBalance]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    """(seller, currency) -> (available, payable, reserved, in transit) for every pair that differs."""
+    ledger: dict[tuple[str, str], list[int]] = {}
+    for record in records:
+        for prefix, slot in ((PAYABLE_PREFIX, 0), (IN_TRANSIT_PREFIX, 1)):
+            if record.account.startswith(prefix):
+                pair = (record.account.removeprefix(prefix), record.currency)
+                ledger.setdefault(pair, [0, 0])[slot] = record.credit_balance
+    pairs = set(ledger) | set(ports.wallets.due_sellers())
+    differing = {}
+    for seller_id, currency in sorted(pairs):
+        wallet = ports.wallets.balance(seller_id, currency)
+        payable, in_transit = ledger.get((seller_id, currency), [0, 0])
+        if (wallet.available, wallet.reserved) != (payable, in_transit):
+            differing[(seller_id, currency)] = (wallet.available, payable, wallet.reserved, in_transit)
+    return differing
+
+
+def check_wallets(ports: Ports, *, pause: Callable[[], None]) -> list[Finding]:
+    """Every seller's wallet equals their ledger accounts. A pair that differs is read again after a pause:
+    a credit or a payout between the wallet's write and the ledger's is in flight, not lost."""
+    differing = _wallet_vs_ledger(ports, list(ports.balances.all_balances()))
+    if differing:
+        pause()
+        again = _wallet_vs_ledger(ports, list(ports.balances.all_balances()))
+        differing = {pair: values for pair, values in again.items() if pair in differing}
+    return [
+        Finding(
+            check="wallet_matches_ledger",
+            message=(
+                f"wallet available {available} / reserved {reserved}, "
+                f"ledger {seller_payable(seller_id)} {payable} / payout in transit {in_transit}"
+            ),
+            ids={"seller_id": seller_id, "currency": currency},
+        )
+        for (seller_id, currency), (available, payable, reserved, in_transit) in differing.items()
+    ]
+
+
+def check_trial_balance(records: Iterable[AccountBalance]) -> list[Finding]:
+    totals: dict[str, list[int]] = {}
+    for record in records:
+        bucket = totals.setdefault(record.currency, [0, 0])
+        bucket[0] += record.debits
+        bucket[1] += record.credits
+    return [
+        Finding(
+            check="trial_balance_zero",
+            message=f"debits {debits} != credits {credits}",
+            ids={"currency": currency},
+        )
+        for currency, (debits, credits) in sorted(totals.items())
+        if debits != credits
+    ]
+
+
+def _order_ids(order: OrderRecord) -> dict[str, str]:
+    return {"payment_order_id": order.payment_order_id, "payment_id": order.payment_id, "seller_id": order.seller_id}
+
+
+def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
+    """One successful PSP charge (the PSP keeps one per idempotency key: the order id), one wallet credit,
+    one charge journal of the order's amount."""
+    problems: list[str] = []
+    charge = ports.charges.charge_by_idempotency_key(order.payment_order_id)
+    if charge is None or charge.status != "succeeded":
+        problems.append(f"no successful PSP charge (PSP: {charge.status if charge else 'none'})")
+    elif charge.psp_reference != order.psp_reference:
+        problems.append(f"PSP charge {charge.psp_reference} is not the order's {order.psp_reference}")
+    if not ports.wallets.credited(order.seller_id, order.payment_order_id):
+        problems.append("no wallet credit")
+    journal_id = deterministic_id("jr", "charge", order.payment_order_id)
+    lines = [e for e in ports.journals.by_payment_order(order.payment_order_id) if e.journal_id == journal_id]
+    expected = {("debit", order.amount), ("credit", order.amount)}
+    if len(lines) != 2 or {(e.direction, e.amount) for e in lines} != expected:
+        problems.append(f"charge journal {journal_id} has {len(lines)} lines, not a balanced pair of {order.amount}")
+    return [Finding(check="succeeded_orders_complete", message=problem, ids=_order_ids(order)) for problem in problems]
+
+
+def check_failed(order: OrderRecord, ports: Ports) -> list[Finding]:
+    """A failed order has no successful charge at the PSP, unless it is a recorded orphan charge."""
+    charge = ports.charges.charge_by_idempotency_key(order.payment_order_id)
+    if charge is None or charge.status != "succeeded" or order.orphan_psp_reference is not None:
+        return []
+    return [
+        Finding(
+            check="failed_orders_uncharged",
+            message=f"the PSP charged {charge.psp_reference} and no orphan charge is recorded",
+            ids={**_order_ids(order), "psp_reference": str(charge.psp_reference)},
+        )
+    ]
+
+
+def check_open(orders: Iterable[OrderRecord]) -> list[Finding]:
+    return [
+        Finding(
+            check="processing_past_deadline",
+            message=f"{order.status} since {order.open_since}",
+            ids=_order_ids(order),
+        )
+        for order in orders
+    ]
+
+
+def check_dead_letters(depths: dict[str, int]) -> list[Finding]:
+    return [
+        Finding(check="dead_letter_queues_empty", message=f"{count} messages", ids={"queue": name})
+        for name, count in sorted(depths.items())
+        if count > 0
+    ]
+
+
+def audit(
+    ports: Ports,
+    *,
+    now: datetime,
+    window: timedelta,
+    settle: timedelta,
+    processing_deadline: timedelta,
+    pause: Callable[[], None],
+) -> AuditReport:
+    """Run every check. Orders are those decided in [now - settle - window, now - settle]: `settle` gives
+    the asynchronous credit and journal of a just-decided order time to land."""
+    end = now - settle
+    start = end - window
+    findings = check_wallets(ports, pause=pause)
+    findings += check_trial_balance(ports.balances.all_balances())
+    checked = 0
+    for order in ports.orders.succeeded_between(start, end):
+        checked += 1
+        findings += check_succeeded(order, ports)
+    for order in ports.orders.failed_between(start, end):
+        checked += 1
+        findings += check_failed(order, ports)
+    findings += check_open(ports.orders.open_before(now - processing_deadline))
+    findings += check_dead_letters(ports.dead_letters.depths())
+    violations: dict[Check, int] = {check: 0 for check in CHECKS}
+    for finding in findings:
+        violations[finding.check] += 1
+    return AuditReport(
+        started_at=iso(now),
+        window_start=iso(start),
+        window_end=iso(end),
+        orders_checked=checked,
+        violations=violations,
+        findings=findings,
+    )

@@ -1,0 +1,1 @@
+"""`payments fuzz`: seeded, mutated requests to every public route of the local stack's API."""

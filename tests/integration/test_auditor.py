@@ -1,0 +1,221 @@
+"""The money auditor against the template's tables and queues in moto: a consistent stack passes, and each
+check reports a violation planted directly in the tables or queues, naming the ids involved."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.auditor import domain
+from functions.auditor.handler import AuditPorts, build_ports
+from functions.auditor.models import CHECKS, AuditReport
+from functions.auditor.settings import AuditorSettings
+from functions.common import decided_index
+from functions.common.clock import iso, utc_now
+from functions.common.dynamo import table
+from functions.common.events import OrderCharged
+from functions.ledger.domain import charge_journal
+from functions.psp.models import ChargeResult
+from functions.wallet import keys
+from functions.wallet.store import DynamoWalletStore
+from local_stack.deploy import LocalCloud
+
+HANDLER = "functions.auditor.handler.handler"
+
+
+class PspCharges:
+    """The PSP's answer by idempotency key (the PSP is not under test here)."""
+
+    def __init__(self, charges: dict[str, ChargeResult]) -> None:
+        self.charges = charges
+
+    def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        return self.charges.get(idempotency_key)
+
+
+def _order(settings: AuditorSettings, order_id: str, status: str, **extra: Any) -> None:
+    decided_at = iso(utc_now() - timedelta(minutes=10))
+    shard = decided_index.decided_shard(order_id, decided_at)
+    item: dict[str, Any] = {
+        "payment_order_id": order_id,
+        "payment_id": f"pay_{order_id}",
+        "seller_id": "seller_a",
+        "amount": 1500,
+        "currency": "USD",
+        "status": status,
+        "decided_at": decided_at,
+    }
+    if status == "SUCCEEDED":
+        item |= {decided_index.ATTRIBUTE: shard, "psp_reference": f"ch_{order_id}"}
+    elif status == "FAILED":
+        item |= {decided_index.FAILED_ATTRIBUTE: shard}
+    table(settings.orders_table).put_item(Item=item | extra)
+
+
+def _succeed_fully(settings: AuditorSettings, ports: AuditPorts, order_id: str) -> None:
+    """An order the whole pay-in path handled: decided, credited once, booked once."""
+    _order(settings, order_id, "SUCCEEDED")
+    charge = OrderCharged(
+        payment_id=f"pay_{order_id}",
+        payment_order_id=order_id,
+        seller_id="seller_a",
+        amount=1500,
+        currency="USD",
+        psp_reference=f"ch_{order_id}",
+    )
+    DynamoWalletStore(settings.wallet_table).credit_once(
+        seller_id="seller_a", currency="USD", amount=1500, applied_marker=f"charge#{order_id}"
+    )
+    assert ports.journals.append(charge_journal(charge, created_at=iso(utc_now())))
+
+
+@pytest.fixture
+def audited(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> tuple[AuditorSettings, AuditPorts]:
+    use_function_env(HANDLER)
+    settings = AuditorSettings.from_env()
+    psp = PspCharges({"po_ok": ChargeResult(status="succeeded", psp_reference="ch_po_ok")})
+    ports = replace(build_ports(settings), charges=psp)  # type: ignore[arg-type]
+    _succeed_fully(settings, ports, "po_ok")
+    return settings, ports
+
+
+def _audit(ports: AuditPorts) -> AuditReport:
+    return domain.audit(
+        ports,
+        now=utc_now(),
+        window=timedelta(hours=2),
+        settle=timedelta(0),
+        processing_deadline=timedelta(hours=1),
+        pause=lambda: None,
+    )
+
+
+def test_a_consistent_stack_has_no_violation(audited: tuple[AuditorSettings, AuditPorts]) -> None:
+    _, ports = audited
+    report = _audit(ports)
+    assert (report.findings, report.orders_checked) == ([], 1)
+    assert report.violations == dict.fromkeys(CHECKS, 0)
+
+
+def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorSettings, AuditPorts]) -> None:
+    settings, ports = audited
+    psp: PspCharges = ports.charges  # type: ignore[assignment]
+    # Given a wallet with 1 more than its ledger account
+    table(settings.wallet_table).update_item(
+        Key={keys.PARTITION_KEY: "seller_a", keys.SORT_KEY: keys.balance_key("USD")},
+        UpdateExpression="ADD available :one",
+        ExpressionAttributeValues={":one": 1},
+    )
+    # And an EUR balance record with 5 debits no entry explains
+    table(settings.balances_table).put_item(Item={"currency": "EUR", "account": "bank_cash", "debits": 5})
+    # And a SUCCEEDED order with a PSP charge but neither a credit nor a journal
+    _order(settings, "po_lost", "SUCCEEDED")
+    psp.charges["po_lost"] = ChargeResult(status="succeeded", psp_reference="ch_po_lost")
+    # And a FAILED order the PSP charged, with no orphan recorded; and one whose orphan charge is recorded
+    _order(settings, "po_charged", "FAILED")
+    psp.charges["po_charged"] = ChargeResult(status="succeeded", psp_reference="ch_po_charged")
+    _order(settings, "po_orphan", "FAILED", orphan_psp_reference="ch_po_orphan")
+    psp.charges["po_orphan"] = ChargeResult(status="succeeded", psp_reference="ch_po_orphan")
+    # And an order EXECUTING for five hours
+    _order(settings, "po_stuck", "EXECUTING", open_bucket="OPEN", open_since=iso(utc_now() - timedelta(hours=5)))
+    # And a message in the ledger queue's DLQ
+    dlq = next(url for url in settings.queue_urls if "LedgerQueueDlq" in url)
+    boto3.client("sqs").send_message(QueueUrl=dlq, MessageBody="{}")
+
+    # When the auditor runs
+    report = _audit(ports)
+
+    # Then each check reports its violation, naming the ids
+    found = sorted((f.check, tuple(sorted(f.ids.items())), f.message) for f in report.findings)
+    order_ids = (("payment_id", "pay_po_lost"), ("payment_order_id", "po_lost"), ("seller_id", "seller_a"))
+    assert found == sorted(
+        [
+            (
+                "wallet_matches_ledger",
+                (("currency", "USD"), ("seller_id", "seller_a")),
+                "wallet available 1501 / reserved 0, ledger seller_payable:seller_a 1500 / payout in transit 0",
+            ),
+            ("trial_balance_zero", (("currency", "EUR"),), "debits 5 != credits 0"),
+            ("succeeded_orders_complete", order_ids, "no wallet credit"),
+            (
+                "succeeded_orders_complete",
+                order_ids,
+                f"charge journal {_journal_id('po_lost')} has 0 lines, not a balanced pair of 1500",
+            ),
+            (
+                "failed_orders_uncharged",
+                (
+                    ("payment_id", "pay_po_charged"),
+                    ("payment_order_id", "po_charged"),
+                    ("psp_reference", "ch_po_charged"),
+                    ("seller_id", "seller_a"),
+                ),
+                "the PSP charged ch_po_charged and no orphan charge is recorded",
+            ),
+            (
+                "processing_past_deadline",
+                (("payment_id", "pay_po_stuck"), ("payment_order_id", "po_stuck"), ("seller_id", "seller_a")),
+                f"EXECUTING since {_open_since(settings, 'po_stuck')}",
+            ),
+            ("dead_letter_queues_empty", (("queue", dlq.rsplit("/", 1)[-1]),), "1 messages"),
+        ]
+    )
+    assert report.orders_checked == 4  # decided in the window: po_ok, po_lost, po_charged, po_orphan
+    assert report.violations == {
+        "wallet_matches_ledger": 1,
+        "trial_balance_zero": 1,
+        "succeeded_orders_complete": 2,
+        "failed_orders_uncharged": 1,
+        "processing_past_deadline": 1,
+        "dead_letter_queues_empty": 1,
+    }
+
+
+def _journal_id(order_id: str) -> str:
+    from functions.common.ids import deterministic_id
+
+    return deterministic_id("jr", "charge", order_id)
+
+
+def _open_since(settings: AuditorSettings, order_id: str) -> str:
+    return str(table(settings.orders_table).get_item(Key={"payment_order_id": order_id})["Item"]["open_since"])
+
+
+def test_the_scheduled_auditor_emits_a_metric_per_check_and_logs_each_finding(
+    audited: tuple[AuditorSettings, AuditPorts],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings, ports = audited
+    handler = importlib.import_module("functions.auditor.handler")
+    monkeypatch.setattr(handler, "_ports", lambda: ports)
+    handler._settings.cache_clear()
+    monkeypatch.setenv("AUDIT_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("AUDIT_RECHECK_PAUSE_SECONDS", "0")
+    # Given one violation: an EUR balance record no entry explains
+    table(settings.balances_table).put_item(Item={"currency": "EUR", "account": "bank_cash", "credits": 7})
+    capsys.readouterr()
+
+    # When the scheduled auditor runs
+    from tests.integration.conftest import context
+
+    result = handler.handler({}, context())
+
+    # Then it returns the report, publishes one metric per check, and logs the finding at error level
+    assert result["violations"] == {check: (1 if check == "trial_balance_zero" else 0) for check in CHECKS}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    published = {k: v for line in lines for k, v in line.items() if k.startswith(handler.METRIC_PREFIX)}
+    assert published == {
+        handler.METRIC_PREFIX + check: [1.0 if check == "trial_balance_zero" else 0.0] for check in CHECKS
+    }
+    errors = [(r.getMessage(), r.check, r.ids, r.detail) for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [("audit violation", "trial_balance_zero", {"currency": "EUR"}, "debits 0 != credits 7")]
+    handler._settings.cache_clear()
