@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.faults import KINDS, FaultPlan, parse_kinds
+from local_stack.soak.audit import auditor_findings
 from local_stack.soak.check import Finding, soak_findings
 from local_stack.soak.driver import drive_checkouts, wait_until_quiet
 from local_stack.soak.http import SoakHttp
@@ -130,6 +131,7 @@ def soak(
             if still_busy:
                 findings.append(Finding("quiet", tuple(still_busy), f"not quiet within {timeout:.0f} s"))
             findings += soak_findings(http, drive, concurrency=concurrency)
+            findings += auditor_findings(stack)
             return SoakResult(
                 checkouts=len(workload.checkouts),
                 orders=workload.order_count,
