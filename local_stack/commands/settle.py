@@ -89,6 +89,8 @@ def wait_for_run(state: dict[str, Any], run_id: str, timeout: float) -> dict[str
         except urllib.error.HTTPError as error:
             if error.code != 404:
                 raise
+        except (TimeoutError, urllib.error.URLError):
+            pass  # one slow answer (a busy machine, a cold function): ask again until the deadline
         time.sleep(0.5)
     return None
 
