@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import queue
 import signal
@@ -27,6 +28,8 @@ from local_stack.loopback import stop_process
 from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
+COLD_START_SECONDS = 60  # a worker that has not imported its handler by then failed to start
+log = logging.getLogger("local_stack.lambda_runtime")
 # How long past a function's timeout the runtime waits for the reply of a worker before killing it: the
 # time a reply written at the deadline needs to cross the pipe. Any reply later than the timeout itself
 # still counts as a timeout.
@@ -68,8 +71,11 @@ class FunctionPool:
         base_env: dict[str, str],
         log: IO[str] | None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        chaos: Chaos | None = None,
     ) -> None:
         self.spec = spec
+        self.chaos = chaos or Chaos()
+        self._spawned = 0
         self.env = {
             **base_env,
             **spec.environment,
@@ -86,6 +92,10 @@ class FunctionPool:
         self.timeouts = 0
 
     def _spawn(self) -> Worker:
+        with self._lock:
+            number, self._spawned = self._spawned, self._spawned + 1
+        plan = self.chaos.plan
+        faults = plan.throttle_env(self.spec.logical_id, number) if plan is not None else {}
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "local_stack.lambda_worker", self.spec.handler],
             stdin=subprocess.PIPE,
@@ -94,18 +104,25 @@ class FunctionPool:
             text=True,
             # No parent-death signal here (it fires when the spawning *thread* ends); a worker whose
             # parent dies sees stdin close and exits on its own.
-            env=self.env,
+            env={**self.env, **faults},
         )
         worker = Worker(process)
         worker.start_reader()
-        ready = worker.replies.get(timeout=60)
+        try:
+            ready = worker.replies.get(timeout=COLD_START_SECONDS)
+        except queue.Empty:  # a cold start this slow is a failed invocation, as an import error is
+            ready = None
         if not ready or not ready.get("ready"):
             worker.stop()
-            raise InvocationError(f"{self.spec.handler} failed to start (import error?)")
+            raise InvocationError(f"{self.spec.handler} failed to start within {COLD_START_SECONDS}s (import error?)")
         return worker
 
     def warm(self) -> None:
-        worker = self._spawn()
+        try:
+            worker = self._spawn()
+        except InvocationError as error:  # the pool starts one on demand instead
+            log.warning("warming %s failed: %s", self.spec.name, error)
+            return
         with self._lock:
             self._all.append(worker)
             self._idle.append(worker)
@@ -136,7 +153,9 @@ class FunctionPool:
         if not healthy:
             worker.stop()
 
-    def invoke(self, event: dict[str, Any], *, crash: bool = False) -> Any:
+    def invoke(self, event: dict[str, Any], *, crash: bool | str | None = None) -> Any:
+        """`crash`: kill the execution environment "before" the handler runs (True means the same) or
+        "after" it ran, before it answers (fault injection)."""
         worker = self._acquire()
         healthy = False
         timeout = self.spec.timeout_seconds
@@ -146,7 +165,7 @@ class FunctionPool:
             request = {
                 "event": event,
                 "request_id": str(uuid.uuid4()),
-                "crash": crash,
+                "crash": "before" if crash is True else (crash or None),
                 # The context's deadline, on the wall clock both processes share.
                 "deadline": time.time() + timeout,
             }
@@ -161,6 +180,8 @@ class FunctionPool:
             if time.monotonic() - started > timeout:
                 raise self._timed_out()  # answered, but after Lambda would have stopped it
             healthy = True
+            if reply.get("throttled") and self.chaos.plan is not None:
+                self.chaos.plan.count("dynamodb_throttle", int(reply["throttled"]))
             if "error" in reply:
                 raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
             return reply["result"]
@@ -197,10 +218,11 @@ class LambdaService:
         chaos: Chaos | None = None,
         meter: Meter | None = None,
     ) -> None:
-        self.pools = {
-            logical_id: FunctionPool(spec, base_env=base_env, log=log) for logical_id, spec in functions.items()
-        }
         self.chaos = chaos or Chaos()
+        self.pools = {
+            logical_id: FunctionPool(spec, base_env=base_env, log=log, chaos=self.chaos)
+            for logical_id, spec in functions.items()
+        }
         self.meter = meter
 
     def warm_all(self) -> None:
@@ -213,7 +235,7 @@ class LambdaService:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
-            return self.pools[logical_id].invoke(event, crash=self.chaos.take_crash(logical_id))
+            return self.pools[logical_id].invoke(event, crash=self.chaos.crash_point(logical_id))
         finally:
             if self.meter is not None:
                 self.meter.record_invocation(logical_id, (time.perf_counter() - started) * 1000)
