@@ -60,7 +60,7 @@ class SoakResult:
     seconds: float
     sweeps: int = 0
     payouts: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds each phase took, in order
 
     @property
     def violations(self) -> list[Finding]:
@@ -82,7 +82,21 @@ class SoakResult:
             "recovery_sweeps": self.sweeps,
             "payouts": self.payouts,
             "seconds": round(self.seconds, 1),
+            "phase_seconds": {phase: round(seconds, 1) for phase, seconds in self.phases.items()},
         }
+
+
+class PhaseClock:
+    """How long each phase of the soak took (driving, waiting for quiet, checking, auditing)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.monotonic()
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = now - self._since
+        self._since = now
 
 
 def _free_port() -> int:
@@ -129,15 +143,20 @@ def soak(
                 pool_size=concurrency * 2,
             )
             workload = build_workload(seed, checkouts, tag=uuid.uuid4().hex[:6])
+            phases = PhaseClock()
             drive = drive_checkouts(stack, http, workload, plan, concurrency=concurrency)
+            phases.done("drive")
             findings = []
             still_busy = wait_until_quiet(stack, http, drive, timeout=timeout)
             if still_busy:
                 findings.append(Finding("quiet", tuple(still_busy), f"not quiet within {timeout:.0f} s"))
+            phases.done("quiet")
             findings += soak_findings(http, drive, concurrency=concurrency)
+            phases.done("check")
             # Every order the stack decided since it started (and a minute more: the window is whole seconds).
             audit_window = int(time.monotonic() - stack_started) + 60
             findings += auditor_findings(state_file, window_seconds=audit_window)
+            phases.done("audit")
             return SoakResult(
                 checkouts=len(workload.checkouts),
                 orders=workload.order_count,
@@ -146,6 +165,7 @@ def soak(
                 seconds=time.monotonic() - started,
                 sweeps=drive.sweeps,
                 payouts=len(drive.payouts),
+                phases=phases.seconds,
             )
         finally:
             stack.stop()

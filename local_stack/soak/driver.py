@@ -47,6 +47,10 @@ class Drive:
     reconciliation_runs: list[str] = field(default_factory=list)
     sweeps: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Payments and payouts seen final while waiting for quiet: nothing moves them again, so each later
+    # round of the wait asks only about the rest (the end check reads every one of them again).
+    settled_payments: set[str] = field(default_factory=set)
+    closed_payouts: set[str] = field(default_factory=set)
 
 
 def _state(stack: LocalStack) -> dict[str, Any]:
@@ -159,23 +163,37 @@ def _queues_drained(stack: LocalStack) -> bool:
     return True
 
 
-def _payments_settled(http: SoakHttp, workload: Workload) -> bool:
-    for checkout in workload.checkouts:
-        if checkout.payment_id is None:
-            continue
-        payment = http.get(f"/v1/payments/{checkout.payment_id}")
-        if payment["status"] == "PROCESSING":
+def _payment_settled(payment: dict[str, Any]) -> bool:
+    """Decided, and every SUCCEEDED order credited and booked: a state no later event changes."""
+    if payment["status"] == "PROCESSING":
+        return False
+    for order in payment["orders"]:
+        if order["status"] not in ("SUCCEEDED", "FAILED"):
             return False
-        for order in payment["orders"]:
-            if order["status"] not in ("SUCCEEDED", "FAILED"):
-                return False
-            if order["status"] == "SUCCEEDED" and not (order["wallet_updated"] and order["ledger_updated"]):
-                return False
+        if order["status"] == "SUCCEEDED" and not (order["wallet_updated"] and order["ledger_updated"]):
+            return False
+    return True
+
+
+def _payments_settled(http: SoakHttp, drive: Drive) -> bool:
+    for checkout in drive.workload.checkouts:
+        payment_id = checkout.payment_id
+        if payment_id is None or payment_id in drive.settled_payments:
+            continue
+        if not _payment_settled(http.get(f"/v1/payments/{payment_id}")):
+            return False
+        drive.settled_payments.add(payment_id)
     return True
 
 
 def _payouts_closed(http: SoakHttp, drive: Drive) -> bool:
-    return all(http.get(f"/v1/payouts/{p.payout_id}")["status"] in TERMINAL_PAYOUTS for p in drive.payouts)
+    for payout in drive.payouts:
+        if payout.payout_id in drive.closed_payouts:
+            continue
+        if http.get(f"/v1/payouts/{payout.payout_id}")["status"] not in TERMINAL_PAYOUTS:
+            return False
+        drive.closed_payouts.add(payout.payout_id)
+    return True
 
 
 def _runs_finished(http: SoakHttp, drive: Drive) -> bool:
@@ -188,7 +206,7 @@ def _runs_finished(http: SoakHttp, drive: Drive) -> bool:
 
 def busy(stack: LocalStack, http: SoakHttp, drive: Drive) -> list[str]:
     """What is not quiet yet (empty: all of it is). One at a time: each later check costs requests."""
-    if not _payments_settled(http, drive.workload):
+    if not _payments_settled(http, drive):
         return ["payments"]
     if not _payouts_closed(http, drive):
         return ["payouts"]
