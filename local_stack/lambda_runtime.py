@@ -28,7 +28,12 @@ from local_stack.loopback import stop_process
 from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
-COLD_START_SECONDS = 60  # a worker that has not imported its handler by then failed to start
+# An invocation waits this long for a cold start, then fails. The worker goes on starting and serves the
+# next invocation: on an overloaded machine, killing slow starts and beginning new ones never converged
+# (every start thrown away had burnt its CPU for nothing). One still not ready after STARTING_LIMIT_SECONDS
+# is stopped (an import that hangs).
+COLD_START_SECONDS = 60
+STARTING_LIMIT_SECONDS = 600
 log = logging.getLogger("local_stack.lambda_runtime")
 # How long past a function's timeout the runtime waits for the reply of a worker before killing it: the
 # time a reply written at the deadline needs to cross the pipe. Any reply later than the timeout itself
@@ -87,11 +92,13 @@ class FunctionPool:
         self.max_concurrency = min(max_concurrency, spec.reserved_concurrency or max_concurrency)
         self._idle: list[Worker] = []
         self._all: list[Worker] = []
+        self._starting = 0  # starts in progress: each holds a slot of max_concurrency
+        self._adopting: list[Worker] = []  # slow starts an invocation gave up on, still starting
         self._lock = threading.Condition()
         self._closed = False
         self.timeouts = 0
 
-    def _spawn(self) -> Worker:
+    def _start_process(self) -> Worker:
         with self._lock:
             number, self._spawned = self._spawned, self._spawned + 1
         plan = self.chaos.plan
@@ -108,23 +115,65 @@ class FunctionPool:
         )
         worker = Worker(process)
         worker.start_reader()
-        try:
-            ready = worker.replies.get(timeout=COLD_START_SECONDS)
-        except queue.Empty:  # a cold start this slow is a failed invocation, as an import error is
-            ready = None
-        if not ready or not ready.get("ready"):
-            worker.stop()
-            raise InvocationError(f"{self.spec.handler} failed to start within {COLD_START_SECONDS}s (import error?)")
         return worker
 
+    def _spawn(self) -> Worker:
+        """A ready worker, counted in `_all`. The caller has reserved its slot (`_starting`): a start in
+        progress counts against the function's concurrency, as a running worker does."""
+        worker = self._start_process()
+        try:
+            ready = worker.replies.get(timeout=COLD_START_SECONDS)
+        except queue.Empty:
+            with self._lock:
+                self._adopting.append(worker)
+            threading.Thread(target=self._adopt, args=(worker,), daemon=True, name=f"adopt-{self.spec.name}").start()
+            raise InvocationError(
+                f"{self.spec.handler} did not start within {COLD_START_SECONDS}s (it goes on starting)"
+            ) from None
+        if not ready or not ready.get("ready"):
+            self._end_start(None)
+            worker.stop()
+            raise InvocationError(f"{self.spec.handler} failed to start (import error?)")
+        self._end_start(worker)
+        return worker
+
+    def _adopt(self, worker: Worker) -> None:
+        """Wait for a slow cold start; once ready, the worker joins the idle pool."""
+        try:
+            ready = worker.replies.get(timeout=STARTING_LIMIT_SECONDS - COLD_START_SECONDS)
+        except queue.Empty:
+            ready = None
+        with self._lock:
+            self._adopting.remove(worker)
+            adopted = bool(ready and ready.get("ready")) and not self._closed
+        if not adopted:
+            if not self._closed:
+                log.warning("%s: a slow-starting worker never became ready; stopped", self.spec.name)
+            self._end_start(None)
+            worker.stop()
+            return
+        self._end_start(worker)
+        with self._lock:
+            self._idle.append(worker)
+            self._lock.notify()
+
+    def _end_start(self, worker: Worker | None) -> None:
+        """A start is over: its slot goes to the worker it made, or back to the pool."""
+        with self._lock:
+            self._starting -= 1
+            if worker is not None:
+                self._all.append(worker)
+            self._lock.notify()
+
     def warm(self) -> None:
+        with self._lock:
+            self._starting += 1
         try:
             worker = self._spawn()
         except InvocationError as error:  # the pool starts one on demand instead
             log.warning("warming %s failed: %s", self.spec.name, error)
             return
         with self._lock:
-            self._all.append(worker)
             self._idle.append(worker)
             self._lock.notify()
 
@@ -135,13 +184,11 @@ class FunctionPool:
                     raise InvocationError("the local Lambda service is stopping")
                 if self._idle:
                     return self._idle.pop()
-                if len(self._all) < self.max_concurrency:
+                if len(self._all) + self._starting < self.max_concurrency:
+                    self._starting += 1
                     break
                 self._lock.wait(timeout=1)
-        worker = self._spawn()
-        with self._lock:
-            self._all.append(worker)
-        return worker
+        return self._spawn()
 
     def _release(self, worker: Worker, healthy: bool) -> None:
         with self._lock:
@@ -198,7 +245,7 @@ class FunctionPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            workers = list(self._all)
+            workers = [*self._all, *self._adopting]
             self._lock.notify_all()
         for worker in workers:
             worker.stop()
