@@ -92,7 +92,7 @@ class FunctionPool:
         self.max_concurrency = min(max_concurrency, spec.reserved_concurrency or max_concurrency)
         self._idle: list[Worker] = []
         self._all: list[Worker] = []
-        self._starting = 0  # starts in progress: each holds a slot of max_concurrency
+        self._starting = 0  # starts in progress (at most one on demand, and the warm-up's)
         self._adopting: list[Worker] = []  # slow starts an invocation gave up on, still starting
         self._lock = threading.Condition()
         self._closed = False
@@ -152,8 +152,9 @@ class FunctionPool:
             self._end_start(None)
             worker.stop()
             return
-        self._end_start(worker)
-        with self._lock:
+        with self._lock:  # in one step: a caller woken in between would start another worker
+            self._starting -= 1
+            self._all.append(worker)
             self._idle.append(worker)
             self._lock.notify()
 
@@ -184,7 +185,9 @@ class FunctionPool:
                     raise InvocationError("the local Lambda service is stopping")
                 if self._idle:
                     return self._idle.pop()
-                if len(self._all) + self._starting < self.max_concurrency:
+                # One start at a time: on a shared two-core machine, starts in parallel only slow each
+                # other down, and a start in progress soon frees a worker for the callers waiting here.
+                if self._starting == 0 and len(self._all) < self.max_concurrency:
                     self._starting += 1
                     break
                 self._lock.wait(timeout=1)

@@ -1,6 +1,7 @@
 """The local Lambda runtime under slow cold starts (a loaded machine): an invocation that waits too long
-for one fails, but the start is not thrown away - the worker serves the next invocation - and starts in
-progress count against the function's concurrency, so a burst never starts more workers than that."""
+for one fails, but the start is not thrown away - the worker serves the next invocation - and a function
+starts one worker at a time, so a burst on a cold function waits for that start instead of piling more
+starts onto the machine."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from local_stack.lambda_runtime import InvocationError, LambdaService, worker_ba
 SLOW_START_SECONDS = 3
 
 
-def _spec(concurrency: int) -> FunctionSpec:
+def _spec() -> FunctionSpec:
     return FunctionSpec(
         logical_id="Slow",
         name="payments-slow",
@@ -24,7 +25,7 @@ def _spec(concurrency: int) -> FunctionSpec:
         environment={"SLOW_START_SECONDS": str(SLOW_START_SECONDS)},
         timeout_seconds=5,
         memory_mb=128,
-        reserved_concurrency=concurrency,
+        reserved_concurrency=1,
     )
 
 
@@ -33,22 +34,9 @@ def patient_for_one_second(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lambda_runtime, "COLD_START_SECONDS", 1)
 
 
-def _service(concurrency: int) -> LambdaService:
-    return LambdaService({"Slow": _spec(concurrency)}, base_env=worker_base_env("http://127.0.0.1:1"), log=None)
-
-
 @pytest.fixture
 def one_slot(patient_for_one_second: None) -> Iterator[LambdaService]:
-    service = _service(1)
-    try:
-        yield service
-    finally:
-        service.close()
-
-
-@pytest.fixture
-def two_slots(patient_for_one_second: None) -> Iterator[LambdaService]:
-    service = _service(2)
+    service = LambdaService({"Slow": _spec()}, base_env=worker_base_env("http://127.0.0.1:1"), log=None)
     try:
         yield service
     finally:
@@ -65,22 +53,20 @@ def test_a_cold_start_past_the_wait_fails_the_invocation_and_serves_the_next(one
     assert one_slot.pools["Slow"].pids() == [answer["pid"]]
 
 
-def test_a_burst_on_a_cold_function_starts_no_more_workers_than_its_concurrency(two_slots: LambdaService) -> None:
-    # When five invocations arrive at once at a cold function of concurrency 2
+def test_a_burst_on_a_cold_function_waits_for_one_start(one_slot: LambdaService) -> None:
+    # When five invocations arrive at once at a cold function
     def invoke(_: int) -> int | str:
         try:
-            return int(two_slots.invoke("Slow", {})["pid"])
+            return int(one_slot.invoke("Slow", {})["pid"])
         except InvocationError as error:
             return str(error)
 
     with ThreadPoolExecutor(5) as pool:
         answers = list(pool.map(invoke, range(5)))
 
-    # Then two workers were started, by the two invocations that gave up waiting for them; the other
-    # three waited for a slot and were served by those workers once ready (under the old accounting each
-    # of the five started its own)
+    # Then one worker was started, by the invocation that gave up waiting for it; the other four waited and
+    # were served by it once ready (before, each of the five started a worker of its own)
     failed = [a for a in answers if isinstance(a, str)]
     served = {a for a in answers if isinstance(a, int)}
-    assert len(failed) == 2 and all("did not start within 1s" in f for f in failed), answers
-    workers = set(two_slots.pools["Slow"].pids())
-    assert served <= workers and 1 <= len(workers) <= 2
+    assert len(failed) == 1 and "did not start within 1s" in failed[0], answers
+    assert one_slot.pools["Slow"].pids() == list(served)
