@@ -92,7 +92,7 @@ class FunctionPool:
         self.max_concurrency = min(max_concurrency, spec.reserved_concurrency or max_concurrency)
         self._idle: list[Worker] = []
         self._all: list[Worker] = []
-        self._starting = 0  # starts in progress (at most one on demand, and the warm-up's)
+        self._starting = 0  # starts in progress: one at a time
         self._adopting: list[Worker] = []  # slow starts an invocation gave up on, still starting
         self._lock = threading.Condition()
         self._closed = False
