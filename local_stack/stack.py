@@ -28,6 +28,7 @@ from functions.recovery.settings import RecoverySettings
 from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
+from local_stack.faults import FaultPlan
 from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_base_env
 from local_stack.loopback import LoopbackServer, stop_process
 from local_stack.metering import CALL_LOG_ENV, Meter
@@ -81,6 +82,7 @@ class LocalStackConfig:
     psp_lost_response_delay: float = 5.0
     state_file: Path | None = None
     call_log: Path | None = None  # set to meter every AWS call the functions make (cost benchmark)
+    faults: FaultPlan | None = None  # a seeded fault plan (the soak's), armed from the start
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LocalStackConfig:
@@ -178,6 +180,7 @@ class LocalStack:
                 )
                 for logical_id, spec in self.cloud.functions.items()
             }
+            self.chaos.plan = self.config.faults
             self.environments = {spec.handler: spec.environment for spec in functions.values()}
             base_env = worker_base_env(self.aws_endpoint)
             if self.config.call_log is not None:
@@ -189,6 +192,9 @@ class LocalStack:
             self.psp_simulator = PspSimulator(
                 api_key=self.config.psp_api_key, lost_response_delay=self.config.psp_lost_response_delay
             )
+            if self.config.faults is not None:
+                self.psp_simulator.charges.fault = self.config.faults.psp_charge
+                self.psp_simulator.webhooks.fault = self.config.faults.webhook
             self.psp_simulator.webhooks.configure(
                 url=f"{self.api_url}/v1/webhooks/psp", secret=self._webhook_signing_secret(clients)
             )

@@ -75,6 +75,9 @@ class ChargeBook:
         self.on_pending: Callable[[Charge], None] | None = None
         # Called with each tok_createDispute charge: the simulator opens a dispute on it later, by webhook.
         self.on_disputed: Callable[[Charge], None] | None = None
+        # Injected faults (the soak's seeded plan): for each charge request, "error" (a 500 before
+        # anything is charged), "lost" (charged, but the reply is held past the client's timeout) or None.
+        self.fault: Callable[[], str | None] | None = None
 
     def create(self, idempotency_key: str | None, request: dict[str, Any]) -> Reply:
         if not idempotency_key:
@@ -93,14 +96,18 @@ class ChargeBook:
                     "idempotency_key_in_use",
                     "Keys for idempotent requests can only be used with the same parameters.",
                 )
+            fault = self.fault() if self.fault is not None else None
+            if fault == "error":
+                return _error(500, "api_error", "processing_error", "An error occurred while processing the charge.")
             state.attempts += 1
+            lost_delay = self.lost_response_delay if fault == "lost" else 0.0
             if state.reply is not None:
-                return Reply(state.reply.status, state.reply.body)
+                return Reply(state.reply.status, state.reply.body, delay_seconds=lost_delay)
             token = fingerprint["payment_method"]
             if token == "tok_processing_error" and state.attempts <= TRANSIENT_FAILURES_BEFORE_SUCCESS:
                 return _error(500, "api_error", "processing_error", "An error occurred while processing the charge.")
             state.reply = self._charge(idempotency_key, fingerprint)
-            if token == "tok_timeout" and state.attempts == 1:
+            if (token == "tok_timeout" and state.attempts == 1) or fault == "lost":
                 return Reply(state.reply.status, state.reply.body, delay_seconds=self.lost_response_delay)
             return state.reply
 
