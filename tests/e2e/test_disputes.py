@@ -23,6 +23,8 @@ from tests.support.api import ApiClient, checkout, unique
 from tests.support.psp_signatures import signature_header
 
 FEE = 1500  # the simulator's dispute fee in USD
+# Each step waits for a webhook a few seconds away and runs the auditor (a process) once or twice.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture

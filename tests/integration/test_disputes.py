@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 
-from functions.auditor import domain as audit_domain
 from functions.auditor.handler import AuditPorts, build_ports
 from functions.auditor.settings import AuditorSettings
 from functions.disputes.domain import dispute_id_for
@@ -74,7 +73,7 @@ def _books(ports: AuditPorts) -> tuple[tuple[int, int], dict[str, int]]:
     accounts = {
         b.account: b.credit_balance
         for b in ports.balances.all_balances()
-        if b.currency == "USD" and b.account.endswith(SELLER) or b.account == "psp_receivable"
+        if b.currency == "USD" and (b.account.endswith(SELLER) or b.account == "psp_receivable")
     }
     return (wallet.available, wallet.reserved), accounts
 
