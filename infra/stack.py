@@ -69,7 +69,12 @@ class PaymentsStack(Stack):
             self,
             "Events",
             alarm_topic=self.alarm_topic,
-            source_tables={"payments": self.pay_in.payments_table, "payouts": self.payouts.payouts_table},
+            source_tables={
+                "payments": self.pay_in.payments_table,
+                "payouts": self.payouts.payouts_table,
+                "refunds": self.refunds.table,
+                "disputes": self.disputes.table,
+            },
         )
         # After every queue: it watches each one's dead-letter queue.
         self.auditor = Auditor(

@@ -99,9 +99,19 @@ def dispute_event(image: Mapping[str, Any], created: int) -> SourcedEvent | None
     return outcome_event(image, created, event_type=event_type, object_id=data.dispute_id, data=data)
 
 
-# source name (as the recorder's EVENT_SOURCE_TABLES names it) -> its mapping. The refunds and disputes
-# mappings join when their tables exist (docs/architecture.md, Events for the marketplace: adding a source).
-SOURCES: dict[str, EventMapping] = {"payments": payment_event, "payouts": payout_event}
+# source name (as the recorder's EVENT_SOURCE_TABLES names it) -> its mapping.
+SOURCES: dict[str, EventMapping] = {
+    "payments": payment_event,
+    "payouts": payout_event,
+    "refunds": refund_event,
+    "disputes": dispute_event,
+}
 # source name -> the `status` values its mapping turns into events: the stream filter of the recorder's
-# mapping on that table (infra/constructs/events.py), so other writes do not invoke it.
-SOURCE_STATUSES: dict[str, list[str]] = {"payments": list(PAYMENT_OUTCOMES), "payouts": list(PAYOUT_OUTCOMES)}
+# mapping on that table (infra/constructs/events.py), so other writes do not invoke it. Each table writes
+# these exactly (upper case): the filter is case-sensitive.
+SOURCE_STATUSES: dict[str, list[str]] = {
+    "payments": list(PAYMENT_OUTCOMES),
+    "payouts": list(PAYOUT_OUTCOMES),
+    "refunds": list(REFUND_OUTCOMES),
+    "disputes": list(DISPUTE_OUTCOMES),
+}

@@ -295,6 +295,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "EventsRecorderRole": {
         "PayInPaymentsTable": DDB_STREAM,
         "PayoutsPayoutsTable": DDB_STREAM,
+        "RefundsRefundsTable": DDB_STREAM,
+        "DisputesDisputesTable": DDB_STREAM,
         "EventsEventsTable": ITEM_READ_PUT,
         "EventsStreamFailuresQueue": SQS_SEND,
     },

@@ -219,7 +219,12 @@ def test_a_dispute_is_one_event_when_opened_and_one_when_closed() -> None:
 
 
 def test_every_source_is_registered_with_its_mapping() -> None:
-    assert {"payments": payment_event, "payouts": payout_event} == SOURCES
+    assert {
+        "payments": payment_event,
+        "payouts": payout_event,
+        "refunds": refund_event,
+        "disputes": dispute_event,
+    } == SOURCES
 
 
 # -- recording once
