@@ -18,6 +18,9 @@ API_RESOLVERS = (
     ("functions.wallet.handler", "app"),
     ("functions.ledger.handler", "app"),
     ("functions.reconciliation.handler", "app"),
+    ("functions.events.api", "app"),
+    ("functions.disputes.handler", "app"),
+    ("functions.refund.handler", "app"),
 )
 SECURITY_SCHEME = "apiKey"
 HEADER_NAMES = {name.lower(): name for name in (IDEMPOTENCY_HEADER,)}

@@ -8,12 +8,15 @@ from constructs import Construct
 
 from infra.constructs.api import PaymentsApi, Route
 from infra.constructs.auditor import Auditor
+from infra.constructs.disputes import Disputes
 from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
+from infra.constructs.events import Events
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
 from infra.constructs.psp_webhooks import PspWebhooks
 from infra.constructs.recovery import Recovery
+from infra.constructs.refunds import Refunds
 from infra.constructs.settlement import Settlement
 from infra.nag import acknowledge_table_indexes
 
@@ -28,7 +31,11 @@ class PaymentsStack(Stack):
             enforce_ssl=True,
             master_key=encryption_key(self, "Messages"),
         )
-        self.pay_in = PayIn(self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url)
+        self.refunds = Refunds(self, "Refunds", alarm_topic=self.alarm_topic)
+        self.pay_in = PayIn(
+            self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url, refunds_table=self.refunds.table
+        )
+        self.refunds.connect(pay_in=self.pay_in, psp_base_url=psp_base_url)
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
         )
@@ -41,7 +48,15 @@ class PaymentsStack(Stack):
             payouts_table=self.payouts.payouts_table,
             schedule_failures=self.payouts.schedule_failures.queue,
         )
-        self.psp_webhooks = PspWebhooks(self, "PspWebhooks", pay_in=self.pay_in, payouts=self.payouts)
+        self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
+        self.psp_webhooks = PspWebhooks(
+            self,
+            "PspWebhooks",
+            pay_in=self.pay_in,
+            payouts=self.payouts,
+            refunds=self.refunds,
+            disputes_queue=self.disputes.queue.queue,
+        )
         self.recovery = Recovery(
             self,
             "Recovery",
@@ -49,6 +64,17 @@ class PaymentsStack(Stack):
             pay_in=self.pay_in,
             schedule_failures=self.payouts.schedule_failures.queue,
             psp_base_url=psp_base_url,
+        )
+        self.events = Events(
+            self,
+            "Events",
+            alarm_topic=self.alarm_topic,
+            source_tables={
+                "payments": self.pay_in.payments_table,
+                "payouts": self.payouts.payouts_table,
+                "refunds": self.refunds.table,
+                "disputes": self.disputes.table,
+            },
         )
         # After every queue: it watches each one's dead-letter queue.
         self.auditor = Auditor(
@@ -58,6 +84,7 @@ class PaymentsStack(Stack):
             pay_in=self.pay_in,
             schedule_failures=self.payouts.schedule_failures.queue,
             psp_base_url=psp_base_url,
+            refunds_table=self.refunds.table,
         )
         # The executor table's recovery index makes read grants on it cover <table>/index/*.
         acknowledge_table_indexes(self.settlement.function.role, self.pay_in.executor_table)
@@ -76,6 +103,14 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
+                Route("POST", "/v1/webhook-endpoints", self.events.api.function),
+                Route("GET", "/v1/webhook-endpoints", self.events.api.function),
+                Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", self.events.api.function),
+                Route("GET", "/v1/events", self.events.api.function),
+                Route("GET", "/v1/disputes", self.disputes.api.function),
+                Route("GET", "/v1/disputes/{dispute_id}", self.disputes.api.function),
+                Route("POST", "/v1/refunds", self.refunds.api.function),
+                Route("GET", "/v1/refunds/{refund_id}", self.refunds.api.function),
                 Route(
                     "POST",
                     "/v1/webhooks/psp",

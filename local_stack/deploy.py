@@ -175,6 +175,8 @@ class Deployer:
         self._buckets()
         self._bucket_notifications()
         self._secrets()
+        self._keys()
+        self._event_buses()
         self._functions()
         self._event_sources()
         self._api()
@@ -261,6 +263,41 @@ class Deployer:
             )
             self.physical[logical_id].ref = created["ARN"]
             self.physical[logical_id].attributes["Id"] = created["ARN"]
+
+    def _keys(self) -> None:
+        # KMS keys exist locally so that functions that encrypt with a key themselves (webhook secrets) call
+        # KMS as in AWS; tables, queues and secrets still encrypt nothing locally.
+        kms = self.clients("kms")
+        for logical_id, raw in resources_of(self.template, "AWS::KMS::Key"):
+            props = self._props(raw)
+            key = kms.create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+            self.physical[logical_id].ref = key["KeyId"]
+            self.physical[logical_id].attributes["Arn"] = key["Arn"]
+
+    def _event_buses(self) -> None:
+        # Custom event buses and their pattern rules run in moto (it puts matching events on SQS targets);
+        # schedule rules are the local scheduler's (_schedules).
+        events = self.clients("events")
+        for logical_id, raw in resources_of(self.template, "AWS::Events::EventBus"):
+            name = str(self._props(raw)["Name"])
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+            self.physical[logical_id].ref = name
+            self.physical[logical_id].attributes.update({"Arn": arn, "Name": name})
+        for logical_id, raw in resources_of(self.template, "AWS::Events::Rule"):
+            props = self._props(raw)
+            if "EventPattern" not in props:
+                continue
+            name = physical_name(self.stack_name, logical_id, max_length=64)
+            bus = str(props.get("EventBusName", "default"))
+            arn = events.put_rule(
+                Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]), State=props["State"]
+            )["RuleArn"]
+            self.physical[logical_id].ref = name
+            self.physical[logical_id].attributes["Arn"] = arn
+            targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":sqs:" in str(t["Arn"])]
+            if len(targets) != len(props.get("Targets", [])):
+                raise NotImplementedError(f"{logical_id}: only SQS targets of pattern rules run locally")
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
 
     def _functions(self) -> None:
         for logical_id, raw in resources_of(self.template, "AWS::Lambda::Function"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import queue
 import signal
@@ -27,6 +28,13 @@ from local_stack.loopback import stop_process
 from local_stack.metering import Meter
 
 DEFAULT_MAX_CONCURRENCY = 4
+# An invocation waits this long for a cold start, then fails. The worker goes on starting and serves the
+# next invocation: on an overloaded machine, killing slow starts and beginning new ones never converged
+# (every start thrown away had burnt its CPU for nothing). One still not ready after STARTING_LIMIT_SECONDS
+# is stopped (an import that hangs).
+COLD_START_SECONDS = 60
+STARTING_LIMIT_SECONDS = 600
+log = logging.getLogger("local_stack.lambda_runtime")
 # How long past a function's timeout the runtime waits for the reply of a worker before killing it: the
 # time a reply written at the deadline needs to cross the pipe. Any reply later than the timeout itself
 # still counts as a timeout.
@@ -68,8 +76,11 @@ class FunctionPool:
         base_env: dict[str, str],
         log: IO[str] | None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        chaos: Chaos | None = None,
     ) -> None:
         self.spec = spec
+        self.chaos = chaos or Chaos()
+        self._spawned = 0
         self.env = {
             **base_env,
             **spec.environment,
@@ -81,11 +92,17 @@ class FunctionPool:
         self.max_concurrency = min(max_concurrency, spec.reserved_concurrency or max_concurrency)
         self._idle: list[Worker] = []
         self._all: list[Worker] = []
+        self._starting = 0  # starts in progress: one at a time
+        self._adopting: list[Worker] = []  # slow starts an invocation gave up on, still starting
         self._lock = threading.Condition()
         self._closed = False
         self.timeouts = 0
 
-    def _spawn(self) -> Worker:
+    def _start_process(self) -> Worker:
+        with self._lock:
+            number, self._spawned = self._spawned, self._spawned + 1
+        plan = self.chaos.plan
+        faults = plan.throttle_env(self.spec.logical_id, number) if plan is not None else {}
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "local_stack.lambda_worker", self.spec.handler],
             stdin=subprocess.PIPE,
@@ -94,20 +111,70 @@ class FunctionPool:
             text=True,
             # No parent-death signal here (it fires when the spawning *thread* ends); a worker whose
             # parent dies sees stdin close and exits on its own.
-            env=self.env,
+            env={**self.env, **faults},
         )
         worker = Worker(process)
         worker.start_reader()
-        ready = worker.replies.get(timeout=60)
-        if not ready or not ready.get("ready"):
-            worker.stop()
-            raise InvocationError(f"{self.spec.handler} failed to start (import error?)")
         return worker
 
-    def warm(self) -> None:
-        worker = self._spawn()
+    def _spawn(self) -> Worker:
+        """A ready worker, counted in `_all`. The caller has reserved its slot (`_starting`): a start in
+        progress counts against the function's concurrency, as a running worker does."""
+        worker = self._start_process()
+        try:
+            ready = worker.replies.get(timeout=COLD_START_SECONDS)
+        except queue.Empty:
+            with self._lock:
+                self._adopting.append(worker)
+            threading.Thread(target=self._adopt, args=(worker,), daemon=True, name=f"adopt-{self.spec.name}").start()
+            raise InvocationError(
+                f"{self.spec.handler} did not start within {COLD_START_SECONDS}s (it goes on starting)"
+            ) from None
+        if not ready or not ready.get("ready"):
+            self._end_start(None)
+            worker.stop()
+            raise InvocationError(f"{self.spec.handler} failed to start (import error?)")
+        self._end_start(worker)
+        return worker
+
+    def _adopt(self, worker: Worker) -> None:
+        """Wait for a slow cold start; once ready, the worker joins the idle pool."""
+        try:
+            ready = worker.replies.get(timeout=STARTING_LIMIT_SECONDS - COLD_START_SECONDS)
+        except queue.Empty:
+            ready = None
         with self._lock:
+            self._adopting.remove(worker)
+            adopted = bool(ready and ready.get("ready")) and not self._closed
+        if not adopted:
+            if not self._closed:
+                log.warning("%s: a slow-starting worker never became ready; stopped", self.spec.name)
+            self._end_start(None)
+            worker.stop()
+            return
+        with self._lock:  # in one step: a caller woken in between would start another worker
+            self._starting -= 1
             self._all.append(worker)
+            self._idle.append(worker)
+            self._lock.notify()
+
+    def _end_start(self, worker: Worker | None) -> None:
+        """A start is over: its slot goes to the worker it made, or back to the pool."""
+        with self._lock:
+            self._starting -= 1
+            if worker is not None:
+                self._all.append(worker)
+            self._lock.notify()
+
+    def warm(self) -> None:
+        with self._lock:
+            self._starting += 1
+        try:
+            worker = self._spawn()
+        except InvocationError as error:  # the pool starts one on demand instead
+            log.warning("warming %s failed: %s", self.spec.name, error)
+            return
+        with self._lock:
             self._idle.append(worker)
             self._lock.notify()
 
@@ -118,13 +185,13 @@ class FunctionPool:
                     raise InvocationError("the local Lambda service is stopping")
                 if self._idle:
                     return self._idle.pop()
-                if len(self._all) < self.max_concurrency:
+                # One start at a time: on a shared two-core machine, starts in parallel only slow each
+                # other down, and a start in progress soon frees a worker for the callers waiting here.
+                if self._starting == 0 and len(self._all) < self.max_concurrency:
+                    self._starting += 1
                     break
                 self._lock.wait(timeout=1)
-        worker = self._spawn()
-        with self._lock:
-            self._all.append(worker)
-        return worker
+        return self._spawn()
 
     def _release(self, worker: Worker, healthy: bool) -> None:
         with self._lock:
@@ -136,7 +203,9 @@ class FunctionPool:
         if not healthy:
             worker.stop()
 
-    def invoke(self, event: dict[str, Any], *, crash: bool = False) -> Any:
+    def invoke(self, event: dict[str, Any], *, crash: bool | str | None = None) -> Any:
+        """`crash`: kill the execution environment "before" the handler runs (True means the same) or
+        "after" it ran, before it answers (fault injection)."""
         worker = self._acquire()
         healthy = False
         timeout = self.spec.timeout_seconds
@@ -146,7 +215,7 @@ class FunctionPool:
             request = {
                 "event": event,
                 "request_id": str(uuid.uuid4()),
-                "crash": crash,
+                "crash": "before" if crash is True else (crash or None),
                 # The context's deadline, on the wall clock both processes share.
                 "deadline": time.time() + timeout,
             }
@@ -161,6 +230,8 @@ class FunctionPool:
             if time.monotonic() - started > timeout:
                 raise self._timed_out()  # answered, but after Lambda would have stopped it
             healthy = True
+            if reply.get("throttled") and self.chaos.plan is not None:
+                self.chaos.plan.count("dynamodb_throttle", int(reply["throttled"]))
             if "error" in reply:
                 raise InvocationError(f"{reply['error']['errorType']}: {reply['error']['errorMessage']}")
             return reply["result"]
@@ -177,7 +248,7 @@ class FunctionPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            workers = list(self._all)
+            workers = [*self._all, *self._adopting]
             self._lock.notify_all()
         for worker in workers:
             worker.stop()
@@ -197,10 +268,11 @@ class LambdaService:
         chaos: Chaos | None = None,
         meter: Meter | None = None,
     ) -> None:
-        self.pools = {
-            logical_id: FunctionPool(spec, base_env=base_env, log=log) for logical_id, spec in functions.items()
-        }
         self.chaos = chaos or Chaos()
+        self.pools = {
+            logical_id: FunctionPool(spec, base_env=base_env, log=log, chaos=self.chaos)
+            for logical_id, spec in functions.items()
+        }
         self.meter = meter
 
     def warm_all(self) -> None:
@@ -213,7 +285,7 @@ class LambdaService:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
-            return self.pools[logical_id].invoke(event, crash=self.chaos.take_crash(logical_id))
+            return self.pools[logical_id].invoke(event, crash=self.chaos.crash_point(logical_id))
         finally:
             if self.meter is not None:
                 self.meter.record_invocation(logical_id, (time.perf_counter() - started) * 1000)

@@ -13,6 +13,7 @@ import traceback
 import uuid
 from typing import Any
 
+from local_stack.faults import THROTTLE_ENV, Throttler
 from local_stack.metering import CALL_LOG_ENV, install_worker_hook
 
 
@@ -49,6 +50,9 @@ def main() -> None:
     sys.stdout = sys.stderr
     if os.environ.get(CALL_LOG_ENV):
         install_worker_hook(os.environ[CALL_LOG_ENV])
+    throttler = Throttler(json.loads(os.environ[THROTTLE_ENV])) if os.environ.get(THROTTLE_ENV) else None
+    if throttler is not None:
+        throttler.install()
     module_name, _, attribute = handler_path.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attribute)
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", handler_path)
@@ -57,8 +61,8 @@ def main() -> None:
     replies.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
-        if request.get("crash"):
-            os._exit(137)  # fault injection: the execution environment dies mid-invocation
+        if request.get("crash") == "before":
+            os._exit(137)  # fault injection: the execution environment dies as the invocation starts
         context = LocalContext(
             function_name=function_name,
             memory_mb=memory_mb,
@@ -77,6 +81,10 @@ def main() -> None:
                     "stackTrace": traceback.format_exc().splitlines(),
                 }
             }
+        if request.get("crash") == "after":
+            os._exit(137)  # fault injection: the handler's effects are done, its answer never arrives
+        if throttler is not None:
+            reply["throttled"] = throttler.take_count()
         replies.write(json.dumps(reply, default=str) + "\n")
 
 

@@ -121,10 +121,11 @@ class EventSourcePoller(threading.Thread, ABC):
         that failed with the whole invocation (an error, a timeout, a dead execution environment).
 
         Chaos: at-least-once delivery made visible - the batch is handed over `duplicate_deliveries`
-        times, and a record failed if any delivery failed it (an invocation error fails them all)."""
+        times (or as the fault plan says), and a record failed if any delivery failed it (an invocation
+        error fails them all)."""
         failed: set[str] = set()
         failed_invocation: set[str] = set()
-        for _ in range(max(1, self.lambdas.chaos.duplicate_deliveries)):
+        for _ in range(self.lambdas.chaos.deliveries()):
             try:
                 result = self.lambdas.invoke(self.mapping.function, {"Records": records})
             except InvocationError as error:

@@ -20,6 +20,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from functions.events.settings import EventsApiSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
@@ -27,6 +28,7 @@ from functions.recovery.settings import RecoverySettings
 from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
+from local_stack.faults import FaultPlan
 from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_base_env
 from local_stack.loopback import LoopbackServer, stop_process
 from local_stack.metering import CALL_LOG_ENV, Meter
@@ -59,6 +61,8 @@ LOCAL_FUNCTION_SETTINGS = {
     _worker_env("max_message_age_seconds"): "900",
     str(RecoverySettings.model_fields["retry_window_seconds"].alias): "900",  # the recovery sweep, to match
     _worker_env("circuit_cool_down_seconds"): "5",
+    # Webhook endpoints on loopback (test servers, a developer's receiver): http allowed, locally only.
+    str(EventsApiSettings.model_fields["allow_loopback_http"].alias): "true",
 }
 
 
@@ -78,6 +82,7 @@ class LocalStackConfig:
     psp_lost_response_delay: float = 5.0
     state_file: Path | None = None
     call_log: Path | None = None  # set to meter every AWS call the functions make (cost benchmark)
+    faults: FaultPlan | None = None  # a seeded fault plan (the soak's), armed from the start
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LocalStackConfig:
@@ -175,6 +180,7 @@ class LocalStack:
                 )
                 for logical_id, spec in self.cloud.functions.items()
             }
+            self.chaos.plan = self.config.faults
             self.environments = {spec.handler: spec.environment for spec in functions.values()}
             base_env = worker_base_env(self.aws_endpoint)
             if self.config.call_log is not None:
@@ -186,6 +192,9 @@ class LocalStack:
             self.psp_simulator = PspSimulator(
                 api_key=self.config.psp_api_key, lost_response_delay=self.config.psp_lost_response_delay
             )
+            if self.config.faults is not None:
+                self.psp_simulator.charges.fault = self.config.faults.psp_charge
+                self.psp_simulator.webhooks.fault = self.config.faults.webhook
             self.psp_simulator.webhooks.configure(
                 url=f"{self.api_url}/v1/webhooks/psp", secret=self._webhook_signing_secret(clients)
             )

@@ -11,15 +11,22 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from functions.auditor.models import CHECKS, AuditReport, Check, Finding, OrderRecord, WalletBalance
+from functions.auditor.refunds import PspRefunds, RefundTotals, check_refunds
 from functions.common.clock import iso
 from functions.common.ids import deterministic_id
-from functions.ledger.accounts import PAYOUT_IN_TRANSIT_FORMAT, SELLER_PAYABLE_FORMAT, seller_payable
+from functions.ledger.accounts import (
+    DISPUTE_RESERVE_FORMAT,
+    PAYOUT_IN_TRANSIT_FORMAT,
+    SELLER_PAYABLE_FORMAT,
+    seller_payable,
+)
 from functions.ledger.balances import AccountBalance
 from functions.ledger.domain import Entry
 from functions.psp.models import ChargeResult
 
 PAYABLE_PREFIX = SELLER_PAYABLE_FORMAT.format("")
 IN_TRANSIT_PREFIX = PAYOUT_IN_TRANSIT_FORMAT.format("")
+DISPUTE_RESERVE_PREFIX = DISPUTE_RESERVE_FORMAT.format("")
 
 
 class LedgerBalances(Protocol):
@@ -71,29 +78,37 @@ class Ports(Protocol):
     def charges(self) -> Charges: ...
     @property
     def dead_letters(self) -> DeadLetterQueues: ...
+    @property
+    def refunds(self) -> RefundTotals: ...
+    @property
+    def psp_refunds(self) -> PspRefunds: ...
 
 
-def _wallet_vs_ledger(ports: Ports, records: list[AccountBalance]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
-    """(seller, currency) -> (available, payable, reserved, in transit) for every pair that differs."""
+def _wallet_vs_ledger(
+    ports: Ports, records: list[AccountBalance]
+) -> dict[tuple[str, str], tuple[int, int, int, int, int]]:
+    """(seller, currency) -> (available, payable, reserved, in transit, dispute reserve) for every pair
+    whose buckets differ: available == seller_payable, reserved == payout_in_transit + dispute_reserve."""
     ledger: dict[tuple[str, str], list[int]] = {}
     for record in records:
-        for prefix, slot in ((PAYABLE_PREFIX, 0), (IN_TRANSIT_PREFIX, 1)):
+        for prefix, slot in ((PAYABLE_PREFIX, 0), (IN_TRANSIT_PREFIX, 1), (DISPUTE_RESERVE_PREFIX, 2)):
             if record.account.startswith(prefix):
                 pair = (record.account.removeprefix(prefix), record.currency)
-                ledger.setdefault(pair, [0, 0])[slot] = record.credit_balance
+                ledger.setdefault(pair, [0, 0, 0])[slot] = record.credit_balance
     pairs = set(ledger) | set(ports.wallets.due_sellers())
     differing = {}
     for seller_id, currency in sorted(pairs):
         wallet = ports.wallets.balance(seller_id, currency)
-        payable, in_transit = ledger.get((seller_id, currency), [0, 0])
-        if (wallet.available, wallet.reserved) != (payable, in_transit):
-            differing[(seller_id, currency)] = (wallet.available, payable, wallet.reserved, in_transit)
+        payable, in_transit, disputed = ledger.get((seller_id, currency), [0, 0, 0])
+        if (wallet.available, wallet.reserved) != (payable, in_transit + disputed):
+            differing[(seller_id, currency)] = (wallet.available, payable, wallet.reserved, in_transit, disputed)
     return differing
 
 
 def check_wallets(ports: Ports, *, pause: Callable[[], None]) -> list[Finding]:
-    """Every seller's wallet equals their ledger accounts. A pair that differs is read again after a pause:
-    a credit or a payout between the wallet's write and the ledger's is in flight, not lost."""
+    """Every seller's wallet equals their ledger accounts, bucket by bucket. A pair that differs is read
+    again after a pause: a credit, payout or dispute between the wallet's write and the ledger's is in
+    flight, not lost."""
     differing = _wallet_vs_ledger(ports, list(ports.balances.all_balances()))
     if differing:
         pause()
@@ -104,11 +119,12 @@ def check_wallets(ports: Ports, *, pause: Callable[[], None]) -> list[Finding]:
             check="wallet_matches_ledger",
             message=(
                 f"wallet available {available} / reserved {reserved}, "
-                f"ledger {seller_payable(seller_id)} {payable} / payout in transit {in_transit}"
+                f"ledger {seller_payable(seller_id)} {payable} / payout in transit {in_transit} "
+                f"+ dispute reserve {disputed}"
             ),
             ids={"seller_id": seller_id, "currency": currency},
         )
-        for (seller_id, currency), (available, payable, reserved, in_transit) in differing.items()
+        for (seller_id, currency), (available, payable, reserved, in_transit, disputed) in differing.items()
     ]
 
 
@@ -201,12 +217,17 @@ def audit(
     findings = check_wallets(ports, pause=pause)
     findings += check_trial_balance(ports.balances.all_balances())
     checked = 0
+    refundable: list[OrderRecord] = []
     for order in ports.orders.succeeded_between(start, end):
         checked += 1
         findings += check_succeeded(order, ports)
+        refundable.append(order)
     for order in ports.orders.failed_between(start, end):
         checked += 1
         findings += check_failed(order, ports)
+        if order.orphan_psp_reference is not None:
+            refundable.append(order)
+    findings += check_refunds(refundable, ours=ports.refunds, psp=ports.psp_refunds, pause=pause)
     findings += check_open(ports.orders.open_before(now - processing_deadline))
     findings += check_dead_letters(ports.dead_letters.depths())
     violations: dict[Check, int] = {check: 0 for check in CHECKS}

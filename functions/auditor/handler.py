@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.auditor import domain
 from functions.auditor.models import AuditReport
 from functions.auditor.settings import AuditorSettings
-from functions.auditor.store import DynamoOrders, DynamoWallets, SqsDeadLetterQueues
+from functions.auditor.store import DynamoOrders, DynamoRefundTotals, DynamoWallets, SqsDeadLetterQueues
 from functions.common.clock import utc_now
 from functions.common.observability import logger, metrics, tracer
 from functions.ledger.store import DynamoBalanceStore, DynamoLedgerStore
@@ -32,16 +32,21 @@ class AuditPorts:
     journals: DynamoLedgerStore
     charges: PspClient
     dead_letters: SqsDeadLetterQueues
+    refunds: DynamoRefundTotals
+    psp_refunds: PspClient
 
 
 def build_ports(settings: AuditorSettings) -> AuditPorts:
+    psp = PspClient.from_settings(settings)
     return AuditPorts(
         balances=DynamoBalanceStore(settings.balances_table),
         wallets=DynamoWallets(settings.wallet_table),
         orders=DynamoOrders(settings.orders_table),
         journals=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
-        charges=PspClient.from_settings(settings),
+        charges=psp,
         dead_letters=SqsDeadLetterQueues(settings.queue_urls),
+        refunds=DynamoRefundTotals(settings.refunds_table),
+        psp_refunds=psp,
     )
 
 

@@ -13,6 +13,7 @@ Check = Literal[
     "failed_orders_uncharged",
     "processing_past_deadline",
     "dead_letter_queues_empty",
+    "refunds_match_psp",
 ]
 CHECKS: tuple[Check, ...] = (
     "wallet_matches_ledger",
@@ -21,6 +22,7 @@ CHECKS: tuple[Check, ...] = (
     "failed_orders_uncharged",
     "processing_past_deadline",
     "dead_letter_queues_empty",
+    "refunds_match_psp",
 )
 
 

@@ -13,6 +13,7 @@ class AuditorSettings(PspSettings):
     ledger_table: str = Field(alias="LEDGER_TABLE_NAME")
     balances_table: str = Field(alias="LEDGER_BALANCES_TABLE_NAME")
     orders_table: str = Field(alias="EXECUTOR_TABLE_NAME")
+    refunds_table: str = Field(alias="REFUNDS_TABLE_NAME")
     # Space-separated: every dead-letter queue of the stack.
     dead_letter_queue_urls: str = Field(alias="DEAD_LETTER_QUEUE_URLS")
     # Orders decided in the last `window_seconds` (an hourly run reads two hours: each order twice), ending

@@ -15,6 +15,7 @@ from functions.common.clock import iso
 from functions.common.dynamo import items, plain, table
 from functions.common.money import CURRENCY_EXPONENTS
 from functions.executor.store import OPEN_BUCKET, OPEN_INDEX
+from functions.refund.store import charge_key
 from functions.wallet import keys
 
 
@@ -75,3 +76,14 @@ class SqsDeadLetterQueues:
             )["Attributes"]
             depths[url.rsplit("/", 1)[-1]] = sum(int(value) for value in attributes.values())
         return depths
+
+
+class DynamoRefundTotals:
+    """What our refunds hold of each order's charge: the refund service's charge record, by GetItem."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def refunded(self, payment_order_id: str) -> int | None:
+        item = table(self.table_name).get_item(Key=charge_key(payment_order_id), ConsistentRead=True).get("Item")
+        return None if item is None else int(item.get("refunded", 0))

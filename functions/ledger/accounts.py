@@ -17,6 +17,9 @@ PSP_FEE_EXPENSE = "psp_fee_expense"
 SELLER_PAYABLE_FORMAT = "seller_payable:{}"
 # A seller's payouts on their way to the bank: equal to their wallet's reserved balance.
 PAYOUT_IN_TRANSIT_FORMAT = "payout_in_transit:{}"
+# A seller's money held for open disputes (amount + the PSP's dispute fee): the rest of their wallet's
+# reserved balance (reserved = payout in transit + dispute reserve).
+DISPUTE_RESERVE_FORMAT = "dispute_reserve:{}"
 
 
 def seller_payable(seller_id: str) -> str:
@@ -25,3 +28,7 @@ def seller_payable(seller_id: str) -> str:
 
 def payout_in_transit(seller_id: str) -> str:
     return PAYOUT_IN_TRANSIT_FORMAT.format(seller_id)
+
+
+def dispute_reserve(seller_id: str) -> str:
+    return DISPUTE_RESERVE_FORMAT.format(seller_id)

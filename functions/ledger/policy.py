@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from functions.common.events import JournalPosting
+from functions.common.refund_events import REFUND_ID_PATTERN
 from functions.ledger.accounts import (
     BANK_CASH,
+    DISPUTE_RESERVE_FORMAT,
     PAYOUT_IN_TRANSIT_FORMAT,
     PSP_FEE_EXPENSE,
     PSP_RECEIVABLE,
     SELLER_PAYABLE_FORMAT,
 )
 
-Producer = Literal["reconciliation", "payouts"]
+Producer = Literal["reconciliation", "payouts", "disputes", "wallet"]
 Direction = Literal["debit", "credit"]
 _SELLER = r"(?P<seller>[A-Za-z0-9_-]{1,64})"
 # A payout's or settlement run's id (their services' deterministic ids).
@@ -51,6 +53,8 @@ class KindRule:
     optional: frozenset[int]
     # Checks on the ids: a message explains what is wrong, None when it is right.
     check_ids: Callable[[JournalPosting], str | None]
+    # Whether the journal books against one payment order (a refund of it): then it must name the order.
+    books_order: bool = False
 
 
 def _payout_ids(posting: JournalPosting) -> str | None:
@@ -75,6 +79,42 @@ def _settlement_ids(posting: JournalPosting) -> str | None:
     return None
 
 
+def _dispute_ids(posting: JournalPosting) -> str | None:
+    # business_id = the dispute id (functions.disputes.domain.dispute_id_for)
+    if not re.fullmatch(r"dp_[0-9a-f]{32}", posting.business_id):
+        return "business_id is not a dispute id"
+    if posting.reference != posting.business_id:
+        return "reference must be the dispute id"
+    return None
+
+
+def _dispute(*lines: tuple[str, Direction], optional: frozenset[int] = frozenset()) -> KindRule:
+    return KindRule(
+        producer="disputes",
+        lines=tuple(LineRule(_account(template), direction) for template, direction in lines),
+        optional=optional,
+        check_ids=_dispute_ids,
+    )
+
+
+def _refund_ids(posting: JournalPosting) -> str | None:
+    if not re.fullmatch(REFUND_ID_PATTERN, posting.business_id):
+        return "business_id is not a refund id"
+    if posting.reference != posting.business_id:
+        return "reference must be the refund id"
+    return None
+
+
+def _refund(debit: str, credit: str) -> KindRule:
+    return KindRule(
+        producer="wallet",
+        lines=(LineRule(_account(debit), "debit"), LineRule(_account(credit), "credit")),
+        optional=frozenset(),
+        check_ids=_refund_ids,
+        books_order=True,
+    )
+
+
 def _payout(debit: str, credit: str) -> KindRule:
     return KindRule(
         producer="payouts",
@@ -89,6 +129,16 @@ ALLOWED_KINDS: dict[str, KindRule] = {
     "payout_in_transit": _payout(SELLER_PAYABLE_FORMAT, PAYOUT_IN_TRANSIT_FORMAT),
     "payout_cash_out": _payout(PAYOUT_IN_TRANSIT_FORMAT, PSP_RECEIVABLE),
     "payout_reversal": _payout(PAYOUT_IN_TRANSIT_FORMAT, SELLER_PAYABLE_FORMAT),
+    # The disputes worker (functions/disputes/domain.py): a seller's money held while a dispute is open
+    # (amount + fee), then given back (won: the amount; the PSP keeps the fee) or gone to the buyer (lost).
+    "dispute_reserve": _dispute((SELLER_PAYABLE_FORMAT, "debit"), (DISPUTE_RESERVE_FORMAT, "credit")),
+    "dispute_won": _dispute(
+        (DISPUTE_RESERVE_FORMAT, "debit"),
+        (SELLER_PAYABLE_FORMAT, "credit"),
+        (PSP_RECEIVABLE, "credit"),
+        optional=frozenset({2}),
+    ),
+    "dispute_lost": _dispute((DISPUTE_RESERVE_FORMAT, "debit"), (PSP_RECEIVABLE, "credit")),
     # The reconciliation (functions/reconciliation/journal.py): the PSP paid net and kept its fees.
     "settlement": KindRule(
         producer="reconciliation",
@@ -111,6 +161,9 @@ ALLOWED_KINDS: dict[str, KindRule] = {
         optional=frozenset({0, 1}),
         check_ids=_settlement_ids,
     ),
+    # The wallet (functions/wallet/refunds.py), after it debited a refund, or restored one the PSP failed.
+    "refund": _refund(SELLER_PAYABLE_FORMAT, PSP_RECEIVABLE),
+    "refund_reversal": _refund(PSP_RECEIVABLE, SELLER_PAYABLE_FORMAT),
 }
 
 
@@ -144,14 +197,15 @@ def _match_lines(posting: JournalPosting, rule: KindRule) -> str | None:
 
 def check_posting(posting: JournalPosting) -> None:
     """Raise PostingRefused unless the posting's producer owns its kind and every line is one the kind
-    allows; a posting from these producers is never about one order, so it carries no payment_order_id."""
+    allows. Only a refund's journals book against a payment order (and must name it); no other posting may."""
     rule = ALLOWED_KINDS.get(posting.kind)
     if rule is None:
         raise PostingRefused(f"kind {posting.kind!r} may not be posted to the ledger's postings queue")
     if posting.producer != rule.producer:
         raise PostingRefused(f"kind {posting.kind!r} belongs to {rule.producer}, not to {posting.producer!r}")
-    if posting.payment_order_id is not None:
-        raise PostingRefused(f"kind {posting.kind!r} does not book against a payment order")
+    if (posting.payment_order_id is not None) != rule.books_order:
+        verb = "must name" if rule.books_order else "does not book against"
+        raise PostingRefused(f"kind {posting.kind!r} {verb} a payment order")
     problem = rule.check_ids(posting) or _match_lines(posting, rule)
     if problem is not None:
         raise PostingRefused(f"{posting.kind} {posting.business_id}: {problem}")

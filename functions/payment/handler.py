@@ -25,6 +25,7 @@ from functions.payment import domain
 from functions.payment.models import PaymentRequest, PaymentResponse
 from functions.payment.settings import DispatcherSettings, OrderStatusSettings, PaymentApiSettings
 from functions.payment.store import PAYMENT_SK, DynamoPaymentStore
+from functions.refund.store import DynamoRefundedAmounts
 
 app = build_resolver()
 
@@ -33,6 +34,11 @@ app = build_resolver()
 def _api() -> tuple[DynamoPaymentStore, IdempotentOperations]:
     settings = PaymentApiSettings.from_env()
     return DynamoPaymentStore(settings.payments_table), IdempotentOperations(settings.idempotency_table)
+
+
+@functools.cache
+def _refunded_amounts() -> DynamoRefundedAmounts:
+    return DynamoRefundedAmounts(PaymentApiSettings.from_env().refunds_table)
 
 
 @app.post(
@@ -78,7 +84,9 @@ def create_payment(
 def read_payment(payment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PaymentResponse:
     store, _ = _api()
     correlate(payment_id)
-    return PaymentResponse.of(domain.get_payment(payment_id, store=store))
+    payment = domain.get_payment(payment_id, store=store)
+    refunded = _refunded_amounts().refunded([o.payment_order_id for o in payment.orders])
+    return PaymentResponse.of(payment, refunded)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -122,6 +123,9 @@ class OrderResponse(BaseModel):
     failure_code: str | None = None
     wallet_updated: bool
     ledger_updated: bool
+    amount_refunded: int = Field(
+        default=0, description="What refunds hold of the order's charge: pending and succeeded ones (minor units)."
+    )
 
 
 class PaymentResponse(BaseModel):
@@ -136,7 +140,11 @@ class PaymentResponse(BaseModel):
     orders: list[OrderResponse]
 
     @classmethod
-    def of(cls, payment: Payment) -> PaymentResponse:
-        return cls.model_validate(
-            payment.model_dump() | {"orders": [o.model_dump(exclude={"payment_method"}) for o in payment.orders]}
-        )
+    def of(cls, payment: Payment, refunded: Mapping[str, int] | None = None) -> PaymentResponse:
+        """`refunded`: each order's amount_refunded, as the refund service holds it (absent: none)."""
+        amounts = refunded or {}
+        orders = [
+            o.model_dump(exclude={"payment_method"}) | {"amount_refunded": amounts.get(o.payment_order_id, 0)}
+            for o in payment.orders
+        ]
+        return cls.model_validate(payment.model_dump() | {"orders": orders})

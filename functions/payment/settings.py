@@ -8,6 +8,8 @@ from functions.common.settings import FunctionSettings
 class PaymentApiSettings(FunctionSettings):
     payments_table: str = Field(alias="PAYMENTS_TABLE_NAME")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
+    # Read only: each order's amount_refunded (functions/refund/store.py).
+    refunds_table: str = Field(alias="REFUNDS_TABLE_NAME")
 
 
 class DispatcherSettings(FunctionSettings):

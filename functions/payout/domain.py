@@ -63,7 +63,8 @@ def request_payout(
     existing = store.get(payout_id)
     if existing is None:
         available = balances.available(request.seller_id, request.currency)
-        if request.amount > available:
+        # A refund may leave `available` at or below zero: no payout until credits bring it back above.
+        if available <= 0 or request.amount > available:
             raise InsufficientFunds(
                 f"The available balance ({available}) is below the payout amount ({request.amount}).", param="amount"
             )

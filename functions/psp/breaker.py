@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from functions.psp.circuit import Admission, CircuitPolicy, CircuitState, Tally, admission, merge
-from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable
+from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable, RefundResult
 
 T = TypeVar("T")
 RACES_PER_SYNC = 3
@@ -173,6 +173,8 @@ class BreakerPsp(Protocol):
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
 
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult: ...
+
 
 class GuardedPsp:
     """The PSP client behind the circuit breaker: PspUnavailable counts as a failure; an answer (a charge,
@@ -224,3 +226,8 @@ class GuardedPsp:
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
         return self._call(lambda: self._psp.charge_by_idempotency_key(idempotency_key))
+
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult:
+        return self._call(
+            lambda: self._psp.refund(idempotency_key=idempotency_key, charge_reference=charge_reference, amount=amount)
+        )

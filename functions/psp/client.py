@@ -166,7 +166,8 @@ class PspClient:
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult:
         """Refund `amount` of the PSP's charge `charge_reference` (idempotency key: the refund's id)."""
-        body = {"charge": charge_reference, "amount": amount}
+        # merchant_reference: our refund id, which the PSP's refund webhooks and settlement rows carry back.
+        body = {"charge": charge_reference, "amount": amount, "merchant_reference": idempotency_key}
         status, payload = self._send("POST", "/v1/refunds", body=body, idempotency_key=idempotency_key)
         if status == 200:
             return RefundResult(payload["status"], payload.get("id"), payload.get("failure_code"))
@@ -192,6 +193,17 @@ class PspClient:
                 report_unknown_refusal("payout", status, code)
             return PayoutResult("failed", refusal.get("payout"), code)
         raise PspUnavailable(f"PSP answered {status}")
+
+    def refunded_amount(self, charge_reference: str) -> int:
+        """The sum of the PSP's pending and succeeded refunds of a charge (a lookup: never a refund)."""
+        status, payload = self._send("GET", f"/v1/refunds?charge={charge_reference}")
+        if status != 200 or not isinstance(payload.get("data"), list):
+            raise PspUnavailable(f"PSP answered {status} to a refund lookup")
+        return sum(
+            int(refund["amount"])
+            for refund in payload["data"]
+            if isinstance(refund, dict) and refund.get("status") in ("pending", "succeeded")
+        )
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
         """What the PSP did with this key (never a new charge): None if it never created a charge for it."""

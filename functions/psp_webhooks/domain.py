@@ -8,10 +8,12 @@ from typing import Any, Protocol
 
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
 from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers, confirm_payout
-from functions.psp.models import ChargeResult
+from functions.psp.models import ChargeResult, RefundResult
+from functions.psp_webhooks.disputes import DISPUTE_EVENTS, dispute_notice
 from functions.psp_webhooks.models import Applied, PspEvent
+from functions.refund.verdicts import REFUND_EVENTS, verdict_of
 
-# The ids we give the PSP as merchant_reference (order and payout ids). Anything else in an event cannot
+# The ids we give the PSP as merchant_reference (order, payout and refund ids). Anything else in an event cannot
 # name one of ours, and would not fit a DynamoDB key: such an event is acknowledged and ignored.
 _OUR_REFERENCE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
@@ -35,6 +37,11 @@ class OrderFinder(ResolutionStore, Protocol):
     def find(self, payment_order_id: str) -> OrderExecution | None: ...
 
 
+class RefundSettler(Protocol):
+    def settle(self, refund_id: str, verdict: RefundResult) -> bool:
+        """Apply the PSP's verdict to our refund (functions/refund/verdicts.py); False if it is not ours."""
+
+
 def apply_event(
     event: PspEvent,
     *,
@@ -44,6 +51,8 @@ def apply_event(
     order_status: Publisher,
     payout_store: PayoutExecutionStore,
     answers: TaskAnswers,
+    disputes: Publisher,
+    refunds: RefundSettler,
 ) -> Applied:
     """Apply one verified event. Recorded as done only after its effects, which are idempotent: a crash in
     between means the PSP's retry applies it again, harmlessly."""
@@ -73,6 +82,17 @@ def apply_event(
             answers=answers,
         )
         outcome = "applied"
+    elif event.type in DISPUTE_EVENTS and reference is not None:
+        # Handed to the disputes worker, which applies each notice once in whatever order they come.
+        disputed = orders.find(reference)
+        notice = dispute_notice(event.type, obj, disputed) if disputed is not None else None
+        if notice is not None:
+            disputes.publish(notice)
+            outcome = "applied"
+    elif event.type in REFUND_EVENTS and reference is not None:
+        verdict = verdict_of(event.type, obj)
+        if verdict is not None and refunds.settle(reference, verdict):
+            outcome = "applied"
     # Anything else (payout.in_transit, charge.pending, unknown types) is acknowledged and ignored: it
     # cannot move a state forward, and a late one must not move it back.
     events.mark_done(event.id, event.type)

@@ -1,5 +1,5 @@
 """PSP webhooks Lambda: a public route without an API key (the signature authenticates the PSP) that
-settles pending charges and confirms payouts."""
+settles pending charges, confirms payouts and settles refunds."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from functions.psp_webhooks.models import parse_event
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verify_signature
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
+from functions.refund.store import DynamoRefundStore
+from functions.refund.verdicts import RefundVerdicts
 
 app = build_resolver()
 
@@ -39,6 +41,8 @@ class WebhookPorts:
     order_status: Publisher
     payout_store: PayoutExecutionStore
     answers: TaskAnswers
+    disputes: Publisher
+    refunds: domain.RefundSettler
 
 
 @functools.cache
@@ -53,6 +57,10 @@ def ports() -> WebhookPorts:
         order_status=QueuePublisher(settings.order_status_queue_url),
         payout_store=DynamoPayoutExecutionStore(settings.payouts_table),
         answers=StepFunctionsAnswers(),
+        disputes=QueuePublisher(settings.disputes_queue_url),
+        refunds=RefundVerdicts(
+            DynamoRefundStore(settings.refunds_table), QueuePublisher(settings.wallet_refunds_queue_url)
+        ),
     )
 
 
@@ -76,6 +84,8 @@ def receive_webhook() -> dict[str, Any]:
         order_status=wired.order_status,
         payout_store=wired.payout_store,
         answers=wired.answers,
+        disputes=wired.disputes,
+        refunds=wired.refunds,
     )
     metrics.add_metric(name=f"Webhooks{outcome.title()}", unit=MetricUnit.Count, value=1)
     logger.info("webhook", extra={"outcome": outcome})

@@ -12,3 +12,8 @@ class WalletSettings(FunctionSettings):
 
 class WalletApiSettings(FunctionSettings):
     wallet_table: str = Field(alias="WALLET_TABLE_NAME")
+
+
+class WalletRefundSettings(FunctionSettings):
+    wallet_table: str = Field(alias="WALLET_TABLE_NAME")
+    ledger_postings_queue_url: str = Field(alias="LEDGER_POSTINGS_QUEUE_URL")

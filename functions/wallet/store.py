@@ -58,6 +58,11 @@ class DynamoWalletStore:
             raise
         return True
 
+    def debit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool:
+        """Debit and record the marker atomically; False if the marker existed. `available` may go negative
+        (a refund of money already paid out): payouts are refused until it is positive again."""
+        return self.credit_once(seller_id=seller_id, currency=currency, amount=-amount, applied_marker=applied_marker)
+
     def balances(self, seller_id: str) -> dict[str, Balance]:
         items = table(self.table_name).query(
             KeyConditionExpression=Key(keys.PARTITION_KEY).eq(seller_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -41,6 +42,7 @@ class Auditor(Construct):
         pay_in: PayIn,
         schedule_failures: sqs.IQueue,
         psp_base_url: str,
+        refunds_table: dynamodb.ITable,
         rate: Duration = Duration.hours(1),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -57,6 +59,7 @@ class Auditor(Construct):
             ledger_table=pay_in.ledger_table.table_name,
             balances_table=pay_in.ledger_balances_table.table_name,
             orders_table=pay_in.executor_table.table_name,
+            refunds_table=refunds_table.table_name,
             dead_letter_queue_urls=Fn.join(" ", [q.queue_url for q in dead_letter_queues]),
             psp_base_url=psp_base_url,
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
@@ -73,6 +76,7 @@ class Auditor(Construct):
             "dynamodb:GetItem",
             query_indexes=[decided_index.INDEX, decided_index.FAILED_INDEX, OPEN_INDEX],
         )
+        grant_items(refunds_table, auditor, "dynamodb:GetItem")
         auditor.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[q.queue_arn for q in dead_letter_queues])
         )

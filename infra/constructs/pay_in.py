@@ -122,7 +122,16 @@ def grant_psp_worker(
 
 
 class PayIn(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, alarm_topic: sns.ITopic, psp_base_url: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarm_topic: sns.ITopic,
+        psp_base_url: str,
+        refunds_table: dynamodb.ITable,
+    ) -> None:
+        """`refunds_table`: the refund service's, read by the payments API for each order's amount_refunded."""
         super().__init__(scope, construct_id)
 
         def queue(name: str) -> MonitoredQueue:
@@ -158,8 +167,10 @@ class PayIn(Construct):
             description="Payments API: accept checkouts (idempotent), read payments.",
             payments_table=self.payments_table.table_name,
             idempotency_table=self.idempotency_table.table_name,
+            refunds_table=refunds_table.table_name,
         )
         self.payments_table.grant_read_write_data(self.payment_api.function)
+        grant_items(refunds_table, self.payment_api.function, "dynamodb:BatchGetItem")
         self.idempotency_table.grant_read_write_data(self.payment_api.function)
 
         self.dispatch_dlq = MonitoredQueue(
@@ -210,7 +221,10 @@ class PayIn(Construct):
         self.order_status.function.add_event_source(sqs_source(self.order_status_queue.queue))
 
         # executor
-        self.executor_table = money_table(self, "ExecutorTable", partition_key="payment_order_id")
+        # Its stream: the refund service refunds every orphan charge recorded here (infra/constructs/refunds.py).
+        self.executor_table = money_table(
+            self, "ExecutorTable", partition_key="payment_order_id", stream=dynamodb.StreamViewType.NEW_IMAGE
+        )
         # Sparse: only undecided orders carry open_bucket, so the recovery job reads just those.
         self.executor_table.add_global_secondary_index(
             index_name=OPEN_INDEX,

@@ -54,7 +54,10 @@ class Payouts(Construct):
         )
 
         # payout service: its table, the saga, the API and the daily run
-        self.payouts_table = money_table(self, "PayoutsTable", partition_key="payout_id")
+        # Its stream: payout outcomes become marketplace events (infra/constructs/events.py).
+        self.payouts_table = money_table(
+            self, "PayoutsTable", partition_key="payout_id", stream=dynamodb.StreamViewType.NEW_IMAGE
+        )
         # Payouts by status and last change: reconciliation reads the PAID ones of a settlement file's span.
         self.payouts_table.add_global_secondary_index(
             index_name=PAYOUTS_BY_STATUS_INDEX,

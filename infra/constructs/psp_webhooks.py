@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.psp_webhooks.settings import PspWebhookSettings
@@ -13,6 +14,7 @@ from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn, expiring_table
 from infra.constructs.payouts import Payouts
+from infra.constructs.refunds import Refunds
 from infra.constructs.table_access import grant_items
 from infra.nag import acknowledge
 
@@ -24,7 +26,16 @@ SECRET_ROTATION_REASON = (
 
 
 class PspWebhooks(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, pay_in: PayIn, payouts: Payouts) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pay_in: PayIn,
+        payouts: Payouts,
+        refunds: Refunds,
+        disputes_queue: sqs.IQueue,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.signing_secret = secretsmanager.Secret(
             self,
@@ -51,6 +62,9 @@ class PspWebhooks(Construct):
             secret_arn=self.signing_secret.secret_arn,
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
             order_status_queue_url=pay_in.order_status_queue.queue.queue_url,
+            disputes_queue_url=disputes_queue.queue_url,
+            refunds_table=refunds.table.table_name,
+            wallet_refunds_queue_url=refunds.wallet_refunds_queue.queue.queue_url,
         )
         receiver = self.function.function
         # find + conditional decide (re-read when the condition fails); no Scan, no index, no delete.
@@ -63,3 +77,5 @@ class PspWebhooks(Construct):
         pay_in.wallet_queue.queue.grant_send_messages(receiver)
         pay_in.order_status_queue.queue.grant_send_messages(receiver)
         payouts.saga.state_machine.grant_task_response(receiver)
+        disputes_queue.grant_send_messages(receiver)
+        refunds.grant_webhooks(receiver)

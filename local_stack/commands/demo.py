@@ -1,5 +1,5 @@
 """`payments demo`: a scripted tour against a running local stack (`payments local`), printing what
-happened: a multi-seller checkout, a decline, a retry, a payout, and a settlement file with its
+happened: a multi-seller checkout, a decline, a retry, a payout, a dispute, and a settlement file with its
 reconciliation report."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import urllib3
 
 from functions.reconciliation.domain import run_id_for
+from local_stack.commands.demo_dispute import show_dispute
 from local_stack.commands.settle import drop, load_state, simulator_file, wait_for_run
 from local_stack.psp.simulator import bearer
 from local_stack.stack import STATE_FILE
@@ -140,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
         "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 10_000, "currency": "USD"}, uuid.uuid4().hex
     )
     print(f"a payout above the balance -> {status} {refused['error']['code']}")
+
+    if not show_dispute(tour):
+        return 1
 
     print("\n== 5. The PSP's settlement file for today, and its reconciliation")
     day = datetime.now(UTC).date().isoformat()

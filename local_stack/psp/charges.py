@@ -14,6 +14,7 @@ from typing import Any
 SUCCEEDING_TOKENS = frozenset({"tok_visa", "tok_mastercard", "tok_amex"})
 DECLINES = {"tok_chargeDeclined": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
 TRANSIENT_FAILURES_BEFORE_SUCCESS = 2  # tok_processing_error
+DISPUTED_TOKEN = "tok_createDispute"  # succeeds, then is disputed (local_stack/psp/disputes.py)
 
 
 @dataclass
@@ -72,6 +73,11 @@ class ChargeBook:
         self._lock = threading.Lock()
         # Called with each new pending charge (tok_pending): the simulator settles it later, by webhook.
         self.on_pending: Callable[[Charge], None] | None = None
+        # Called with each tok_createDispute charge: the simulator opens a dispute on it later, by webhook.
+        self.on_disputed: Callable[[Charge], None] | None = None
+        # Injected faults (the soak's seeded plan): for each charge request, "error" (a 500 before
+        # anything is charged), "lost" (charged, but the reply is held past the client's timeout) or None.
+        self.fault: Callable[[], str | None] | None = None
 
     def create(self, idempotency_key: str | None, request: dict[str, Any]) -> Reply:
         if not idempotency_key:
@@ -90,14 +96,18 @@ class ChargeBook:
                     "idempotency_key_in_use",
                     "Keys for idempotent requests can only be used with the same parameters.",
                 )
+            fault = self.fault() if self.fault is not None else None
+            if fault == "error":
+                return _error(500, "api_error", "processing_error", "An error occurred while processing the charge.")
             state.attempts += 1
+            lost_delay = self.lost_response_delay if fault == "lost" else 0.0
             if state.reply is not None:
-                return Reply(state.reply.status, state.reply.body)
+                return Reply(state.reply.status, state.reply.body, delay_seconds=lost_delay)
             token = fingerprint["payment_method"]
             if token == "tok_processing_error" and state.attempts <= TRANSIENT_FAILURES_BEFORE_SUCCESS:
                 return _error(500, "api_error", "processing_error", "An error occurred while processing the charge.")
             state.reply = self._charge(idempotency_key, fingerprint)
-            if token == "tok_timeout" and state.attempts == 1:
+            if (token == "tok_timeout" and state.attempts == 1) or fault == "lost":
                 return Reply(state.reply.status, state.reply.body, delay_seconds=self.lost_response_delay)
             return state.reply
 
@@ -106,7 +116,8 @@ class ChargeBook:
         known = (
             token in SUCCEEDING_TOKENS
             or token in DECLINES
-            or token in ("tok_processing_error", "tok_timeout", "tok_pending")
+            or token in ("tok_processing_error", "tok_timeout", "tok_pending", "tok_refundFail")
+            or token == DISPUTED_TOKEN
         )
         if not known:
             return _error(400, "invalid_request_error", "token_invalid", f"No such token: {token}")
@@ -130,6 +141,8 @@ class ChargeBook:
             return _error(402, "card_error", failure, "The card was declined.", charge=charge.id)
         if charge.status == "pending" and self.on_pending is not None:
             self.on_pending(charge)
+        if token == DISPUTED_TOKEN and self.on_disputed is not None:
+            self.on_disputed(charge)
         return Reply(200, charge.public())
 
     def find(self, *, merchant_reference: str | None = None) -> list[Charge]:

@@ -16,8 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
 from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import ChargeBook, Reply, json_body
+from local_stack.psp.disputes import ROUTES as DISPUTE_ROUTES
+from local_stack.psp.disputes import DisputeBook
 from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
 from local_stack.psp.payouts import PayoutBook, PendingSettlement
+from local_stack.psp.refunds import ROUTES as REFUND_ROUTES
 from local_stack.psp.refunds import RefundBook
 from local_stack.psp.settlement import settlement_route
 from local_stack.psp.webhooks import WebhookSender
@@ -52,22 +55,26 @@ class PspSimulator:
         lost_response_delay: float = 5.0,
         payout_settle_delay: float = 1.0,
         pending_settle_delay: float = 3.0,
+        dispute_open_delay: float = 3.0,
     ) -> None:
         self.api_key = api_key if api_key is not None else api_key_from_env()
         self.charges = ChargeBook(lost_response_delay=lost_response_delay)
-        self.refunds = RefundBook(self.charges)
         self.webhooks = WebhookSender()
+        self.refunds = RefundBook(self.charges, self.webhooks)
         self.payouts = PayoutBook(self.webhooks, settle_delay=payout_settle_delay)
         self.charges.on_pending = PendingSettlement(self.webhooks, delay=pending_settle_delay)
+        self.disputes = DisputeBook(self.webhooks, open_delay=dispute_open_delay)
+        self.charges.on_disputed = self.disputes
         self.brownout = Brownout()
         self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = [
             ("POST", re.compile(r"^/v1/charges$"), _create_charge),
             ("GET", re.compile(r"^/v1/charges$"), _list_charges),
             ("GET", re.compile(r"^/v1/charges/(?P<charge_id>ch_\w+)$"), _get_charge),
-            ("POST", re.compile(r"^/v1/refunds$"), _create_refund),
+            *REFUND_ROUTES,
             ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
             ("GET", re.compile(r"^/v1/settlements$"), settlement_route),
             *PAYOUT_ROUTES,
+            *DISPUTE_ROUTES,
             ("POST", re.compile(r"^/_sim/brownout$"), _brownout),
         ]
 
@@ -123,15 +130,6 @@ def _create_charge(
     if request is None:
         return _body_invalid()
     return sim.charges.create(headers.get("idempotency-key"), request)
-
-
-def _create_refund(
-    sim: PspSimulator, _: re.Match[str], __: dict[str, list[str]], headers: dict[str, str], body: bytes
-) -> Reply:
-    request = json_body(body)
-    if request is None:
-        return _body_invalid()
-    return sim.refunds.create(headers.get("idempotency-key"), request)
 
 
 def _brownout(sim: PspSimulator, _: re.Match[str], __: dict[str, list[str]], ___: dict[str, str], body: bytes) -> Reply:

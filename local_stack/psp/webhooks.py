@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class WebhookSender:
         self.url: str | None = None
         self.secret: str | None = None
         self.faults = WebhookFaults()
+        # Injected per event (the soak's seeded plan): given the event type, "drop", "duplicate",
+        # "reorder" or None, and how much longer a reordered event is held back.
+        self.fault: Callable[[str], tuple[str | None, float]] | None = None
         self.max_attempts = max_attempts
         self.first_backoff = first_backoff
         self.reorder_hold = reorder_hold
@@ -70,11 +74,13 @@ class WebhookSender:
             "data": {"object": dict(obj)},
         }
         self.sent.append(event)
-        if self.faults.drop or self.url is None:
+        planned, hold = self.fault(event_type) if self.fault is not None else (None, 0.0)
+        if self.faults.drop or planned == "drop" or self.url is None:
             return event
         if self.faults.reorder and not final:
             delay += self.reorder_hold
-        copies = 2 if self.faults.duplicate else 1
+        delay += hold
+        copies = 2 if self.faults.duplicate or planned == "duplicate" else 1
         with self._cv:
             for copy in range(copies):
                 heapq.heappush(self._heap, _Delivery(time.monotonic() + delay + copy * 0.2, next(self._seq), event))

@@ -15,6 +15,7 @@ from functions.executor.settings import ExecutorSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry_policy
 from functions.recovery.settings import RecoverySettings
+from functions.refund.settings import RefundExecutorSettings
 from local_stack.stack import LOCAL_FUNCTION_SETTINGS
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, joined_text, references
@@ -22,6 +23,7 @@ from tests.infra.template_facts import base_name, by_base_name, joined_text, ref
 PSP_CALLERS: dict[str, type[PspSettings]] = {
     "PayInExecutorFunction": ExecutorSettings,
     "PayoutsPayoutExecutorFunction": PayoutExecutorSettings,
+    "RefundsRefundExecutorFunction": RefundExecutorSettings,
     "RecoveryFunction": RecoverySettings,
     # The money auditor looks charges up by idempotency key (never charges)
     "AuditorFunction": AuditorSettings,
@@ -31,6 +33,7 @@ SWEEP_TIMEOUTS = {"RecoveryFunction": 300, "AuditorFunction": 600}
 PSP_WORKER_QUEUES = {
     "PayInExecutorFunction": "PayInExecutorQueue",
     "PayoutsPayoutExecutorFunction": "PayoutsPayoutQueue",
+    "RefundsRefundExecutorFunction": "RefundsRefundQueue",
 }
 
 
@@ -142,7 +145,7 @@ def test_the_circuit_has_a_small_expiring_table_and_an_alarm_per_psp_worker(synt
         if a["Properties"].get("MetricName") == "PspCircuitOpen"
     ]
     services = sorted(a["Dimensions"][0]["Value"] for a in alarms)
-    assert services == ["executor", "payout-executor"]
+    assert services == ["executor", "payout-executor", "refund-executor"]
     for alarm in alarms:
         assert (alarm["Namespace"], alarm["Statistic"], alarm["Period"]) == ("Payments", "Maximum", 60)
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")

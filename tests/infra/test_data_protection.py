@@ -77,7 +77,12 @@ def test_every_queue_refuses_plain_http(synthesized: Synthesized) -> None:
 
 def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
     keys = synthesized.resources("AWS::KMS::Key")
-    assert {base_name(k) for k in keys} == {"EncryptionDataKey", "EncryptionMessagesKey", "EncryptionLogsKey"}
+    assert {base_name(k) for k in keys} == {
+        "EncryptionDataKey",
+        "EncryptionMessagesKey",
+        "EncryptionLogsKey",
+        "EventsWebhookSecretsKey",
+    }
     for logical_id, key in keys.items():
         props = key["Properties"]
         assert props["EnableKeyRotation"] is True, logical_id
@@ -85,7 +90,12 @@ def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
         assert props["PendingWindowInDays"] == 30, logical_id
         assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain", logical_id
     aliases = sorted(a["Properties"]["AliasName"] for a in synthesized.resources("AWS::KMS::Alias").values())
-    assert aliases == ["alias/payments/dev/data", "alias/payments/dev/logs", "alias/payments/dev/messages"]
+    assert aliases == [
+        "alias/payments/dev/data",
+        "alias/payments/dev/logs",
+        "alias/payments/dev/messages",
+        "alias/payments/dev/webhook-secrets",
+    ]
 
 
 def _buckets(synthesized: Synthesized) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -147,7 +157,13 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
         for name, (_, function) in functions.items()
         if "PSP_API_KEY_SECRET_ARN" in function["Properties"].get("Environment", {}).get("Variables", {})
     }
-    assert callers == {"PayInExecutorFunction", "PayoutsPayoutExecutorFunction", "RecoveryFunction", "AuditorFunction"}
+    assert callers == {
+        "PayInExecutorFunction",
+        "PayoutsPayoutExecutorFunction",
+        "RecoveryFunction",
+        "AuditorFunction",
+        "RefundsRefundExecutorFunction",
+    }
     for name in callers:
         assert functions[name][1]["Properties"]["Environment"]["Variables"]["PSP_API_KEY_SECRET_ARN"] == {
             "Ref": secret_id

@@ -57,6 +57,8 @@ SQS_CONSUME = {
 # Item-level actions of the internet-facing webhook role and the recovery role: what their code calls.
 ITEM_READ_UPDATE = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 ITEM_READ_PUT = {"dynamodb:GetItem", "dynamodb:PutItem"}
+# Storing a refund: its put and its charge's conditional update in one transaction, and the reads.
+REFUND_RESERVE = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
 # The PSP workers' backoff (ChangeMessageVisibility on their own queue), and what they dead-letter themselves.
 BACKOFF = {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"}
 QUERY = {"dynamodb:Query"}
@@ -71,7 +73,12 @@ OWN_EXECUTIONS = {"states:DescribeExecution", "states:StartExecution", "states:S
 # Every role a function uses may also write its own log group (`<function>Logs`), send X-Ray segments and
 # use the stack's KMS keys for the resources it is granted (checked below, not listed per role).
 ALLOWED: dict[str, dict[str, set[str]]] = {
-    "PayInPaymentApiRole": {"PayInPaymentsTable": DDB_READ_WRITE, "PayInIdempotencyTable": DDB_READ_WRITE},
+    "PayInPaymentApiRole": {
+        "PayInPaymentsTable": DDB_READ_WRITE,
+        "PayInIdempotencyTable": DDB_READ_WRITE,
+        # Each order's amount_refunded, from the refund service's charge totals.
+        "RefundsRefundsTable": {"dynamodb:BatchGetItem"},
+    },
     "PayInDispatcherRole": {
         "PayInPaymentsTable": DDB_STREAM,
         "PayInExecutorQueue": SQS_SEND,
@@ -190,6 +197,53 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
+        "DisputesNoticesQueue": SQS_SEND,
+        "RefundsRefundsTable": ITEM_READ_UPDATE,
+        "RefundsWalletRefundsQueue": SQS_SEND,
+    },
+    # Disputes: the worker creates and closes a dispute's item with the seller's balance in one transaction
+    # (wallet UpdateItem only, limited by dynamodb:Attributes to the balance's amounts); the API reads by
+    # id and by the order index, by name.
+    "DisputesWorkerRole": {
+        "DisputesDisputesTable": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
+        "PayInWalletTable": {"dynamodb:UpdateItem"},
+        "DisputesNoticesQueue": SQS_CONSUME,
+        "PayInLedgerPostingsQueue": SQS_SEND,
+    },
+    "DisputesApiRole": {
+        "DisputesDisputesTable": {"dynamodb:GetItem"},
+        "DisputesDisputesTable/index/by_payment_order": QUERY,
+    },
+    # Refunds: the API reserves on the charge's total (a transaction) and reads the orders it refunds; the
+    # executor and the orphan refunds act on refund items only; the wallet's refund worker as its credit one.
+    "RefundsRefundApiRole": {
+        "RefundsRefundsTable": REFUND_RESERVE,
+        "PayInIdempotencyTable": DDB_READ_WRITE,
+        "PayInExecutorTable": {"dynamodb:GetItem"},
+        "PayInPaymentsTable": {"dynamodb:GetItem"},
+    },
+    "RefundsRefundDispatcherRole": {
+        "RefundsRefundsTable": DDB_STREAM,
+        "RefundsRefundQueue": SQS_SEND,
+        "RefundsDispatchFailuresQueue": SQS_SEND,
+    },
+    "RefundsRefundExecutorRole": {
+        "RefundsRefundsTable": ITEM_READ_UPDATE,
+        "RefundsRefundQueue": SQS_CONSUME | BACKOFF,
+        "RefundsRefundQueueDlq": SQS_SEND,
+        "PayInPspCircuitTable": ITEM_READ_PUT,
+        "RefundsWalletRefundsQueue": SQS_SEND,
+        "EncryptionPspApiKey": SECRET_READ,
+    },
+    "RefundsWalletRefundsRole": {
+        "PayInWalletTable": WALLET_CREDIT,
+        "RefundsWalletRefundsQueue": SQS_CONSUME,
+        "PayInLedgerPostingsQueue": SQS_SEND,
+    },
+    "RefundsOrphanRefundsRole": {
+        "RefundsRefundsTable": REFUND_RESERVE,
+        "PayInExecutorTable": DDB_STREAM,
+        "RefundsOrphanRefundFailuresQueue": SQS_SEND,
     },
     # Recovery of undecided orders: the open-orders index by name, item reads and conditional updates.
     "RecoveryFunctionRole": {
@@ -218,8 +272,49 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInExecutorTable/index/by_decided_shard": QUERY,
         "PayInExecutorTable/index/by_failed_shard": QUERY,
         "PayInExecutorTable/index/by_open": QUERY,
+        "RefundsRefundsTable": {"dynamodb:GetItem"},
         "EncryptionPspApiKey": SECRET_READ,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
+    },
+    # Events for the marketplace: the API (endpoints by item, the event list by its indexes, the secrets key to
+    # seal a new secret and reopen it for a retried registration), the recorder (the owners' streams, one
+    # conditional put per event), the publisher (the events table's stream, the bus), the fan-out (a tenant's
+    # endpoints, the delivery queue) and the delivery (an endpoint by key, decrypt its secret, its own queue).
+    "EventsEventsApiRole": {
+        "EventsWebhookEndpointsTable": {
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+        },
+        "EventsEventsTable": {"dynamodb:GetItem"},
+        "EventsEventsTable/index/by_tenant": QUERY,
+        "EventsEventsTable/index/by_tenant_type": QUERY,
+        "EventsWebhookSecretsKey": {"kms:Encrypt", "kms:Decrypt"},
+    },
+    "EventsRecorderRole": {
+        "PayInPaymentsTable": DDB_STREAM,
+        "PayoutsPayoutsTable": DDB_STREAM,
+        "RefundsRefundsTable": DDB_STREAM,
+        "DisputesDisputesTable": DDB_STREAM,
+        "EventsEventsTable": ITEM_READ_PUT,
+        "EventsStreamFailuresQueue": SQS_SEND,
+    },
+    "EventsPublisherRole": {
+        "EventsEventsTable": DDB_STREAM,
+        "EventsBus": {"events:PutEvents"},
+        "EventsStreamFailuresQueue": SQS_SEND,
+    },
+    "EventsFanoutRole": {
+        "EventsWebhookEndpointsTable": QUERY,
+        "EventsFanoutQueue": SQS_CONSUME,
+        "EventsDeliveryQueue": SQS_SEND,
+    },
+    "EventsDeliveryRole": {
+        "EventsWebhookEndpointsTable": {"dynamodb:GetItem"},
+        "EventsWebhookSecretsKey": {"kms:Decrypt"},
+        "EventsDeliveryQueue": SQS_CONSUME | BACKOFF,
+        "EventsDeliveryQueueDlq": SQS_SEND,
     },
     # CDK's singleton that applies the bucket's notification configuration at deploy time.
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834Role": {
@@ -363,7 +458,13 @@ def test_no_statement_allows_every_action_of_a_service(synthesized: Synthesized)
 def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> None:
     readers = {role for role, grants in _grants(synthesized).items() if "EncryptionPspApiKey" in grants}
     # (the auditor looks charges up by idempotency key: never a charge)
-    assert readers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RecoveryFunctionRole", "AuditorFunctionRole"}
+    assert readers == {
+        "PayInExecutorRole",
+        "PayoutsPayoutExecutorRole",
+        "RecoveryFunctionRole",
+        "AuditorFunctionRole",
+        "RefundsRefundExecutorRole",
+    }
     for reader in readers:
         assert _grants(synthesized)[reader]["EncryptionPspApiKey"] == SECRET_READ
 
@@ -398,6 +499,7 @@ def test_the_psp_workers_back_off_on_their_own_queue_and_dead_letter_to_their_ow
     for role, queue in (
         ("PayInExecutorRole", "PayInExecutorQueue"),
         ("PayoutsPayoutExecutorRole", "PayoutsPayoutQueue"),
+        ("RefundsRefundExecutorRole", "RefundsRefundQueue"),
     ):
         # ChangeMessageVisibility on the worker's own queue only
         visibility = {r for r, actions in grants[role].items() if "sqs:ChangeMessageVisibility" in actions}
@@ -410,7 +512,7 @@ def test_the_psp_workers_back_off_on_their_own_queue_and_dead_letter_to_their_ow
         # The circuit's item: read and conditional put, nothing else
         assert grants[role]["PayInPspCircuitTable"] == ITEM_READ_PUT
     writers = {role for role, role_grants in grants.items() if "PayInPspCircuitTable" in role_grants}
-    assert writers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole"}
+    assert writers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RefundsRefundExecutorRole"}
 
 
 def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synthesized) -> None:
@@ -431,21 +533,56 @@ def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synth
         assert [s for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"] == []
 
 
+def test_only_the_delivery_decrypts_webhook_secrets_and_only_the_api_seals_them(synthesized: Synthesized) -> None:
+    grants = _grants(synthesized)
+    holders = {role: g["EventsWebhookSecretsKey"] for role, g in grants.items() if "EventsWebhookSecretsKey" in g}
+    assert holders == {"EventsDeliveryRole": {"kms:Decrypt"}, "EventsEventsApiRole": {"kms:Encrypt", "kms:Decrypt"}}
+
+
+def test_only_the_bus_rule_may_send_to_the_fanout_queue(synthesized: Synthesized) -> None:
+    # The fan-out delivers whatever reaches its queue, signed: only our rule's events may (and no role's).
+    queues = by_base_name(synthesized.template, "AWS::SQS::Queue")
+    rule = by_base_name(synthesized.template, "AWS::Events::Rule")["EventsToWebhooks"][0]
+    for name in ("EventsFanoutQueue", "EventsFanoutQueueDlq"):
+        policies = [
+            p["Properties"]["PolicyDocument"]["Statement"]
+            for p in synthesized.resources("AWS::SQS::QueuePolicy").values()
+            if {"Ref": queues[name][0]} in p["Properties"]["Queues"]
+        ]
+        allows = [s for statements in policies for s in statements if s["Effect"] == "Allow"]
+        assert allows, name
+        for statement in allows:
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}, name
+            assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}, name
+    senders = {r for r, g in _grants(synthesized).items() if "sqs:SendMessage" in g.get("EventsFanoutQueue", set())}
+    assert senders == set()
+
+
 def _key_policy_principals(resource: dict[str, Any]) -> list[Any]:
     return [s.get("Principal") for s in resource["Properties"]["KeyPolicy"]["Statement"]]
 
 
 def test_key_policies_name_only_the_account_and_the_services_that_need_them(synthesized: Synthesized) -> None:
     keys = by_base_name(synthesized.template, "AWS::KMS::Key")
-    assert set(keys) == KMS_KEYS
+    assert set(keys) == KMS_KEYS | {"EventsWebhookSecretsKey"}
     data_principals = _key_policy_principals(keys["EncryptionDataKey"][1])
     messages_principals = _key_policy_principals(keys["EncryptionMessagesKey"][1])
     logs_principals = _key_policy_principals(keys["EncryptionLogsKey"][1])
     # The account's IAM policies decide (the grants above); no service principal on the Data key.
     assert all("AWS" in p and "Service" not in p for p in data_principals)
     # S3 may encrypt notifications into the settlement-file queue with the Messages key, CloudWatch its
-    # alarms into the alarm topic, nothing else.
+    # alarms into the alarm topic, EventBridge the events bus's rules' messages into their queues, nothing else.
     services = {p["Service"] for p in messages_principals if "Service" in p}
-    assert services == {"s3.amazonaws.com", "cloudwatch.amazonaws.com"}
+    assert services == {"s3.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    (events_statement,) = [
+        s
+        for s in keys["EncryptionMessagesKey"][1]["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal", {}).get("Service") == "events.amazonaws.com"
+    ]
+    assert sorted(events_statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert set(events_statement["Condition"]) == {"StringEquals", "ArnLike"}
+    assert "aws:SourceAccount" in events_statement["Condition"]["StringEquals"]
+    # The webhook secrets' key: no service principal; the account's IAM policies (the grants above) decide.
+    assert all("Service" not in p for p in _key_policy_principals(keys["EventsWebhookSecretsKey"][1]))
     # CloudWatch Logs of this region may use the Logs key (for this account's log groups: test_data_protection).
     assert {p["Service"] for p in logs_principals if "Service" in p} == {f"logs.{REGION}.amazonaws.com"}

@@ -19,7 +19,9 @@ from tests.infra.template_facts import base_name, by_base_name, joined_text, ref
 DEV = StageConfig.for_stage("dev")
 # The queues of the PSP workers back off by age: maxReceiveCount is a backstop sized by their retry policy
 # (tests/infra/test_brownout_budget.py); every other queue dead-letters after five receives.
-PSP_WORKER_QUEUES = {"PayInExecutorQueue": 584, "PayoutsPayoutQueue": 584}
+PSP_WORKER_QUEUES = {"PayInExecutorQueue": 584, "PayoutsPayoutQueue": 584, "RefundsRefundQueue": 584}
+# The webhook delivery queue backs off by age too (3 days): its backstop is sized by its own retry policy.
+AGE_BACKOFF_QUEUES = {**PSP_WORKER_QUEUES, "EventsDeliveryQueue": 151}
 
 
 def _alarm_topic(synthesized: Synthesized) -> str:
@@ -50,7 +52,7 @@ def test_every_queue_has_a_dlq_and_alarms_on_age_and_dlq_depth(synthesized: Synt
     assert len(dlqs) == len(work) >= 7
     for queue_id, queue in work.items():
         props = queue["Properties"]
-        assert props["RedrivePolicy"]["maxReceiveCount"] == PSP_WORKER_QUEUES.get(base_name(queue_id), 5), queue_id
+        assert props["RedrivePolicy"]["maxReceiveCount"] == AGE_BACKOFF_QUEUES.get(base_name(queue_id), 5), queue_id
         (dlq_id,) = references(props["RedrivePolicy"]["deadLetterTargetArn"])
         age = _alarms_on(synthesized, queue_id)["ApproximateAgeOfOldestMessage"]
         assert age["Statistic"] == "Maximum" and age["Threshold"] > 0, queue_id

@@ -140,7 +140,8 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
             (
                 "wallet_matches_ledger",
                 (("currency", "USD"), ("seller_id", "seller_a")),
-                "wallet available 1501 / reserved 0, ledger seller_payable:seller_a 1500 / payout in transit 0",
+                "wallet available 1501 / reserved 0, ledger seller_payable:seller_a 1500 / payout in transit 0 "
+                "+ dispute reserve 0",
             ),
             ("trial_balance_zero", (("currency", "EUR"),), "debits 5 != credits 0"),
             ("succeeded_orders_complete", order_ids, "no wallet credit"),
@@ -175,6 +176,7 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
         "failed_orders_uncharged": 1,
         "processing_past_deadline": 1,
         "dead_letter_queues_empty": 1,
+        "refunds_match_psp": 0,
     }
 
 

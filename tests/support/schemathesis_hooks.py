@@ -8,6 +8,9 @@
   by design (a reused order id answers 409 duplicate_payment_order, a reused key with another body 422),
   and generated values repeat ("0", "0", ...), so otherwise nearly every payment after the first is a
   conflict and the stateful phase has no created payment to follow its links from.
+- Positive POST /v1/webhook-endpoints calls get a fresh Idempotency-Key and a URL the API accepts (the
+  document states the URL rules in words), and an endpoint they create is removed at once (after_call):
+  it must not linger to receive - and dead-letter - the later tests' events at a host that never answers.
 - A webhook call whose PSP-Signature is well formed is signed for real, as the PSP would sign it, so the
   webhook's positive cases reach the event handling instead of all failing the HMAC check. The signing
   secret comes from PAYMENTS_WEBHOOK_SIGNING_SECRET, or from the running `make run` stack (.local/stack.json).
@@ -25,6 +28,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import schemathesis
+import urllib3
 from schemathesis import GenerationMode
 
 from functions.common.api import IDEMPOTENCY_HEADER, MAX_BODY_BYTES
@@ -37,6 +41,9 @@ from tests.support.psp_signatures import signature_header
 SECRET_ENV = "PAYMENTS_WEBHOOK_SIGNING_SECRET"
 WEBHOOK_PATH = "/v1/webhooks/psp"
 PAYMENTS_PATH = "/v1/payments"
+ENDPOINTS_PATH = "/v1/webhook-endpoints"
+# Accepted by the API's URL rules; nothing there answers, and the endpoint is removed right away.
+PROBE_ENDPOINT_URL = "https://webhooks.schemathesis.invalid/events"
 GUARDED_POSTS = (PAYMENTS_PATH, "/v1/payouts")  # the API functions that run functions.common.api.guard_request
 
 
@@ -95,6 +102,8 @@ def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -
         return
     if case.operation.path == PAYMENTS_PATH and case.method == "POST":
         _freshen_payment(case, case.headers)
+    elif case.operation.path == ENDPOINTS_PATH and case.method == "POST":
+        _freshen_endpoint(case, case.headers)
     elif case.operation.path == WEBHOOK_PATH:
         _sign_webhook(case, case.headers)
 
@@ -106,6 +115,27 @@ def _freshen_payment(case: schemathesis.Case, headers: MutableMapping[str, Any])
     for order in case.body.get("orders") or []:
         if isinstance(order, dict) and isinstance(order.get("payment_order_id"), str):
             order["payment_order_id"] = _fresh(order["payment_order_id"])
+
+
+def _freshen_endpoint(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:
+    if not _positive(case) or not isinstance(case.body, dict) or not isinstance(headers.get(IDEMPOTENCY_HEADER), str):
+        return
+    headers[IDEMPOTENCY_HEADER] = _fresh(headers[IDEMPOTENCY_HEADER])
+    case.body["url"] = PROBE_ENDPOINT_URL
+
+
+@schemathesis.hook
+def after_call(context: Any, case: schemathesis.Case, response: Any) -> None:
+    if case.operation.path != ENDPOINTS_PATH or case.method != "POST" or response.status_code != 201:
+        return
+    request = response.request
+    endpoint_id = json.loads(response.content)["endpoint_id"]
+    base = str(request.url).split(ENDPOINTS_PATH, 1)[0]
+    removed = urllib3.request(
+        "DELETE", f"{base}{ENDPOINTS_PATH}/{endpoint_id}", headers={"x-api-key": request.headers["x-api-key"]}
+    )
+    if removed.status not in (200, 404):  # 404: a replay of a request whose endpoint is already removed
+        raise RuntimeError(f"could not remove the probe endpoint {endpoint_id}: {removed.status}")
 
 
 def _sign_webhook(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:

@@ -29,6 +29,9 @@ REQUESTS = [
     ("POST", "/v1/_simulator/webhooks"),
     ("GET", "/v1/events"),
     ("POST", "/_sim/brownout"),
+    ("POST", "/v1/disputes/dp_abc/close"),
+    ("GET", "/v1/disputes/dp_abc"),
+    ("GET", "/v1/disputes?merchant_reference=po_1"),
     ("GET", "/v1/no_such_route"),
 ]
 CHARGE = {"amount": 500, "currency": "USD", "payment_method": "tok_visa", "merchant_reference": "po_1"}

@@ -1,0 +1,192 @@
+"""Refund service Lambdas: the refunds API, the outbox dispatcher, the refund executor (the PSP call), and
+the automatic refund of orphan charges."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
+from functions.common.api_docs import BODY_RULES, IN_PROGRESS, KEY_REUSED, create_responses, link, read_responses
+from functions.common.dynamo import plain
+from functions.common.observability import correlate, logger, metrics, tracer
+from functions.common.queues import BatchOptions, QueuePublisher, consume_batch, record_model
+from functions.common.refund_events import ExecuteRefund
+from functions.executor.domain import OrderExecution
+from functions.psp.breaker import GuardedPsp
+from functions.psp.worker import batch_options, guarded_psp
+from functions.refund import domain
+from functions.refund.models import RefundRequest, RefundResponse
+from functions.refund.settings import (
+    OrphanRefundSettings,
+    RefundApiSettings,
+    RefundDispatcherSettings,
+    RefundExecutorSettings,
+)
+from functions.refund.store import REFUND_SK, DynamoChargedOrders, DynamoRefundStore, refund_from_item
+
+app = build_resolver()
+
+
+@dataclass(frozen=True)
+class ApiPorts:
+    store: DynamoRefundStore
+    orders: DynamoChargedOrders
+    operations: IdempotentOperations
+
+
+@functools.cache
+def _api() -> ApiPorts:
+    settings = RefundApiSettings.from_env()
+    return ApiPorts(
+        store=DynamoRefundStore(settings.refunds_table),
+        orders=DynamoChargedOrders(settings.executor_table, settings.payments_table),
+        operations=IdempotentOperations(settings.idempotency_table),
+    )
+
+
+@app.post(
+    "/v1/refunds",
+    operation_id="create_refund",
+    summary="Refund part or the rest of a succeeded payment order",
+    responses=create_responses(
+        RefundResponse,
+        "Accepted: the refund is PENDING; read it to follow it to SUCCEEDED or FAILED.",
+        links={"ReadRefund": link("read_refund", "The refund just requested.", refund_id="$response.body#/refund_id")},
+        conflict=IN_PROGRESS,
+        refused=f"{KEY_REUSED} Or `refund_exceeds_charge` (`invalid_request_error`): the amount is more than what "
+        "is left of the order's charge; or `order_not_refundable`: the order has not SUCCEEDED.",
+    )
+    | {404: read_responses("", not_found="`resource_missing` (`not_found`): no payment order with this id.")[404]},
+)
+def create_refund(
+    request: Annotated[RefundRequest, Body(description=BODY_RULES)], key: IdempotencyKey
+) -> Response[Any]:
+    wired = _api()
+    caller = caller_of(app)
+
+    def execute() -> dict[str, Any]:
+        refund = domain.request_refund(
+            request, caller=caller, idempotency_key=key, store=wired.store, orders=wired.orders
+        )
+        correlate(refund.payment_id, payment_order_id=refund.payment_order_id, refund_id=refund.refund_id)
+        metrics.add_metric(name="RefundsAccepted", unit=MetricUnit.Count, value=1)
+        return RefundResponse.of(refund).model_dump(mode="json")
+
+    return wired.operations.run("create_refund", caller, key, request.model_dump(mode="json"), execute)
+
+
+@app.get(
+    "/v1/refunds/<refund_id>",
+    operation_id="read_refund",
+    summary="Read a refund",
+    responses=read_responses("The refund.", not_found="`resource_missing` (`not_found`): no refund with this id."),
+)
+def read_refund(refund_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> RefundResponse:
+    return RefundResponse.of(domain.get_refund(refund_id, store=_api().store))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rejected = guard_request(event)
+    if rejected is not None:
+        return rejected
+    _api().operations.config.register_lambda_context(context)
+    return app.resolve(event, context)
+
+
+@functools.cache
+def _refund_queue() -> QueuePublisher:
+    return QueuePublisher(RefundDispatcherSettings.from_env().refund_queue_url)
+
+
+def _dispatch_record(record: DynamoDBRecord) -> None:
+    image = record.dynamodb.new_image if record.dynamodb else None
+    if record.event_name != DynamoDBRecordEventName.INSERT or not image or image.get("sk") != REFUND_SK:
+        return  # the charges' refunded totals and refund updates need no dispatch
+    refund = refund_from_item(image)
+    correlate(refund.payment_id, payment_order_id=refund.payment_order_id, refund_id=refund.refund_id)
+    _refund_queue().publish(ExecuteRefund(refund_id=refund.refund_id, payment_order_id=refund.payment_order_id))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def dispatch_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Transactional outbox: every stored refund reaches the refund queue via the table's stream."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    return process_partial_response(event=event, record_handler=_dispatch_record, processor=processor, context=context)
+
+
+@dataclass(frozen=True)
+class ExecutorPorts:
+    store: DynamoRefundStore
+    psp: GuardedPsp
+    wallet: QueuePublisher
+    batch: BatchOptions
+
+
+@functools.cache
+def _executor() -> ExecutorPorts:
+    settings = RefundExecutorSettings.from_env()
+    return ExecutorPorts(
+        store=DynamoRefundStore(settings.refunds_table),
+        psp=guarded_psp(settings),
+        wallet=QueuePublisher(settings.wallet_refunds_queue_url),
+        batch=batch_options(settings),
+    )
+
+
+_EXECUTE_RECORD = record_model(ExecuteRefund)
+
+
+def _execute(message: ExecuteRefund) -> None:
+    logger.thread_safe_append_keys(refund_id=message.refund_id, payment_order_id=message.payment_order_id)
+    wired = _executor()
+    wired.psp.fail_fast()  # while the PSP's circuit is open the refund comes back later, untouched
+    refund = domain.execute_refund(message, store=wired.store, psp=wired.psp, wallet=wired.wallet)
+    logger.info("refund executed", extra={"status": refund.status, "psp_status": refund.psp_status})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def executor_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return consume_batch(event, context, _EXECUTE_RECORD, _execute, _executor().batch)
+
+
+@functools.cache
+def _orphan_store() -> DynamoRefundStore:
+    return DynamoRefundStore(OrphanRefundSettings.from_env().refunds_table)
+
+
+def _orphan_record(record: DynamoDBRecord) -> None:
+    image = record.dynamodb.new_image if record.dynamodb else None
+    if not image:
+        return
+    order = OrderExecution.model_validate(plain(image))
+    correlate(order.payment_id, payment_order_id=order.payment_order_id)
+    refund = domain.refund_orphan_charge(order, store=_orphan_store())
+    if refund is not None:
+        logger.info("orphan charge refund", extra={"refund_id": refund.refund_id, "status": refund.status})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def orphan_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """The executor table's stream, filtered to orders carrying an orphan charge: each is refunded once."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    return process_partial_response(event=event, record_handler=_orphan_record, processor=processor, context=context)

@@ -1,0 +1,91 @@
+"""Refund API models, the stored refund, and what the refund service keeps per refunded charge."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.common.ids import ExternalId
+from functions.common.money import AmountMinor
+
+RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent", "orphan_charge"]
+RefundStatus = Literal["PENDING", "SUCCEEDED", "FAILED"]
+PspRefundStatus = Literal["pending", "succeeded", "failed"]
+# The failure code of a refund the PSP failed without saying why.
+REFUND_FAILED = "refund_failed"
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"payment_order_id": "po_1", "amount": 500, "reason": "requested_by_customer"}]
+        },
+    )
+
+    payment_order_id: ExternalId = Field(description="The order to refund: it must have SUCCEEDED.")
+    amount: AmountMinor | None = Field(
+        default=None,
+        description="Minor units to refund; absent: the rest of the order. All refunds of an order together "
+        "never exceed its charge (else 422 refund_exceeds_charge).",
+    )
+    reason: RefundReason = Field(default="requested_by_customer")
+
+
+class Refund(BaseModel):
+    """A refund as the refund service stores it (one item per refund)."""
+
+    refund_id: str
+    payment_order_id: str
+    payment_id: str
+    seller_id: str
+    amount: int
+    currency: str
+    reason: RefundReason
+    status: RefundStatus = "PENDING"
+    failure_code: str | None = None
+    charge_reference: str  # the PSP's charge being refunded
+    psp_refund_id: str | None = None
+    psp_status: PspRefundStatus | None = None  # what the PSP last said; None until it was asked
+    # An orphan charge's refund: the seller was never credited, so no wallet or ledger movement follows.
+    orphan: bool = False
+    # Set by the move to SUCCEEDED: the wallet debit (and its journal) is due, and stays due if it later fails.
+    debited: bool = False
+    created_at: str
+    updated_at: str
+    # SHA-256 of the request body (functions.common.fingerprints); never part of the response.
+    request_fingerprint: str | None = None
+
+
+class ChargeRefunds(BaseModel):
+    """Per refunded charge: what was charged and how much refunds hold of it (pending and succeeded ones).
+    Every refund reserves its amount here with a conditional update; a failed refund releases it."""
+
+    payment_order_id: str
+    payment_id: str
+    seller_id: str
+    currency: str
+    charged: int
+    refunded: int = 0
+    charge_reference: str
+    orphan: bool = False
+
+    @property
+    def refundable(self) -> int:
+        return self.charged - self.refunded
+
+
+class RefundResponse(BaseModel):
+    refund_id: str
+    payment_order_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: RefundReason
+    failure_code: str | None = None
+    created_at: str
+
+    @classmethod
+    def of(cls, refund: Refund) -> RefundResponse:
+        return cls.model_validate(refund.model_dump(include=set(cls.model_fields)))

@@ -1,0 +1,86 @@
+"""Refunds in the wallet: a succeeded refund's debit and, if the PSP fails it afterwards, its restore; each
+applied once (its own applied marker, in the debit's transaction), then handed to the ledger as a journal.
+
+Like a charge's credit: the wallet moves first and hands the journal on, and a redelivered message re-sends
+the journal (the ledger books each journal id once), so wallet == ledger holds once the journal lands."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from functions.common.events import JournalPosting, PostingLine
+from functions.common.refund_events import RefundMoney
+from functions.ledger.accounts import PSP_RECEIVABLE, seller_payable
+
+# The ledger postings producer name of the wallet (functions/ledger/policy.py).
+PRODUCER = "wallet"
+REFUND_JOURNAL = "refund"
+REFUND_REVERSAL_JOURNAL = "refund_reversal"
+
+
+class RefundWallet(Protocol):
+    def debit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool: ...
+
+    def credit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool: ...
+
+
+class Publisher(Protocol):
+    def publish(self, message: BaseModel) -> None: ...
+
+
+def refund_marker(refund_id: str) -> str:
+    return f"refund#{refund_id}"
+
+
+def restore_marker(refund_id: str) -> str:
+    return f"refund_restore#{refund_id}"
+
+
+def refund_posting(message: RefundMoney) -> JournalPosting:
+    """The refund journal: we owe the seller less (seller_payable debit), the PSP holds less of ours
+    (psp_receivable credit): it paid the buyer back. A restore books the exact reverse."""
+    payable, receivable = seller_payable(message.seller_id), PSP_RECEIVABLE
+    if message.movement == "debit":
+        kind = REFUND_JOURNAL
+        lines = [
+            PostingLine(account=payable, direction="debit", amount=message.amount),
+            PostingLine(account=receivable, direction="credit", amount=message.amount),
+        ]
+    else:
+        kind = REFUND_REVERSAL_JOURNAL
+        lines = [
+            PostingLine(account=receivable, direction="debit", amount=message.amount),
+            PostingLine(account=payable, direction="credit", amount=message.amount),
+        ]
+    return JournalPosting(
+        producer=PRODUCER,
+        kind=kind,
+        business_id=message.refund_id,
+        currency=message.currency,
+        lines=lines,
+        payment_order_id=message.payment_order_id,
+        reference=message.refund_id,
+    )
+
+
+def apply_refund_money(message: RefundMoney, *, store: RefundWallet, ledger: Publisher) -> bool:
+    """True when this call moved the wallet, False for a redelivery (no money moved)."""
+    if message.movement == "debit":
+        moved = store.debit_once(
+            seller_id=message.seller_id,
+            currency=message.currency,
+            amount=message.amount,
+            applied_marker=refund_marker(message.refund_id),
+        )
+    else:
+        moved = store.credit_once(
+            seller_id=message.seller_id,
+            currency=message.currency,
+            amount=message.amount,
+            applied_marker=restore_marker(message.refund_id),
+        )
+    # Re-sent on redelivery too: a crash after the wallet moved must not strand the journal.
+    ledger.publish(refund_posting(message))
+    return moved
