@@ -39,6 +39,7 @@ class PaymentsStack(Stack):
         self.payouts = Payouts(
             self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
         )
+        self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
         self.settlement = Settlement(
             self,
             "Settlement",
@@ -47,8 +48,9 @@ class PaymentsStack(Stack):
             ledger_postings_queue=self.pay_in.ledger_postings_queue,
             payouts_table=self.payouts.payouts_table,
             schedule_failures=self.payouts.schedule_failures.queue,
+            refunds_table=self.refunds.table,
+            disputes_table=self.disputes.table,
         )
-        self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
         self.psp_webhooks = PspWebhooks(
             self,
             "PspWebhooks",

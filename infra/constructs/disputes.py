@@ -18,6 +18,7 @@ from constructs import Construct
 from functions.disputes.handler import DISPUTE_CONFLICTS_METRIC
 from functions.disputes.settings import DisputesApiSettings, DisputesSettings
 from functions.disputes.store import BY_PAYMENT_ORDER_INDEX
+from functions.reconciliation.records_store import DISPUTES_OPENED, DISPUTES_WON
 from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, SORT_KEY
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.function import ServiceFunction
@@ -39,6 +40,14 @@ class Disputes(Construct):
             partition_key=dynamodb.Attribute(name="payment_order_id", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
         )
+        # Reconciliation's reads: the disputes the PSP took money for, by when they opened, and those won
+        # (the money came back), by when they closed (functions/reconciliation/records_store.py).
+        for index_name, time_attribute in ((DISPUTES_OPENED.index, "created_at"), (DISPUTES_WON.index, "closed_at")):
+            self.table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=time_attribute, type=dynamodb.AttributeType.STRING),
+            )
         self.queue = MonitoredQueue(self, "NoticesQueue", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic)
 
         self.worker = ServiceFunction(

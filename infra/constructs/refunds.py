@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from functions.reconciliation.records_store import REFUNDS
 from functions.refund.settings import (
     OrphanRefundSettings,
     RefundApiSettings,
@@ -49,6 +50,13 @@ class Refunds(Construct):
         # a consumer can tell which transition happened; the dispatcher takes only new refunds).
         self.table = money_table(
             self, "RefundsTable", partition_key="pk", sort_key="sk", stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES
+        )
+        # Reconciliation's reads: the succeeded refunds, by when they succeeded (only refund items have a
+        # status, so the index holds nothing else; functions/reconciliation/records_store.py).
+        self.table.add_global_secondary_index(
+            index_name=REFUNDS.index,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="updated_at", type=dynamodb.AttributeType.STRING),
         )
         self.refund_queue = MonitoredQueue(
             self,

@@ -135,6 +135,12 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         # the payouts payout rows settle: read by id, and the paid ones of the file's span by index
         "PayoutsPayoutsTable": {"dynamodb:BatchGetItem"},
         "PayoutsPayoutsTable/index/by_status_updated": QUERY,
+        # likewise the refunds and disputes refund, dispute and dispute_reversal rows settle
+        "RefundsRefundsTable": {"dynamodb:BatchGetItem"},
+        "RefundsRefundsTable/index/by_status_updated": QUERY,
+        "DisputesDisputesTable": {"dynamodb:BatchGetItem"},
+        "DisputesDisputesTable/index/by_status_created": QUERY,
+        "DisputesDisputesTable/index/by_status_closed": QUERY,
     },
     # The deadline check: a day's MISSING record, and the listing of that day's settlement files.
     "SettlementDeadlineRole": {
@@ -152,6 +158,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInLedgerPostingsQueue": SQS_SEND,
         "SettlementLargeFileReconciliation": TASK_RESPONSE,
         "PayoutsPayoutsTable": {"dynamodb:BatchGetItem"},
+        "RefundsRefundsTable": {"dynamodb:BatchGetItem"},
+        "DisputesDisputesTable": {"dynamodb:BatchGetItem"},
     },
     # The Distributed Map for very large settlement files: reads the file (settlement files only), fans
     # rows out to the rows queue.
