@@ -162,7 +162,7 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
         )
         assert api.get(f"/v1/wallets/{seller}").body["balances"]["USD"] == {"available": 1250, "reserved": 0}
 
-        # `payments demo` tours the running stack: checkout, decline, retries, payout, settlement
+        # `payments demo` tours the running stack: checkout, decline, retries, payout, refund, settlement
         demo = subprocess.run(
             [sys.executable, "-m", "local_stack.cli", "demo", "--state-file", str(state_file)],
             cwd=ROOT,
@@ -181,6 +181,8 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "different body -> 422 idempotency_error",
             ": PAID;",
             "above the balance -> 422 insufficient_funds",
+            "PSP refunds: [(1200, 'succeeded')]",
+            "above what is left of the charge -> 422 refund_exceeds_charge",
             "breaks={'missing_internal': 1, 'amount_mismatch': 1}",
             "balanced=True",
         ):
