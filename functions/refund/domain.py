@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+from functions.common.backoff import TransientError
 from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import BusinessRuleViolation, IdempotencyKeyReused, NotFound
 from functions.common.fingerprints import fingerprint
@@ -23,7 +24,7 @@ from functions.executor.domain import OrderExecution
 from functions.psp.models import RefundResult
 from functions.refund.models import REFUND_FAILED, ChargeRefunds, PspRefundStatus, Refund, RefundRequest
 
-Reservation = Literal["stored", "exists", "exceeds"]
+Reservation = Literal["stored", "exists", "exceeds", "contended"]
 IDEMPOTENCY_PARAM = "Idempotency-Key"
 ORPHAN_REASON = "orphan_charge"
 
@@ -43,7 +44,8 @@ class RefundStore(Protocol):
 
     def reserve(self, refund: Refund, charge: ChargeRefunds) -> Reservation:
         """Store the refund and add its amount to the charge's refunded total in one transaction, only if the
-        refund is new and the total stays within the charge: "stored", else "exists" or "exceeds"."""
+        refund is new and the total stays within the charge: "stored", else "exists" or "exceeds"; or
+        "contended" when a concurrent transaction on the charge made it give up (nothing written)."""
 
     def record_pending(self, refund_id: str, psp_refund_id: str | None) -> Refund:
         """Note that the PSP accepted the refund but has not decided (PENDING, not yet asked); else the state."""
@@ -121,7 +123,7 @@ def request_refund(
     store: RefundStore,
     orders: ChargedOrders,
     now: Clock = utc_now,
-    attempts: int = 5,
+    attempts: int = 10,
 ) -> Refund:
     """Reserve the refund's amount on the order's charge and store the refund (PENDING); the refunds table's
     stream hands it to the executor. Concurrent refunds of one order cannot exceed its charge: the
@@ -160,9 +162,9 @@ def request_refund(
             if winner is None:  # pragma: no cover - reserve said it exists
                 raise RuntimeError("refund vanished between reserve and read")
             return _same_request(winner, request_print)
-        # Another refund took part of the charge since it was read: read it again and re-check.
+        # Another refund took part of the charge since it was read (or raced it): read it again, re-check.
         charge = store.charge_refunds(request.payment_order_id) or charge
-    raise RuntimeError(f"the refunds of {request.payment_order_id} kept changing; retry the request")
+    raise TransientError(f"the refunds of {request.payment_order_id} kept changing; retry the request")
 
 
 def get_refund(refund_id: str, *, store: RefundStore) -> Refund:
@@ -206,6 +208,8 @@ def refund_orphan_charge(order: OrderExecution, *, store: RefundStore, now: Cloc
         updated_at=stamp,
     )
     outcome = store.reserve(refund, charge)
+    if outcome == "contended":
+        raise TransientError(f"the charge of {order.payment_order_id} was contended; the stream retries it")
     if outcome == "exceeds":
         raise RuntimeError(f"the orphan charge of {order.payment_order_id} is already refunded by another refund")
     return store.get(refund_id) if outcome == "exists" else refund

@@ -102,9 +102,11 @@ class DynamoRefundStore:
                 ]
             )
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
             codes = cancellation_codes(error)
+            if not is_condition_failure(error):
+                if "TransactionConflict" in codes:
+                    return "contended"  # a concurrent refund's transaction held the charge's item
+                raise
             return "exists" if codes and codes[0] == _CONDITION_FAILED else "exceeds"
         return "stored"
 

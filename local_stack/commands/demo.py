@@ -1,6 +1,6 @@
 """`payments demo`: a scripted tour against a running local stack (`payments local`), printing what
-happened: a multi-seller checkout, a decline, a retry, a payout, a dispute, and a settlement file with its
-reconciliation report."""
+happened: a multi-seller checkout, a decline, a retry, a payout, a refund, a dispute, and a settlement file
+with its reconciliation report."""
 
 from __future__ import annotations
 
@@ -102,6 +102,26 @@ class Tour:
         return balances
 
 
+def refund_tour(tour: Tour, order: dict[str, Any]) -> None:
+    print(f"\n== 5. A refund of part of carol's order ({order['amount']}), then one too many")
+    request = {"payment_order_id": order["payment_order_id"], "amount": 1200, "reason": "requested_by_customer"}
+    status, _, accepted = tour.call("POST", "/v1/refunds", request, uuid.uuid4().hex)
+    print(f"POST /v1/refunds -> {status} {accepted['status']} amount={accepted['amount']}")
+    refund = tour.until(f"/v1/refunds/{accepted['refund_id']}", lambda r: r["status"] in ("SUCCEEDED", "FAILED"))
+    psp_refunds = tour.psp(f"/v1/refunds?merchant_reference={refund['refund_id']}")["data"]
+    print(
+        f"refund {refund['refund_id']}: {refund['status']}; PSP refunds: "
+        f"{[(r['amount'], r['status']) for r in psp_refunds]}; carol's wallet now {tour.wallet('carol')}"
+    )
+    entries = tour.call("GET", f"/v1/ledger/entries?payment_order_id={order['payment_order_id']}")[2]["entries"]
+    for entry in entries:
+        print(f"  ledger: {entry['direction']:<6} {entry['account']:<30} {entry['amount']:>6}")
+    status, _, refused = tour.call(
+        "POST", "/v1/refunds", {"payment_order_id": order["payment_order_id"], "amount": 5000}, uuid.uuid4().hex
+    )
+    print(f"a refund above what is left of the charge -> {status} {refused['error']['code']}")
+
+
 def run(args: argparse.Namespace) -> int:
     state = load_state(args.state_file)
     tour = Tour(state, args.timeout)
@@ -142,10 +162,12 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"a payout above the balance -> {status} {refused['error']['code']}")
 
+    refund_tour(tour, first["orders"][2])
+
     if not show_dispute(tour):
         return 1
 
-    print("\n== 5. The PSP's settlement file for today, and its reconciliation")
+    print("\n== 6. The PSP's settlement file for today, and its reconciliation")
     day = datetime.now(UTC).date().isoformat()
     altered = first["orders"][0]["payment_order_id"]
     name, content = simulator_file(

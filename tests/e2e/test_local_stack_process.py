@@ -162,7 +162,8 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
         )
         assert api.get(f"/v1/wallets/{seller}").body["balances"]["USD"] == {"available": 1250, "reserved": 0}
 
-        # `payments demo` tours the running stack: checkout, decline, retries, payout, dispute, settlement
+        # `payments demo` tours the running stack: checkout, decline, retries, payout, refund, dispute,
+        # settlement
         demo = subprocess.run(
             [sys.executable, "-m", "local_stack.cli", "demo", "--state-file", str(state_file)],
             cwd=ROOT,
@@ -181,6 +182,8 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "different body -> 422 idempotency_error",
             ": PAID;",
             "above the balance -> 422 insufficient_funds",
+            "PSP refunds: [(1200, 'succeeded')]",
+            "above what is left of the charge -> 422 refund_exceeds_charge",
             "charge.dispute.created -> dispute dp_",
             "charge.dispute.closed -> dispute LOST; grace's wallet {'USD': {'available': -1500, 'reserved': 0}}",
             "breaks={'missing_internal': 1, 'amount_mismatch': 1}",

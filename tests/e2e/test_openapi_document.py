@@ -81,11 +81,15 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
         ("GET", "/v1/ledger/trial-balance"): ["200", "403", "429"],
         ("GET", "/v1/reconciliations"): ["200", "400", "403", "429"],
         ("GET", "/v1/reconciliations/{run_id}"): ["200", "400", "403", "404", "429"],
+        ("POST", "/v1/refunds"): sorted([*post, "404"]),
+        ("GET", "/v1/refunds/{refund_id}"): ["200", "400", "403", "404", "429"],
         ("GET", "/health"): ["200"],
     }
     operations = _operations(document)
     assert "duplicate_payment_order" in operations[("POST", "/v1/payments")]["responses"]["409"]["description"]
     assert "insufficient_funds" in operations[("POST", "/v1/payouts")]["responses"]["422"]["description"]
+    refund_refusals = operations[("POST", "/v1/refunds")]["responses"]["422"]["description"]
+    assert "refund_exceeds_charge" in refund_refusals and "order_not_refundable" in refund_refusals
 
 
 def test_security_is_the_api_key_except_on_the_webhook_and_health(document: dict[str, Any]) -> None:
@@ -147,7 +151,7 @@ def test_request_schemas_state_the_rules_the_api_enforces(document: dict[str, An
         for p in op.get("parameters", [])
         if p["in"] == "path"
     ]
-    assert len(path_ids) == 4 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
+    assert len(path_ids) == 5 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
     entries = _operations(document)[("GET", "/v1/ledger/entries")]["parameters"]
     assert [(p["name"], p["style"], p["explode"]) for p in entries] == [("filter", "form", True)]
     assert entries[0]["schema"]["oneOf"] == [{"required": ["payment_order_id"]}, {"required": ["account"]}]
@@ -165,7 +169,9 @@ def test_links_lead_from_a_created_resource_to_its_read(document: dict[str, Any]
     assert payout_links["ReadPayout"]["parameters"] == {"payout_id": "$response.body#/payout_id"}
     operation_ids = {op["operationId"] for op in operations.values()}
     assert len(operation_ids) == len(operations)
-    for link in (*payment_links.values(), *payout_links.values()):
+    refund_links = operations[("POST", "/v1/refunds")]["responses"]["202"]["links"]
+    assert refund_links["ReadRefund"]["parameters"] == {"refund_id": "$response.body#/refund_id"}
+    for link in (*payment_links.values(), *payout_links.values(), *refund_links.values()):
         assert link["operationId"] in operation_ids
 
 

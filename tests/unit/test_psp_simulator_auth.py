@@ -19,6 +19,8 @@ REQUESTS = [
     ("GET", "/v1/charges?merchant_reference=po_1"),
     ("GET", "/v1/charges/ch_abc"),
     ("POST", "/v1/refunds"),
+    ("GET", "/v1/refunds?charge=ch_abc"),
+    ("POST", "/_sim/refunds/re_abc/fail"),
     ("GET", "/health"),
     ("GET", "/v1/settlements?date=2026-01-01"),
     ("POST", "/v1/payouts"),

@@ -9,7 +9,8 @@ from functions.common.errors import IdempotencyKeyReused, NotFound
 from functions.common.refund_events import ExecuteRefund, RefundMoney
 from functions.executor.domain import OrderExecution
 from functions.refund import domain
-from functions.refund.models import RefundRequest
+from functions.refund.domain import Reservation
+from functions.refund.models import ChargeRefunds, Refund, RefundRequest
 from tests.support.fakes import DyingPublisher, ProcessDied, Recorder
 from tests.support.refund_fakes import MemoryOrders, MemoryRefundStore, ScriptedRefundPsp
 
@@ -189,3 +190,22 @@ def test_an_orphan_charge_is_refunded_once_in_full_without_any_wallet_movement()
         ask(store, MemoryOrders(order), 1, "k1", po="po_o")
     # An order without an orphan charge gets no automatic refund
     assert domain.refund_orphan_charge(succeeded_order("po_x"), store=store) is None
+
+
+def test_a_reservation_that_lost_a_transaction_conflict_is_tried_again() -> None:
+    store, orders = MemoryRefundStore(), MemoryOrders(succeeded_order())
+    real_reserve = store.reserve
+    outcomes: list[str] = []
+
+    def contended_once(refund: Refund, charge: ChargeRefunds) -> Reservation:
+        outcome: Reservation = "contended" if not outcomes else real_reserve(refund, charge)
+        outcomes.append(outcome)
+        return outcome
+
+    store.reserve = contended_once  # type: ignore[method-assign]
+    refund_id = ask(store, orders, 250, "k1")
+    assert (outcomes, store.refunds[refund_id].amount, store.charges["po_1"].refunded) == (
+        ["contended", "stored"],
+        250,
+        250,
+    )
