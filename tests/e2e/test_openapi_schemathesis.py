@@ -75,7 +75,7 @@ def test_schemathesis_reports_no_failure(run: dict[str, Any]) -> None:
 
 def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: ApiClient) -> None:
     operations = _operations(api.get("/openapi.json").body)
-    assert len(operations) == 11
+    assert len(operations) == 13
     assert run["operations"] == {
         "total": len(operations),
         "selected": len(operations),
