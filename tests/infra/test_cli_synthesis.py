@@ -37,7 +37,7 @@ def test_the_cdk_cli_synthesizes_the_stage_in_the_region_with_no_cdk_nag_finding
     (_, executor_queue_mapping) = next(
         (logical_id, m)
         for logical_id, m in template["Resources"].items()
-        if m["Type"] == "AWS::Lambda::EventSourceMapping" and "PayInExecutor" in logical_id
+        if m["Type"] == "AWS::Lambda::EventSourceMapping" and logical_id.startswith("PayInExecutor")
     )
     assert executor_queue_mapping["Properties"]["ScalingConfig"] == {
         "MaximumConcurrency": StageConfig.for_stage(stage).executor_concurrency
