@@ -48,3 +48,27 @@ def test_a10_unknown_psp_refusals_raise_an_alarm(synthesized: Synthesized) -> No
     props = _alarm_on(synthesized, "PspUnknownRefusal")
     assert _services(props) == ["executor", "payout-executor"]
     assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_a_settlement_day_without_its_file_raises_an_alarm_on_the_deadline_checks_metric(
+    synthesized: Synthesized,
+) -> None:
+    found = [
+        alarm["Properties"]
+        for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "SettlementFileMissing"
+    ]
+    assert len(found) == 1
+    props = found[0]
+    # the metric the deadline function publishes: namespace, service dimension (its Powertools service name)
+    assert (props["Namespace"], props["Dimensions"]) == ("Payments", [{"Name": "service", "Value": "settlement-deadline"}])
+    deadline = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in synthesized.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "functions.reconciliation.handler.deadline_handler"
+    ]
+    assert [env["POWERTOOLS_SERVICE_NAME"] for env in deadline] == ["settlement-deadline"]
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Maximum", 3600, 1)
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    ((topic, _),) = synthesized.resources("AWS::SNS::Topic").items()
+    assert props["AlarmActions"] == [{"Ref": topic}]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
 
 from functions.common.decided_index import decided_shard
 from functions.reconciliation import handler as reconciliation
@@ -298,11 +299,20 @@ def test_payout_rows_match_the_payouts_table_and_a_paid_payout_the_file_lacks_is
     ]
 
 
+def _file_missing_metrics(out: str) -> list[Any]:
+    """Each SettlementFileMissing value the handler published (EMF on stdout). Its namespace and service
+    dimension come from the function's environment: tests/infra/test_money_alarms.py checks them against the
+    alarm."""
+    emitted = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    return [m["SettlementFileMissing"] for m in emitted if "SettlementFileMissing" in m]
+
+
 def test_the_deadline_check_marks_a_day_missing_until_its_file_arrives(
-    cloud: LocalCloud, use_function_env: Callable[[str], None]
+    cloud: LocalCloud, use_function_env: Callable[[str], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     use_function_env(DEADLINE_HANDLER)
     reconciliation._deadline_settings.cache_clear()
+    capsys.readouterr()
     runs = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "SettlementRunsTable"))
     scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
@@ -313,6 +323,8 @@ def test_the_deadline_check_marks_a_day_missing_until_its_file_arrives(
     assert result == {"day": "2031-01-01", "missing": True, "run_id": "missing_2031-01-01"}
     item = runs.get_item(Key={"run_id": "missing_2031-01-01"})["Item"]
     assert (item["status"], item["reason"], item["day"]) == ("MISSING", "file_missing", "2031-01-01")
+    # and the alarmed metric is 1
+    assert _file_missing_metrics(capsys.readouterr().out) == [[1.0]]
 
     # When the file arrives and the check runs again, the record is gone
     bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
@@ -320,3 +332,4 @@ def test_the_deadline_check_marks_a_day_missing_until_its_file_arrives(
     again = reconciliation.deadline_handler({**scheduled, "time": "2031-01-02T08:15:00Z"}, context())
     assert again == {"day": "2031-01-01", "missing": False, "run_id": None}
     assert "Item" not in runs.get_item(Key={"run_id": "missing_2031-01-01"})
+    assert _file_missing_metrics(capsys.readouterr().out) == [[0.0]]
