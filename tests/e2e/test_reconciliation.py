@@ -418,6 +418,91 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
     assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
 
 
+def refunded(api: ApiClient, payment_order_id: str, amount: int, *, timeout: float = 60) -> str:
+    accepted = api.post(
+        "/v1/refunds", {"payment_order_id": payment_order_id, "amount": amount, "reason": "requested_by_customer"}
+    )
+    assert accepted.status == 202, accepted.body
+    refund_id = str(accepted.body["refund_id"])
+    deadline = time.monotonic() + timeout
+    while (status := api.get(f"/v1/refunds/{refund_id}").body["status"]) != "SUCCEEDED":
+        assert status != "FAILED" and time.monotonic() < deadline, status
+        time.sleep(0.3)
+    return refund_id
+
+
+def disputed(api: ApiClient, psp: ApiClient, seller: str, amount: int, outcome: str, *, timeout: float = 60) -> str:
+    """A charge its buyer disputes (the simulator opens it by webhook), closed `outcome` at the PSP once we
+    hold it OPEN; returns our dispute id once it is closed on our side too."""
+    payment = api.wait_for_payment(
+        api.post("/v1/payments", checkout((seller, amount, "tok_createDispute"))).body["payment_id"]
+    )
+    assert payment["status"] == "SUCCEEDED", payment
+    order_id = payment["orders"][0]["payment_order_id"]
+
+    def dispute_in(status: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (found := api.get(f"/v1/disputes?payment_order_id={order_id}").body["disputes"]) == [] or found[0][
+            "status"
+        ] != status:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.3)
+        return dict(found[0])
+
+    opened = dispute_in("OPEN")
+    closed = psp.request("POST", f"/v1/disputes/{opened['psp_dispute_id']}/close", body={"outcome": outcome})
+    assert closed.status == 200, closed.body
+    return str(dispute_in(outcome.upper())["dispute_id"])
+
+
+def test_a_day_with_every_row_type_reconciles_with_no_break(
+    api: ApiClient, psp: ApiClient, state: dict[str, Any]
+) -> None:
+    # Given, in one period: two charges, a partial refund of one, a payout, and a dispute the seller won
+    # (the PSP takes the amount and its fee when it opens, and gives the amount back when it is won)
+    since = now()
+    seller, buyer_disputes = unique("seller"), unique("seller")
+    (order,) = pay_sellers(api, {seller: 6000})
+    refund_id = refunded(api, order, 1000)
+    payout_id = paid_payout(api, seller, 2000)
+    dispute_id = disputed(api, psp, buyer_disputes, 3000, "won")
+
+    # When the PSP's file of that period drops
+    run, lines = settle_file(state, {"since": since, "until": now()})
+
+    # Then every row (two charges, the refund, the payout, the dispute and its reversal) matches
+    assert run["status"] == "COMPLETED", run
+    assert (run["rows"], run["matched"]) == (6, 6)
+    assert (run["breaks"], run["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
+    assert (len(lines[refund_id]), len(lines[payout_id]), len(lines[dispute_id])) == (1, 1, 2)
+    assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
+
+
+def test_a_planted_difference_is_found_in_refund_and_dispute_rows(
+    api: ApiClient, psp: ApiClient, state: dict[str, Any]
+) -> None:
+    # Given a dispute lost, then a charge refunded twice, in one period (the dispute left out of the file
+    # comes first: the later rows take the file's cut-off past it, so it is a permanent break, not a
+    # temporary one expected in the next file)
+    since = now()
+    dispute_id = disputed(api, psp, unique("seller"), 3000, "lost")
+    (order,) = pay_sellers(api, {unique("seller"): 6000})
+    first, second = refunded(api, order, 1000), refunded(api, order, 500)
+
+    # When the file drops with the first refund's amount changed, the second's row twice, the dispute's
+    # row left out
+    run = settle(state, {"since": since, "until": now(), "amount": first, "duplicate": second, "missing": dispute_id})
+
+    # Then each is found, on its record
+    assert run["status"] == "COMPLETED", run
+    assert run["breaks"] == {**BREAKS_NONE, "amount_mismatch": 1, "duplicate_row": 1, "missing_external": 1}
+    # rows: two charges, the first refund, the second twice; matched: the charges and the second's first row
+    assert (run["rows"], run["matched"], run["temporary_breaks"]) == (5, 3, BREAKS_NONE)
+    found = {(r["class"], r["merchant_reference"]) for r in wait_for_report(state, run)}
+    assert {("amount_mismatch", first), ("duplicate_row", second), ("missing_external", dispute_id)} <= found
+    assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
+
+
 def wait_for_report(state: dict[str, Any], run: dict[str, Any]) -> list[dict[str, str]]:
     from local_stack.stack import aws_clients
 

@@ -61,7 +61,10 @@ def test_a_settlement_day_without_its_file_raises_an_alarm_on_the_deadline_check
     assert len(found) == 1
     props = found[0]
     # the metric the deadline function publishes: namespace, service dimension (its Powertools service name)
-    assert (props["Namespace"], props["Dimensions"]) == ("Payments", [{"Name": "service", "Value": "settlement-deadline"}])
+    assert (props["Namespace"], props["Dimensions"]) == (
+        "Payments",
+        [{"Name": "service", "Value": "settlement-deadline"}],
+    )
     deadline = [
         f["Properties"]["Environment"]["Variables"]
         for f in synthesized.resources("AWS::Lambda::Function").values()
