@@ -16,6 +16,7 @@ from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
 from infra.constructs.psp_webhooks import PspWebhooks
 from infra.constructs.recovery import Recovery
+from infra.constructs.refund_sweep import RefundSweep
 from infra.constructs.refunds import Refunds
 from infra.constructs.settlement import Settlement
 from infra.nag import acknowledge_table_indexes
@@ -64,6 +65,14 @@ class PaymentsStack(Stack):
             "Recovery",
             alarm_topic=self.alarm_topic,
             pay_in=self.pay_in,
+            schedule_failures=self.payouts.schedule_failures.queue,
+            psp_base_url=psp_base_url,
+        )
+        self.refund_sweep = RefundSweep(
+            self,
+            "RefundSweep",
+            alarm_topic=self.alarm_topic,
+            refunds=self.refunds,
             schedule_failures=self.payouts.schedule_failures.queue,
             psp_base_url=psp_base_url,
         )

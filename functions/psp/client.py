@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
@@ -204,6 +205,22 @@ class PspClient:
             for refund in payload["data"]
             if isinstance(refund, dict) and refund.get("status") in ("pending", "succeeded")
         )
+
+    def refund_by_reference(self, merchant_reference: str) -> RefundResult | None:
+        """What the PSP did with the refund we asked for under this merchant reference (our refund id; never
+        a new refund): None if it has none."""
+        status, payload = self._send("GET", f"/v1/refunds?merchant_reference={quote(merchant_reference)}")
+        if status != 200 or not isinstance(payload.get("data"), list):
+            raise PspUnavailable(f"PSP answered {status} to a refund lookup")
+        found = [
+            r for r in payload["data"] if isinstance(r, dict) and r.get("merchant_reference") == merchant_reference
+        ]
+        if not found:
+            return None
+        if len(found) > 1:  # one idempotency key, one refund: anything else is the PSP's error to look into
+            raise PspUnavailable(f"PSP holds {len(found)} refunds for {merchant_reference}")
+        refund = found[0]
+        return RefundResult(refund["status"], refund.get("id"), refund.get("failure_code"))
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
         """What the PSP did with this key (never a new charge): None if it never created a charge for it."""

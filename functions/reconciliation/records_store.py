@@ -16,6 +16,7 @@ from functions.common.aws import client
 from functions.common.dynamo import items
 from functions.reconciliation.models import CHUNK, Record
 from functions.reconciliation.store import attribute, batch_get
+from functions.refund.models import REFUNDS_BY_STATUS
 
 # The payouts table's index of payouts by status and last change (infra/constructs/payouts.py): the
 # PAID partition, by the time they were marked paid, is what payout rows settle.
@@ -49,7 +50,7 @@ PAYOUTS = RecordTableLayout(
 # Refunds and disputes, as their services lay them out (each table needs the GSI named here).
 REFUNDS = RecordTableLayout(  # REFUND#<refund_id> / REFUND; moved to SUCCEEDED with updated_at
     key="refund_id",
-    index="by_status_updated",
+    index=REFUNDS_BY_STATUS,
     settled_statuses=("SUCCEEDED",),
     time_attribute="updated_at",
     psp_reference="psp_refund_id",

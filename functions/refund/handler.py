@@ -1,10 +1,11 @@
-"""Refund service Lambdas: the refunds API, the outbox dispatcher, the refund executor (the PSP call), and
-the automatic refund of orphan charges."""
+"""Refund service Lambdas: the refunds API, the outbox dispatcher, the refund executor (the PSP call), the
+automatic refund of orphan charges, and the scheduled recovery of refunds left PENDING."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -26,14 +27,16 @@ from functions.common.queues import BatchOptions, QueuePublisher, consume_batch,
 from functions.common.refund_events import ExecuteRefund
 from functions.executor.domain import OrderExecution
 from functions.psp.breaker import GuardedPsp
+from functions.psp.client import PspClient
 from functions.psp.worker import batch_options, guarded_psp
-from functions.refund import domain
+from functions.refund import domain, recovery
 from functions.refund.models import RefundRequest, RefundResponse
 from functions.refund.settings import (
     OrphanRefundSettings,
     RefundApiSettings,
     RefundDispatcherSettings,
     RefundExecutorSettings,
+    RefundRecoverySettings,
 )
 from functions.refund.store import REFUND_SK, DynamoChargedOrders, DynamoRefundStore, refund_from_item
 
@@ -109,24 +112,42 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     return app.resolve(event, context)
 
 
+@dataclass(frozen=True)
+class DispatcherPorts:
+    refund_queue: QueuePublisher
+    wallet: QueuePublisher
+
+
 @functools.cache
-def _refund_queue() -> QueuePublisher:
-    return QueuePublisher(RefundDispatcherSettings.from_env().refund_queue_url)
+def _dispatcher() -> DispatcherPorts:
+    settings = RefundDispatcherSettings.from_env()
+    return DispatcherPorts(
+        refund_queue=QueuePublisher(settings.refund_queue_url),
+        wallet=QueuePublisher(settings.wallet_refunds_queue_url),
+    )
 
 
 def _dispatch_record(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
-    if record.event_name != DynamoDBRecordEventName.INSERT or not image or image.get("sk") != REFUND_SK:
-        return  # the charges' refunded totals and refund updates need no dispatch
+    if not image or image.get("sk") != REFUND_SK:
+        return  # the charges' refunded totals need no dispatch
     refund = refund_from_item(image)
     correlate(refund.payment_id, payment_order_id=refund.payment_order_id, refund_id=refund.refund_id)
-    _refund_queue().publish(ExecuteRefund(refund_id=refund.refund_id, payment_order_id=refund.payment_order_id))
+    if record.event_name == DynamoDBRecordEventName.INSERT:
+        _dispatcher().refund_queue.publish(
+            ExecuteRefund(refund_id=refund.refund_id, payment_order_id=refund.payment_order_id)
+        )
+    elif record.event_name == DynamoDBRecordEventName.MODIFY:
+        # Whichever writer decided it (the executor, a webhook, the sweep) and whether or not it lived to hand
+        # on: the decision's wallet movements go out from the stream too (the wallet applies each once).
+        domain.hand_on(refund, wallet=_dispatcher().wallet)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def dispatch_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    """Transactional outbox: every stored refund reaches the refund queue via the table's stream."""
+    """Transactional outbox: every stored refund reaches the refund queue, and every debited refund's wallet
+    movements reach the wallet, via the table's stream."""
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     return process_partial_response(event=event, record_handler=_dispatch_record, processor=processor, context=context)
 
@@ -190,3 +211,66 @@ def orphan_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     """The executor table's stream, filtered to orders carrying an orphan charge: each is refunded once."""
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     return process_partial_response(event=event, record_handler=_orphan_record, processor=processor, context=context)
+
+
+@dataclass(frozen=True)
+class RecoveryPorts:
+    settings: RefundRecoverySettings
+    store: DynamoRefundStore
+    psp: PspClient
+    refund_queue: QueuePublisher
+    wallet: QueuePublisher
+
+
+@functools.cache
+def _recovery() -> RecoveryPorts:
+    settings = RefundRecoverySettings.from_env()
+    return RecoveryPorts(
+        settings=settings,
+        store=DynamoRefundStore(settings.refunds_table),
+        psp=PspClient.from_settings(settings),
+        refund_queue=QueuePublisher(settings.refund_queue_url),
+        wallet=QueuePublisher(settings.wallet_refunds_queue_url),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def recovery_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """On a schedule: refunds PENDING past the deadline are looked up at the PSP and settled."""
+    wired = _recovery()
+    settings = wired.settings
+    # An operator (or a test) may sweep with a shorter deadline: {"resolve_after_seconds": 0}.
+    resolve_after = int((event or {}).get("resolve_after_seconds", settings.resolve_after_seconds))
+    report = recovery.recover_refunds(
+        now=datetime.now(UTC),
+        resolve_after=timedelta(seconds=max(resolve_after, 0)),
+        stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+        retry_window=timedelta(seconds=settings.retry_window_seconds),
+        store=wired.store,
+        psp=wired.psp,
+        refund_queue=wired.refund_queue,
+        wallet=wired.wallet,
+        out_of_time=lambda: context.get_remaining_time_in_millis() < settings.stop_margin_seconds * 1000,
+    )
+    for status, count in report.resolved.items():
+        metrics.add_metric(name=f"RefundsResolved{status.title()}", unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="RefundsSentAgain", unit=MetricUnit.Count, value=len(report.sent_again))
+    metrics.add_metric(name="RefundsStuck", unit=MetricUnit.Count, value=len(report.stuck))
+    metrics.add_metric(name="RefundRecoveryErrors", unit=MetricUnit.Count, value=len(report.errors))
+    if report.stuck:
+        logger.warning("refunds stuck PENDING past the second deadline", extra={"refund_ids": report.stuck[:50]})
+    for refund_id, error in list(report.errors.items())[:50]:
+        logger.warning("refund not recovered", extra={"refund_id": refund_id, "error": error})
+    summary = {
+        "examined": report.examined,
+        "resolved": report.resolved,
+        "still_pending": len(report.still_pending),
+        "sent_again": len(report.sent_again),
+        "stuck": len(report.stuck),
+        "errors": len(report.errors),
+        "out_of_time": report.out_of_time,
+    }
+    logger.info("refund recovery sweep", extra=summary)
+    return summary

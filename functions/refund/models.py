@@ -14,6 +14,9 @@ RefundStatus = Literal["PENDING", "SUCCEEDED", "FAILED"]
 PspRefundStatus = Literal["pending", "succeeded", "failed"]
 # The failure code of a refund the PSP failed without saying why.
 REFUND_FAILED = "refund_failed"
+# The refunds table's index of refunds by status and last change: reconciliation reads the SUCCEEDED ones,
+# the recovery sweep the PENDING ones.
+REFUNDS_BY_STATUS = "by_status_updated"
 
 
 class RefundRequest(BaseModel):

@@ -24,7 +24,7 @@ from functions.executor.domain import OrderExecution
 from functions.executor.store import DynamoExecutionStore
 from functions.payment.store import order_guard_key
 from functions.refund.domain import Reservation
-from functions.refund.models import ChargeRefunds, Refund
+from functions.refund.models import REFUNDS_BY_STATUS, ChargeRefunds, Refund
 
 REFUND_SK = "REFUND"
 CHARGE_SK = "REFUNDS"
@@ -191,6 +191,32 @@ class DynamoRefundStore:
                 raise RuntimeError(f"the charge of refund {refund.refund_id} holds less than its amount") from error
             return False  # the refund moved meanwhile: read it again
         return True
+
+    def pending_since(self, *, updated_before: str) -> list[Refund]:
+        """The refunds still PENDING, last changed before `updated_before`, oldest first (the status index:
+        only refund items have a status)."""
+        query: dict[str, Any] = {
+            "IndexName": REFUNDS_BY_STATUS,
+            "KeyConditionExpression": "#s = :pending AND updated_at < :before",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":pending": "PENDING", ":before": updated_before},
+        }
+        found: list[Refund] = []
+        while True:
+            page = table(self.table_name).query(**query)
+            found.extend(refund_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def mark_sent_again(self, refund_id: str) -> Refund:
+        return self._transition(
+            refund_id,
+            sets={},
+            psp_refund_id=None,
+            condition="#s = :pending AND attribute_not_exists(psp_status)",
+            values={":pending": "PENDING"},
+        )
 
     def _transition(
         self,

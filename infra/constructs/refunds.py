@@ -117,10 +117,13 @@ class Refunds(Construct):
             handler="functions.refund.handler.dispatch_handler",
             settings_model=RefundDispatcherSettings,
             service_name="refund-dispatcher",
-            description="Transactional outbox: sends each stored refund to the refund queue.",
+            description="Transactional outbox: each stored refund to the refund queue, each debited refund's "
+            "wallet movements to the wallet.",
             refund_queue_url=self.refund_queue.queue.queue_url,
+            wallet_refunds_queue_url=self.wallet_refunds_queue.queue.queue_url,
         )
         self.refund_queue.queue.grant_send_messages(self.dispatcher.function)
+        self.wallet_refunds_queue.queue.grant_send_messages(self.dispatcher.function)
         self.dispatcher.function.add_event_source(
             sources.DynamoEventSource(
                 self.table,
@@ -130,14 +133,26 @@ class Refunds(Construct):
                 retry_attempts=_STREAM_RETRIES,
                 report_batch_item_failures=True,
                 on_failure=sources.SqsDlq(self.dispatch_failures.queue),
-                # Only new refunds: the charges' totals and the refunds' later transitions are filtered out.
+                # New refunds, and changes of refunds the PSP succeeded (debited): the charges' totals and the
+                # other transitions are filtered out.
                 filters=[
                     lambda_.FilterCriteria.filter(
                         {
                             "eventName": lambda_.FilterRule.is_equal("INSERT"),
                             "dynamodb": {"NewImage": {"sk": {"S": lambda_.FilterRule.is_equal(REFUND_SK)}}},
                         }
-                    )
+                    ),
+                    lambda_.FilterCriteria.filter(
+                        {
+                            "eventName": lambda_.FilterRule.is_equal("MODIFY"),
+                            "dynamodb": {
+                                "NewImage": {
+                                    "sk": {"S": lambda_.FilterRule.is_equal(REFUND_SK)},
+                                    "debited": {"BOOL": lambda_.FilterRule.is_equal(True)},
+                                }
+                            },
+                        }
+                    ),
                 ],
             )
         )

@@ -188,6 +188,48 @@ def test_a_refund_that_fails_moves_no_money_and_releases_its_amount(
     assert audit_findings(stack, tmp_path, seller, order["payment_order_id"]) == []
 
 
+def test_a_refund_whose_verdict_webhook_is_lost_is_settled_by_the_sweep(
+    api: ApiClient, psp: ApiClient, stack: LocalStack, faults: Any, tmp_path: Path
+) -> None:
+    # Given an order whose refunds the PSP holds pending then fails, and every webhook lost on the way
+    seller = unique("seller")
+    payment = paid_orders(api, (seller, 2000, "tok_refundFail"))
+    order = payment["orders"][0]
+    faults(drop=True)
+
+    # When 1500 is refunded, and the PSP has failed it
+    accepted = refund(api, order["payment_order_id"], 1500)
+    assert accepted.status == 202, accepted.body
+    refund_id = accepted.body["refund_id"]
+    deadline = time.monotonic() + 30
+    while psp_refunds(psp, order["psp_reference"]) != [(1500, "failed")]:
+        assert time.monotonic() < deadline, psp_refunds(psp, order["psp_reference"])
+        time.sleep(0.2)
+
+    # Then we still hold it PENDING, its amount reserved: nothing told us
+    assert api.get(f"/v1/refunds/{refund_id}").body["status"] == "PENDING"
+    assert order_view(api, payment["payment_id"])["amount_refunded"] == 1500
+
+    # When the refund sweep runs (here with no deadline; on its schedule, 30 minutes after the last change)
+    assert stack.scheduler is not None
+    report = stack.scheduler.trigger("RefundSweepSchedule", event={"resolve_after_seconds": 0})
+
+    # Then it asked the PSP and settled it FAILED: the amount released, no money moved
+    assert (report["resolved"], report["errors"]) == ({"FAILED": 1}, 0), report
+    failed = api.get(f"/v1/refunds/{refund_id}").body
+    assert (failed["status"], failed["failure_code"]) == ("FAILED", "expired_or_canceled_card")
+    assert order_view(api, payment["payment_id"])["amount_refunded"] == 0
+    assert_books(api, seller, 2000)
+    assert journal_lines(api, order["payment_order_id"]) == sorted(
+        [("psp_receivable", "debit", 2000), (f"seller_payable:{seller}", "credit", 2000)]
+    )
+
+    # And the next sweep has nothing of it left
+    again = stack.scheduler.trigger("RefundSweepSchedule", event={"resolve_after_seconds": 0})
+    assert again["resolved"] == {}
+    assert audit_findings(stack, tmp_path, seller, order["payment_order_id"]) == []
+
+
 def test_a_refund_with_its_webhooks_duplicated_and_reordered_fails_once(
     api: ApiClient, psp: ApiClient, stack: LocalStack, faults: Any, tmp_path: Path
 ) -> None:

@@ -5,17 +5,22 @@ wallet message twice debiting once."""
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
+from typing import Any
 
+import boto3
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
 from functions.common.refund_events import RefundMoney
 from functions.payment.store import DynamoPaymentStore
 from functions.refund import domain
 from functions.refund.models import ChargeRefunds, Refund, RefundRequest
-from functions.refund.store import DynamoChargedOrders, DynamoRefundedAmounts, DynamoRefundStore
+from functions.refund.store import DynamoChargedOrders, DynamoRefundedAmounts, DynamoRefundStore, refund_key
 from functions.refund.verdicts import verdict_of
 from local_stack.deploy import LocalCloud
+from local_stack.pollers import passes_filters
 from tests.integration.conftest import context, sqs_event
 
 
@@ -116,3 +121,108 @@ def test_refund_webhook_verdicts() -> None:
     updated = verdict_of("refund.updated", {"status": "pending"})
     assert updated is not None and updated.status == "pending"
     assert verdict_of("refund.updated", {"status": "canceled"}) is None
+
+
+def _stream_record(name: str, item: dict[str, Any], old: dict[str, Any] | None, sequence: int) -> dict[str, Any]:
+    """A refunds-table stream record (NEW_AND_OLD_IMAGES) of the item as stored."""
+    serialize = TypeSerializer().serialize
+    images = {"NewImage": {k: serialize(v) for k, v in item.items()}}
+    if old is not None:
+        images["OldImage"] = {k: serialize(v) for k, v in old.items()}
+    return {
+        "eventID": f"e{sequence}",
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {k: serialize(item[k]) for k in ("pk", "sk")},
+            **images,
+            "SequenceNumber": str(sequence),
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/refunds/stream/1",
+    }
+
+
+def _drain(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def test_pending_refunds_are_listed_by_last_change_and_a_resend_is_noted_only_while_unasked(cloud: LocalCloud) -> None:
+    store = DynamoRefundStore(table(cloud, "RefundsTable"))
+    for n, stamp in (
+        (1, "2026-01-01T00:00:03.000000Z"),
+        (2, "2026-01-01T00:00:01.000000Z"),
+        (3, "2026-01-01T00:00:02.000000Z"),
+        (4, "2026-01-01T00:00:09.000000Z"),
+    ):
+        stored = refund(f"rf_{n}", 100, po=f"po_{n}").model_copy(update={"created_at": stamp, "updated_at": stamp})
+        assert store.reserve(stored, charge(f"po_{n}")) == "stored"
+    # one decided (no longer PENDING), one the PSP holds pending (its update moves updated_at on)
+    store.succeed("rf_3", "re_3")
+    held = store.record_pending("rf_2", "re_2")
+
+    # The PENDING ones changed before the cut, oldest first: the decided and the recently changed are left out
+    assert [r.refund_id for r in store.pending_since(updated_before="2026-01-01T00:00:05.000000Z")] == ["rf_1"]
+    everything = [r.refund_id for r in store.pending_since(updated_before="9999")]
+    assert everything == ["rf_1", "rf_4", "rf_2"]  # rf_2's last change is now
+
+    # A re-send is noted on a refund the PSP was never asked about, and on nothing else
+    noted = store.mark_sent_again("rf_1")
+    assert (noted.status, noted.psp_status) == ("PENDING", None) and noted.updated_at > "2026-01-01T00:00:03.000000Z"
+    assert store.mark_sent_again("rf_2") == held
+    assert store.mark_sent_again("rf_3").status == "SUCCEEDED"
+
+
+def test_the_refunds_stream_hands_a_new_refund_to_the_executor_and_a_debited_one_to_the_wallet(
+    cloud: LocalCloud, use_function_env: Callable[[str], None]
+) -> None:
+    handler_path = "functions.refund.handler.dispatch_handler"
+    use_function_env(handler_path)
+    dispatcher = importlib.import_module("functions.refund.handler")
+    dispatcher._dispatcher.cache_clear()
+    name = table(cloud, "RefundsTable")
+    store = DynamoRefundStore(name)
+    assert store.reserve(refund("rf_s", 250), charge()) == "stored"
+
+    def item() -> dict[str, Any]:
+        return dict(boto3.resource("dynamodb").Table(name).get_item(Key=refund_key("rf_s"))["Item"])
+
+    inserted = item()
+    pending = store.record_pending("rf_s", "re_s")
+    pending_item = item()
+    store.succeed("rf_s", "re_s")
+    succeeded_item = item()
+    store.fail("rf_s", "declined", None)
+    failed_item = item()
+    records = [
+        _stream_record("INSERT", inserted, None, 1),
+        _stream_record("MODIFY", pending_item, inserted, 2),
+        _stream_record("MODIFY", succeeded_item, pending_item, 3),
+        _stream_record("MODIFY", failed_item, succeeded_item, 4),
+    ]
+    assert pending.psp_status == "pending"
+
+    # The template's filter lets through the INSERT and the debited refund's changes, not the PENDING one
+    (mapping,) = [m for m in cloud.event_sources if cloud.functions[m.function].handler == handler_path]
+    passed = [r for r in records if passes_filters(r, mapping.filter_patterns)]
+    assert [r["eventID"] for r in passed] == ["e1", "e3", "e4"]
+
+    # When the dispatcher takes them (and the same batch again: a stream redelivers)
+    for _ in range(2):
+        assert dispatcher.dispatch_handler({"Records": passed}, context()) == {"batchItemFailures": []}
+
+    # Then the executor gets the new refund, and the wallet the debit, then the debit and the restore
+    settings = importlib.import_module("functions.refund.settings").RefundDispatcherSettings.from_env()
+    executes = _drain(settings.refund_queue_url)
+    assert executes == [{"refund_id": "rf_s", "payment_order_id": "po_1"}] * 2
+    moves = [(m["movement"], m["refund_id"], m["amount"]) for m in _drain(settings.wallet_refunds_queue_url)]
+    assert moves == [("debit", "rf_s", 250), ("debit", "rf_s", 250), ("restore", "rf_s", 250)] * 2

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from functions.executor.domain import OrderExecution
-from functions.psp.models import RefundResult
+from functions.psp.models import PspUnavailable, RefundResult
 from functions.refund.domain import Reservation
 from functions.refund.models import ChargeRefunds, Refund
 
 
 class MemoryRefundStore:
-    def __init__(self) -> None:
+    def __init__(self, stamp: str = "2026-01-01T00:00:00+00:00") -> None:
         self.refunds: dict[str, Refund] = {}
         self.charges: dict[str, ChargeRefunds] = {}
+        self.stamp = stamp  # what a change writes as updated_at (a test moves it on)
 
     def get(self, refund_id: str) -> Refund | None:
         return self.refunds.get(refund_id)
@@ -31,8 +32,18 @@ class MemoryRefundStore:
         return "stored"
 
     def _update(self, refund_id: str, **changes: object) -> Refund:
-        self.refunds[refund_id] = self.refunds[refund_id].model_copy(update=changes)
+        self.refunds[refund_id] = self.refunds[refund_id].model_copy(update={**changes, "updated_at": self.stamp})
         return self.refunds[refund_id]
+
+    def pending_since(self, *, updated_before: str) -> list[Refund]:
+        pending = [r for r in self.refunds.values() if r.status == "PENDING" and r.updated_at < updated_before]
+        return sorted(pending, key=lambda r: r.updated_at)
+
+    def mark_sent_again(self, refund_id: str) -> Refund:
+        refund = self.refunds[refund_id]
+        if refund.status != "PENDING" or refund.psp_status is not None:
+            return refund
+        return self._update(refund_id)
 
     def record_pending(self, refund_id: str, psp_refund_id: str | None) -> Refund:
         refund = self.refunds[refund_id]
@@ -87,6 +98,20 @@ class ScriptedRefundPsp:
         self.failure_code = failure_code
         self.by_key: dict[str, RefundResult] = {}
         self.calls: list[str] = []
+        self.lookups: list[str] = []
+        self.broken: set[str] = set()  # references whose lookup fails
+
+    def refund_by_reference(self, merchant_reference: str) -> RefundResult | None:
+        """The PSP's lookup (our refund id is the merchant reference and the idempotency key)."""
+        self.lookups.append(merchant_reference)
+        if merchant_reference in self.broken:
+            raise PspUnavailable("PSP answered 503 to a refund lookup")
+        return self.by_key.get(merchant_reference)
+
+    def decide(self, idempotency_key: str, status: str, failure_code: str | None = None) -> None:
+        """The PSP decides a refund it held pending (whose webhook we may never get)."""
+        held = self.by_key[idempotency_key]
+        self.by_key[idempotency_key] = RefundResult(status, held.psp_reference, failure_code)  # type: ignore[arg-type]
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult:
         self.calls.append(idempotency_key)
