@@ -14,7 +14,8 @@ from functions.refund.store import DynamoRefundStore
 from local_stack.deploy import LocalCloud
 from tests.integration.test_refund_adapters import table
 from tests.support.reconciliation_ports import Claims, Orders, Postings
-from tests.unit.test_reconciliation_row_types import HEADER, NONE, T0, breaks_of, row, run_file
+from tests.support.settlement_files import HEADER
+from tests.unit.test_reconciliation_row_types import NONE, T0, breaks_of, row, run_file
 
 
 def test_an_orphan_charges_refund_row_is_a_break_and_books_no_cash_out(cloud: LocalCloud) -> None:
