@@ -3,7 +3,11 @@ worker. The event's object is the PSP's dispute: `id`, `charge`, `merchant_refer
 `amount`, `fee`, `currency`, `reason`, and `status` (`won` or `lost` once closed).
 
 A dispute names an order of ours and cannot take back more than was charged, in another currency: an event
-that breaks that is acknowledged and ignored (it cannot move money), and logged by the receiver."""
+that breaks that is acknowledged and ignored (it cannot move money), and logged by the receiver. So is an
+inquiry (`warning_*` statuses): the PSP takes no money for it, and its close (`warning_closed`) gives none
+back; should it escalate, its won/lost close opens and closes the dispute in one notice. And so is a dispute
+of an orphan charge (the order FAILED): the seller was never credited and the charge never entered our
+books, so, like that charge's refund, it moves no seller money (its settlement row is a break to review)."""
 
 from __future__ import annotations
 
@@ -21,14 +25,14 @@ DISPUTE_EVENTS = frozenset({DISPUTE_CREATED, DISPUTE_CLOSED})
 
 def _outcome(event_type: str, status: Any) -> Outcome | None:
     if event_type == DISPUTE_CREATED:
-        return "open"
+        return None if str(status).startswith("warning_") else "open"
     return status if status in ("won", "lost") else None
 
 
 def dispute_notice(event_type: str, obj: dict[str, Any], order: OrderExecution) -> DisputeNotice | None:
     """The notice for the disputes worker, or None if the event cannot be one about this order."""
     outcome = _outcome(event_type, obj.get("status"))
-    if outcome is None:
+    if outcome is None or order.status == "FAILED":
         return None
     try:
         notice = DisputeNotice(

@@ -18,6 +18,7 @@ from functions.reconciliation.models import CHUNK, Record
 from functions.reconciliation.store import attribute, batch_get
 from functions.refund.models import REFUNDS_BY_STATUS
 
+UNBOOKED_STATUS = "{} (orphan charge: outside our books)"
 # The payouts table's index of payouts by status and last change (infra/constructs/payouts.py): the
 # PAID partition, by the time they were marked paid, is what payout rows settle.
 PAYOUTS_BY_STATUS_INDEX = "by_status_updated"
@@ -36,6 +37,10 @@ class RecordTableLayout:
     partition_key: str = ""  # the table's partition key when it is not `key`: ...
     partition_format: str = "{}"  # ... holding the id in this template
     sort_key: tuple[str, str] | None = None  # (name, value) when the table has a sort key
+    # A boolean attribute marking records whose money never entered our books (an orphan charge's refund:
+    # its charge was never booked, the refund moved no seller money). Their rows must not be booked either:
+    # the record's status reads UNBOOKED_STATUS, so its row is a status_mismatch to review, like its charge's.
+    unbooked_flag: str | None = None
 
     def item_key(self, reference: str) -> dict[str, Any]:
         key = {self.partition_key or self.key: {"S": self.partition_format.format(reference)}}
@@ -57,6 +62,7 @@ REFUNDS = RecordTableLayout(  # REFUND#<refund_id> / REFUND; moved to SUCCEEDED 
     partition_key="pk",
     partition_format="REFUND#{}",
     sort_key=("sk", "REFUND"),
+    unbooked_flag="orphan",
 )
 DISPUTES_OPENED = RecordTableLayout(  # a dispute row: the PSP took amount + fee when the dispute opened
     key="dispute_id",
@@ -75,6 +81,12 @@ DISPUTES_WON = RecordTableLayout(  # a dispute_reversal row: the amount came bac
 )
 
 
+def _flag(item: dict[str, Any], name: str | None) -> bool:
+    """A boolean attribute, from the client's typed items ({"BOOL": ...}) or the resource's plain ones."""
+    value = item.get(name) if name else None
+    return (value.get("BOOL") if isinstance(value, dict) else value) is True
+
+
 class DynamoRecords:
     """One record kind in its service's table (the reconciliation roles only read it)."""
 
@@ -87,7 +99,7 @@ class DynamoRecords:
         status = attribute(item, "status") or ""
         return Record(
             reference=attribute(item, layout.key) or "",
-            status=status,
+            status=UNBOOKED_STATUS.format(status) if _flag(item, layout.unbooked_flag) else status,
             amount=int(attribute(item, "amount") or 0),
             currency=attribute(item, "currency") or "",
             psp_reference=attribute(item, layout.psp_reference) or None,
@@ -99,6 +111,7 @@ class DynamoRecords:
     def _projection(self) -> str:
         names = [self.layout.key, "#s", "amount", "currency", self.layout.psp_reference, "seller_id"]
         names += [self.layout.time_attribute, *([self.layout.fee] if self.layout.fee else [])]
+        names += [self.layout.unbooked_flag] if self.layout.unbooked_flag else []
         return ", ".join(dict.fromkeys(names))
 
     def records(self, references: Sequence[str]) -> list[Record | None]:

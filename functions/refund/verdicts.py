@@ -9,7 +9,16 @@ from functions.psp.models import RefundResult
 from functions.refund import domain
 from functions.refund.models import PspRefundStatus
 
-_STATUSES: dict[str, PspRefundStatus] = {"pending": "pending", "succeeded": "succeeded", "failed": "failed"}
+# A canceled refund (Stripe cancels one it will never pay) is a failure: left PENDING it would hold its amount of
+# the charge for ever. requires_action is still undecided: pending.
+_STATUSES: dict[str, PspRefundStatus] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "failed",
+}
+REFUND_CANCELED = "refund_canceled"
 # refund.created / refund.updated carry the refund's status; the others name it.
 _EVENT_STATUS: dict[str, PspRefundStatus] = {"refund.succeeded": "succeeded", "refund.failed": "failed"}
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.succeeded", "refund.failed"})
@@ -21,11 +30,9 @@ def verdict_of(event_type: str, refund: dict[str, Any]) -> RefundResult | None:
     if status is None:
         return None
     psp_id, code = refund.get("id"), refund.get("failure_code")
-    return RefundResult(
-        status,
-        psp_id if isinstance(psp_id, str) and psp_id else None,
-        code if isinstance(code, str) and code else None,
-    )
+    if not (isinstance(code, str) and code):
+        code = REFUND_CANCELED if refund.get("status") == "canceled" else None
+    return RefundResult(status, psp_id if isinstance(psp_id, str) and psp_id else None, code)
 
 
 class RefundVerdicts:

@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from functions.common.refund_events import RefundMoney
 from functions.payment.store import DynamoPaymentStore
+from functions.psp.models import RefundResult
 from functions.refund import domain
 from functions.refund.models import ChargeRefunds, Refund, RefundRequest
 from functions.refund.store import DynamoChargedOrders, DynamoRefundedAmounts, DynamoRefundStore, refund_key
@@ -120,7 +121,9 @@ def test_refund_webhook_verdicts() -> None:
     )
     updated = verdict_of("refund.updated", {"status": "pending"})
     assert updated is not None and updated.status == "pending"
-    assert verdict_of("refund.updated", {"status": "canceled"}) is None
+    # canceled: the PSP will never pay it, a failure (left PENDING it would hold its amount for ever)
+    assert verdict_of("refund.updated", {"status": "canceled"}) == RefundResult("failed", None, "refund_canceled")
+    assert verdict_of("refund.updated", {"status": "no_such_status"}) is None
 
 
 def _stream_record(name: str, item: dict[str, Any], old: dict[str, Any] | None, sequence: int) -> dict[str, Any]:

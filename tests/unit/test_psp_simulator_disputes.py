@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from local_stack.psp.disputes import dispute_fee
 from local_stack.psp.simulator import PspSimulator, bearer
 
@@ -109,3 +111,30 @@ def test_the_dispute_fee_is_fixed_per_currency_in_its_minor_units() -> None:
         15000,
         15,
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="The simulator refunds a disputed charge; a Stripe-style PSP refuses it (400 charge_disputed), so the "
+    "buyer is not paid twice (refund + chargeback). Fix in local_stack/psp/refunds.py: refuse a charge with a "
+    "dispute (RefundBook needs the DisputeBook), so the refund executor records the refusal as FAILED.",
+)
+def test_a_disputed_charge_cannot_be_refunded() -> None:
+    # Given a charge the buyer disputed
+    sim = PspSimulator(api_key=KEY, dispute_open_delay=0.0)
+    try:
+        body = (
+            b'{"amount": 1200, "currency": "USD", "payment_method": "tok_createDispute", "merchant_reference": "po_3"}'
+        )
+        charge = _call(sim, "POST", "/v1/charges", body, key="po_3")
+        _wait_for_dispute(sim, "po_3")
+
+        # When we ask for a refund of it
+        refund = _call(
+            sim, "POST", "/v1/refunds", f'{{"charge": "{charge.body["id"]}", "amount": 1200}}'.encode(), key="rf_3"
+        )
+
+        # Then the PSP refuses it: the dispute already returns the buyer's money
+        assert (refund.status, refund.body["error"]["code"]) == (400, "charge_disputed")
+    finally:
+        sim.webhooks.stop()

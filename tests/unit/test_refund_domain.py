@@ -8,9 +8,11 @@ import pytest
 from functions.common.errors import IdempotencyKeyReused, NotFound
 from functions.common.refund_events import ExecuteRefund, RefundMoney
 from functions.executor.domain import OrderExecution
+from functions.psp.models import RefundResult
 from functions.refund import domain
 from functions.refund.domain import Reservation
 from functions.refund.models import ChargeRefunds, Refund, RefundRequest
+from functions.refund.verdicts import RefundVerdicts, verdict_of
 from tests.support.fakes import DyingPublisher, ProcessDied, Recorder
 from tests.support.refund_fakes import MemoryOrders, MemoryRefundStore, ScriptedRefundPsp
 
@@ -209,3 +211,21 @@ def test_a_reservation_that_lost_a_transaction_conflict_is_tried_again() -> None
         250,
         250,
     )
+
+
+def test_a_refund_the_psp_canceled_fails_and_releases_its_amount() -> None:
+    # Given a refund the PSP holds pending (Stripe: pending or requires_action)
+    store, orders, wallet = MemoryRefundStore(), MemoryOrders(succeeded_order()), Recorder()
+    refund_id = ask(store, orders, 400, "k1")
+    message = ExecuteRefund(refund_id=refund_id, payment_order_id="po_1")
+    domain.execute_refund(message, store=store, psp=ScriptedRefundPsp(answer="pending"), wallet=wallet)
+
+    # When the PSP cancels it (refund.updated, status canceled: it will never pay it)
+    verdict = verdict_of("refund.updated", {"id": "re_0", "status": "canceled"})
+
+    # Then it is a failure: the refund is FAILED, its 400 released (the order can be refunded again), no money moved
+    assert verdict == RefundResult("failed", "re_0", "refund_canceled")
+    assert RefundVerdicts(store, wallet).settle(refund_id, verdict)
+    refund = store.refunds[refund_id]
+    assert (refund.status, refund.failure_code, store.charges["po_1"].refunded) == ("FAILED", "refund_canceled", 0)
+    assert movements(wallet) == []
