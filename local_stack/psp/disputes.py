@@ -145,6 +145,10 @@ class DisputeBook:
         self.webhooks.emit("charge.dispute.closed", public)
         return Reply(200, public)
 
+    def disputed(self, charge_id: str) -> bool:
+        with self._lock:
+            return any(d.charge == charge_id for d in self._disputes.values())
+
     def get(self, dispute_id: str) -> Dispute | None:
         with self._lock:
             return self._disputes.get(dispute_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,9 @@ class RefundBook:
         self.fail_delay = fail_delay
         self._refunds: dict[str, Refund] = {}
         self._keys: dict[str, tuple[dict[str, Any], Reply]] = {}
+        # Whether the buyer disputed a charge (the simulator wires its dispute book in): the dispute returns
+        # the buyer's money, so a refund of it would pay them twice.
+        self.disputed: Callable[[str], bool] = lambda charge_id: False
         self._lock = threading.Lock()
 
     def create(self, idempotency_key: str | None, request: dict[str, Any]) -> Reply:
@@ -91,6 +95,8 @@ class RefundBook:
             return _error(404, "resource_missing", f"No such charge: {charge_id}", param="charge"), None
         if charge.status != "succeeded":
             return _error(400, "charge_not_refundable", f"The charge is {charge.status}.", param="charge"), None
+        if self.disputed(charge_id):
+            return _error(400, "charge_disputed", "The charge is disputed: the dispute decides.", param="charge"), None
         refunded = sum(r.amount for r in self._refunds.values() if r.charge == charge_id and r.status != "failed")
         if refunded + amount > charge.amount:
             left = charge.amount - refunded

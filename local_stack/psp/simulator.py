@@ -65,6 +65,7 @@ class PspSimulator:
         self.charges.on_pending = PendingSettlement(self.webhooks, delay=pending_settle_delay)
         self.disputes = DisputeBook(self.webhooks, open_delay=dispute_open_delay)
         self.charges.on_disputed = self.disputes
+        self.refunds.disputed = self.disputes.disputed
         self.brownout = Brownout()
         self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = [
             ("POST", re.compile(r"^/v1/charges$"), _create_charge),

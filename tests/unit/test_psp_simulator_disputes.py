@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
 from local_stack.psp.disputes import dispute_fee
 from local_stack.psp.simulator import PspSimulator, bearer
 
@@ -113,12 +111,6 @@ def test_the_dispute_fee_is_fixed_per_currency_in_its_minor_units() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The simulator refunds a disputed charge; a Stripe-style PSP refuses it (400 charge_disputed), so the "
-    "buyer is not paid twice (refund + chargeback). Fix in local_stack/psp/refunds.py: refuse a charge with a "
-    "dispute (RefundBook needs the DisputeBook), so the refund executor records the refusal as FAILED.",
-)
 def test_a_disputed_charge_cannot_be_refunded() -> None:
     # Given a charge the buyer disputed
     sim = PspSimulator(api_key=KEY, dispute_open_delay=0.0)
