@@ -221,3 +221,24 @@ def test_a_dispute_before_the_charges_own_success_webhook_and_its_close_twice(
     lost = wait_for_dispute(api, order["payment_order_id"], "LOST")
     assert (lost["amount"], lost["fee"], lost["reason"]) == (2500, FEE, "product_not_received")
     assert_books(api, state_file, seller, [order["payment_order_id"]], available=-FEE, disputed=0)
+
+
+def test_a_refund_of_a_disputed_charge_is_refused_by_the_psp_and_moves_no_money(
+    api: ApiClient, psp: ApiClient, state_file: Path
+) -> None:
+    # Given a seller with 5000, and an order of 3000 its buyer disputed
+    seller = unique("seller")
+    fund(api, seller, 5000)
+    order_id = disputed_checkout(api, seller, 3000)
+    wait_for_dispute(api, order_id, "OPEN")
+
+    # When the marketplace refunds that order too
+    accepted = api.post("/v1/refunds", {"payment_order_id": order_id, "amount": 3000})
+    assert accepted.status == 202, accepted.body
+    refund_id = accepted.body["refund_id"]
+
+    # Then the PSP refuses it (the dispute already returns the buyer's money): FAILED, nothing moved
+    refund = wait_until(lambda: api.get(f"/v1/refunds/{refund_id}").body, lambda r: r["status"] != "PENDING")
+    assert (refund["status"], refund["failure_code"]) == ("FAILED", "charge_disputed")
+    assert psp.get(f"/v1/refunds?merchant_reference={refund_id}").body["data"] == []
+    assert_books(api, state_file, seller, [order_id], available=8000 - 3000 - FEE, disputed=3000 + FEE)
