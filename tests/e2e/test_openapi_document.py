@@ -83,6 +83,12 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
         ("GET", "/v1/reconciliations/{run_id}"): ["200", "400", "403", "404", "429"],
         ("POST", "/v1/refunds"): sorted([*post, "404"]),
         ("GET", "/v1/refunds/{refund_id}"): ["200", "400", "403", "404", "429"],
+        ("GET", "/v1/disputes"): ["200", "400", "403", "429"],
+        ("GET", "/v1/disputes/{dispute_id}"): ["200", "400", "403", "404", "429"],
+        ("POST", "/v1/webhook-endpoints"): ["201", "400", "403", "409", "413", "422", "429"],
+        ("GET", "/v1/webhook-endpoints"): ["200", "403", "429"],
+        ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): ["200", "400", "403", "404", "429"],
+        ("GET", "/v1/events"): ["200", "400", "403", "429"],
         ("GET", "/health"): ["200"],
     }
     operations = _operations(document)
@@ -151,7 +157,8 @@ def test_request_schemas_state_the_rules_the_api_enforces(document: dict[str, An
         for p in op.get("parameters", [])
         if p["in"] == "path"
     ]
-    assert len(path_ids) == 5 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
+    # payment, payout, seller, run, endpoint, dispute and refund ids
+    assert len(path_ids) == 7 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
     entries = _operations(document)[("GET", "/v1/ledger/entries")]["parameters"]
     assert [(p["name"], p["style"], p["explode"]) for p in entries] == [("filter", "form", True)]
     assert entries[0]["schema"]["oneOf"] == [{"required": ["payment_order_id"]}, {"required": ["account"]}]

@@ -15,7 +15,7 @@ from functions.executor.settings import ExecutorSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry_policy
 from functions.recovery.settings import RecoverySettings
-from functions.refund.settings import RefundExecutorSettings
+from functions.refund.settings import RefundExecutorSettings, RefundRecoverySettings
 from local_stack.stack import LOCAL_FUNCTION_SETTINGS
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, joined_text, references
@@ -25,11 +25,13 @@ PSP_CALLERS: dict[str, type[PspSettings]] = {
     "PayoutsPayoutExecutorFunction": PayoutExecutorSettings,
     "RefundsRefundExecutorFunction": RefundExecutorSettings,
     "RecoveryFunction": RecoverySettings,
+    # The refund sweep looks refunds up by merchant reference (never refunds)
+    "RefundSweepFunction": RefundRecoverySettings,
     # The money auditor looks charges up by idempotency key (never charges)
     "AuditorFunction": AuditorSettings,
 }
 # The sweeps' timeouts; every PSP worker's is 30 s.
-SWEEP_TIMEOUTS = {"RecoveryFunction": 300, "AuditorFunction": 600}
+SWEEP_TIMEOUTS = {"RecoveryFunction": 300, "RefundSweepFunction": 300, "AuditorFunction": 600}
 PSP_WORKER_QUEUES = {
     "PayInExecutorFunction": "PayInExecutorQueue",
     "PayoutsPayoutExecutorFunction": "PayoutsPayoutQueue",
