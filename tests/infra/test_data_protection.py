@@ -161,6 +161,7 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
         "PayInExecutorFunction",
         "PayoutsPayoutExecutorFunction",
         "RecoveryFunction",
+        "RefundSweepFunction",
         "AuditorFunction",
         "RefundsRefundExecutorFunction",
     }

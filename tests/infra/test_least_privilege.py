@@ -233,6 +233,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "RefundsRefundDispatcherRole": {
         "RefundsRefundsTable": DDB_STREAM,
         "RefundsRefundQueue": SQS_SEND,
+        "RefundsWalletRefundsQueue": SQS_SEND,
         "RefundsDispatchFailuresQueue": SQS_SEND,
     },
     "RefundsRefundExecutorRole": {
@@ -260,6 +261,16 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "EncryptionPspApiKey": SECRET_READ,
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
+    },
+    # Recovery of refunds left PENDING: the status index by name, item reads and conditional updates (and
+    # the failure's transaction with the charge's total), the refund queue again, the wallet's hand-off.
+    "RefundSweepFunctionRole": {
+        "RefundsRefundsTable": ITEM_READ_UPDATE,
+        "RefundsRefundsTable/index/by_status_updated": QUERY,
+        "EncryptionPspApiKey": SECRET_READ,
+        "RefundsRefundQueue": SQS_SEND,
+        "RefundsWalletRefundsQueue": SQS_SEND,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
     "PayoutsPayoutSagaStateMachineRole": {
@@ -470,6 +481,7 @@ def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> 
         "PayInExecutorRole",
         "PayoutsPayoutExecutorRole",
         "RecoveryFunctionRole",
+        "RefundSweepFunctionRole",
         "AuditorFunctionRole",
         "RefundsRefundExecutorRole",
     }

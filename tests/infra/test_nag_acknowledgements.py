@@ -58,9 +58,9 @@ def test_the_wildcard_kms_actions_are_acknowledged_only_for_grants_on_the_stacks
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(a.startswith("kms:") for a in actions):
-                # Then they apply to one of the stack's keys, never to '*'
-                target = statement["Resource"]
-                assert isinstance(target, dict) and target["Fn::GetAtt"][0] in keys
+                # Then they apply to the stack's keys, never to '*'
+                targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                assert targets and all(isinstance(t, dict) and t["Fn::GetAtt"][0] in keys for t in targets), targets
 
 
 def test_the_distributed_map_acknowledgement_holds_for_a_concrete_region_and_account(

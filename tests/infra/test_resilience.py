@@ -133,13 +133,13 @@ def test_no_sqs_triggered_function_reserves_concurrency_its_mapping_caps_it(synt
 
 
 def test_reserved_concurrency_only_where_it_protects_the_psp(synthesized: Synthesized) -> None:
-    # The stuck-order recovery asks the PSP about undecided orders: one sweep at a time.
+    # The recoveries of stuck orders and refunds ask the PSP about undecided ones: one sweep at a time each.
     reserved = {
         base_name(k): f["Properties"]["ReservedConcurrentExecutions"]
         for k, f in synthesized.resources("AWS::Lambda::Function").items()
         if "ReservedConcurrentExecutions" in f["Properties"]
     }
-    assert reserved == {"RecoveryFunction": 1}
+    assert reserved == {"RecoveryFunction": 1, "RefundSweepFunction": 1}
 
 
 def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthesized: Synthesized) -> None:
@@ -154,6 +154,7 @@ def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthes
     assert {base_name(f) for f in scheduled} == {
         "PayoutsScheduledPayoutsFunction",
         "RecoveryFunction",
+        "RefundSweepFunction",
         "AuditorFunction",
         "SettlementDeadlineFunction",
     }
