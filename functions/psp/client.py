@@ -7,7 +7,7 @@ refund or payout."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +17,15 @@ from urllib3.util import Retry, Timeout
 
 from functions.common.observability import logger, metrics
 from functions.common.secrets import SecretValue
-from functions.psp.models import ChargeResult, PayoutResult, PspBusy, PspUnavailable, RefundResult
+from functions.psp.models import (
+    REFUND_CANCELED,
+    REFUND_VERDICTS,
+    ChargeResult,
+    PayoutResult,
+    PspBusy,
+    PspUnavailable,
+    RefundResult,
+)
 from functions.psp.settings import PspCallBudget, PspSettings
 
 
@@ -195,32 +203,49 @@ class PspClient:
             return PayoutResult("failed", refusal.get("payout"), code)
         raise PspUnavailable(f"PSP answered {status}")
 
+    def _refunds(self, query: str) -> Iterator[dict[str, Any]]:
+        """Every refund a PSP list answers for the query, page by page (a Stripe-style list answers at most a
+        page, `has_more` saying there is another, fetched `starting_after` the last one)."""
+        path = f"/v1/refunds?{query}"
+        while True:
+            status, payload = self._send("GET", path)
+            if status != 200 or not isinstance(payload.get("data"), list):
+                raise PspUnavailable(f"PSP answered {status} to a refund lookup")
+            page = [refund for refund in payload["data"] if isinstance(refund, dict)]
+            yield from page
+            if payload.get("has_more") is not True:
+                return
+            if not page or not isinstance(page[-1].get("id"), str):
+                raise PspUnavailable("PSP said more refunds follow but named no refund to continue after")
+            path = f"/v1/refunds?{query}&starting_after={quote(page[-1]['id'])}"
+
     def refunded_amount(self, charge_reference: str) -> int:
         """The sum of the PSP's pending and succeeded refunds of a charge (a lookup: never a refund)."""
-        status, payload = self._send("GET", f"/v1/refunds?charge={charge_reference}")
-        if status != 200 or not isinstance(payload.get("data"), list):
-            raise PspUnavailable(f"PSP answered {status} to a refund lookup")
         return sum(
             int(refund["amount"])
-            for refund in payload["data"]
-            if isinstance(refund, dict) and refund.get("status") in ("pending", "succeeded")
+            for refund in self._refunds(f"charge={quote(charge_reference)}")
+            if refund.get("charge", charge_reference) == charge_reference
+            and refund.get("status") in ("pending", "succeeded")
         )
 
     def refund_by_reference(self, merchant_reference: str) -> RefundResult | None:
         """What the PSP did with the refund we asked for under this merchant reference (our refund id; never
-        a new refund): None if it has none."""
-        status, payload = self._send("GET", f"/v1/refunds?merchant_reference={quote(merchant_reference)}")
-        if status != 200 or not isinstance(payload.get("data"), list):
-            raise PspUnavailable(f"PSP answered {status} to a refund lookup")
+        a new refund): None only if no page of the PSP's answer holds it."""
         found = [
-            r for r in payload["data"] if isinstance(r, dict) and r.get("merchant_reference") == merchant_reference
+            r
+            for r in self._refunds(f"merchant_reference={quote(merchant_reference)}")
+            if r.get("merchant_reference") == merchant_reference
         ]
         if not found:
             return None
         if len(found) > 1:  # one idempotency key, one refund: anything else is the PSP's error to look into
             raise PspUnavailable(f"PSP holds {len(found)} refunds for {merchant_reference}")
         refund = found[0]
-        return RefundResult(refund["status"], refund.get("id"), refund.get("failure_code"))
+        verdict = REFUND_VERDICTS.get(str(refund.get("status")))
+        if verdict is None:  # no verdict we know: left PENDING and reported, never guessed
+            raise PspUnavailable(f"PSP refund {refund.get('id')} has status {refund.get('status')!r}")
+        code = refund.get("failure_code") or (REFUND_CANCELED if refund.get("status") == "canceled" else None)
+        return RefundResult(verdict, refund.get("id"), code)
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
         """What the PSP did with this key (never a new charge): None if it never created a charge for it."""

@@ -24,11 +24,27 @@ class PayoutResult:
     failure_code: str | None = None
 
 
+RefundVerdict = Literal["succeeded", "pending", "failed"]
+
+
 @dataclass(frozen=True)
 class RefundResult:
-    status: Literal["succeeded", "pending", "failed"]
+    status: RefundVerdict
     psp_reference: str | None
     failure_code: str | None = None
+
+
+# What each status of a PSP refund means to us. A canceled refund (Stripe cancels one it will never pay) is a
+# failure: left PENDING it would hold its amount of the charge for ever. requires_action is still undecided.
+REFUND_VERDICTS: dict[str, RefundVerdict] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "failed",
+}
+# The failure code of a refund the PSP canceled without saying why.
+REFUND_CANCELED = "refund_canceled"
 
 
 class PspUnavailable(TransientError):

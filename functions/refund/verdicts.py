@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.psp.models import RefundResult
+from functions.psp.models import REFUND_CANCELED, REFUND_VERDICTS, RefundResult
 from functions.refund import domain
 from functions.refund.models import PspRefundStatus
 
-# A canceled refund (Stripe cancels one it will never pay) is a failure: left PENDING it would hold its amount of
-# the charge for ever. requires_action is still undecided: pending.
-_STATUSES: dict[str, PspRefundStatus] = {
-    "pending": "pending",
-    "requires_action": "pending",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "canceled": "failed",
-}
-REFUND_CANCELED = "refund_canceled"
 # refund.created / refund.updated carry the refund's status; the others name it.
 _EVENT_STATUS: dict[str, PspRefundStatus] = {"refund.succeeded": "succeeded", "refund.failed": "failed"}
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.succeeded", "refund.failed"})
@@ -26,7 +16,7 @@ REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.succeeded
 
 def verdict_of(event_type: str, refund: dict[str, Any]) -> RefundResult | None:
     """The PSP's verdict a refund event states, or None if it states none we know."""
-    status = _EVENT_STATUS.get(event_type) or _STATUSES.get(str(refund.get("status")))
+    status = _EVENT_STATUS.get(event_type) or REFUND_VERDICTS.get(str(refund.get("status")))
     if status is None:
         return None
     psp_id, code = refund.get("id"), refund.get("failure_code")
