@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.common.api import MAX_BODY_BYTES
-from functions.common.money import MAX_AMOUNT_BY_CURRENCY
+from functions.common.money import LARGEST_AMOUNT_MINOR, MAX_AMOUNT_BY_CURRENCY
 
 # A few currencies of each kind: two decimals, none (JPY), three (KWD), twelve-digit maximum (IDR).
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "KWD", "IDR")
@@ -160,9 +160,6 @@ class BodyMutator:
         mutations: list[Mutation] = [
             self.delete_field,
             self.wrong_type,
-            self.bad_amount,
-            self.bad_id,
-            self.bad_currency,
             self.extra_field,
             self.card_number,
             self.deep_nesting,
@@ -170,6 +167,13 @@ class BodyMutator:
             self.oversize,
             self.not_an_object,
         ]
+        # Only the mutations a body has the fields for (a refund names no currency, an endpoint no id).
+        if any(p[-1] == "amount" for p in _field_paths(body, self.required, self.order_required)):
+            mutations.append(self.bad_amount)
+        if self.ids or (self.order_ids and body.get("orders")):
+            mutations.append(self.bad_id)
+        if "currency" in body:
+            mutations.append(self.bad_currency)
         if "orders" in body:
             mutations += [self.bad_orders, self.bad_metadata]
         return rng.choice(mutations)(rng, copy.deepcopy(body))
@@ -194,7 +198,7 @@ class BodyMutator:
     def bad_amount(self, rng: random.Random, body: dict[str, Any]) -> tuple[str, bytes]:
         paths = [p for p in _field_paths(body, self.required, self.order_required) if p[-1] == "amount"]
         path = rng.choice(paths)
-        maximum = MAX_AMOUNT_BY_CURRENCY[body["currency"]]
+        maximum = MAX_AMOUNT_BY_CURRENCY.get(body.get("currency", ""), LARGEST_AMOUNT_MINOR)
         value = rng.choice((0, -1, -(10**30), maximum + 1, 2**63, 2**64 + 1, 10**400, 1099.5))
         if rng.random() < 0.15:  # not JSON numbers, but Python's json reads them; or past int()'s digit limit
             _set(body, path, "__AMOUNT__")
@@ -299,3 +303,5 @@ PAYMENT_MUTATOR = BodyMutator(
     order_ids=("payment_order_id", "seller_id", "payment_method"),
 )
 PAYOUT_MUTATOR = BodyMutator(required=("seller_id", "amount", "currency"), ids=("seller_id",))
+REFUND_MUTATOR = BodyMutator(required=("payment_order_id", "amount", "reason"), ids=("payment_order_id",))
+ENDPOINT_MUTATOR = BodyMutator(required=("url", "events"), ids=())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from local_stack.fuzzing import marketplace
 from local_stack.fuzzing.bodies import (
     BAD_IDS,
     PAYMENT_MUTATOR,
@@ -83,6 +84,10 @@ WRONG_METHODS = (
     ("TRACE", "/v1/reconciliations"),
     ("POST", "/v1/payments/pay_1"),
     ("PUT", "/v1/payouts/po_1"),
+    ("PUT", "/v1/refunds"),
+    ("POST", "/v1/disputes"),
+    ("PATCH", "/v1/webhook-endpoints/we_1"),
+    ("POST", "/v1/events"),
 )
 
 
@@ -116,6 +121,7 @@ class RequestGenerator:
             "GET /v1/ledger/trial-balance": (2, self.get_trial_balance),
             "GET /v1/reconciliations": (3, self.get_runs),
             "GET /health": (2, self.get_health),
+            **marketplace.builders(self),
             UNKNOWN_PATH: (8, self.unknown_path),
             WRONG_METHOD: (7, self.wrong_method),
         }
@@ -133,7 +139,7 @@ class RequestGenerator:
 
     # ---- helpers ----
 
-    def _request(
+    def request(
         self,
         index: int,
         operation: str,
@@ -147,7 +153,7 @@ class RequestGenerator:
     ) -> FuzzRequest:
         return FuzzRequest(index, operation, mutation, expect, method, path, tuple(headers), body, signature)
 
-    def _auth_mutation(self, headers: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]] | None:
+    def auth_mutation(self, headers: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]] | None:
         """Sometimes: no API key, or a wrong one (403, before any function runs)."""
         if self.rng.random() >= 0.12:
             return None
@@ -178,34 +184,34 @@ class RequestGenerator:
                 headers[1] = ("Content-Type", content_type)
                 mutation = f"valid, Content-Type {content_type!r}"
             self.payments.append(SentPayment(key, body))
-            return self._request(index, operation, mutation, "write", "POST", "/v1/payments", headers, encode(body))
+            return self.request(index, operation, mutation, "write", "POST", "/v1/payments", headers, encode(body))
         if roll < 0.24 and self.payments:
             earlier = self.rng.choice(self.payments)
             kind = self.rng.choice(("replay", "same key, other body", "reused payment_order_id"))
             if kind == "replay":
                 headers[2] = ("Idempotency-Key", earlier.key)
-                return self._request(
+                return self.request(
                     index, operation, kind, "read", "POST", "/v1/payments", headers, encode(earlier.body)
                 )
             if kind == "same key, other body":
                 headers[2] = ("Idempotency-Key", earlier.key)
                 changed = {**earlier.body, "buyer_id": f"other_{index}"}
-                return self._request(index, operation, kind, "reject", "POST", "/v1/payments", headers, encode(changed))
+                return self.request(index, operation, kind, "reject", "POST", "/v1/payments", headers, encode(changed))
             reused = {
                 **body,
                 "orders": [{**body["orders"][0], "payment_order_id": earlier.body["orders"][0]["payment_order_id"]}],
             }
-            return self._request(index, operation, kind, "reject", "POST", "/v1/payments", headers, encode(reused))
-        auth = self._auth_mutation(headers)
+            return self.request(index, operation, kind, "reject", "POST", "/v1/payments", headers, encode(reused))
+        auth = self.auth_mutation(headers)
         if auth is not None:
-            return self._request(index, operation, auth[0], "reject", "POST", "/v1/payments", auth[1], encode(body))
+            return self.request(index, operation, auth[0], "reject", "POST", "/v1/payments", auth[1], encode(body))
         if roll < 0.4:
-            mutation, headers = self._key_mutation(headers)
-            return self._request(index, operation, mutation, "reject", "POST", "/v1/payments", headers, encode(body))
+            mutation, headers = self.key_mutation(headers)
+            return self.request(index, operation, mutation, "reject", "POST", "/v1/payments", headers, encode(body))
         mutation, raw = PAYMENT_MUTATOR.mutate(self.rng, body)
-        return self._request(index, operation, mutation, "reject", "POST", "/v1/payments", headers, raw)
+        return self.request(index, operation, mutation, "reject", "POST", "/v1/payments", headers, raw)
 
-    def _key_mutation(self, headers: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
+    def key_mutation(self, headers: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
         rest = [(k, v) for k, v in headers if k != "Idempotency-Key"]
         if self.rng.random() < 0.5:
             return "no Idempotency-Key", rest
@@ -218,19 +224,19 @@ class RequestGenerator:
         operation = "POST /v1/payouts"
         body = valid_payout(self.rng, self.rng.choice(self.broke_sellers))
         headers = [("x-api-key", API_KEY_PLACEHOLDER), JSON_TYPE, ("Idempotency-Key", f"{self.tag}-payout-{index}")]
-        auth = self._auth_mutation(headers)
+        auth = self.auth_mutation(headers)
         if auth is not None:
-            return self._request(index, operation, auth[0], "reject", "POST", "/v1/payouts", auth[1], encode(body))
+            return self.request(index, operation, auth[0], "reject", "POST", "/v1/payouts", auth[1], encode(body))
         roll = self.rng.random()
         if roll < 0.35:
-            return self._request(
+            return self.request(
                 index, operation, "more than the balance", "reject", "POST", "/v1/payouts", headers, encode(body)
             )
         if roll < 0.5:
-            mutation, headers = self._key_mutation(headers)
-            return self._request(index, operation, mutation, "reject", "POST", "/v1/payouts", headers, encode(body))
+            mutation, headers = self.key_mutation(headers)
+            return self.request(index, operation, mutation, "reject", "POST", "/v1/payouts", headers, encode(body))
         mutation, raw = PAYOUT_MUTATOR.mutate(self.rng, body)
-        return self._request(index, operation, mutation, "reject", "POST", "/v1/payouts", headers, raw)
+        return self.request(index, operation, mutation, "reject", "POST", "/v1/payouts", headers, raw)
 
     # ---- POST /v1/webhooks/psp (no API key: the signature authenticates) ----
 
@@ -268,7 +274,7 @@ class RequestGenerator:
         event = self._event(index)
         if roll < 0.1 and self.event_ids:  # a duplicate delivery: acknowledged, no effect
             duplicate = {**event, "id": self.rng.choice(self.event_ids)}
-            return self._request(
+            return self.request(
                 index,
                 operation,
                 "duplicate event id",
@@ -286,13 +292,13 @@ class RequestGenerator:
                 mutation = "valid signature, odd headers"
             signature: SignatureKind = "extra_valid" if self.rng.random() < 0.15 else "valid"
             self.event_ids.append(event["id"])
-            return self._request(
+            return self.request(
                 index, operation, mutation, "write", "POST", WEBHOOK_PATH, headers, encode(event), signature
             )
         if roll < 0.75:
             return self._bad_signature(index, headers, event)
         mutation, raw = self._bad_event(event)
-        return self._request(
+        return self.request(
             index, operation, f"signed, {mutation}", "reject", "POST", WEBHOOK_PATH, headers, raw, "valid"
         )
 
@@ -300,16 +306,14 @@ class RequestGenerator:
         body = encode(event)
         if self.rng.random() < 0.4:
             kind = self.rng.choice(SIGNATURE_KINDS)
-            return self._request(
+            return self.request(
                 index, WEBHOOK_OPERATION, f"signature {kind}", "reject", "POST", WEBHOOK_PATH, headers, body, kind
             )
         literal = self.rng.choice((*BAD_SIGNATURES, None))
         if literal is None:
-            return self._request(
-                index, WEBHOOK_OPERATION, "no signature", "reject", "POST", WEBHOOK_PATH, headers, body
-            )
+            return self.request(index, WEBHOOK_OPERATION, "no signature", "reject", "POST", WEBHOOK_PATH, headers, body)
         sent = [*headers, ("PSP-Signature", literal.encode().decode("latin-1"))]
-        return self._request(
+        return self.request(
             index, WEBHOOK_OPERATION, f"signature {literal[:16]!r}", "reject", "POST", WEBHOOK_PATH, sent, body
         )
 
@@ -352,10 +356,15 @@ class RequestGenerator:
 
     def _get(self, index: int, operation: str, path: str, mutation: str, expect: Expectation = "read") -> FuzzRequest:
         headers = [("x-api-key", API_KEY_PLACEHOLDER)]
-        auth = self._auth_mutation(headers)
+        auth = self.auth_mutation(headers)
         if auth is not None:
-            return self._request(index, operation, auth[0], "reject", "GET", path, auth[1])
-        return self._request(index, operation, mutation, expect, "GET", path, headers)
+            return self.request(index, operation, auth[0], "reject", "GET", path, auth[1])
+        return self.request(index, operation, mutation, expect, "GET", path, headers)
+
+    def read(self, index: int, operation: str, query: str, mutation: str) -> FuzzRequest:
+        """A read of the operation's path with this query string."""
+        path = operation.split(" ", 1)[1]
+        return self._get(index, operation, f"{path}?{query}" if query else path, mutation)
 
     def get_by_id(self, template: str, kind: str) -> Callable[[int], FuzzRequest]:
         operation = f"GET {template}"
@@ -417,7 +426,7 @@ class RequestGenerator:
 
     def get_health(self, index: int) -> FuzzRequest:
         query = self.rng.choice(("", "?verbose=1"))
-        return self._request(index, "GET /health", f"query {query!r}", "read", "GET", f"/health{query}", [])
+        return self.request(index, "GET /health", f"query {query!r}", "read", "GET", f"/health{query}", [])
 
     # ---- paths and methods the API does not have ----
 
@@ -426,10 +435,10 @@ class RequestGenerator:
         method = self.rng.choice(("GET", "POST"))
         headers = [("x-api-key", API_KEY_PLACEHOLDER), JSON_TYPE, ("Idempotency-Key", f"{self.tag}-unknown-{index}")]
         body = json.dumps({"anything": index}).encode() if method == "POST" else None
-        return self._request(index, UNKNOWN_PATH, f"{method} {path[:40]}", "reject", method, path, headers, body)
+        return self.request(index, UNKNOWN_PATH, f"{method} {path[:40]}", "reject", method, path, headers, body)
 
     def wrong_method(self, index: int) -> FuzzRequest:
         method, path = self.rng.choice(WRONG_METHODS)
         headers = [("x-api-key", API_KEY_PLACEHOLDER), JSON_TYPE, ("Idempotency-Key", f"{self.tag}-method-{index}")]
         body = json.dumps({"anything": index}).encode() if method in ("PUT", "POST", "PATCH") else None
-        return self._request(index, WRONG_METHOD, f"{method} {path}", "reject", method, path, headers, body)
+        return self.request(index, WRONG_METHOD, f"{method} {path}", "reject", method, path, headers, body)
