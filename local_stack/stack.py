@@ -20,7 +20,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
-from functions.events.settings import EventsApiSettings
+from functions.events.settings import EventDeliverySettings, EventsApiSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
@@ -63,6 +63,8 @@ LOCAL_FUNCTION_SETTINGS = {
     _worker_env("circuit_cool_down_seconds"): "5",
     # Webhook endpoints on loopback (test servers, a developer's receiver): http allowed, locally only.
     str(EventsApiSettings.model_fields["allow_loopback_http"].alias): "true",
+    # ... and deliveries reach loopback only (an endpoint registered elsewhere never gets a DNS lookup).
+    str(EventDeliverySettings.model_fields["loopback_only"].alias): "true",
 }
 
 

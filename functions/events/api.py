@@ -110,8 +110,9 @@ def delete_endpoint(endpoint_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> di
     operation_id="list_events",
     summary="List events oldest first: the pull alternative to webhooks, and the way to catch up",
     responses=read_responses(
-        "Up to `limit` events recorded after `starting_after`, oldest first. `starting_after` naming no event "
-        "answers 400 (`param`: starting_after)."
+        "Up to `limit` events recorded after `starting_after`, oldest first.",
+        not_found="`resource_missing` (`not_found`, `param`: starting_after): `starting_after` names no event of "
+        "yours.",
     ),
 )
 def list_events(

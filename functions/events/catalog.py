@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from functions.common.errors import InvalidRequest
+from functions.common.errors import NotFound
 from functions.events.models import Event, EventList
 
 
@@ -33,9 +33,8 @@ def list_events(
     if starting_after is not None:
         cursor = reader.get(starting_after)
         if cursor is None or cursor.tenant_id != tenant_id:
-            raise InvalidRequest(
-                "starting_after names no event of yours.", param="starting_after", code="parameter_invalid"
-            )
+            # A cursor is an id: one that names nothing (or another tenant's event) is a missing resource.
+            raise NotFound("starting_after names no event of yours.", param="starting_after")
         sequence = cursor.sequence
     # One more than asked: whether there is more, without a second read.
     events = reader.after(tenant_id, event_type=event_type, sequence=sequence, limit=limit + 1)

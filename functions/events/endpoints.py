@@ -36,7 +36,12 @@ class EndpointRequest(BaseModel):
         description="Where events are POSTed: https with a host name (locally, http://127.0.0.1 or "
         "http://localhost as well, when the stack allows loopback endpoints).",
     )
-    events: list[EventType] = Field(min_length=1, max_length=len(EVENT_TYPES), description="Types to receive.")
+    events: list[EventType] = Field(
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        description="Types to receive, each once.",
+        json_schema_extra={"uniqueItems": True},
+    )
 
     @field_validator("events")
     @classmethod

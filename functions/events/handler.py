@@ -140,7 +140,7 @@ def _delivery() -> tuple[EventDeliverySettings, DynamoEndpointStore, KmsSecretSe
         settings,
         DynamoEndpointStore(settings.endpoints_table),
         KmsSecretSealer(settings.secrets_key_arn),
-        Urllib3Transport(settings.timeout_seconds),
+        Urllib3Transport(settings.timeout_seconds, loopback_only=settings.loopback_only),
     )
 
 

@@ -40,6 +40,8 @@ class EventDeliverySettings(FunctionSettings):
     secrets_key_arn: str = Field(alias="WEBHOOK_SECRETS_KEY_ARN")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
     timeout_seconds: float = Field(default=10.0, alias="DELIVERY_TIMEOUT_SECONDS", gt=0)
+    # The local stack reaches loopback only: deliveries to any other host fail without a connection.
+    loopback_only: bool = Field(default=False, alias="WEBHOOK_DELIVER_LOOPBACK_ONLY")
     # Deliveries of one batch run side by side: a slow endpoint holds up only its own.
     batch_concurrency: int = Field(default=10, alias="BATCH_CONCURRENCY", ge=1, le=10)
     # Backoff by age, as the PSP workers' (the same names: the local stack shortens them alike): retried

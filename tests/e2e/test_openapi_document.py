@@ -88,7 +88,7 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
         ("POST", "/v1/webhook-endpoints"): ["201", "400", "403", "409", "413", "422", "429"],
         ("GET", "/v1/webhook-endpoints"): ["200", "403", "429"],
         ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): ["200", "400", "403", "404", "429"],
-        ("GET", "/v1/events"): ["200", "400", "403", "429"],
+        ("GET", "/v1/events"): ["200", "400", "403", "404", "429"],
         ("GET", "/health"): ["200"],
     }
     operations = _operations(document)

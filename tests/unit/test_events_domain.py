@@ -553,9 +553,13 @@ def test_events_are_listed_oldest_first_page_by_page() -> None:
 
 @pytest.mark.parametrize("cursor", ["evt_unknown", "evt_acme"])
 def test_a_cursor_naming_no_event_of_the_tenant_is_refused(cursor: str) -> None:
-    with pytest.raises(InvalidRequest) as refused:
+    with pytest.raises(NotFound) as refused:
         catalog.list_events(tenant_id="default", event_type=None, starting_after=cursor, limit=2, reader=_events(2))
-    assert refused.value.param == "starting_after"
+    assert (refused.value.param, refused.value.status_code, refused.value.code) == (
+        "starting_after",
+        404,
+        "resource_missing",
+    )
 
 
 # -- settings
