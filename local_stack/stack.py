@@ -58,8 +58,6 @@ def _worker_env(field: str) -> str:
 LOCAL_FUNCTION_SETTINGS = {
     _worker_env("retry_base_seconds"): "1",
     _worker_env("retry_cap_seconds"): "4",
-    _worker_env("max_message_age_seconds"): "900",
-    str(RecoverySettings.model_fields["retry_window_seconds"].alias): "900",  # the recovery sweep, to match
     _worker_env("circuit_cool_down_seconds"): "5",
     # Webhook endpoints on loopback (test servers, a developer's receiver): http allowed, locally only.
     str(EventsApiSettings.model_fields["allow_loopback_http"].alias): "true",
@@ -85,6 +83,10 @@ class LocalStackConfig:
     state_file: Path | None = None
     call_log: Path | None = None  # set to meter every AWS call the functions make (cost benchmark)
     faults: FaultPlan | None = None  # a seeded fault plan (the soak's), armed from the start
+    # How long a queue message may be retried (AWS: 24 h for the PSP workers, 3 days for event deliveries),
+    # and so how long the recovery sweeps wait before "the PSP has none" means it never will. Locally 15
+    # minutes; a soak whose backlog lasts longer keeps its messages as long as it runs.
+    message_age_seconds: int = 900
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LocalStackConfig:
@@ -175,7 +177,14 @@ class LocalStack:
             clients = aws_clients(self.aws_endpoint)
             self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
             self._store_psp_api_key(clients)
-            overrides = {**LOCAL_FUNCTION_SETTINGS, "PSP_BASE_URL": self.psp_url}
+            age = str(self.config.message_age_seconds)
+            overrides = {
+                **LOCAL_FUNCTION_SETTINGS,
+                _worker_env("max_message_age_seconds"): age,
+                # the recovery sweeps (orders and refunds: the same variable), to match
+                str(RecoverySettings.model_fields["retry_window_seconds"].alias): age,
+                "PSP_BASE_URL": self.psp_url,
+            }
             functions = {
                 logical_id: spec.__class__(
                     **{**spec.__dict__, "environment": {k: overrides.get(k, v) for k, v in spec.environment.items()}}

@@ -45,6 +45,7 @@ def register(commands: Any) -> None:
     )
     soak.add_argument("--concurrency", type=int, default=4, help="checkouts in flight at once (default 4)")
     soak.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the system to go quiet")
+
     soak.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="the synthesized template")
     soak.add_argument("--log", type=Path, default=DEFAULT_LOG, help="where the local stack's logs go")
     soak.add_argument("--report", type=Path, help="write the faults injected and every finding here as JSON")
@@ -127,6 +128,9 @@ def soak(
         template=template,
         faults=plan,
         state_file=state_file,
+        # A big soak's backlog can outlast the local stack's 15-minute message age: its messages are kept
+        # (and the recovery sweeps wait) as long as it waits for quiet.
+        message_age_seconds=max(LocalStackConfig.message_age_seconds, int(timeout)),
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
