@@ -64,6 +64,19 @@ LOCAL_FUNCTION_SETTINGS = {
     # ... and deliveries reach loopback only (an endpoint registered elsewhere never gets a DNS lookup).
     str(EventDeliverySettings.model_fields["loopback_only"].alias): "true",
 }
+# How long a queue message may be retried locally (AWS: 24 h for the PSP workers, 3 days for event deliveries).
+LOCAL_MESSAGE_AGE_SECONDS = 900
+
+
+def local_function_settings(message_age_seconds: int = LOCAL_MESSAGE_AGE_SECONDS) -> dict[str, str]:
+    """What the local stack sets in every function's environment: the shorter waits, the message age, and the
+    recovery sweeps' retry windows (orders and refunds: one variable) matching it."""
+    age = str(message_age_seconds)
+    return {
+        **LOCAL_FUNCTION_SETTINGS,
+        _worker_env("max_message_age_seconds"): age,
+        str(RecoverySettings.model_fields["retry_window_seconds"].alias): age,
+    }
 
 
 @dataclass
@@ -86,7 +99,7 @@ class LocalStackConfig:
     # How long a queue message may be retried (AWS: 24 h for the PSP workers, 3 days for event deliveries),
     # and so how long the recovery sweeps wait before "the PSP has none" means it never will. Locally 15
     # minutes; a soak whose backlog lasts longer keeps its messages as long as it runs.
-    message_age_seconds: int = 900
+    message_age_seconds: int = LOCAL_MESSAGE_AGE_SECONDS
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LocalStackConfig:
@@ -177,14 +190,7 @@ class LocalStack:
             clients = aws_clients(self.aws_endpoint)
             self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
             self._store_psp_api_key(clients)
-            age = str(self.config.message_age_seconds)
-            overrides = {
-                **LOCAL_FUNCTION_SETTINGS,
-                _worker_env("max_message_age_seconds"): age,
-                # the recovery sweeps (orders and refunds: the same variable), to match
-                str(RecoverySettings.model_fields["retry_window_seconds"].alias): age,
-                "PSP_BASE_URL": self.psp_url,
-            }
+            overrides = {**local_function_settings(self.config.message_age_seconds), "PSP_BASE_URL": self.psp_url}
             functions = {
                 logical_id: spec.__class__(
                     **{**spec.__dict__, "environment": {k: overrides.get(k, v) for k, v in spec.environment.items()}}

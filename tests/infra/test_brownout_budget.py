@@ -16,7 +16,7 @@ from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry_policy
 from functions.recovery.settings import RecoverySettings
 from functions.refund.settings import RefundExecutorSettings, RefundRecoverySettings
-from local_stack.stack import LOCAL_FUNCTION_SETTINGS
+from local_stack.stack import local_function_settings
 from tests.conftest import Synthesized
 from tests.infra.template_facts import base_name, by_base_name, joined_text, references
 
@@ -107,7 +107,7 @@ def test_the_local_stacks_shorter_backoff_keeps_the_same_arithmetic(synthesized:
     local = ExecutorSettings.from_env(
         {
             **_environment(_functions(synthesized)["PayInExecutorFunction"][1]["Properties"]),
-            **LOCAL_FUNCTION_SETTINGS,
+            **local_function_settings(),
         }
     ).retry_policy
     assert local == RetryPolicy(base_seconds=1, cap_seconds=4, max_age_seconds=900, error_receives=5)
@@ -164,4 +164,8 @@ def test_no_worker_message_outlives_what_waits_for_it(synthesized: Synthesized) 
     _, recovery = _functions(synthesized)["RecoveryFunction"]
     environment = _environment(recovery["Properties"])
     assert int(environment["RETRY_WINDOW_SECONDS"]) == max_age
-    assert LOCAL_FUNCTION_SETTINGS["RETRY_WINDOW_SECONDS"] == LOCAL_FUNCTION_SETTINGS["MAX_MESSAGE_AGE_SECONDS"]
+    local = local_function_settings()
+    assert local["RETRY_WINDOW_SECONDS"] == local["MAX_MESSAGE_AGE_SECONDS"] == "900"
+    # a soak's stack keeps its messages longer, and its sweeps wait as long
+    soak = local_function_settings(3600)
+    assert soak["RETRY_WINDOW_SECONDS"] == soak["MAX_MESSAGE_AGE_SECONDS"] == "3600"
