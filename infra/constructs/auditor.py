@@ -9,7 +9,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -22,7 +21,7 @@ from functions.common import decided_index
 from functions.executor.store import OPEN_INDEX
 from functions.ledger.store import BY_PAYMENT_ORDER_INDEX
 from functions.wallet.keys import PAYOUT_DUE_INDEX
-from infra.constructs.alarms import ON_ANY_OCCURRENCE
+from infra.constructs.alarms import ON_ANY_OCCURRENCE, run_on_schedule
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn
@@ -81,12 +80,12 @@ class Auditor(Construct):
             iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[q.queue_arn for q in dead_letter_queues])
         )
         psp_api_key_secret(self).grant_read(auditor)
-        self.schedule = events.Rule(
+        self.schedule = run_on_schedule(
             self,
             "Schedule",
-            description="Audit the money: wallets, ledger, recent orders, dead-letter queues",
+            function=auditor,
             schedule=events.Schedule.rate(rate),
-            targets=[targets.LambdaFunction(auditor, retry_attempts=2)],
+            description="Audit the money: wallets, ledger, recent orders, dead-letter queues",
         )
         # One metric per check (the count of its violations); the alarm fires on any of them.
         period = Duration.hours(1)

@@ -7,7 +7,6 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -16,7 +15,7 @@ from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.reconciliation.records_store import PAYOUTS_BY_STATUS_INDEX
 from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, PAYOUT_DUE_INDEX, SORT_KEY
-from infra.constructs.alarms import ON_ANY_OCCURRENCE
+from infra.constructs.alarms import ON_ANY_OCCURRENCE, run_on_schedule
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import (
@@ -143,12 +142,12 @@ class Payouts(Construct):
             )
         )
         machine.grant_start_execution(self.scheduled.function)
-        self.daily_rule = events.Rule(
+        self.daily_rule = run_on_schedule(
             self,
             "DailyPayouts",
-            description="Daily scheduled payouts",
+            function=self.scheduled.function,
             schedule=events.Schedule.cron(minute="0", hour="6"),
-            targets=[targets.LambdaFunction(self.scheduled.function, retry_attempts=2)],
+            description="Daily scheduled payouts",
         )
 
         # the payout executor (answers the saga's task tokens)

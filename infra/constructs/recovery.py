@@ -6,10 +6,7 @@ charges (the PSP charged an order that was decided FAILED) the executor or the s
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -18,7 +15,7 @@ from constructs import Construct
 from functions.executor.store import OPEN_INDEX
 from functions.psp.settings import default_retry_policy
 from functions.recovery.settings import DEFAULT_LEASE_SECONDS, RecoverySettings
-from infra.constructs.alarms import ON_ANY_OCCURRENCE
+from infra.constructs.alarms import alarm_on_service_metric, run_on_schedule
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn
@@ -77,24 +74,19 @@ class Recovery(Construct):
         psp_api_key_secret(self).grant_read(sweeper)
         pay_in.wallet_queue.queue.grant_send_messages(sweeper)
         pay_in.order_status_queue.queue.grant_send_messages(sweeper)
-        self.schedule = events.Rule(
+        self.schedule = run_on_schedule(
             self,
             "Schedule",
-            description="Resolve undecided payment orders",
+            function=sweeper,
             schedule=events.Schedule.rate(rate),
-            targets=[targets.LambdaFunction(sweeper, retry_attempts=2)],
+            description="Resolve undecided payment orders",
         )
-        stuck = cloudwatch.Metric(
-            namespace="Payments",
-            metric_name="OrdersStuck",
-            dimensions_map={"service": RECOVERY_SERVICE},
-            statistic="Maximum",
-            period=Duration.minutes(15),
-        ).create_alarm(
+        alarm_on_service_metric(
             self,
             "OrdersStuckAlarm",
-            evaluation_periods=1,
-            **ON_ANY_OCCURRENCE,
-            alarm_description="Payment orders still undecided past the second deadline, after asking the PSP.",
+            metric_name="OrdersStuck",
+            service=RECOVERY_SERVICE,
+            period=Duration.minutes(15),
+            description="Payment orders still undecided past the second deadline, after asking the PSP.",
+            alarm_topic=alarm_topic,
         )
-        stuck.add_alarm_action(cw_actions.SnsAction(alarm_topic))

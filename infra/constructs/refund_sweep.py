@@ -5,10 +5,7 @@ their message can no longer be retried; an alarm fires for refunds stuck past a 
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -16,7 +13,7 @@ from constructs import Construct
 from functions.psp.settings import default_retry_policy
 from functions.refund.models import REFUNDS_BY_STATUS
 from functions.refund.settings import RefundRecoverySettings
-from infra.constructs.alarms import ON_ANY_OCCURRENCE
+from infra.constructs.alarms import alarm_on_service_metric, run_on_schedule
 from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.refunds import Refunds
@@ -66,24 +63,19 @@ class RefundSweep(Construct):
         psp_api_key_secret(self).grant_read(sweeper)
         refunds.refund_queue.queue.grant_send_messages(sweeper)
         refunds.wallet_refunds_queue.queue.grant_send_messages(sweeper)
-        self.schedule = events.Rule(
+        self.schedule = run_on_schedule(
             self,
             "Schedule",
-            description="Resolve refunds left PENDING",
+            function=sweeper,
             schedule=events.Schedule.rate(rate),
-            targets=[targets.LambdaFunction(sweeper, retry_attempts=2)],
+            description="Resolve refunds left PENDING",
         )
-        stuck = cloudwatch.Metric(
-            namespace="Payments",
-            metric_name="RefundsStuck",
-            dimensions_map={"service": REFUND_RECOVERY_SERVICE},
-            statistic="Maximum",
-            period=Duration.minutes(15),
-        ).create_alarm(
+        alarm_on_service_metric(
             self,
             "RefundsStuckAlarm",
-            evaluation_periods=1,
-            **ON_ANY_OCCURRENCE,
-            alarm_description="Refunds still PENDING past the second deadline, after asking the PSP.",
+            metric_name="RefundsStuck",
+            service=REFUND_RECOVERY_SERVICE,
+            period=Duration.minutes(15),
+            description="Refunds still PENDING past the second deadline, after asking the PSP.",
+            alarm_topic=alarm_topic,
         )
-        stuck.add_alarm_action(cw_actions.SnsAction(alarm_topic))

@@ -25,11 +25,8 @@ import re
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -47,7 +44,7 @@ from functions.reconciliation.settings import (
     SettlementDeadlineSettings,
 )
 from functions.reconciliation.store import AWAITING_INDEX
-from infra.constructs.alarms import ON_ANY_OCCURRENCE
+from infra.constructs.alarms import alarm_on_service_metric, run_on_schedule
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import money_table, sqs_source
@@ -276,27 +273,22 @@ class Settlement(Construct):
             )
         )
         acknowledge_kms_grants(self.deadline.role)
-        self.deadline_rule = events.Rule(
+        self.deadline_rule = run_on_schedule(
             self,
             "DeadlineSchedule",
-            description="Check that yesterday's settlement file arrived by the deadline",
+            function=check,
             schedule=events.Schedule.cron(minute="15"),
-            targets=[targets.LambdaFunction(check, retry_attempts=2)],
+            description="Check that yesterday's settlement file arrived by the deadline",
         )
-        missing = cloudwatch.Metric(
-            namespace="Payments",
-            metric_name="SettlementFileMissing",
-            dimensions_map={"service": DEADLINE_SERVICE},
-            statistic="Maximum",
-            period=Duration.hours(1),
-        ).create_alarm(
+        alarm_on_service_metric(
             self,
             "FileMissingAlarm",
-            evaluation_periods=1,
-            **ON_ANY_OCCURRENCE,
-            alarm_description="No settlement file arrived for a day by its deadline: the day is MISSING.",
+            metric_name="SettlementFileMissing",
+            service=DEADLINE_SERVICE,
+            period=Duration.hours(1),
+            description="No settlement file arrived for a day by its deadline: the day is MISSING.",
+            alarm_topic=alarm_topic,
         )
-        missing.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
     def _large_file_state_machine(self) -> sfn.StateMachine:
         S = sfn.JsonPath.string_at
