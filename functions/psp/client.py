@@ -17,15 +17,7 @@ from urllib3.util import Retry, Timeout
 
 from functions.common.observability import logger, metrics
 from functions.common.secrets import SecretValue
-from functions.psp.models import (
-    REFUND_CANCELED,
-    REFUND_VERDICTS,
-    ChargeResult,
-    PayoutResult,
-    PspBusy,
-    PspUnavailable,
-    RefundResult,
-)
+from functions.psp.models import ChargeResult, PayoutResult, PspBusy, PspUnavailable, RefundResult, refund_result
 from functions.psp.settings import PspCallBudget, PspSettings
 
 
@@ -240,12 +232,10 @@ class PspClient:
             return None
         if len(found) > 1:  # one idempotency key, one refund: anything else is the PSP's error to look into
             raise PspUnavailable(f"PSP holds {len(found)} refunds for {merchant_reference}")
-        refund = found[0]
-        verdict = REFUND_VERDICTS.get(str(refund.get("status")))
-        if verdict is None:  # no verdict we know: left PENDING and reported, never guessed
-            raise PspUnavailable(f"PSP refund {refund.get('id')} has status {refund.get('status')!r}")
-        code = refund.get("failure_code") or (REFUND_CANCELED if refund.get("status") == "canceled" else None)
-        return RefundResult(verdict, refund.get("id"), code)
+        result = refund_result(found[0])
+        if result is None:  # no verdict we know: left PENDING and reported, never guessed
+            raise PspUnavailable(f"PSP refund {found[0].get('id')} has status {found[0].get('status')!r}")
+        return result
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
         """What the PSP did with this key (never a new charge): None if it never created a charge for it."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from functions.common.backoff import TransientError
 
@@ -45,6 +46,18 @@ REFUND_VERDICTS: dict[str, RefundVerdict] = {
 }
 # The failure code of a refund the PSP canceled without saying why.
 REFUND_CANCELED = "refund_canceled"
+
+
+def refund_result(refund: Mapping[str, Any], status: RefundVerdict | None = None) -> RefundResult | None:
+    """Our reading of a PSP refund object (a lookup's or a webhook's): its verdict - `status` when the event
+    names one, else its own status's - its id and its failure code; None for a status we do not know."""
+    verdict = status or REFUND_VERDICTS.get(str(refund.get("status")))
+    if verdict is None:
+        return None
+    psp_id, code = refund.get("id"), refund.get("failure_code")
+    if not (isinstance(code, str) and code):
+        code = REFUND_CANCELED if refund.get("status") == "canceled" else None
+    return RefundResult(verdict, psp_id if isinstance(psp_id, str) and psp_id else None, code)
 
 
 class PspUnavailable(TransientError):

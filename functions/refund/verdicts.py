@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.psp.models import REFUND_CANCELED, REFUND_VERDICTS, RefundResult
+from functions.psp.models import RefundResult, refund_result
 from functions.refund import domain
 from functions.refund.models import PspRefundStatus
 
@@ -16,13 +16,7 @@ REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.succeeded
 
 def verdict_of(event_type: str, refund: dict[str, Any]) -> RefundResult | None:
     """The PSP's verdict a refund event states, or None if it states none we know."""
-    status = _EVENT_STATUS.get(event_type) or REFUND_VERDICTS.get(str(refund.get("status")))
-    if status is None:
-        return None
-    psp_id, code = refund.get("id"), refund.get("failure_code")
-    if not (isinstance(code, str) and code):
-        code = REFUND_CANCELED if refund.get("status") == "canceled" else None
-    return RefundResult(status, psp_id if isinstance(psp_id, str) and psp_id else None, code)
+    return refund_result(refund, _EVENT_STATUS.get(event_type))
 
 
 class RefundVerdicts:
