@@ -21,6 +21,7 @@ API_RESOLVERS = (
     ("functions.events.api", "app"),
     ("functions.disputes.handler", "app"),
     ("functions.refund.handler", "app"),
+    ("functions.sellers.handler", "app"),
 )
 SECURITY_SCHEME = "apiKey"
 HEADER_NAMES = {name.lower(): name for name in (IDEMPOTENCY_HEADER,)}

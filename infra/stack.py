@@ -18,6 +18,7 @@ from infra.constructs.psp_webhooks import PspWebhooks
 from infra.constructs.recovery import Recovery
 from infra.constructs.refund_sweep import RefundSweep
 from infra.constructs.refunds import Refunds
+from infra.constructs.sellers import Sellers
 from infra.constructs.settlement import Settlement
 from infra.nag import acknowledge_table_indexes
 
@@ -37,8 +38,14 @@ class PaymentsStack(Stack):
             self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url, refunds_table=self.refunds.table
         )
         self.refunds.connect(pay_in=self.pay_in, psp_base_url=psp_base_url)
+        self.sellers = Sellers(self, "Sellers")
         self.payouts = Payouts(
-            self, "Payouts", alarm_topic=self.alarm_topic, pay_in=self.pay_in, psp_base_url=psp_base_url
+            self,
+            "Payouts",
+            alarm_topic=self.alarm_topic,
+            pay_in=self.pay_in,
+            sellers=self.sellers,
+            psp_base_url=psp_base_url,
         )
         self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
         self.settlement = Settlement(
@@ -114,6 +121,8 @@ class PaymentsStack(Stack):
                 Route("GET", "/v1/reconciliations/{run_id}", self.settlement.api.function),
                 Route("POST", "/v1/payouts", self.payouts.api.function),
                 Route("GET", "/v1/payouts/{payout_id}", self.payouts.api.function),
+                Route("PUT", "/v1/sellers/{seller_id}/payout-account", self.sellers.api.function),
+                Route("GET", "/v1/sellers/{seller_id}", self.sellers.api.function),
                 Route("POST", "/v1/webhook-endpoints", self.events.api.function),
                 Route("GET", "/v1/webhook-endpoints", self.events.api.function),
                 Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", self.events.api.function),

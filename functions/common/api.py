@@ -120,8 +120,9 @@ def caller_of(app: APIGatewayRestResolver) -> str:
     return caller
 
 
-def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
-    """Reject an oversized, non-JSON or card-number-bearing body before any parsing or storage.
+def guard_request(event: dict[str, Any], *, bank_fields: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """Reject an oversized, non-JSON or card-number-bearing body before any parsing or storage. `bank_fields`
+    are the top-level fields of a route that carry bank account numbers, which may look like card numbers.
 
     Returns an API Gateway proxy response to send instead, or None when the request may proceed."""
     body = event.get("body")
@@ -136,7 +137,7 @@ def guard_request(event: dict[str, Any]) -> dict[str, Any] | None:
         return _proxy_error(400, "body_not_json", "Request body is not valid JSON.", "body")
     if not isinstance(document, dict):  # the resolver would take a one-element list as its object
         return _proxy_error(400, "body_not_object", "Request body must be a JSON object.", "body")
-    path = find_pan(document)
+    path = find_pan(document, exempt=bank_fields)
     if path is not None:
         return _proxy_error(
             400, "card_number_detected", "A value looks like a card number; send a PSP token, never card data.", path

@@ -109,6 +109,18 @@ def create_responses(
     }
 
 
+def replace_responses(ok: str, *, links: dict[str, Any], conflict: str) -> dict[int, OpenAPIResponse]:
+    """A PUT that replaces a resource: 200 with the resource as it now is, links to read it, or an error."""
+    return {
+        200: {"description": ok, "links": links},
+        400: _error(INVALID_BODY),
+        403: _error(FORBIDDEN),
+        409: _error(conflict),
+        413: _error(TOO_LARGE),
+        429: _error(THROTTLED),
+    }
+
+
 # A route extension naming optional query parameters of which a request must give exactly one; the document
 # states it as one form-exploded object parameter (see functions.openapi), which OpenAPI can check.
 ONE_QUERY_PARAMETER_OF = "x-one-query-parameter-of"

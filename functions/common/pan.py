@@ -6,26 +6,16 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from stdnum import luhn
+
 # 13-19 digits, optionally grouped by single spaces or dashes, not glued to other digits.
 _CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def looks_like_pan(text: str) -> bool:
     for match in _CANDIDATE.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if 13 <= len(digits) <= 19 and luhn.is_valid(digits):
             return True
     return False
 
@@ -43,10 +33,12 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
-def find_pan(document: Any) -> str | None:
-    """The path of the first key or value in `document` that looks like a card number."""
+def find_pan(document: Any, *, exempt: frozenset[str] = frozenset()) -> str | None:
+    """The path of the first key or value in `document` that looks like a card number. `exempt` names paths
+    whose values are long digit strings by nature (a bank account number, an IBAN) and are validated and
+    sealed by their own route."""
     for path, value in _walk(document, ""):
-        if isinstance(value, bool):
+        if isinstance(value, bool) or path in exempt:
             continue
         if isinstance(value, str | int) and looks_like_pan(str(value)):
             return path or "body"

@@ -13,12 +13,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.common.api import REPLAYED_HEADER, IdempotencyKey, build_resolver, caller_of, guard_request
 from functions.common.api_docs import BODY_RULES, create_responses, link, read_responses
 from functions.common.ids import ID_PATTERN
+from functions.common.kms_sealer import KmsSecretSealer
 from functions.common.observability import logger, tracer
 from functions.events import catalog, endpoints
 from functions.events.endpoint_store import DynamoEndpointStore
 from functions.events.endpoints import CreatedEndpoint, EndpointList, EndpointRequest
 from functions.events.event_store import DynamoEventStore
-from functions.events.kms_sealer import KmsSecretSealer
 from functions.events.models import DEFAULT_TENANT, EventList, EventType
 from functions.events.settings import EventsApiSettings
 

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from functions.common.dynamo import plain
+from functions.common.kms_sealer import KmsSecretSealer
 from functions.common.observability import METRICS_LOCK, logger, metrics, tracer
 from functions.common.queues import BatchOptions, QueuePublisher, SqsFailedRecords, consume_batch, record_model
 from functions.events import delivery, recorder
@@ -28,7 +29,6 @@ from functions.events.bus import EventBusPublisher
 from functions.events.endpoint_store import DynamoEndpointStore
 from functions.events.event_store import DynamoEventStore, record_of
 from functions.events.http_transport import Urllib3Transport
-from functions.events.kms_sealer import KmsSecretSealer
 from functions.events.models import DeliveryMessage, TenantEvent
 from functions.events.settings import (
     EventDeliverySettings,

@@ -14,10 +14,20 @@ from functions.common.errors import BusinessRuleViolation, NotFound
 from functions.common.ids import deterministic_id
 from functions.common.money import exponent, max_amount
 from functions.payout.models import TERMINAL_PAYOUT_STATUSES, Payout, PayoutRequest, SagaInput
+from functions.sellers.models import PayoutAccount
 
 
 class InsufficientFunds(BusinessRuleViolation):
     code = "insufficient_funds"
+
+
+class PayoutAccountMissing(BusinessRuleViolation):
+    code = "payout_account_missing"
+
+
+class PayoutAccounts(Protocol):
+    def current(self, seller_id: str) -> PayoutAccount | None:
+        """The seller's payout account as it is now (sellers service, functions/sellers)."""
 
 
 class PayoutStore(Protocol):
@@ -56,12 +66,18 @@ def request_payout(
     payout_id: str,
     store: PayoutStore,
     balances: Balances,
+    accounts: PayoutAccounts,
     saga: Saga,
     trigger: Literal["api", "schedule"] = "api",
     now: Clock = utc_now,
 ) -> Payout:
     existing = store.get(payout_id)
     if existing is None:
+        account = accounts.current(request.seller_id)
+        if account is None or account.status != "VERIFIED" or account.currency != request.currency:
+            raise PayoutAccountMissing(
+                f"Seller {request.seller_id} has no verified payout account in {request.currency}.", param="seller_id"
+            )
         available = balances.available(request.seller_id, request.currency)
         # A refund may leave `available` at or below zero: no payout until credits bring it back above.
         if available <= 0 or request.amount > available:
@@ -74,6 +90,9 @@ def request_payout(
             seller_id=request.seller_id,
             amount=request.amount,
             currency=request.currency,
+            # The account version the payout pays to: a later change of account never redirects it.
+            payout_account_version=account.version,
+            destination_last4=account.last4,
             trigger=trigger,
             created_at=stamp,
             updated_at=stamp,
@@ -90,7 +109,11 @@ def request_payout(
     # strand the payout, and a duplicate start with the same name is a no-op.
     saga.start(
         SagaInput(
-            payout_id=payout.payout_id, seller_id=payout.seller_id, amount=payout.amount, currency=payout.currency
+            payout_id=payout.payout_id,
+            seller_id=payout.seller_id,
+            amount=payout.amount,
+            currency=payout.currency,
+            payout_account_version=payout.payout_account_version,
         )
     )
     return payout
@@ -108,9 +131,17 @@ def threshold_minor(threshold_major: int, currency: str) -> int:
 
 
 def run_scheduled_payouts(
-    *, threshold_major: int, day: str, store: PayoutStore, balances: Balances, saga: Saga, now: Clock = utc_now
+    *,
+    threshold_major: int,
+    day: str,
+    store: PayoutStore,
+    balances: Balances,
+    accounts: PayoutAccounts,
+    saga: Saga,
+    now: Clock = utc_now,
 ) -> list[Payout]:
-    """Pay out the whole available balance of every seller at or above the threshold, once per day."""
+    """Pay out the whole available balance of every seller at or above the threshold, once per day. Sellers
+    without a verified account in the currency are left until they add one."""
     started: list[Payout] = []
     for seller_id, currency, available in balances.balances_at_least(lambda c: threshold_minor(threshold_major, c)):
         request = PayoutRequest(seller_id=seller_id, amount=min(available, max_amount(currency)), currency=currency)
@@ -121,11 +152,14 @@ def run_scheduled_payouts(
                     payout_id=scheduled_payout_id(seller_id, currency, day),
                     store=store,
                     balances=balances,
+                    accounts=accounts,
                     saga=saga,
                     trigger="schedule",
                     now=now,
                 )
             )
-        except InsufficientFunds:
-            continue  # the balance moved since the scan (another payout); tomorrow's run will see it
+        except (InsufficientFunds, PayoutAccountMissing):
+            # The balance moved since the scan (another payout), or the seller has nowhere to be paid yet:
+            # tomorrow's run looks again.
+            continue
     return started

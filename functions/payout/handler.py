@@ -19,6 +19,7 @@ from functions.payout import domain
 from functions.payout.models import PayoutRequest, PayoutResponse
 from functions.payout.settings import PayoutApiSettings, ScheduledPayoutSettings
 from functions.payout.store import DynamoPayoutStore, StepFunctionsSaga, WalletBalances
+from functions.sellers.store import DynamoSellerStore
 
 app = build_resolver()
 
@@ -27,6 +28,7 @@ app = build_resolver()
 class ApiPorts:
     store: DynamoPayoutStore
     balances: WalletBalances
+    accounts: DynamoSellerStore
     saga: StepFunctionsSaga
     operations: IdempotentOperations
 
@@ -37,6 +39,7 @@ def _api_ports() -> ApiPorts:
     return ApiPorts(
         store=DynamoPayoutStore(settings.payouts_table),
         balances=WalletBalances(settings.wallet_table),
+        accounts=DynamoSellerStore(settings.sellers_table),
         saga=StepFunctionsSaga(settings.state_machine_arn),
         operations=IdempotentOperations(settings.idempotency_table),
     )
@@ -54,7 +57,8 @@ def _api_ports() -> ApiPorts:
             "ReadSellerWallet": link("read_wallet", "The seller paid out.", seller_id="$response.body#/seller_id"),
         },
         refused=f"{KEY_REUSED} Or `insufficient_funds` (`invalid_request_error`): the amount is more than the "
-        "seller's available balance in that currency.",
+        "seller's available balance in that currency. Or `payout_account_missing`: the seller has no verified "
+        "payout account in that currency (PUT /v1/sellers/{seller_id}/payout-account).",
     ),
 )
 def create_payout(
@@ -69,6 +73,7 @@ def create_payout(
             payout_id=domain.payout_id_for(caller, key),
             store=ports.store,
             balances=ports.balances,
+            accounts=ports.accounts,
             saga=ports.saga,
         )
         logger.append_keys(payout_id=payout.payout_id)
@@ -104,6 +109,7 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 class ScheduledPorts:
     store: DynamoPayoutStore
     balances: WalletBalances
+    accounts: DynamoSellerStore
     saga: StepFunctionsSaga
     threshold_major: int  # configuration, fixed for the process like the ports
 
@@ -114,6 +120,7 @@ def _scheduled_ports() -> ScheduledPorts:
     return ScheduledPorts(
         store=DynamoPayoutStore(settings.payouts_table),
         balances=WalletBalances(settings.wallet_table),
+        accounts=DynamoSellerStore(settings.sellers_table),
         saga=StepFunctionsSaga(settings.state_machine_arn),
         threshold_major=settings.threshold_major,
     )
@@ -131,6 +138,7 @@ def scheduled_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
         day=fired_at[:10],
         store=ports.store,
         balances=ports.balances,
+        accounts=ports.accounts,
         saga=ports.saga,
     )
     metrics.add_metric(name="ScheduledPayouts", unit=MetricUnit.Count, value=len(payouts))

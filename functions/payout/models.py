@@ -34,6 +34,8 @@ class Payout(BaseModel):
     seller_id: str
     amount: int
     currency: str
+    payout_account_version: int
+    destination_last4: str
     status: PayoutStatus = "PROCESSING"
     psp_reference: str | None = None
     failure_code: str | None = None
@@ -48,6 +50,7 @@ class PayoutResponse(BaseModel):
     amount: int
     currency: str
     status: PayoutStatus
+    destination_last4: str = Field(description="The last four characters of the bank account paid to.")
     psp_reference: str | None = None
     failure_code: str | None = None
     created_at: str
@@ -55,7 +58,7 @@ class PayoutResponse(BaseModel):
 
     @classmethod
     def of(cls, payout: Payout) -> PayoutResponse:
-        return cls.model_validate(payout.model_dump(exclude={"trigger"}))
+        return cls.model_validate(payout.model_dump(exclude={"trigger", "payout_account_version"}))
 
 
 class SagaInput(BaseModel):
@@ -65,3 +68,4 @@ class SagaInput(BaseModel):
     seller_id: str
     amount: int
     currency: str
+    payout_account_version: int

@@ -15,10 +15,18 @@ from typing import Any, Protocol
 
 from functions.payout_executor.models import PayoutOutcome, PayoutRecord, PayoutTask
 from functions.psp.models import PayoutResult
+from functions.sellers.models import BankAccount
 
 
 class PayoutPsp(Protocol):
-    def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult: ...
+    def create_payout(
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+    ) -> PayoutResult: ...
+
+
+class PayoutDestinations(Protocol):
+    def open(self, seller_id: str, version: int) -> BankAccount:
+        """The bank account of that version of the seller's payout account (its numbers opened)."""
 
 
 class PayoutExecutionStore(Protocol):
@@ -39,11 +47,20 @@ class TaskAnswers(Protocol):
         """Answer a waiting task; False if the token is no longer waiting (answered or timed out)."""
 
 
-def execute_payout(task: PayoutTask, *, psp: PayoutPsp, store: PayoutExecutionStore, answers: TaskAnswers) -> str:
-    if task.amount is None or task.currency is None or task.seller_id is None:
-        raise ValueError("an execute task needs seller_id, amount and currency")
+def execute_payout(
+    task: PayoutTask,
+    *,
+    psp: PayoutPsp,
+    destinations: PayoutDestinations,
+    store: PayoutExecutionStore,
+    answers: TaskAnswers,
+) -> str:
+    if task.amount is None or task.currency is None or task.seller_id is None or task.payout_account_version is None:
+        raise ValueError("an execute task needs seller_id, amount, currency and payout_account_version")
+    # The version the payout was requested against: the same bank account on every retry.
+    destination = destinations.open(task.seller_id, task.payout_account_version)
     result = psp.create_payout(
-        idempotency_key=task.payout_id, amount=task.amount, currency=task.currency, destination=task.seller_id
+        idempotency_key=task.payout_id, amount=task.amount, currency=task.currency, destination=destination
     )
     store.submitted(task.payout_id, result)
     if result.status == "failed":

@@ -20,11 +20,13 @@ from functions.payout_executor.models import PayoutTask
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
 from functions.psp.worker import batch_options, guarded_psp
+from functions.sellers.store import SealedPayoutDestinations
 
 
 @dataclass(frozen=True)
 class PayoutPorts:
     psp: domain.PayoutPsp
+    destinations: domain.PayoutDestinations
     store: domain.PayoutExecutionStore
     answers: domain.TaskAnswers
     batch: BatchOptions
@@ -35,6 +37,7 @@ def ports() -> PayoutPorts:
     settings = PayoutExecutorSettings.from_env()
     return PayoutPorts(
         psp=guarded_psp(settings),
+        destinations=SealedPayoutDestinations(settings.sellers_table, settings.accounts_key_arn),
         store=DynamoPayoutExecutionStore(settings.payouts_table),
         answers=StepFunctionsAnswers(),
         batch=batch_options(settings),
@@ -48,7 +51,9 @@ def _payout_task(task: PayoutTask) -> None:
     logger.thread_safe_append_keys(payout_id=task.payout_id, action=task.action)  # tasks run on threads
     wired = ports()
     if task.action == "execute":
-        outcome = domain.execute_payout(task, psp=wired.psp, store=wired.store, answers=wired.answers)
+        outcome = domain.execute_payout(
+            task, psp=wired.psp, destinations=wired.destinations, store=wired.store, answers=wired.answers
+        )
         logger.info("payout submitted", extra={"outcome": outcome})
     else:
         answered = domain.await_confirmation(task, store=wired.store, answers=wired.answers)

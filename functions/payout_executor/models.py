@@ -20,6 +20,7 @@ class PayoutTask(BaseModel):
     seller_id: str | None = None
     amount: int | None = None
     currency: str | None = None
+    payout_account_version: int | None = None
 
 
 class PayoutRecord(BaseModel):

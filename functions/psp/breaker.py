@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from functions.psp.circuit import Admission, CircuitPolicy, CircuitState, Tally, admission, merge
 from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable, RefundResult
+from functions.sellers.models import BankAccount
 
 T = TypeVar("T")
 RACES_PER_SYNC = 3
@@ -169,7 +170,9 @@ class BreakerPsp(Protocol):
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
     ) -> ChargeResult: ...
 
-    def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult: ...
+    def create_payout(
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+    ) -> PayoutResult: ...
 
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
 
@@ -217,7 +220,9 @@ class GuardedPsp:
             )
         )
 
-    def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult:
+    def create_payout(
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+    ) -> PayoutResult:
         return self._call(
             lambda: self._psp.create_payout(
                 idempotency_key=idempotency_key, amount=amount, currency=currency, destination=destination

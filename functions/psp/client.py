@@ -19,6 +19,7 @@ from functions.common.observability import logger, metrics
 from functions.common.secrets import SecretValue
 from functions.psp.models import ChargeResult, PayoutResult, PspBusy, PspUnavailable, RefundResult, refund_result
 from functions.psp.settings import PspCallBudget, PspSettings
+from functions.sellers.models import BankAccount
 
 
 def retrying_pool(budget: PspCallBudget, *, pool_size: int) -> urllib3.PoolManager:
@@ -177,11 +178,13 @@ class PspClient:
             return RefundResult("failed", refusal.get("refund"), str(refusal.get("code", "psp_refund_refused")))
         raise PspUnavailable(f"PSP answered {status}")
 
-    def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> PayoutResult:
+    def create_payout(
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+    ) -> PayoutResult:
         body = {
             "amount": amount,
             "currency": currency,
-            "destination": destination,
+            "destination": destination.as_psp_destination(),
             "merchant_reference": idempotency_key,
         }
         status, payload = self._send("POST", "/v1/payouts", body=body, idempotency_key=idempotency_key)

@@ -122,6 +122,22 @@ def encryption_key(scope: Construct, purpose: Purpose) -> kms.Key:
     return Encryption.of(scope).keys[purpose]
 
 
+def field_key(scope: Construct, construct_id: str, *, holds: str, alias_name: str) -> kms.Key:
+    """A key of its own for one kind of secret field that a function seals itself (webhook signing secrets,
+    bank account numbers): its grants name only the functions that seal or open that field."""
+    stage = stage_config(scope).stage
+    return kms.Key(
+        scope,
+        construct_id,
+        description=f"Payments ({stage}): {holds}",
+        enable_key_rotation=True,
+        rotation_period=Duration.days(365),
+        pending_window=Duration.days(30),
+        alias=f"alias/payments/{stage}/{alias_name}",
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
 def psp_api_key_secret(scope: Construct) -> secretsmanager.Secret:
     return Encryption.of(scope).psp_api_key
 

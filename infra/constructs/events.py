@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
@@ -37,9 +36,8 @@ from functions.events.settings import (
     default_delivery_retry_policy,
 )
 from functions.events.sources import SOURCE_STATUSES
-from infra.config import stage_config
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
-from infra.constructs.encryption import encryption_key
+from infra.constructs.encryption import encryption_key, field_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import QUEUE_VISIBILITY, money_table, sqs_source
 from infra.constructs.queue import MonitoredQueue
@@ -104,16 +102,8 @@ class Events(Construct):
         unknown = set(source_tables) - set(SOURCE_STATUSES)
         if unknown:
             raise ValueError(f"no event mapping for sources {sorted(unknown)} (functions/events/sources.py)")
-        stage = stage_config(self).stage
-        self.secrets_key = kms.Key(
-            self,
-            "WebhookSecretsKey",
-            description=f"Payments ({stage}): the marketplace's webhook signing secrets",
-            enable_key_rotation=True,
-            rotation_period=Duration.days(365),
-            pending_window=Duration.days(30),
-            alias=f"alias/payments/{stage}/webhook-secrets",
-            removal_policy=RemovalPolicy.RETAIN,
+        self.secrets_key = field_key(
+            self, "WebhookSecretsKey", holds="the marketplace's webhook signing secrets", alias_name="webhook-secrets"
         )
         self.events_table = money_table(
             self,

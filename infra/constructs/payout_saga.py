@@ -159,6 +159,7 @@ class PayoutSaga(Construct):
                     "seller_id": S("$.seller_id"),
                     "amount": N("$.amount"),
                     "currency": S("$.currency"),
+                    "payout_account_version": N("$.payout_account_version"),
                     "task_token": sfn.JsonPath.task_token,
                 }
             ),

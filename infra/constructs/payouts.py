@@ -29,6 +29,7 @@ from infra.constructs.pay_in import (
 )
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
+from infra.constructs.sellers import Sellers
 from infra.constructs.table_access import grant_items
 from infra.nag import acknowledge_table_indexes
 
@@ -41,6 +42,7 @@ class Payouts(Construct):
         *,
         alarm_topic: sns.ITopic,
         pay_in: PayIn,
+        sellers: Sellers,
         psp_base_url: str,
         payout_threshold_major: int = 100,
     ) -> None:
@@ -101,9 +103,11 @@ class Payouts(Construct):
             description="Payouts API: request a payout (idempotent), read its status.",
             payouts_table=self.payouts_table.table_name,
             wallet_table=pay_in.wallet_table.table_name,
+            sellers_table=sellers.table.table_name,
             idempotency_table=pay_in.idempotency_table.table_name,
             state_machine_arn=machine.state_machine_arn,
         )
+        sellers.grant_read_accounts(self.api.function)
         self.payouts_table.grant_read_write_data(self.api.function)
         acknowledge_table_indexes(self.api.role, self.payouts_table)  # (the reconciliation's index of paid payouts)
         grant_items(pay_in.wallet_table, self.api.function, "dynamodb:GetItem")
@@ -120,10 +124,12 @@ class Payouts(Construct):
             timeout=Duration.minutes(15),
             payouts_table=self.payouts_table.table_name,
             wallet_table=pay_in.wallet_table.table_name,
+            sellers_table=sellers.table.table_name,
             state_machine_arn=machine.state_machine_arn,
             threshold_major=payout_threshold_major,
             dead_letter_queue=self.schedule_failures.queue,
         )
+        sellers.grant_read_accounts(self.scheduled.function)
         self.payouts_table.grant_read_write_data(self.scheduled.function)
         acknowledge_table_indexes(self.scheduled.role, self.payouts_table)
         # The wallet: read balances and the payout-due index (never a Scan), and take an emptied balance
@@ -165,7 +171,10 @@ class Payouts(Construct):
             psp_api_key_secret=psp_api_key_secret(self).secret_arn,
             dead_letter_queue_url=self.payout_queue.dlq.queue_url,
             circuit_table=pay_in.psp_circuit_table.table_name,
+            sellers_table=sellers.table.table_name,
+            accounts_key_arn=sellers.accounts_key.key_arn,
         )
+        sellers.grant_open_accounts(self.executor.function)
         grant_psp_worker(
             self.executor, queue=self.payout_queue, circuit_table=pay_in.psp_circuit_table, alarm_topic=alarm_topic
         )

@@ -3,8 +3,13 @@ payouts go in_transit and are paid (or fail) a moment later, pending charges set
 by a signed webhook. Also the lookups by idempotency key that let a merchant ask "what did you do
 with this key?" without repeating the request.
 
-Test destinations (the seller id the executor sends): one containing "fail_payout" fails with
-`account_closed` after going in transit; one containing "reject_payout" is refused at once (402)."""
+A payout's `destination` is a bank account object (`account_holder_name`, `country`, `currency`, and an
+`iban` or a US `account_number` with `routing_number`); the simulator keeps only its last four characters.
+Test accounts, in the manner of a PSP's test mode:
+- account number `000111111113` or IBAN `DE62370400440532013001`: goes in transit, then fails with
+  `account_closed`;
+- account number `000222222227` or IBAN `DE35370400440532013002`: refused at once (402 `invalid_account`);
+- any other valid account is paid."""
 
 from __future__ import annotations
 
@@ -16,6 +21,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from local_stack.psp.charges import Charge, Reply, json_body
+
+CLOSED_ACCOUNTS = frozenset({"000111111113", "DE62370400440532013001"})
+INVALID_ACCOUNTS = frozenset({"000222222227", "DE35370400440532013002"})
+_DESTINATION_TEXT = ("account_holder_name", "country", "currency")
 from local_stack.psp.webhooks import WebhookSender
 
 if TYPE_CHECKING:
@@ -27,7 +36,7 @@ class Payout:
     id: str
     amount: int
     currency: str
-    destination: str
+    destination: dict[str, str]  # the bank account as shown: holder, country, currency, last4
     merchant_reference: str
     idempotency_key: str
     status: str  # in_transit | paid | failed
@@ -59,9 +68,12 @@ class PayoutBook:
         amount = request.get("amount")
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             return _error(400, "parameter_invalid", "amount must be a positive integer.", param="amount")
-        for name in ("currency", "destination", "merchant_reference"):
+        for name in ("currency", "merchant_reference"):
             if not isinstance(request.get(name), str) or not request[name]:
                 return _error(400, "parameter_missing", f"{name} is required.", param=name)
+        account_number = _account_number(request.get("destination"))
+        if account_number is None:
+            return _error(400, "parameter_invalid", "destination must be a bank account.", param="destination")
         fingerprint = {k: request[k] for k in ("amount", "currency", "destination", "merchant_reference")}
         with self._lock:
             known = self._keys.get(idempotency_key)
@@ -73,14 +85,17 @@ class PayoutBook:
                 id=f"pout_{uuid.uuid4().hex[:24]}",
                 amount=amount,
                 currency=fingerprint["currency"],
-                destination=fingerprint["destination"],
+                destination={
+                    **{k: str(request["destination"][k]) for k in _DESTINATION_TEXT},
+                    "last4": account_number[-4:],
+                },
                 merchant_reference=fingerprint["merchant_reference"],
                 idempotency_key=idempotency_key,
                 status="in_transit",
                 failure_code=None,
                 created=int(time.time()),
             )
-            if "reject_payout" in payout.destination:
+            if account_number in INVALID_ACCOUNTS:
                 payout.status, payout.failure_code = "failed", "invalid_account"
                 reply = Reply(402, {"error": {"type": "payout_error", "code": "invalid_account", "payout": payout.id}})
             else:
@@ -89,13 +104,14 @@ class PayoutBook:
             self._keys[idempotency_key] = (fingerprint, reply)
         if payout.status == "in_transit":
             self.webhooks.emit("payout.in_transit", payout.public(), final=False)
-            threading.Timer(self.settle_delay, self._settle, args=(payout.id,)).start()
+            closed = account_number in CLOSED_ACCOUNTS
+            threading.Timer(self.settle_delay, self._settle, args=(payout.id, closed)).start()
         return Reply(reply.status, reply.body)
 
-    def _settle(self, payout_id: str) -> None:
+    def _settle(self, payout_id: str, closed: bool) -> None:
         with self._lock:
             payout = self._payouts[payout_id]
-            if "fail_payout" in payout.destination:
+            if closed:
                 payout.status, payout.failure_code = "failed", "account_closed"
             else:
                 payout.status = "paid"
@@ -116,6 +132,20 @@ class PayoutBook:
     def get(self, payout_id: str) -> Payout | None:
         with self._lock:
             return self._payouts.get(payout_id)
+
+
+def _account_number(destination: Any) -> str | None:
+    """The IBAN or account number of a well-formed bank account destination, else None."""
+    if not isinstance(destination, dict) or not all(
+        isinstance(destination.get(k), str) and destination[k] for k in _DESTINATION_TEXT
+    ):
+        return None
+    iban, number, routing = (destination.get(k) for k in ("iban", "account_number", "routing_number"))
+    if isinstance(iban, str) and iban and number is None and routing is None:
+        return iban
+    if isinstance(number, str) and number and isinstance(routing, str) and routing and iban is None:
+        return number
+    return None
 
 
 class PendingSettlement:

@@ -14,11 +14,11 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
+from functions.common.kms_sealer import KmsSecretSealer
 from functions.events import handler
 from functions.events.endpoint_store import DynamoEndpointStore
 from functions.events.endpoints import Endpoint
 from functions.events.event_store import DynamoEventStore
-from functions.events.kms_sealer import KmsSecretSealer
 from functions.events.models import DeliveryMessage, Event
 from functions.events.settings import (
     EventDeliverySettings,

@@ -13,6 +13,7 @@ from functions.psp.client import PspClient
 from functions.psp.models import ChargeResult, PspUnavailable, RefundResult
 from local_stack.loopback import LoopbackServer
 from local_stack.psp.simulator import PspSimulator, psp_server
+from tests.support.bank_accounts import REFUSED_US_ACCOUNT, us_bank_account
 from tests.support.ports import free_port
 
 KEY = "sk_test_client"
@@ -53,7 +54,9 @@ def test_every_call_carries_the_key(simulator: tuple[PspSimulator, str]) -> None
 
     charged = _charge(psp)
     refunded = psp.refund(idempotency_key="re_1", charge_reference=str(charged.psp_reference), amount=400)
-    paid_out = psp.create_payout(idempotency_key="payout_1", amount=700, currency="USD", destination="seller_1")
+    paid_out = psp.create_payout(
+        idempotency_key="payout_1", amount=700, currency="USD", destination=us_bank_account()
+    )
     found = psp.charge_by_idempotency_key("po_1")
     missing = psp.charge_by_idempotency_key("po_never")
 
@@ -61,6 +64,13 @@ def test_every_call_carries_the_key(simulator: tuple[PspSimulator, str]) -> None
     assert refunded.status == "succeeded" and refunded.psp_reference is not None
     assert refunded.psp_reference.startswith("re_")
     assert paid_out.status == "in_transit" and paid_out.psp_reference is not None
+    # the PSP got the bank account, and shows it by its last four digits only
+    assert sim.payouts.find(merchant_reference="payout_1")[0].destination == {
+        "account_holder_name": "Seller LLC",
+        "country": "US",
+        "currency": "USD",
+        "last4": "6789",
+    }
     assert found == charged
     assert missing is None
     # Then the key was fetched once per request
@@ -77,7 +87,9 @@ def test_declines_and_refusals_are_results_not_errors(simulator: tuple[PspSimula
     charged = _charge(psp, "po_2", amount=500)
     too_much = psp.refund(idempotency_key="re_2", charge_reference=str(charged.psp_reference), amount=501)
     assert too_much == RefundResult("failed", None, "amount_too_large")
-    rejected = psp.create_payout(idempotency_key="payout_2", amount=1, currency="USD", destination="reject_payout_1")
+    rejected = psp.create_payout(
+        idempotency_key="payout_2", amount=1, currency="USD", destination=us_bank_account(REFUSED_US_ACCOUNT)
+    )
     assert (rejected.status, rejected.failure_code) == ("failed", "invalid_account")
 
 
@@ -95,7 +107,9 @@ Call = Callable[[PspClient], Any]
 CALLS: dict[str, Call] = {
     "charge": _charge,
     "refund": lambda psp: psp.refund(idempotency_key="re_x", charge_reference="ch_x", amount=1),
-    "payout": lambda psp: psp.create_payout(idempotency_key="payout_x", amount=1, currency="USD", destination="s"),
+    "payout": lambda psp: psp.create_payout(
+        idempotency_key="payout_x", amount=1, currency="USD", destination=us_bank_account()
+    ),
     "lookup": lambda psp: psp.charge_by_idempotency_key("po_1"),
 }
 
