@@ -82,6 +82,7 @@ def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
         "EncryptionMessagesKey",
         "EncryptionLogsKey",
         "EventsWebhookSecretsKey",
+        "SellersPayoutAccountsKey",
     }
     for logical_id, key in keys.items():
         props = key["Properties"]
@@ -94,6 +95,7 @@ def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
         "alias/payments/dev/data",
         "alias/payments/dev/logs",
         "alias/payments/dev/messages",
+        "alias/payments/dev/payout-accounts",
         "alias/payments/dev/webhook-secrets",
     ]
 

@@ -177,6 +177,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInWalletTable": {"dynamodb:GetItem"},
         "PayInIdempotencyTable": DDB_READ_WRITE,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
+        "SellersSellersTable": {"dynamodb:GetItem"},  # the seller's current account: version and last4
     },
     "PayoutsScheduledPayoutsRole": {
         "PayoutsPayoutsTable": DDB_READ_WRITE,
@@ -187,6 +188,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInWalletTable/index/by_payout_due": QUERY,
         "PayoutsPayoutSagaStateMachine": START_EXECUTION,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
+        "SellersSellersTable": {"dynamodb:GetItem"},
     },
     "PayoutsPayoutExecutorRole": {
         "PayoutsPayoutExecutionsTable": DDB_READ_WRITE,
@@ -195,6 +197,15 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInPspCircuitTable": ITEM_READ_PUT,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
         "EncryptionPspApiKey": SECRET_READ,
+        # The account version a payout names, its numbers opened to pay the seller
+        "SellersSellersTable": {"dynamodb:GetItem"},
+        "SellersPayoutAccountsKey": {"kms:Decrypt"},
+    },
+    # Sellers API: a new account version and the current one (two conditional puts in a transaction), sealed
+    # with the accounts key, which it can never open.
+    "SellersSellersApiRole": {
+        "SellersSellersTable": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        "SellersPayoutAccountsKey": {"kms:Encrypt"},
     },
     # PSP webhooks (internet-facing): item reads and conditional updates, never Scan, Delete or an index.
     "PspWebhooksFunctionRole": {
@@ -584,7 +595,8 @@ def _key_policy_principals(resource: dict[str, Any]) -> list[Any]:
 
 def test_key_policies_name_only_the_account_and_the_services_that_need_them(synthesized: Synthesized) -> None:
     keys = by_base_name(synthesized.template, "AWS::KMS::Key")
-    assert set(keys) == KMS_KEYS | {"EventsWebhookSecretsKey"}
+    field_keys = {"EventsWebhookSecretsKey", "SellersPayoutAccountsKey"}
+    assert set(keys) == KMS_KEYS | field_keys
     data_principals = _key_policy_principals(keys["EncryptionDataKey"][1])
     messages_principals = _key_policy_principals(keys["EncryptionMessagesKey"][1])
     logs_principals = _key_policy_principals(keys["EncryptionLogsKey"][1])
@@ -602,7 +614,17 @@ def test_key_policies_name_only_the_account_and_the_services_that_need_them(synt
     assert sorted(events_statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert set(events_statement["Condition"]) == {"StringEquals", "ArnLike"}
     assert "aws:SourceAccount" in events_statement["Condition"]["StringEquals"]
-    # The webhook secrets' key: no service principal; the account's IAM policies (the grants above) decide.
-    assert all("Service" not in p for p in _key_policy_principals(keys["EventsWebhookSecretsKey"][1]))
+    # The keys of sealed fields (webhook secrets, bank numbers): no service principal; the account's IAM
+    # policies (the grants above) decide.
+    for field_key in field_keys:
+        assert all("Service" not in p for p in _key_policy_principals(keys[field_key][1])), field_key
     # CloudWatch Logs of this region may use the Logs key (for this account's log groups: test_data_protection).
     assert {p["Service"] for p in logs_principals if "Service" in p} == {f"logs.{REGION}.amazonaws.com"}
+
+
+def test_only_the_sellers_api_seals_bank_numbers_and_only_the_payout_executor_opens_them(
+    synthesized: Synthesized,
+) -> None:
+    grants = _grants(synthesized)
+    users = {role: actions for role, roles in grants.items() if (actions := roles.get("SellersPayoutAccountsKey"))}
+    assert users == {"SellersSellersApiRole": {"kms:Encrypt"}, "PayoutsPayoutExecutorRole": {"kms:Decrypt"}}

@@ -81,7 +81,9 @@ class Psp:
             raise PspBusy("PSP answered 409")
         return ChargeResult(status="succeeded", psp_reference=f"ch_{idempotency_key}")
 
-    def create_payout(self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount) -> PayoutResult:
+    def create_payout(
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+    ) -> PayoutResult:
         self.calls += 1
         return PayoutResult("in_transit", f"po_{idempotency_key}")
 

@@ -10,6 +10,8 @@ import pytest
 from functions.payout_executor import domain as payouts
 from functions.payout_executor.models import PayoutRecord, PayoutTask
 from functions.psp.models import PayoutResult
+from functions.sellers.models import BankAccount
+from tests.support.bank_accounts import CLOSED_US_ACCOUNT, us_bank_account
 
 
 class Records:
@@ -72,3 +74,54 @@ def test_the_verdict_and_the_parked_token_meet_once_whichever_comes_first(webhoo
     payouts.await_confirmation(task, store=records, answers=answers)  # a redelivered task message
 
     assert answers.sent == [("tok-2", {"outcome": "paid", "psp_reference": "pout_1", "failure_code": ""})]
+
+
+class Psp:
+    def __init__(self) -> None:
+        self.payouts: list[tuple[str, int, BankAccount]] = []
+
+    def create_payout(
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+    ) -> PayoutResult:
+        self.payouts.append((idempotency_key, amount, destination))
+        return PayoutResult("in_transit", "pout_1", None)
+
+
+class Destinations:
+    def __init__(self, accounts: dict[tuple[str, int], BankAccount]) -> None:
+        self.accounts = accounts
+
+    def open(self, seller_id: str, version: int) -> BankAccount:
+        return self.accounts[(seller_id, version)]
+
+
+def execute_task(version: int | None) -> PayoutTask:
+    return PayoutTask(
+        action="execute",
+        payout_id="payout_1",
+        task_token="tok-1",
+        seller_id="s1",
+        amount=500,
+        currency="USD",
+        payout_account_version=version,
+    )
+
+
+def test_a_payout_is_sent_to_the_account_version_it_names_on_every_delivery() -> None:
+    psp, answers = Psp(), Answers()
+    destinations = Destinations({("s1", 1): us_bank_account(), ("s1", 2): us_bank_account(CLOSED_US_ACCOUNT)})
+    for _ in range(2):  # the task delivered twice, after the seller changed account to version 2
+        outcome = payouts.execute_payout(
+            execute_task(1), psp=psp, destinations=destinations, store=Records(), answers=answers
+        )
+        assert outcome == "accepted"
+    assert psp.payouts == [("payout_1", 500, us_bank_account())] * 2
+
+
+def test_an_execute_task_without_an_account_version_pays_nobody() -> None:
+    psp = Psp()
+    with pytest.raises(ValueError, match="payout_account_version"):
+        payouts.execute_payout(
+            execute_task(None), psp=psp, destinations=Destinations({}), store=Records(), answers=Answers()
+        )
+    assert psp.payouts == []

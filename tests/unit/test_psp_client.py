@@ -54,9 +54,7 @@ def test_every_call_carries_the_key(simulator: tuple[PspSimulator, str]) -> None
 
     charged = _charge(psp)
     refunded = psp.refund(idempotency_key="re_1", charge_reference=str(charged.psp_reference), amount=400)
-    paid_out = psp.create_payout(
-        idempotency_key="payout_1", amount=700, currency="USD", destination=us_bank_account()
-    )
+    paid_out = psp.create_payout(idempotency_key="payout_1", amount=700, currency="USD", destination=us_bank_account())
     found = psp.charge_by_idempotency_key("po_1")
     missing = psp.charge_by_idempotency_key("po_never")
 

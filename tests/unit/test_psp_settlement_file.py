@@ -51,9 +51,19 @@ def _a_day(sim: PspSimulator) -> None:
         "po_1", {"amount": 10_000, "currency": "USD", "payment_method": "tok_visa", "merchant_reference": "po_1"}
     ).body
     assert sim.refunds.create("re_1", {"charge": charge["id"], "amount": 2_000}).status == 200
-    payout = {"amount": 3_000, "currency": "USD", "destination": us_bank_account().as_psp_destination(), "merchant_reference": "pay_1"}
+    payout = {
+        "amount": 3_000,
+        "currency": "USD",
+        "destination": us_bank_account().as_psp_destination(),
+        "merchant_reference": "pay_1",
+    }
     assert sim.payouts.create("pay_1", payout).status == 200
-    in_transit = {"amount": 5, "currency": "USD", "destination": us_bank_account().as_psp_destination(), "merchant_reference": "pay_2"}
+    in_transit = {
+        "amount": 5,
+        "currency": "USD",
+        "destination": us_bank_account().as_psp_destination(),
+        "merchant_reference": "pay_2",
+    }
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     sim.disputes = Disputes(  # type: ignore[attr-defined]
         [

@@ -62,7 +62,10 @@ def request(body: dict[str, Any]) -> PayoutAccountRequest:
 def test_an_iban_account_is_stored_sealed_and_shown_by_its_last_four() -> None:
     store = Store()
     account = domain.put_payout_account(
-        "seller_a", request(iban_account_body("seller_a", iban="de89 3704 0044 0532 0130 00")), store=store, sealer=Sealer()
+        "seller_a",
+        request(iban_account_body("seller_a", iban="de89 3704 0044 0532 0130 00")),
+        store=store,
+        sealer=Sealer(),
     )
     assert (account.version, account.last4, account.status, account.currency) == (1, "3000", "VERIFIED", "EUR")
     assert IBAN.encode() not in account.sealed_numbers  # sealed, not stored as given
