@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack.psp.charges import Charge, Reply, json_body
 
-CLOSED_ACCOUNTS = frozenset({"000111111113", "DE62370400440532013001"})
-INVALID_ACCOUNTS = frozenset({"000222222227", "DE35370400440532013002"})
-_DESTINATION_TEXT = ("account_holder_name", "country", "currency")
 from local_stack.psp.webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from local_stack.psp.simulator import PspSimulator, RouteHandler
+
+CLOSED_ACCOUNTS = frozenset({"000111111113", "DE62370400440532013001"})
+INVALID_ACCOUNTS = frozenset({"000222222227", "DE35370400440532013002"})
+_DESTINATION_TEXT = ("account_holder_name", "country", "currency")
 
 
 @dataclass

@@ -13,10 +13,12 @@ from functions.common.money import MAX_AGGREGATE_MINOR, TWELVE_DIGIT_AMOUNT_MINO
 from functions.ledger.balances import AccountBalance, rebuilt
 from functions.ledger.store import DynamoBalanceStore, DynamoLedgerStore
 from functions.payout.store import WalletBalances
+from functions.sellers.store import DynamoSellerStore
 from functions.wallet import keys
 from functions.wallet.store import DynamoWalletStore
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import api_event, context, sqs_event
+from tests.support.bank_accounts import stored_account
 from tests.support.dynamo_calls import dynamodb_operations
 
 CHARGES = 20
@@ -137,6 +139,11 @@ def test_a8_scheduled_payouts_read_the_due_index_without_a_scan(
         UpdateExpression="SET available = :zero, reserved = :all",
         ExpressionAttributeValues={":zero": 0, ":all": 10_000},
     )
+
+    # (every seller has a payout account in EUR)
+    accounts = DynamoSellerStore(payout._scheduled_ports().accounts.table_name)
+    for seller in ("seller_0", "seller_1", "seller_2"):
+        assert accounts.add_version(stored_account(seller, "EUR"), previous=None)
 
     # When the scheduled run fires (threshold 100 EUR = 10,000 minor units)
     with dynamodb_operations() as called:
