@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from local_stack.psp.charges import Charge, Reply, json_body
-
 from local_stack.psp.webhooks import WebhookSender
 
 if TYPE_CHECKING:
