@@ -18,6 +18,7 @@ from functions.reconciliation.domain import run_id_for
 from local_stack.commands.demo_dispute import show_dispute
 from local_stack.commands.settle import drop, load_state, simulator_file, wait_for_run
 from local_stack.psp.simulator import bearer
+from local_stack.psp.test_accounts import us_account_body
 from local_stack.stack import STATE_FILE
 
 
@@ -150,13 +151,28 @@ def run(args: argparse.Namespace) -> int:
     status, _, refused = tour.call("POST", "/v1/payments", changed, payment["idempotency_key"])
     print(f"same key, different body -> {status} {refused['error']['type']}")
 
-    print("\n== 4. A payout of part of bob's balance")
+    print("\n== 4. A payout of part of bob's balance, to the bank account he sets first")
+    status, _, missing = tour.call(
+        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
+    )
+    print(f"a payout before bob has a payout account -> {status} {missing['error']['code']}")
+    status, _, seller = tour.call(
+        "PUT", f"/v1/sellers/{tour.seller('bob')}/payout-account", us_account_body(tour.seller("bob"))
+    )
+    account = seller["payout_account"]
+    print(
+        f"PUT /v1/sellers/{{bob}}/payout-account -> {status} {account['status']}, "
+        f"shown as ...{account['last4']} (the full number is sealed with KMS, never shown)"
+    )
     status, _, payout = tour.call(
         "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
     )
     print(f"POST /v1/payouts -> {status} {payout['status']}")
     payout = tour.until(f"/v1/payouts/{payout['payout_id']}", lambda p: p["status"] in ("PAID", "FAILED"))
-    print(f"payout {payout['payout_id']}: {payout['status']}; bob's wallet now {tour.wallet('bob')}")
+    print(
+        f"payout {payout['payout_id']}: {payout['status']} to ...{payout['destination_last4']}; "
+        f"bob's wallet now {tour.wallet('bob')}"
+    )
     status, _, refused = tour.call(
         "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 10_000, "currency": "USD"}, uuid.uuid4().hex
     )

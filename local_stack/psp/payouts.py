@@ -5,11 +5,11 @@ with this key?" without repeating the request.
 
 A payout's `destination` is a bank account object (`account_holder_name`, `country`, `currency`, and an
 `iban` or a US `account_number` with `routing_number`); the simulator keeps only its last four characters.
-Test accounts, in the manner of a PSP's test mode:
+Test accounts (local_stack/psp/test_accounts.py), in the manner of a PSP's test mode:
 - account number `000111111113` or IBAN `DE62370400440532013001`: goes in transit, then fails with
   `account_closed`;
 - account number `000222222227` or IBAN `DE35370400440532013002`: refused at once (402 `invalid_account`);
-- any other valid account is paid."""
+- any other account is paid."""
 
 from __future__ import annotations
 
@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from local_stack.psp.charges import Charge, Reply, json_body
+from local_stack.psp.test_accounts import CLOSED_ACCOUNTS, REFUSED_ACCOUNTS
 from local_stack.psp.webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from local_stack.psp.simulator import PspSimulator, RouteHandler
 
-CLOSED_ACCOUNTS = frozenset({"000111111113", "DE62370400440532013001"})
-INVALID_ACCOUNTS = frozenset({"000222222227", "DE35370400440532013002"})
 _DESTINATION_TEXT = ("account_holder_name", "country", "currency")
 
 
@@ -95,7 +94,7 @@ class PayoutBook:
                 failure_code=None,
                 created=int(time.time()),
             )
-            if account_number in INVALID_ACCOUNTS:
+            if account_number in REFUSED_ACCOUNTS:
                 payout.status, payout.failure_code = "failed", "invalid_account"
                 reply = Reply(402, {"error": {"type": "payout_error", "code": "invalid_account", "payout": payout.id}})
             else:

@@ -17,6 +17,7 @@ from functions.reconciliation.domain import run_id_for
 from local_stack.commands.settle import drop, simulator_file
 from local_stack.faults import FaultPlan
 from local_stack.lambda_runtime import InvocationError
+from local_stack.psp.test_accounts import account_body
 from local_stack.soak.http import SoakHttp
 from local_stack.soak.workload import Checkout, Workload
 from local_stack.stack import LocalStack, aws_clients
@@ -96,6 +97,10 @@ def _pay_out(http: SoakHttp, drive: Drive, plan: FaultPlan, first: int, key: str
         time.sleep(2)
     seller_id, funded = found
     currency, amount = funded[0][0], funded[0][1] // 2
+    # Payouts go to a verified account in their currency: the seller sets one first.
+    onboarded = http.put(f"/v1/sellers/{seller_id}/payout-account", account_body(seller_id, currency))
+    if onboarded.status != 200:
+        raise RuntimeError(f"PUT payout-account for {seller_id} answered {onboarded.status}: {onboarded.body}")
     body = {"seller_id": seller_id, "amount": amount, "currency": currency}
     answer = http.post("/v1/payouts", body, idempotency_key=key)
     with drive.lock:

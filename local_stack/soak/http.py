@@ -58,6 +58,10 @@ class SoakHttp:
             raise RuntimeError(f"GET {path} answered {answer.status}: {answer.body}")
         return answer.body
 
+    def put(self, path: str, body: Any, *, patience: float = 300) -> Answer:
+        """PUT until the API gives a final answer (a PUT replaces: repeating it is safe)."""
+        return self._retrying(lambda: self.api("PUT", path, body), deadline=time.monotonic() + patience)
+
     def post(self, path: str, body: Any, *, idempotency_key: str, patience: float = 300) -> Answer:
         """POST with one Idempotency-Key until the API gives a final answer (or `patience` runs out)."""
         return self._retrying(

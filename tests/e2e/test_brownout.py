@@ -20,6 +20,7 @@ from local_stack.stack import LocalStack
 from tests.e2e.test_pay_in import charges_for, payable_balance, wallet_available
 from tests.e2e.test_payouts import assert_books_agree, fund
 from tests.support.api import ApiClient, checkout, unique
+from tests.support.bank_accounts import us_account_body
 
 LATENCY_MS = int(os.environ.get("PAYMENTS_BROWNOUT_LATENCY_MS", "3000"))
 ERROR_RATE = float(os.environ.get("PAYMENTS_BROWNOUT_ERROR_RATE", "0.6"))
@@ -182,6 +183,7 @@ def test_a_brownout_during_payouts_ends_with_every_payout_paid_once(
     # Given sellers with money to pay out (funded before the brownout)
     sellers = [unique("seller") for _ in range(PAYOUTS)]
     for seller in sellers:
+        api.onboard(seller, us_account_body(seller))
         fund(api, seller, 5_000)
     degraded_before, failed_before = simulator.brownout.degraded, simulator.brownout.failed
     # When the PSP browns out and each seller asks for a payout of 3000 while it lasts

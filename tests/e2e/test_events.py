@@ -15,6 +15,7 @@ from functions.events.signing import SECRET_PREFIX
 from functions.events.sources import event_id
 from tests.e2e.test_payouts import wait_for_payout
 from tests.support.api import ApiClient, checkout, new_key, unique
+from tests.support.bank_accounts import CLOSED_US_ACCOUNT, us_account_body
 from tests.support.webhook_receiver import WebhookReceiver
 
 OUTCOME_TYPES = ["payment.succeeded", "payment.partially_failed", "payment.failed", "payout.paid", "payout.failed"]
@@ -65,7 +66,9 @@ def test_an_endpoint_receives_every_outcome_signed_and_retried_with_a_stable_id(
     assert set(endpoint["events"]) == set(EVENT_TYPES)
 
     # When a payment succeeds, one partially fails, one fails, a payout is paid and one fails (all at once)
-    seller, closed = unique("seller"), unique("seller_fail_payout")
+    seller, closed = unique("seller"), unique("seller")
+    api.onboard(seller, us_account_body(seller))
+    api.onboard(closed, us_account_body(closed, account_number=CLOSED_US_ACCOUNT))
     accepted = [
         api.post("/v1/payments", checkout(*orders)).body["payment_id"]
         for orders in (

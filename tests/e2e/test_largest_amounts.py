@@ -16,6 +16,7 @@ from local_stack.psp.settlement import fee_for
 from local_stack.stack import LocalStack
 from tests.e2e.test_payouts import wait_for_payout
 from tests.support.api import ApiClient, checkout, unique
+from tests.support.bank_accounts import iban_account_body
 
 IDR_MAX = 999_999_999_999
 USD_MAX = 99_999_999
@@ -80,8 +81,9 @@ def assert_books_agree(api: ApiClient, seller: str, currency: str, *, available:
 def test_a9_an_idr_order_of_the_largest_amount_is_charged_credited_booked_and_paid_out(
     api: ApiClient, psp: ApiClient
 ) -> None:
-    # Given a seller, and an IDR checkout of the largest amount an IDR order may have
+    # Given a seller (paid out in IDR to an IBAN), and an IDR checkout of the largest amount an IDR order may have
     seller = unique("seller")
+    api.onboard(seller, iban_account_body(seller, currency="IDR"))
 
     # When it is paid
     order = pay(api, seller, IDR_MAX, "IDR")

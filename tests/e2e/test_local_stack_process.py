@@ -145,7 +145,15 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
         execution = sfn.start_execution(
             stateMachineArn=machine,
             name=unique("exec"),
-            input=json.dumps({"payout_id": unique("po"), "seller_id": seller, "currency": "USD", "amount": 999_999}),
+            input=json.dumps(
+                {
+                    "payout_id": unique("po"),
+                    "seller_id": seller,
+                    "currency": "USD",
+                    "amount": 999_999,
+                    "payout_account_version": 1,
+                }
+            ),
         )
         deadline = time.monotonic() + 30
         while True:
@@ -180,7 +188,9 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "card_declined",
             "Idempotent-Replayed: true",
             "different body -> 422 idempotency_error",
-            ": PAID;",
+            "before bob has a payout account -> 422 payout_account_missing",
+            "payout-account -> 200 VERIFIED, shown as ...6789",
+            ": PAID to ...6789;",
             "above the balance -> 422 insufficient_funds",
             "PSP refunds: [(1200, 'succeeded')]",
             "above what is left of the charge -> 422 refund_exceeds_charge",

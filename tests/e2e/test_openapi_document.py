@@ -89,11 +89,14 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
         ("GET", "/v1/webhook-endpoints"): ["200", "403", "429"],
         ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): ["200", "400", "403", "404", "429"],
         ("GET", "/v1/events"): ["200", "400", "403", "404", "429"],
+        ("PUT", "/v1/sellers/{seller_id}/payout-account"): ["200", "400", "403", "409", "413", "429"],
+        ("GET", "/v1/sellers/{seller_id}"): ["200", "400", "403", "404", "429"],
         ("GET", "/health"): ["200"],
     }
     operations = _operations(document)
     assert "duplicate_payment_order" in operations[("POST", "/v1/payments")]["responses"]["409"]["description"]
-    assert "insufficient_funds" in operations[("POST", "/v1/payouts")]["responses"]["422"]["description"]
+    payout_refusals = operations[("POST", "/v1/payouts")]["responses"]["422"]["description"]
+    assert "insufficient_funds" in payout_refusals and "payout_account_missing" in payout_refusals
     refund_refusals = operations[("POST", "/v1/refunds")]["responses"]["422"]["description"]
     assert "refund_exceeds_charge" in refund_refusals and "order_not_refundable" in refund_refusals
 

@@ -75,8 +75,8 @@ def test_schemathesis_reports_no_failure(run: dict[str, Any]) -> None:
 
 def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: ApiClient) -> None:
     operations = _operations(api.get("/openapi.json").body)
-    # 11 before, + 4 for marketplace events, + 2 for refunds, + 2 for disputes
-    assert len(operations) == 19
+    # 11 before, + 4 for marketplace events, + 2 for refunds, + 2 for disputes, + 2 for sellers
+    assert len(operations) == 21
     assert run["operations"] == {
         "total": len(operations),
         "selected": len(operations),
@@ -90,7 +90,8 @@ def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: Ap
     assert "--checks all" in run["command"]
     assert run["test_cases"]["generated"] >= MIN_TEST_CASES, run["test_cases"]
     # Every operation had requests the API accepted, except those that need data no generator can make:
-    # a payout needs a funded seller, a reconciliation run a settlement file, a dispute the buyer's bank. The
+    # a payout needs a funded seller with a payout account, a reconciliation run a settlement file, a dispute the
+    # buyer's bank, a seller read one that has an account (the stateful phase reads those it created). The
     # endpoints Schemathesis registers are removed by the after_call hook at once (so that none lingers to
     # dead-letter later tests' events): its own DELETEs only ever find unknown ids.
     accepted = {
@@ -102,9 +103,12 @@ def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: Ap
         "GET /v1/reconciliations/{run_id}",
         "GET /v1/disputes/{dispute_id}",
         "DELETE /v1/webhook-endpoints/{endpoint_id}",
+        "GET /v1/sellers/{seller_id}",
     }, accepted
+    assert accepted["PUT /v1/sellers/{seller_id}/payout-account"] >= 5, accepted
     assert accepted["POST /v1/payments"] >= 20 and accepted["POST /v1/webhooks/psp"] >= 5, accepted
-    # The stateful phase followed the document's links from created payments (its six links: a payment's to it
-    # and its first seller's wallet, a payout's to it and its seller's wallet, a refund's, an endpoint's list).
+    # The stateful phase followed the document's links from created payments (its seven links: a payment's to it
+    # and its first seller's wallet, a payout's to it and its seller's wallet, a refund's, an endpoint's list,
+    # a payout account's to its seller).
     links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", run["output"])
-    assert links is not None and int(links[1]) >= 1 and int(links[2]) == 6, run["output"][-3000:]
+    assert links is not None and int(links[1]) >= 1 and int(links[2]) == 7, run["output"][-3000:]

@@ -14,6 +14,7 @@ from typing import Any
 
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, new_key, unique
+from tests.support.bank_accounts import CLOSED_US_ACCOUNT, REFUSED_US_ACCOUNT, us_account_body
 
 TERMINAL = ("PAID", "FAILED")
 
@@ -66,6 +67,7 @@ def assert_books_agree(api: ApiClient, seller_id: str, *, available: int, reserv
 def test_payout_is_paid_and_books_the_cash_out(api: ApiClient, psp: ApiClient) -> None:
     # Given a seller with 5000 available
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 5000)
 
     # When 3000 is paid out
@@ -89,7 +91,10 @@ def test_payout_is_paid_and_books_the_cash_out(api: ApiClient, psp: ApiClient) -
     assert payout["psp_reference"].startswith("pout_")
     # And the PSP made exactly one payout, keyed by the payout id
     payouts = psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]
-    assert [(p["amount"], p["status"], p["destination"]) for p in payouts] == [(3000, "paid", seller)]
+    assert [(p["amount"], p["status"], p["destination"]) for p in payouts] == [
+        (3000, "paid", {"account_holder_name": f"{seller} LLC", "country": "US", "currency": "USD", "last4": "6789"})
+    ]
+    assert payout["destination_last4"] == "6789"
     # And the wallet keeps 2000, nothing reserved; the ledger agrees and shows the cash out
     assert_books_agree(api, seller, available=2000, reserved=0)
     cash_out = [
@@ -102,6 +107,7 @@ def test_payout_is_paid_and_books_the_cash_out(api: ApiClient, psp: ApiClient) -
 
 def test_payout_above_the_available_balance_is_refused_and_changes_nothing(api: ApiClient, psp: ApiClient) -> None:
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 1000)
     key = new_key()
 
@@ -111,12 +117,13 @@ def test_payout_above_the_available_balance_is_refused_and_changes_nothing(api: 
     assert refused.body["error"]["code"] == "insufficient_funds"
     assert refused.body["error"]["param"] == "amount"
     unknown = api.post("/v1/payouts", {"seller_id": unique("seller"), "amount": 1, "currency": "USD"})
-    assert unknown.status == 422
+    assert (unknown.status, unknown.body["error"]["code"]) == (422, "payout_account_missing")
     assert_books_agree(api, seller, available=1000, reserved=0)
 
 
 def test_replayed_payout_key_returns_the_same_payout(api: ApiClient, psp: ApiClient) -> None:
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 800)
     key = new_key()
     body = {"seller_id": seller, "amount": 500, "currency": "USD"}
@@ -136,6 +143,7 @@ def test_replayed_payout_key_returns_the_same_payout(api: ApiClient, psp: ApiCli
 def test_concurrent_payouts_cannot_overdraw(api: ApiClient, psp: ApiClient) -> None:
     # Given 1000 available, and two payouts of 700 sent at the same moment
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 1000)
     body = {"seller_id": seller, "amount": 700, "currency": "USD"}
 
@@ -160,7 +168,8 @@ def test_concurrent_payouts_cannot_overdraw(api: ApiClient, psp: ApiClient) -> N
 
 def test_psp_payout_failure_is_compensated(api: ApiClient, psp: ApiClient) -> None:
     # Given a seller whose bank account the PSP cannot pay (the payout fails after going in transit)
-    seller = unique("seller_fail_payout")
+    seller = unique("seller")
+    api.onboard(seller, us_account_body(seller, account_number=CLOSED_US_ACCOUNT))
     fund(api, seller, 2500)
 
     payout_id = api.post("/v1/payouts", {"seller_id": seller, "amount": 2000, "currency": "USD"}).body["payout_id"]
@@ -180,7 +189,8 @@ def test_psp_payout_failure_is_compensated(api: ApiClient, psp: ApiClient) -> No
 
 
 def test_payout_refused_at_submission_is_compensated(api: ApiClient) -> None:
-    seller = unique("seller_reject_payout")
+    seller = unique("seller")
+    api.onboard(seller, us_account_body(seller, account_number=REFUSED_US_ACCOUNT))
     fund(api, seller, 900)
 
     payout = wait_for_payout(
@@ -194,6 +204,8 @@ def test_payout_refused_at_submission_is_compensated(api: ApiClient) -> None:
 def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api: ApiClient, psp: ApiClient) -> None:
     # Given one seller above the 100.00 USD threshold and one below
     rich, poor = unique("seller"), unique("seller")
+    for seller in (rich, poor):
+        api.onboard(seller, us_account_body(seller))
     fund(api, rich, 12_345)
     fund(api, poor, 9_999)
     assert stack.scheduler is not None
@@ -234,6 +246,7 @@ def test_a4_repost_after_the_idempotency_record_expired_pays_out_once(
 ) -> None:
     # Given a payout of 600 that was paid, whose idempotency record then expired (its TTL is 24 h)
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 1000)
     key = new_key()
     payout_id = _paid_payout(api, seller, 600, key)
@@ -271,6 +284,7 @@ def test_a4_a_second_saga_for_a_closed_payout_reserves_nothing(
 ) -> None:
     # Given a payout of 600 that was paid, and a seller who has sold again since
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 1000)
     payout_id = _paid_payout(api, seller, 600, new_key())
     fund(api, seller, 1000)
@@ -280,7 +294,9 @@ def test_a4_a_second_saga_for_a_closed_payout_reserves_nothing(
     execution = sfn.start_execution(
         stateMachineArn=_saga(stack),
         name=f"{payout_id}-again",
-        input=json.dumps({"payout_id": payout_id, "seller_id": seller, "amount": 600, "currency": "USD"}),
+        input=json.dumps(
+            {"payout_id": payout_id, "seller_id": seller, "amount": 600, "currency": "USD", "payout_account_version": 1}
+        ),
     )
     deadline = time.monotonic() + 30
     while (described := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":

@@ -17,6 +17,7 @@ from local_stack.commands.settle import drop, settlement_bucket, simulator_file,
 from local_stack.psp.settlement import fee_for
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, unique
+from tests.support.bank_accounts import us_account_body, us_bank_account
 
 BREAKS_NONE = dict.fromkeys(
     (
@@ -311,6 +312,7 @@ def pay_sellers(api: ApiClient, amounts: dict[str, int]) -> list[str]:
 
 
 def paid_payout(api: ApiClient, seller: str, amount: int, *, timeout: float = 60) -> str:
+    api.onboard(seller, us_account_body(seller))
     accepted = api.post("/v1/payouts", {"seller_id": seller, "amount": amount, "currency": "USD"})
     assert accepted.status == 202, accepted.body
     payout_id = str(accepted.body["payout_id"])
@@ -371,7 +373,12 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
     missing, amount, currency, status, duplicate = (paid_payout(api, s, 1000) for s in sellers)
     stranger = psp.post(
         "/v1/payouts",
-        {"amount": 700, "currency": "USD", "destination": "elsewhere", "merchant_reference": unique("pay_x")},
+        {
+            "amount": 700,
+            "currency": "USD",
+            "destination": us_bank_account().as_psp_destination(),
+            "merchant_reference": unique("pay_x"),
+        },
         idempotency_key=unique("key"),
     )
     assert stranger.status == 200, stranger.body

@@ -18,6 +18,7 @@ import pytest
 from functions.refund.domain import orphan_refund_id
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, new_key, unique
+from tests.support.bank_accounts import us_account_body
 from tests.support.psp_signatures import signature_header
 from tests.support.refunds import assert_books, audit_findings, paid_orders, wait_for_refund
 
@@ -407,6 +408,7 @@ def test_a_refund_can_take_the_balance_negative_and_payouts_wait_until_it_is_pos
 ) -> None:
     # Given a seller who was paid 1000 and has 400 of it left after a payout
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     payment = paid_orders(api, (seller, 1000))
     order = payment["orders"][0]
     payout = api.post("/v1/payouts", {"seller_id": seller, "amount": 600, "currency": "USD"})

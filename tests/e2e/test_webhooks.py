@@ -14,6 +14,7 @@ from functions.psp_webhooks.settings import PspWebhookSettings
 from local_stack.stack import LocalStack
 from tests.e2e.test_payouts import assert_books_agree, fund, wait_for_payout
 from tests.support.api import ApiClient, checkout, unique
+from tests.support.bank_accounts import us_account_body
 from tests.support.psp_signatures import signature_header
 
 SECRET_CACHE_SECONDS = PspWebhookSettings.model_fields["secret_cache_seconds"].default
@@ -178,6 +179,7 @@ def test_duplicated_and_reordered_payout_webhooks_pay_once(api: ApiClient, psp: 
     # Given the PSP delivers every webhook twice and the in-transit notice after the final one
     faults(duplicate=True, reorder=True)
     seller = unique("seller")
+    api.onboard(seller, us_account_body(seller))
     fund(api, seller, 4000)
 
     payout_id = api.post("/v1/payouts", {"seller_id": seller, "amount": 1500, "currency": "USD"}).body["payout_id"]

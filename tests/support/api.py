@@ -58,6 +58,15 @@ class ApiClient:
             "POST", path, body=body, idempotency_key=idempotency_key if idempotency_key is not None else new_key()
         )
 
+    def put(self, path: str, body: Any) -> HttpResult:
+        return self.request("PUT", path, body=body)
+
+    def onboard(self, seller_id: str, account: dict[str, Any]) -> dict[str, Any]:
+        """Give the seller a payout account (a body from tests.support.bank_accounts); payouts need one."""
+        result = self.put(f"/v1/sellers/{seller_id}/payout-account", account)
+        assert result.status == 200, result.body
+        return dict(result.body)
+
     def wait_for_payment(self, payment_id: str, *, timeout: float = 120) -> dict[str, Any]:
         """Poll until the payment leaves PROCESSING; fail the test if it does not in time."""
         deadline = time.monotonic() + timeout

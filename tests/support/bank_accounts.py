@@ -1,38 +1,34 @@
-"""Test bank accounts: valid ones, the PSP simulator's test accounts, and the payout-account bodies that
-onboard a seller with them (US accounts for USD, IBANs for EUR)."""
+"""Test bank accounts: the simulator's (local_stack/psp/test_accounts.py), as request bodies, as the bank
+account the payout executor sends, and as a stored account version."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from functions.sellers.models import BankAccount, BankAccountNumbers, PayoutAccount
+from local_stack.psp.test_accounts import (
+    CLOSED_IBAN,
+    CLOSED_US_ACCOUNT,
+    IBAN,
+    REFUSED_US_ACCOUNT,
+    ROUTING_NUMBER,
+    US_ACCOUNT,
+    account_body,
+    iban_account_body,
+    us_account_body,
+)
 
-ROUTING_NUMBER = "110000000"
-US_ACCOUNT = "000123456789"
-# The simulator's test accounts (local_stack/psp/payouts.py): paid, closed after going in transit, refused.
-CLOSED_US_ACCOUNT = "000111111113"
-REFUSED_US_ACCOUNT = "000222222227"
-IBAN = "DE89370400440532013000"
-CLOSED_IBAN = "DE62370400440532013001"
-
-
-def us_account_body(seller_id: str, *, account_number: str = US_ACCOUNT) -> dict[str, Any]:
-    return {
-        "country": "US",
-        "currency": "USD",
-        "account_holder": f"{seller_id} LLC",
-        "account_number": account_number,
-        "routing_number": ROUTING_NUMBER,
-    }
-
-
-def iban_account_body(seller_id: str, *, iban: str = IBAN, currency: str = "EUR") -> dict[str, Any]:
-    return {"country": iban[:2].upper(), "currency": currency, "account_holder": f"{seller_id} GmbH", "iban": iban}
-
-
-def account_body(seller_id: str, currency: str) -> dict[str, Any]:
-    """A valid payout account for payouts in `currency`."""
-    return us_account_body(seller_id) if currency == "USD" else iban_account_body(seller_id, currency=currency)
+__all__ = [
+    "CLOSED_IBAN",
+    "CLOSED_US_ACCOUNT",
+    "IBAN",
+    "REFUSED_US_ACCOUNT",
+    "ROUTING_NUMBER",
+    "US_ACCOUNT",
+    "account_body",
+    "iban_account_body",
+    "stored_account",
+    "us_account_body",
+    "us_bank_account",
+]
 
 
 def us_bank_account(account_number: str = US_ACCOUNT) -> BankAccount:

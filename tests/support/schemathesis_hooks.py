@@ -11,6 +11,10 @@
 - Positive POST /v1/webhook-endpoints calls get a fresh Idempotency-Key and a URL the API accepts (the
   document states the URL rules in words), and an endpoint they create is removed at once (after_call):
   it must not linger to receive - and dead-letter - the later tests' events at a host that never answers.
+- Positive PUT /v1/sellers/{seller_id}/payout-account calls get real bank numbers of the kind their country
+  takes (a checksummed IBAN, or a US account and routing number): checksums are beyond JSON Schema, and
+  a generated IBAN is all but never a valid one. A generated account holder that looks like a card
+  number is left out, as for the guarded POSTs.
 - A webhook call whose PSP-Signature is well formed is signed for real, as the PSP would sign it, so the
   webhook's positive cases reach the event handling instead of all failing the HMAC check. The signing
   secret comes from PAYMENTS_WEBHOOK_SIGNING_SECRET, or from the running `make run` stack (.local/stack.json).
@@ -36,6 +40,7 @@ from functions.common.api_docs import SIGNATURE_PATTERN
 from functions.common.money import MAX_AMOUNT_BY_CURRENCY
 from functions.common.pan import find_pan
 from functions.psp_webhooks.signatures import SIGNATURE_HEADER, secrets_from
+from functions.sellers.handler import BANK_FIELDS
 from tests.support.psp_signatures import signature_header
 
 SECRET_ENV = "PAYMENTS_WEBHOOK_SIGNING_SECRET"
@@ -45,6 +50,9 @@ ENDPOINTS_PATH = "/v1/webhook-endpoints"
 # Accepted by the API's URL rules; nothing there answers, and the endpoint is removed right away.
 PROBE_ENDPOINT_URL = "https://webhooks.schemathesis.invalid/events"
 GUARDED_POSTS = (PAYMENTS_PATH, "/v1/payouts")  # the API functions that run functions.common.api.guard_request
+PAYOUT_ACCOUNT_PATH = "/v1/sellers/{seller_id}/payout-account"
+VALID_IBAN_ACCOUNT = {"country": "DE", "iban": "DE89370400440532013000"}
+VALID_US_ACCOUNT = {"country": "US", "account_number": "000123456789", "routing_number": "110000000"}
 
 
 def _breaks_body_rules(body: Any) -> bool:
@@ -76,6 +84,8 @@ def _positive(case: schemathesis.Case) -> bool:
 @schemathesis.hook
 def filter_case(context: Any, case: schemathesis.Case) -> bool:
     guarded = case.method == "POST" and case.operation.path in GUARDED_POSTS
+    if case.method == "PUT" and case.operation.path == PAYOUT_ACCOUNT_PATH and isinstance(case.body, dict):
+        return not (_positive(case) and find_pan(case.body, exempt=BANK_FIELDS) is not None)
     return not (guarded and _positive(case) and _breaks_body_rules(case.body))
 
 
@@ -106,6 +116,14 @@ def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -
         _freshen_endpoint(case, case.headers)
     elif case.operation.path == WEBHOOK_PATH:
         _sign_webhook(case, case.headers)
+    elif case.operation.path == PAYOUT_ACCOUNT_PATH and _positive(case) and isinstance(case.body, dict):
+        _real_bank_numbers(case.body)
+
+
+def _real_bank_numbers(body: dict[str, Any]) -> None:
+    for field in BANK_FIELDS:
+        body.pop(field, None)
+    body.update(VALID_IBAN_ACCOUNT if len(str(body.get("account_holder", ""))) % 2 else VALID_US_ACCOUNT)
 
 
 def _freshen_payment(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:
