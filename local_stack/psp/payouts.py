@@ -20,6 +20,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from stdnum import iban as iban_number
+from stdnum.us import rtn
+
 from local_stack.psp.charges import Charge, Reply, json_body
 from local_stack.psp.test_accounts import CLOSED_ACCOUNTS, REFUSED_ACCOUNTS
 from local_stack.psp.webhooks import WebhookSender
@@ -72,7 +75,12 @@ class PayoutBook:
                 return _error(400, "parameter_missing", f"{name} is required.", param=name)
         account_number = _account_number(request.get("destination"))
         if account_number is None:
-            return _error(400, "parameter_invalid", "destination must be a bank account.", param="destination")
+            return _error(400, "parameter_invalid", "destination must be a valid bank account.", param="destination")
+        if request["destination"]["currency"] != request["currency"]:
+            # A bank account is paid in its own currency: a PSP refuses to convert on a payout.
+            return _error(
+                400, "currency_mismatch", "The payout's currency is not the bank account's.", param="currency"
+            )
         fingerprint = {k: request[k] for k in ("amount", "currency", "destination", "merchant_reference")}
         with self._lock:
             known = self._keys.get(idempotency_key)
@@ -134,16 +142,17 @@ class PayoutBook:
 
 
 def _account_number(destination: Any) -> str | None:
-    """The IBAN or account number of a well-formed bank account destination, else None."""
+    """The IBAN or account number of a valid bank account destination (its checksums checked, as a bank
+    would), else None."""
     if not isinstance(destination, dict) or not all(
         isinstance(destination.get(k), str) and destination[k] for k in _DESTINATION_TEXT
     ):
         return None
     iban, number, routing = (destination.get(k) for k in ("iban", "account_number", "routing_number"))
-    if isinstance(iban, str) and iban and number is None and routing is None:
-        return iban
-    if isinstance(number, str) and number and isinstance(routing, str) and routing and iban is None:
-        return number
+    if isinstance(iban, str) and number is None and routing is None:
+        return iban if iban_number.is_valid(iban) and iban[:2] == destination["country"] else None
+    if isinstance(number, str) and number.isdigit() and isinstance(routing, str) and iban is None:
+        return number if rtn.is_valid(routing) and destination["country"] == "US" else None
     return None
 
 

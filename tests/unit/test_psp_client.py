@@ -118,3 +118,26 @@ def test_a_refused_key_is_unavailability_and_nothing_happens(simulator: tuple[Ps
     with pytest.raises(PspUnavailable, match=r"PSP refused our API key \(401\)"):
         call(client(url, "sk_test_wrong"))
     assert (sim.charges.all(), sim.refunds.find(), sim.payouts.find()) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("destination", "code"),
+    [
+        ({**us_bank_account().as_psp_destination(), "currency": "EUR"}, "currency_mismatch"),
+        ({**us_bank_account().as_psp_destination(), "routing_number": "110000001"}, "parameter_invalid"),
+        ({**us_bank_account().as_psp_destination(), "country": "CA"}, "parameter_invalid"),
+        (
+            {"account_holder_name": "x", "country": "DE", "currency": "USD", "iban": "DE89370400440532013001"},
+            "parameter_invalid",
+        ),
+        ("seller_1", "parameter_invalid"),
+    ],
+)
+def test_the_simulator_refuses_a_payout_to_what_a_bank_would_refuse(
+    simulator: tuple[PspSimulator, str], destination: Any, code: str
+) -> None:
+    sim, _ = simulator
+    request = {"amount": 100, "currency": "USD", "destination": destination, "merchant_reference": "payout_9"}
+    refused = sim.payouts.create("payout_9", request)
+    assert (refused.status, refused.body["error"]["code"]) == (400, code)
+    assert sim.payouts.find() == []
