@@ -305,3 +305,4 @@ PAYMENT_MUTATOR = BodyMutator(
 PAYOUT_MUTATOR = BodyMutator(required=("seller_id", "amount", "currency"), ids=("seller_id",))
 REFUND_MUTATOR = BodyMutator(required=("payment_order_id", "amount", "reason"), ids=("payment_order_id",))
 ENDPOINT_MUTATOR = BodyMutator(required=("url", "events"), ids=())
+PAYOUT_ACCOUNT_MUTATOR = BodyMutator(required=("country", "currency", "account_holder"), ids=())

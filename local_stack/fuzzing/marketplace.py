@@ -1,8 +1,9 @@
-"""Fuzzed requests for the refund, dispute and marketplace-event routes.
+"""Fuzzed requests for the refund, dispute, marketplace-event and seller routes.
 
-Nothing here may succeed in writing: a refund names an order no payment holds (404 at best), and a webhook
+Nothing here may succeed in writing: a refund names an order no payment holds (404 at best), a webhook
 endpoint's URL is on the reserved `.invalid` domain and its body is always broken (a registered endpoint
-would be sent events, and no fuzzed request may make the stack reach beyond loopback)."""
+would be sent events, and no fuzzed request may make the stack reach beyond loopback), and a payout
+account always has a bad number, a bad field or a bad key."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from local_stack.fuzzing.bodies import BAD_IDS, ENDPOINT_MUTATOR, REFUND_MUTATOR, encode
+from local_stack.fuzzing.bodies import BAD_IDS, ENDPOINT_MUTATOR, PAYOUT_ACCOUNT_MUTATOR, REFUND_MUTATOR, encode
 from local_stack.fuzzing.requests import API_KEY_PLACEHOLDER, FuzzRequest
+from local_stack.psp.test_accounts import IBAN, iban_account_body, us_account_body
 
 if TYPE_CHECKING:
     from local_stack.fuzzing.generator import RequestGenerator
@@ -36,6 +38,24 @@ BAD_EVENT_LISTS: tuple[list[object], ...] = (
     ["PAYMENT.SUCCEEDED"],
     [1],
 )
+# Account bodies with a number a bank would refuse, or the wrong kind of account for the country.
+BAD_ACCOUNTS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("IBAN check digits", {"iban": "DE89370400440532013001"}),
+    ("IBAN of another country", {"country": "FR"}),
+    ("IBAN too short", {"iban": "DE89 3704"}),
+    ("IBAN with letters in its number", {"iban": "DE89370400440532O13000"}),
+    ("IBAN and US numbers", {"account_number": "000123456789", "routing_number": "110000000"}),
+    ("US country with an IBAN", {"country": "US"}),
+)
+BAD_US_ACCOUNTS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("routing check digit", {"routing_number": "110000001"}),
+    ("routing number of 8 digits", {"routing_number": "11000000"}),
+    ("account number of 3 digits", {"account_number": "123"}),
+    ("account number of 18 digits", {"account_number": "1" * 18}),
+    ("account number with a letter", {"account_number": "00012345678O"}),
+    ("US numbers outside the US", {"country": "DE"}),
+    ("no routing number", {"routing_number": None}),
+)
 
 
 def builders(gen: RequestGenerator) -> dict[str, tuple[int, Callable[[int], FuzzRequest]]]:
@@ -48,7 +68,35 @@ def builders(gen: RequestGenerator) -> dict[str, tuple[int, Callable[[int], Fuzz
         "GET /v1/webhook-endpoints": (1, lambda index: gen.read(index, "GET /v1/webhook-endpoints", "", "list")),
         "DELETE /v1/webhook-endpoints/{endpoint_id}": (2, lambda index: delete_endpoint(gen, index)),
         "GET /v1/events": (3, lambda index: get_events(gen, index)),
+        "PUT /v1/sellers/{seller_id}/payout-account": (4, lambda index: put_payout_account(gen, index)),
+        "GET /v1/sellers/{seller_id}": (2, gen.get_by_id("/v1/sellers/{seller_id}", "seller")),
     }
+
+
+def put_payout_account(gen: RequestGenerator, index: int) -> FuzzRequest:
+    operation = "PUT /v1/sellers/{seller_id}/payout-account"
+    rng = gen.rng
+    seller = f"{gen.tag}_seller_account_{index}"
+    path = f"/v1/sellers/{seller}/payout-account"
+    us = rng.random() < 0.5
+    body: dict[str, object] = us_account_body(seller) if us else iban_account_body(seller, iban=IBAN)
+    headers = [("x-api-key", API_KEY_PLACEHOLDER), JSON_TYPE]
+    roll = rng.random()
+    if roll < 0.4:
+        mutation, change = rng.choice(BAD_US_ACCOUNTS if us else BAD_ACCOUNTS)
+        body = {k: v for k, v in {**body, **change}.items() if v is not None}
+        return gen.request(index, operation, mutation, "reject", "PUT", path, headers, encode(body))
+    if roll < 0.5:
+        bad = rng.choice((*BAD_IDS, "s" * 65))
+        bad_path = f"/v1/sellers/{quote(bad.encode('utf-8', 'surrogatepass'), safe='')}/payout-account"
+        body["iban" if not us else "routing_number"] = "0"  # and a bad number, should the id ever pass
+        return gen.request(index, operation, f"seller {bad[:16]!r}", "reject", "PUT", bad_path, headers, encode(body))
+    auth = gen.auth_mutation(headers)
+    if auth is not None:
+        body["iban" if not us else "routing_number"] = "0"
+        return gen.request(index, operation, auth[0], "reject", "PUT", path, auth[1], encode(body))
+    mutation, raw = PAYOUT_ACCOUNT_MUTATOR.mutate(rng, body)
+    return gen.request(index, operation, mutation, "reject", "PUT", path, headers, raw)
 
 
 def post_refund(gen: RequestGenerator, index: int) -> FuzzRequest:
