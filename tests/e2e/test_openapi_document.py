@@ -160,8 +160,8 @@ def test_request_schemas_state_the_rules_the_api_enforces(document: dict[str, An
         for p in op.get("parameters", [])
         if p["in"] == "path"
     ]
-    # payment, payout, seller, run, endpoint, dispute and refund ids
-    assert len(path_ids) == 7 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
+    # payment, payout, seller (wallet, seller and payout account), run, endpoint, dispute and refund ids
+    assert len(path_ids) == 9 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
     entries = _operations(document)[("GET", "/v1/ledger/entries")]["parameters"]
     assert [(p["name"], p["style"], p["explode"]) for p in entries] == [("filter", "form", True)]
     assert entries[0]["schema"]["oneOf"] == [{"required": ["payment_order_id"]}, {"required": ["account"]}]
@@ -220,3 +220,24 @@ def test_a_method_a_path_does_not_have_is_405_with_allow(api: ApiClient) -> None
         assert result.headers["allow"] == allowed
         assert result.body["error"]["code"] == "method_not_allowed"
     assert api.get("/v1/nothing-here").body["error"]["code"] == "route_not_found"
+
+
+def test_the_payout_account_schema_states_its_rules_and_shows_no_numbers(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    account = schemas["PayoutAccountRequest"]
+    assert account["additionalProperties"] is False
+    assert set(account["required"]) == {"country", "currency", "account_holder"}
+    properties = account["properties"]
+    assert properties["country"]["pattern"] == "^[A-Z]{2}$"
+    assert properties["currency"]["enum"] == sorted(CURRENCY_EXPONENTS)
+    assert properties["account_number"]["anyOf"][0]["pattern"] == "^[0-9]{4,17}$"
+    assert properties["routing_number"]["anyOf"][0]["pattern"] == "^[0-9]{9}$"
+    # what is shown of an account: never its numbers
+    assert set(schemas["PayoutAccountView"]["properties"]) == {
+        "country",
+        "currency",
+        "account_holder",
+        "last4",
+        "status",
+    }
+    assert "destination_last4" in schemas["PayoutResponse"]["properties"]
