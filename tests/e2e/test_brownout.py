@@ -205,7 +205,9 @@ def test_a_brownout_during_payouts_ends_with_every_payout_paid_once(
     converged = _converge(all_paid)
     for seller, payout_id in payout_ids.items():
         paid = psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]
-        assert [(p["amount"], p["status"], p["destination"]) for p in paid] == [(3_000, "paid", seller)]
+        assert [(p["amount"], p["status"], p["destination"]["account_holder_name"]) for p in paid] == [
+            (3_000, "paid", f"{seller} LLC")
+        ]
         assert_books_agree(api, seller, available=2_000, reserved=0)
     # And the payouts did meet the brownout (ten payouts may be too few calls to open the circuit: it
     # judges at least 10 calls in 10 s), nothing was dead-lettered and no function timed out
