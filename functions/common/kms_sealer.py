@@ -15,8 +15,11 @@ CACHE_SECONDS = 300.0
 
 
 class KmsSecretSealer:
-    def __init__(self, key_arn: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, key_arn: str, *, cache_seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.key_arn = key_arn
+        self.cache_seconds = cache_seconds
         self._clock = clock
         self._opened: dict[tuple[tuple[tuple[str, str], ...], bytes], tuple[float, str]] = {}
         self._lock = threading.Lock()
@@ -30,12 +33,16 @@ class KmsSecretSealer:
         key = (tuple(sorted(owner.items())), ciphertext)
         with self._lock:
             cached = self._opened.get(key)
-        if cached is not None and self._clock() - cached[0] < CACHE_SECONDS:
+        if cached is not None and self._clock() - cached[0] < self.cache_seconds:
             return cached[1]
         response = client("kms").decrypt(KeyId=self.key_arn, CiphertextBlob=ciphertext, EncryptionContext=owner)
         secret = bytes(response["Plaintext"]).decode()
-        with self._lock:
-            self._opened[key] = (self._clock(), secret)
+        if self.cache_seconds > 0:
+            with self._lock:
+                now = self._clock()
+                # Expired entries go as new ones come, so an opened secret outlives its minutes nowhere.
+                self._opened = {k: v for k, v in self._opened.items() if now - v[0] < self.cache_seconds}
+                self._opened[key] = (now, secret)
         return secret
 
     def __repr__(self) -> str:  # never a secret

@@ -34,8 +34,9 @@ class Payout(BaseModel):
     seller_id: str
     amount: int
     currency: str
-    payout_account_version: int
-    destination_last4: str
+    # None on payouts stored before payout accounts existed (their saga fails them: nowhere to pay).
+    payout_account_version: int | None = None
+    destination_last4: str | None = None
     status: PayoutStatus = "PROCESSING"
     psp_reference: str | None = None
     failure_code: str | None = None
@@ -50,7 +51,9 @@ class PayoutResponse(BaseModel):
     amount: int
     currency: str
     status: PayoutStatus
-    destination_last4: str = Field(description="The last four characters of the bank account paid to.")
+    destination_last4: str | None = Field(
+        default=None, description="The last four characters of the bank account paid to."
+    )
     psp_reference: str | None = None
     failure_code: str | None = None
     created_at: str
@@ -68,4 +71,4 @@ class SagaInput(BaseModel):
     seller_id: str
     amount: int
     currency: str
-    payout_account_version: int
+    payout_account_version: int | None  # null only for a payout stored before payout accounts

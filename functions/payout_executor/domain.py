@@ -17,6 +17,8 @@ from functions.payout_executor.models import PayoutOutcome, PayoutRecord, Payout
 from functions.psp.models import PayoutResult
 from functions.sellers.models import BankAccount
 
+NO_PAYOUT_ACCOUNT = "payout_account_missing"
+
 
 class PayoutPsp(Protocol):
     def create_payout(
@@ -55,10 +57,18 @@ def execute_payout(
     store: PayoutExecutionStore,
     answers: TaskAnswers,
 ) -> str:
-    if task.amount is None or task.currency is None or task.seller_id is None or task.payout_account_version is None:
-        raise ValueError("an execute task needs seller_id, amount, currency and payout_account_version")
-    # The version the payout was requested against: the same bank account on every retry.
-    destination = destinations.open(task.seller_id, task.payout_account_version)
+    if task.amount is None or task.currency is None or task.seller_id is None:
+        raise ValueError("an execute task needs seller_id, amount and currency")
+    # The version the payout was requested against: the same bank account on every retry. A payout without
+    # one (stored before payout accounts existed) or whose version is gone has nowhere to go: it fails at
+    # once, and the saga gives the money back, rather than waiting for its timeout with the funds held.
+    try:
+        if task.payout_account_version is None:
+            raise LookupError(f"payout {task.payout_id} names no payout account version")
+        destination = destinations.open(task.seller_id, task.payout_account_version)
+    except LookupError:
+        output = {"outcome": "failed", "psp_reference": None, "failure_code": NO_PAYOUT_ACCOUNT}
+        return str(output["outcome"]) if answers.succeed(task.task_token, output) else "token_gone"
     result = psp.create_payout(
         idempotency_key=task.payout_id, amount=task.amount, currency=task.currency, destination=destination
     )

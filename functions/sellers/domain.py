@@ -58,6 +58,7 @@ def put_payout_account(
     *,
     store: PayoutAccountStore,
     sealer: AccountSealer,
+    changed_by: str | None = None,
     now: Clock = utc_now,
 ) -> PayoutAccount:
     numbers = numbers_of(request)
@@ -68,6 +69,7 @@ def put_payout_account(
         account = PayoutAccount(
             seller_id=seller_id,
             version=version,
+            changed_by=changed_by,
             country=request.country,
             currency=request.currency,
             account_holder=request.account_holder,

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import build_resolver, guard_request
+from functions.common.api import build_resolver, caller_of, guard_request
 from functions.common.api_docs import BODY_RULES, link, read_responses, replace_responses
 from functions.common.ids import ID_PATTERN
 from functions.common.kms_sealer import KmsSecretSealer
@@ -51,7 +51,7 @@ def put_payout_account(
 ) -> SellerResponse:
     logger.append_keys(seller_id=seller_id)
     store, sealer = _ports()
-    account = domain.put_payout_account(seller_id, request, store=store, sealer=sealer)
+    account = domain.put_payout_account(seller_id, request, store=store, sealer=sealer, changed_by=caller_of(app))
     logger.info("payout account stored", extra={"version": account.version, "country": account.country})
     metrics.add_metric(name="PayoutAccountsStored", unit=MetricUnit.Count, value=1)
     return SellerResponse.of(account)

@@ -18,6 +18,9 @@ from functions.common.money import Currency
 AccountStatus = Literal["VERIFIED"]
 # Countries whose banks take payouts to a domestic account number and routing number instead of an IBAN.
 ROUTING_NUMBER_COUNTRIES = frozenset({"US"})
+# The first two digits of a routing number: a Federal Reserve district (00-12), a thrift (21-32), an
+# electronic one (61-72) or a traveller's cheque issuer (80). Anything else is no bank's.
+ABA_PREFIXES = frozenset({*range(0, 13), *range(21, 33), *range(61, 73), 80})
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, upper case.")]
 
 
@@ -46,15 +49,32 @@ class PayoutAccountRequest(BaseModel):
     country: CountryCode
     currency: Currency
     account_holder: str = Field(min_length=1, max_length=140, pattern=r"^[^\x00-\x1f\x7f]+$")
+    # repr=False: the numbers never show in a log line, a traceback or an error.
     iban: str | None = Field(
-        default=None, max_length=42, description="For IBAN countries; spaces allowed. Its country must be `country`."
+        default=None,
+        max_length=42,
+        pattern=r"^[A-Za-z0-9 ]+$",
+        repr=False,
+        description="For IBAN countries; spaces allowed. Its country must be `country`.",
     )
     account_number: str | None = Field(
-        default=None, pattern=r"^[0-9]{4,17}$", description="US only, with `routing_number`."
+        default=None, pattern=r"^[0-9]{4,17}$", repr=False, description="US only, with `routing_number`."
     )
     routing_number: str | None = Field(
-        default=None, pattern=r"^[0-9]{9}$", description="The ABA routing number (checksum checked); US only."
+        default=None,
+        pattern=r"^[0-9]{9}$",
+        repr=False,
+        description="The ABA routing number (check digit and Federal Reserve prefix checked); US only.",
     )
+
+    @field_validator("currency")
+    @classmethod
+    def _payable_currency(cls, value: str, info: ValidationInfo) -> str:
+        # ACH pays US accounts in dollars only; an IBAN account may be held in another currency than its
+        # country's (banks keep foreign-currency accounts under IBANs), so those take any supported currency.
+        if info.data.get("country") in ROUTING_NUMBER_COUNTRIES and value != "USD":
+            raise ValueError("US accounts are paid in USD")
+        return value
 
     @field_validator("iban")
     @classmethod
@@ -73,8 +93,8 @@ class PayoutAccountRequest(BaseModel):
     @field_validator("routing_number")
     @classmethod
     def _routing_checksum(cls, value: str | None) -> str | None:
-        if value is not None and not rtn.is_valid(value):
-            raise ValueError("not a valid ABA routing number (check digit)")
+        if value is not None and not (rtn.is_valid(value) and int(value[:2]) in ABA_PREFIXES):
+            raise ValueError("not a valid ABA routing number (check digit or Federal Reserve prefix)")
         return value
 
 
@@ -105,6 +125,7 @@ class PayoutAccount(BaseModel):
 
     seller_id: str
     version: int = Field(ge=1)
+    changed_by: str | None = None  # the API key id that stored this version (who changed where money goes)
     country: str
     currency: str
     account_holder: str
@@ -115,6 +136,7 @@ class PayoutAccount(BaseModel):
 
 
 class PayoutAccountView(BaseModel):
+    version: int = Field(description="Each PUT makes a new version; a payout names the version it pays to.")
     country: str
     currency: str
     account_holder: str

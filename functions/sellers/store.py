@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
-from functions.common.dynamo import is_condition_failure, plain, table
+from functions.common.dynamo import cancellation_codes, is_condition_failure, plain, table
 from functions.common.kms_sealer import KmsSecretSealer
 from functions.sellers.domain import open_destination
 from functions.sellers.models import BankAccount, PayoutAccount
@@ -59,6 +60,8 @@ class DynamoSellerStore:
         try:
             # The resource's client takes plain Python values (it serializes them like the Table does).
             table(self.table_name).meta.client.transact_write_items(
+                # One token per attempt: botocore's own retry of a transaction that did commit is a no-op.
+                ClientRequestToken=uuid.uuid4().hex,
                 TransactItems=[
                     {
                         "Put": {
@@ -68,10 +71,12 @@ class DynamoSellerStore:
                         }
                     },
                     {"Put": current},
-                ]
+                ],
             )
         except ClientError as error:
-            if is_condition_failure(error):
+            # Another PUT got there first (a condition failed), or DynamoDB cancelled this one because a
+            # concurrent transaction held the same items: either way, read again and retry.
+            if is_condition_failure(error) or "TransactionConflict" in cancellation_codes(error):
                 return False
             raise
         return True
@@ -82,7 +87,8 @@ class SealedPayoutDestinations:
 
     def __init__(self, table_name: str, key_arn: str) -> None:
         self.store = DynamoSellerStore(table_name)
-        self.sealer = KmsSecretSealer(key_arn)
+        # Bank numbers are opened for one payout and not kept in the container's memory.
+        self.sealer = KmsSecretSealer(key_arn, cache_seconds=0)
 
     def open(self, seller_id: str, version: int) -> BankAccount:
         return open_destination(seller_id, version, store=self.store, sealer=self.sealer)

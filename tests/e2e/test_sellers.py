@@ -24,6 +24,7 @@ def test_an_account_is_set_and_read_with_its_last_four_only(api: ApiClient) -> N
         {
             "seller_id": seller,
             "payout_account": {
+                "version": 1,
                 "country": "DE",
                 "currency": "EUR",
                 "account_holder": f"{seller} GmbH",
@@ -77,6 +78,7 @@ def test_a_change_of_account_never_redirects_a_payout_in_flight(
 
     # When the seller changes to an account the bank will close, while that payout is in flight
     assert api.onboard(seller, us_account_body(seller, account_number=CLOSED_US_ACCOUNT))["payout_account"] == {
+        "version": 2,
         "country": "US",
         "currency": "USD",
         "account_holder": f"{seller} LLC",

@@ -56,6 +56,7 @@ def test_an_account_is_stored_sealed_and_read_back_by_its_last_four(
         {
             "seller_id": "seller_a",
             "payout_account": {
+                "version": 1,
                 "country": "US",
                 "currency": "USD",
                 "account_holder": "seller_a LLC",

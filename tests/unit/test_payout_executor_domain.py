@@ -118,10 +118,21 @@ def test_a_payout_is_sent_to_the_account_version_it_names_on_every_delivery() ->
     assert psp.payouts == [("payout_1", 500, us_bank_account())] * 2
 
 
-def test_an_execute_task_without_an_account_version_pays_nobody() -> None:
-    psp = Psp()
-    with pytest.raises(ValueError, match="payout_account_version"):
-        payouts.execute_payout(
-            execute_task(None), psp=psp, destinations=Destinations({}), store=Records(), answers=Answers()
-        )
+@pytest.mark.parametrize(
+    ("version", "accounts"),
+    [(None, {}), (2, {("s1", 1): us_bank_account()})],
+    ids=["a payout from before payout accounts", "an account version that is gone"],
+)
+def test_a_payout_with_nowhere_to_go_fails_at_once_and_pays_nobody(
+    version: int | None, accounts: dict[tuple[str, int], BankAccount]
+) -> None:
+    psp, answers = Psp(), Answers()
+    outcome = payouts.execute_payout(
+        execute_task(version), psp=psp, destinations=Destinations(accounts), store=Records(), answers=answers
+    )
+    # answered as a business failure, so the saga releases the hold now instead of after its timeout
+    assert outcome == "failed"
+    assert answers.sent == [
+        ("tok-1", {"outcome": "failed", "psp_reference": None, "failure_code": "payout_account_missing"})
+    ]
     assert psp.payouts == []

@@ -1,5 +1,5 @@
-"""Review of the sellers' payout accounts (issue 19 part 1): inputs the API accepts but a bank or PSP would
-refuse, numbers shown by a repr, and payouts stored before this change that no longer read."""
+"""Payout accounts: inputs a bank or PSP would refuse are refused here, numbers never show in a repr, and
+payouts stored before payout accounts existed still read."""
 
 from __future__ import annotations
 
@@ -37,16 +37,23 @@ def test_an_iban_a_bank_cannot_read_is_refused(iban: str) -> None:
         PayoutAccountRequest.model_validate(iban_account_body("s", iban=iban))
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {**us_account_body("s"), "currency": "EUR"},  # an ACH account in euros
-        iban_account_body("s", currency="JPY"),  # a German account in yen
-    ],
-)
-def test_an_account_in_a_currency_its_country_cannot_be_paid_in_is_refused(body: dict[str, str]) -> None:
-    with pytest.raises(ValidationError):
-        PayoutAccountRequest.model_validate(body)
+def test_a_us_account_is_paid_in_dollars_only_and_an_iban_account_in_its_own_currency() -> None:
+    # ACH pays US accounts in USD only: an ACH account in euros is refused, naming the currency
+    with pytest.raises(ValidationError) as refused:
+        PayoutAccountRequest.model_validate({**us_account_body("s"), "currency": "EUR"})
+    assert refused.value.errors()[0]["loc"] == ("currency",)
+    # banks keep foreign-currency accounts under IBANs: a German account held in yen is accepted
+    assert PayoutAccountRequest.model_validate(iban_account_body("s", currency="JPY")).currency == "JPY"
+
+
+@pytest.mark.parametrize("routing_number", ["990000000", "500000005"])
+def test_a_routing_number_outside_the_federal_reserve_prefixes_is_refused(routing_number: str) -> None:
+    from stdnum.us import rtn
+
+    assert rtn.is_valid(routing_number)  # the check digit alone would let it through
+    with pytest.raises(ValidationError) as refused:
+        PayoutAccountRequest.model_validate({**us_account_body("s"), "routing_number": routing_number})
+    assert refused.value.errors()[0]["loc"] == ("routing_number",)
 
 
 def test_the_request_never_shows_the_numbers_in_its_repr() -> None:
