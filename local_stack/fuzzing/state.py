@@ -45,7 +45,8 @@ class StateProbe:
         items: list[str] = []
         pages = self._dynamodb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True)
         for page in pages:
-            items += [json.dumps(item, sort_keys=True) for item in page["Items"]]
+            # default=repr: binary attributes (a sealed bank account) come back as bytes
+            items += [json.dumps(item, sort_keys=True, default=repr) for item in page["Items"]]
         return f"{len(items)} items {_hash(sorted(items))}"
 
     def queue_depth(self, url: str) -> int:
