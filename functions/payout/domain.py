@@ -7,6 +7,7 @@ overdraw: the one that loses the race ends FAILED with failure_code insufficient
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from functions.common.clock import Clock, iso, utc_now
@@ -126,6 +127,13 @@ def get_payout(payout_id: str, *, store: PayoutStore) -> Payout:
     return payout
 
 
+@dataclass
+class ScheduledRun:
+    started: list[Payout] = field(default_factory=list)
+    # (seller_id, currency) of balances due a payout whose seller has no verified account in that currency
+    waiting_for_account: list[tuple[str, str]] = field(default_factory=list)
+
+
 def threshold_minor(threshold_major: int, currency: str) -> int:
     return int(threshold_major * 10 ** exponent(currency))
 
@@ -139,14 +147,14 @@ def run_scheduled_payouts(
     accounts: PayoutAccounts,
     saga: Saga,
     now: Clock = utc_now,
-) -> list[Payout]:
+) -> ScheduledRun:
     """Pay out the whole available balance of every seller at or above the threshold, once per day. Sellers
-    without a verified account in the currency are left until they add one."""
-    started: list[Payout] = []
+    without a verified account in the currency are left until they add one, and counted."""
+    run = ScheduledRun()
     for seller_id, currency, available in balances.balances_at_least(lambda c: threshold_minor(threshold_major, c)):
         request = PayoutRequest(seller_id=seller_id, amount=min(available, max_amount(currency)), currency=currency)
         try:
-            started.append(
+            run.started.append(
                 request_payout(
                     request,
                     payout_id=scheduled_payout_id(seller_id, currency, day),
@@ -158,8 +166,8 @@ def run_scheduled_payouts(
                     now=now,
                 )
             )
-        except (InsufficientFunds, PayoutAccountMissing):
-            # The balance moved since the scan (another payout), or the seller has nowhere to be paid yet:
-            # tomorrow's run looks again.
-            continue
-    return started
+        except InsufficientFunds:
+            continue  # the balance moved since the scan (another payout); tomorrow's run will see it
+        except PayoutAccountMissing:
+            run.waiting_for_account.append((seller_id, currency))  # nowhere to pay yet: looked at again tomorrow
+    return run

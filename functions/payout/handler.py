@@ -133,7 +133,7 @@ def scheduled_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
     """EventBridge's daily rule: pay out every seller whose available balance is above the threshold."""
     ports = _scheduled_ports()
     fired_at = str(event.get("time") or iso(utc_now()))
-    payouts = domain.run_scheduled_payouts(
+    run = domain.run_scheduled_payouts(
         threshold_major=ports.threshold_major,
         day=fired_at[:10],
         store=ports.store,
@@ -141,6 +141,11 @@ def scheduled_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
         accounts=ports.accounts,
         saga=ports.saga,
     )
-    metrics.add_metric(name="ScheduledPayouts", unit=MetricUnit.Count, value=len(payouts))
-    logger.info("scheduled payouts started", extra={"payouts": len(payouts)})
-    return {"payouts": [p.payout_id for p in payouts]}
+    metrics.add_metric(name="ScheduledPayouts", unit=MetricUnit.Count, value=len(run.started))
+    # Money due a seller who has given nowhere to pay it: visible, so the marketplace can ask for an account.
+    metrics.add_metric(name="PayoutsWaitingForAccount", unit=MetricUnit.Count, value=len(run.waiting_for_account))
+    logger.info(
+        "scheduled payouts started",
+        extra={"payouts": len(run.started), "waiting_for_account": len(run.waiting_for_account)},
+    )
+    return {"payouts": [p.payout_id for p in run.started], "waiting_for_account": len(run.waiting_for_account)}

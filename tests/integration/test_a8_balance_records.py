@@ -152,6 +152,7 @@ def test_a8_scheduled_payouts_read_the_due_index_without_a_scan(
     # Then the two sellers with money get a payout of all of it, read with no Scan
     started = {p.seller_id: p.amount for p in map(payout._scheduled_ports().store.get, result["payouts"]) if p}
     assert started == {"seller_0": 10_000, "seller_1": 10_000}
+    assert result["waiting_for_account"] == 0
     assert "Scan" not in called
     assert "Query" in called
     # And the emptied balance left the index, while the others stay due

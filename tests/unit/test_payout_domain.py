@@ -98,14 +98,14 @@ def test_daily_run_pays_whole_balances_at_or_above_the_threshold_in_each_currenc
     accounts = Accounts(*(stored_account(s, c) for s, c in (("a", "USD"), ("b", "USD"), ("c", "JPY"), ("d", "KWD"))))
     started = domain.run_scheduled_payouts(
         threshold_major=100, day="2026-01-02", store=store, balances=balances, accounts=accounts, saga=saga
-    )
+    ).started
     assert sorted((p.seller_id, p.amount, p.currency, p.trigger) for p in started) == [
         ("a", 10_000, "USD", "schedule"),
         ("c", 100, "JPY", "schedule"),
     ]
     again = domain.run_scheduled_payouts(
         threshold_major=100, day="2026-01-02", store=store, balances=balances, accounts=accounts, saga=saga
-    )
+    ).started
     assert {p.payout_id for p in again} == {p.payout_id for p in started}
     assert len(store.items) == 2
 
@@ -191,8 +191,10 @@ def test_the_daily_run_leaves_sellers_without_an_account_in_the_currency_until_t
     store, saga = Store(), Saga()
     balances = Balances({("a", "USD"): 10_000, ("b", "USD"): 20_000, ("c", "EUR"): 30_000})
     accounts = Accounts(stored_account("a", "USD"), stored_account("c", "USD"))
-    started = domain.run_scheduled_payouts(
+    run = domain.run_scheduled_payouts(
         threshold_major=100, day="2026-01-02", store=store, balances=balances, accounts=accounts, saga=saga
     )
-    assert [(p.seller_id, p.amount, p.currency) for p in started] == [("a", 10_000, "USD")]
-    assert list(store.items) == [started[0].payout_id]
+    assert [(p.seller_id, p.amount, p.currency) for p in run.started] == [("a", 10_000, "USD")]
+    assert list(store.items) == [run.started[0].payout_id]
+    # the two balances whose sellers have no account in their currency are counted, not paid
+    assert sorted(run.waiting_for_account) == [("b", "USD"), ("c", "EUR")]
