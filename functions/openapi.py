@@ -12,15 +12,15 @@ from functions.common.api_docs import ONE_QUERY_PARAMETER_OF
 
 # (module, resolver) of every API function; a test checks that the template's routes are all here.
 API_RESOLVERS = (
-    ("functions.payment.handler", "app"),
+    ("functions.payment.api", "app"),
     ("functions.payout.handler", "app"),
     ("functions.psp_webhooks.handler", "app"),
-    ("functions.wallet.handler", "app"),
-    ("functions.ledger.handler", "app"),
-    ("functions.reconciliation.handler", "app"),
+    ("functions.wallet.api", "app"),
+    ("functions.ledger.api", "app"),
+    ("functions.reconciliation.api", "app"),
     ("functions.events.api", "app"),
-    ("functions.disputes.handler", "app"),
-    ("functions.refund.handler", "app"),
+    ("functions.disputes.api", "app"),
+    ("functions.refund.api", "app"),
     ("functions.sellers.handler", "app"),
 )
 SECURITY_SCHEME = "apiKey"

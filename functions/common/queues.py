@@ -21,10 +21,9 @@ from typing import Any, Protocol, TypeVar
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Json, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Json, ValidationError, create_model
 
 from functions.common.aws import client
 from functions.common.backoff import (
@@ -79,8 +78,21 @@ class QueuePublisher:
                 raise RuntimeError(f"SQS refused {len(failed)} of {len(entries)} messages: {failed[0].get('Code')}")
 
 
+class SqsRecordModel(BaseModel):
+    """The fields of an SQS record that the consumer reads. Our own rather than Powertools' parser models:
+    importing those builds every event source's models, which costs each worker's cold start."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    messageId: str  # SQS's field names
+    receiptHandle: str
+    eventSourceARN: str
+    body: Any
+
+
 def record_model(model: type[M]) -> type[SqsRecordModel]:
-    """An SQS record model whose body is parsed as `model` (a bad body fails only its own record)."""
+    """An SQS record model whose body is parsed as `model` (a bad body fails only its own record). Built once
+    per worker process, at import."""
     body_type: Any = Json[model]  # type: ignore[misc,valid-type]
     record: type[SqsRecordModel] = create_model(
         f"{model.__name__}Record", __base__=SqsRecordModel, body=(body_type, ...)

@@ -1,30 +1,23 @@
-"""Ledger Lambdas: the append-only booking consumer and the read API."""
+"""Ledger Lambdas: the append-only booking consumers (the read API is functions/ledger/api.py)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
-from functions.common.api import build_resolver
-from functions.common.api_docs import INVALID, ONE_QUERY_PARAMETER_OF, read_responses
-from functions.common.errors import InvalidRequest
 from functions.common.events import JournalPosting, OrderCharged
-from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.ledger import domain
-from functions.ledger.balances import trial_balance_of
 from functions.ledger.journals import DynamoJournalReader
 from functions.ledger.policy import PostingRefused
-from functions.ledger.settings import LedgerApiSettings, LedgerPostingsSettings, LedgerSettings
-from functions.ledger.store import DynamoBalanceStore, DynamoLedgerStore
+from functions.ledger.settings import LedgerPostingsSettings, LedgerSettings
+from functions.ledger.store import DynamoLedgerStore
 
 # Published by both booking functions (services "ledger" and "ledger-postings"); alarmed on in infra.
 JOURNAL_CONFLICTS_METRIC = "LedgerJournalConflicts"
@@ -112,62 +105,3 @@ def _book_posting(posting: JournalPosting) -> None:
 @metrics.log_metrics
 def postings_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _POSTING_RECORD, _book_posting)
-
-
-app = build_resolver()
-
-
-class EntriesResponse(BaseModel):
-    entries: list[domain.Entry]
-
-
-@dataclass(frozen=True)
-class ApiPorts:
-    store: DynamoLedgerStore
-    balances: DynamoBalanceStore
-
-
-@functools.cache
-def _api_ports() -> ApiPorts:
-    settings = LedgerApiSettings.from_env()
-    return ApiPorts(
-        store=DynamoLedgerStore(settings.ledger_table, settings.balances_table),
-        balances=DynamoBalanceStore(settings.balances_table),
-    )
-
-
-@app.get(
-    "/v1/ledger/entries",
-    operation_id="list_ledger_entries",
-    summary="Ledger entries of one payment order or one account",
-    responses=read_responses(
-        "The entries, oldest first.",
-        invalid=f"{INVALID} Also `invalid_request`: give exactly one of payment_order_id or account.",
-    ),
-    openapi_extensions={ONE_QUERY_PARAMETER_OF: ["payment_order_id", "account"]},
-)
-def list_entries(
-    payment_order_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    account: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_:-]{1,100}$")] = None,
-) -> EntriesResponse:
-    if (payment_order_id is None) == (account is None):
-        raise InvalidRequest("Give exactly one of payment_order_id or account.", param="payment_order_id")
-    store = _api_ports().store
-    entries = store.by_payment_order(payment_order_id) if payment_order_id else store.by_account(account or "")
-    return EntriesResponse(entries=entries)
-
-
-@app.get(
-    "/v1/ledger/trial-balance",
-    operation_id="read_trial_balance",
-    summary="Debits and credits per currency, and whether they balance",
-    responses=read_responses("Totals per currency.", invalid=None),
-)
-def read_trial_balance() -> domain.TrialBalance:
-    return trial_balance_of(_api_ports().balances.all_balances())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)

@@ -1,21 +1,17 @@
 """Reconciliation Lambdas: the file queue (S3 notifications of settlement files, and the large-file state
-machine's messages), the Distributed Map's row worker, and the runs API."""
+machine's messages), the Distributed Map's row worker and the settlement deadline; the runs API is
+functions/reconciliation/api.py."""
 
 from __future__ import annotations
 
 import functools
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
-from functions.common.api import build_resolver
-from functions.common.api_docs import read_responses
-from functions.common.errors import NotFound
 from functions.common.observability import logger, metrics, tracer
 from functions.common.queues import consume_batch, record_model
 from functions.reconciliation import domain
@@ -29,7 +25,7 @@ from functions.reconciliation.messages import (
     S3TestEvent,
     ScheduledCheck,
 )
-from functions.reconciliation.models import Run, RunChange, RunPolicy
+from functions.reconciliation.models import RunChange, RunPolicy
 from functions.reconciliation.ports import RecordSource, RunPorts
 from functions.reconciliation.records_store import (
     DISPUTES_OPENED,
@@ -40,7 +36,6 @@ from functions.reconciliation.records_store import (
     S3DayFiles,
 )
 from functions.reconciliation.settings import (
-    ReconciliationApiSettings,
     ReconciliationSettings,
     SettlementDeadlineSettings,
 )
@@ -200,49 +195,3 @@ def deadline_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
         "missing": check.missing,
         "run_id": check.record.run_id if check.record else None,
     }
-
-
-# --- API ---------------------------------------------------------------------------------------------
-
-app = build_resolver()
-
-
-class RunsResponse(BaseModel):
-    runs: list[Run]
-
-
-@functools.cache
-def _read_runs() -> DynamoRunStore:
-    return DynamoRunStore(ReconciliationApiSettings.from_env().runs_table)
-
-
-@app.get(
-    "/v1/reconciliations",
-    operation_id="list_reconciliations",
-    summary="Recent reconciliation runs, newest first",
-    responses=read_responses("Up to `limit` runs, newest first."),
-)
-def list_runs(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> RunsResponse:
-    return RunsResponse(runs=_read_runs().list_runs(limit))
-
-
-@app.get(
-    "/v1/reconciliations/<run_id>",
-    operation_id="read_reconciliation",
-    summary="One reconciliation run",
-    responses=read_responses(
-        "The run, its tallies and its reports.",
-        not_found="`resource_missing` (`not_found`): no reconciliation run with this id.",
-    ),
-)
-def read_run(run_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> Run:
-    run = _read_runs().get(run_id)
-    if run is None:
-        raise NotFound(f"No reconciliation run {run_id}.", param="run_id")
-    return run
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)

@@ -1,23 +1,19 @@
-"""Wallet Lambdas: the credit consumer and the read API."""
+"""Wallet Lambda: the credit consumer (the read API is functions/wallet/api.py)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import build_resolver
-from functions.common.api_docs import read_responses
 from functions.common.events import OrderCharged
-from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher, consume_batch, record_model
 from functions.wallet import domain
-from functions.wallet.settings import WalletApiSettings, WalletSettings
+from functions.wallet.settings import WalletSettings
 from functions.wallet.store import DynamoWalletStore
 
 
@@ -48,32 +44,3 @@ def _credit(charge: OrderCharged) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consume_batch(event, context, _RECORD, _credit)
-
-
-app = build_resolver()
-
-
-@dataclass(frozen=True)
-class ApiPorts:
-    store: DynamoWalletStore
-
-
-@functools.cache
-def _api_ports() -> ApiPorts:
-    return ApiPorts(store=DynamoWalletStore(WalletApiSettings.from_env().wallet_table))
-
-
-@app.get(
-    "/v1/wallets/<seller_id>",
-    operation_id="read_wallet",
-    summary="A seller's balances per currency",
-    responses=read_responses("The seller's balances per currency; a seller with no money yet has none."),
-)
-def read_wallet(seller_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> domain.WalletView:
-    return domain.wallet_view(seller_id, store=_api_ports().store)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)

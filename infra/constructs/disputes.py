@@ -97,7 +97,7 @@ class Disputes(Construct):
         self.api = ServiceFunction(
             self,
             "Api",
-            handler="functions.disputes.handler.api_handler",
+            handler="functions.disputes.api.api_handler",
             settings_model=DisputesApiSettings,
             service_name="disputes-api",
             description="Reads disputes, by id or by payment order.",

@@ -161,7 +161,7 @@ class PayIn(Construct):
         self.payment_api = ServiceFunction(
             self,
             "PaymentApi",
-            handler="functions.payment.handler.api_handler",
+            handler="functions.payment.api.api_handler",
             settings_model=PaymentApiSettings,
             service_name="payment",
             description="Payments API: accept checkouts (idempotent), read payments.",
@@ -310,7 +310,7 @@ class PayIn(Construct):
         self.wallet_api = ServiceFunction(
             self,
             "WalletApi",
-            handler="functions.wallet.handler.api_handler",
+            handler="functions.wallet.api.api_handler",
             settings_model=WalletApiSettings,
             service_name="wallet-api",
             description="Reads sellers' wallet balances.",
@@ -372,7 +372,7 @@ class PayIn(Construct):
         self.ledger_api = ServiceFunction(
             self,
             "LedgerApi",
-            handler="functions.ledger.handler.api_handler",
+            handler="functions.ledger.api.api_handler",
             settings_model=LedgerApiSettings,
             service_name="ledger-api",
             description="Reads ledger entries and the trial balance.",

@@ -87,7 +87,7 @@ class Refunds(Construct):
         self.api = ServiceFunction(
             self,
             "RefundApi",
-            handler="functions.refund.handler.api_handler",
+            handler="functions.refund.api.api_handler",
             settings_model=RefundApiSettings,
             service_name="refund",
             description="Refunds API: accept refunds (idempotent) within what is left of a charge, read refunds.",

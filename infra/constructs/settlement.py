@@ -239,7 +239,7 @@ class Settlement(Construct):
         self.api = ServiceFunction(
             self,
             "ReconciliationApi",
-            handler="functions.reconciliation.handler.api_handler",
+            handler="functions.reconciliation.api.api_handler",
             settings_model=ReconciliationApiSettings,
             service_name="reconciliation-api",
             description="Reads reconciliation runs.",

@@ -23,8 +23,8 @@ from functions.wallet.store import DynamoWalletStore
 from local_stack.commands.environments import deployed_environment, local_environment
 from local_stack.stack import STACK_NAME, STATE_FILE
 
-LEDGER_HANDLER = "functions.ledger.handler.api_handler"
-WALLET_HANDLER = "functions.wallet.handler.api_handler"
+LEDGER_HANDLER = "functions.ledger.api.api_handler"
+WALLET_HANDLER = "functions.wallet.api.api_handler"
 
 
 def register(commands: Any) -> None:

@@ -104,10 +104,11 @@ def test_a8_balance_records_equal_the_sum_of_entries_after_many_postings_and_rep
     assert balances.balance("no_such_account", "USD") == AccountBalance(currency="USD", account="no_such_account")
 
     # And the trial balance, read from the records with no Scan, is the 64-bit total and balanced
-    use_function_env("functions.ledger.handler.api_handler")
-    ledger._api_ports.cache_clear()
+    use_function_env("functions.ledger.api.api_handler")
+    ledger_api = importlib.import_module("functions.ledger.api")
+    ledger_api._api_ports.cache_clear()
     with dynamodb_operations() as called:
-        response = ledger.api_handler(api_event("GET", "/v1/ledger/trial-balance"), context())
+        response = ledger_api.api_handler(api_event("GET", "/v1/ledger/trial-balance"), context())
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {
         "currencies": {

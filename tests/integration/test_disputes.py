@@ -28,7 +28,7 @@ from tests.support.psp_signatures import signature_header
 
 WORKER = "functions.disputes.handler.handler"
 POSTINGS = "functions.ledger.handler.postings_handler"
-API = "functions.disputes.handler.api_handler"
+API = "functions.disputes.api.api_handler"
 WEBHOOKS = "functions.psp_webhooks.handler.handler"
 AUDITOR = "functions.auditor.handler.handler"
 SELLER = "seller_a"  # the seller of tests.integration.test_auditor's orders (1500 USD each)
@@ -79,7 +79,7 @@ def _books(ports: AuditPorts) -> tuple[tuple[int, int], dict[str, int]]:
 
 
 def _api(path: str, query: dict[str, str] | None = None, path_parameters: dict[str, str] | None = None) -> Any:
-    handler = importlib.import_module("functions.disputes.handler")
+    handler = importlib.import_module("functions.disputes.api")
     event = api_event("GET", path, path_parameters=path_parameters)
     event["queryStringParameters"] = query
     response = handler.api_handler(event, context())
@@ -114,7 +114,7 @@ def test_a_dispute_reserves_then_is_won_exactly_once_with_the_books_agreeing(
 
     # And the API shows it, by order and by id; an unknown id is 404
     use_function_env(API)
-    importlib.import_module("functions.disputes.handler")._reader.cache_clear()
+    importlib.import_module("functions.disputes.api")._reader.cache_clear()
     dispute_id = dispute_id_for("dp_psp_int")
     expected = {
         "dispute_id": dispute_id,

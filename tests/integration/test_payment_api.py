@@ -15,12 +15,12 @@ from local_stack.deploy import LocalCloud
 from tests.integration.conftest import API_KEY_ID, api_event, context
 from tests.support.api import checkout
 
-HANDLER = "functions.payment.handler.api_handler"
+HANDLER = "functions.payment.api.api_handler"
 
 
 def _handler_module(use_function_env: Callable[[str], None]) -> Any:
     use_function_env(HANDLER)
-    module = importlib.import_module("functions.payment.handler")
+    module = importlib.import_module("functions.payment.api")
     module._api.cache_clear()
     return module
 
