@@ -234,6 +234,7 @@ def test_the_payout_account_schema_states_its_rules_and_shows_no_numbers(documen
     assert properties["routing_number"]["anyOf"][0]["pattern"] == "^[0-9]{9}$"
     # what is shown of an account: never its numbers
     assert set(schemas["PayoutAccountView"]["properties"]) == {
+        "version",
         "country",
         "currency",
         "account_holder",
