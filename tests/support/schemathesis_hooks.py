@@ -123,7 +123,10 @@ def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -
 def _real_bank_numbers(body: dict[str, Any]) -> None:
     for field in BANK_FIELDS:
         body.pop(field, None)
-    body.update(VALID_IBAN_ACCOUNT if len(str(body.get("account_holder", ""))) % 2 else VALID_US_ACCOUNT)
+    if len(str(body.get("account_holder", ""))) % 2:
+        body.update(VALID_IBAN_ACCOUNT)  # an IBAN account may be held in any currency the platform takes
+    else:
+        body.update(VALID_US_ACCOUNT, currency="USD")  # a US account is paid in dollars only
 
 
 def _freshen_payment(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:
