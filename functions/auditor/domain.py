@@ -17,6 +17,8 @@ from functions.common.ids import deterministic_id
 from functions.ledger.accounts import (
     DISPUTE_RESERVE_FORMAT,
     PAYOUT_IN_TRANSIT_FORMAT,
+    PLATFORM_REVENUE,
+    PSP_RECEIVABLE,
     SELLER_PAYABLE_FORMAT,
     seller_payable,
 )
@@ -149,9 +151,22 @@ def _order_ids(order: OrderRecord) -> dict[str, str]:
     return {"payment_order_id": order.payment_order_id, "payment_id": order.payment_id, "seller_id": order.seller_id}
 
 
+def _charge_lines(order: OrderRecord) -> set[tuple[str, str, int]]:
+    """The charge journal an order must have: the PSP owes the amount, the seller is owed its share and the
+    platform its commission (a zero line is left out)."""
+    lines = {(PSP_RECEIVABLE, "debit", order.amount)}
+    if order.amount - order.application_fee:
+        lines.add((seller_payable(order.seller_id), "credit", order.amount - order.application_fee))
+    if order.application_fee:
+        lines.add((PLATFORM_REVENUE, "credit", order.application_fee))
+    return lines
+
+
 def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
     """One successful PSP charge (the PSP keeps one per idempotency key: the order id), one wallet credit,
-    one charge journal of the order's amount."""
+    one charge journal of the order's amount, split between the seller and the platform's commission; and
+    what the order's journals leave the platform of its commission (refunds give some back) lies within the
+    fee: never negative, never more."""
     problems: list[str] = []
     charge = ports.charges.charge_by_idempotency_key(order.payment_order_id)
     if charge is None or charge.status != "succeeded":
@@ -161,11 +176,27 @@ def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
     if not ports.wallets.credited(order.seller_id, order.payment_order_id):
         problems.append("no wallet credit")
     journal_id = deterministic_id("jr", "charge", order.payment_order_id)
-    lines = [e for e in ports.journals.by_payment_order(order.payment_order_id) if e.journal_id == journal_id]
-    expected = {("debit", order.amount), ("credit", order.amount)}
-    if len(lines) != 2 or {(e.direction, e.amount) for e in lines} != expected:
-        problems.append(f"charge journal {journal_id} has {len(lines)} lines, not a balanced pair of {order.amount}")
-    return [Finding(check="succeeded_orders_complete", message=problem, ids=_order_ids(order)) for problem in problems]
+    entries = ports.journals.by_payment_order(order.payment_order_id)
+    lines = [(e.account, e.direction, e.amount) for e in entries if e.journal_id == journal_id]
+    expected = _charge_lines(order)
+    if len(lines) != len(expected) or set(lines) != expected:
+        problems.append(
+            f"charge journal {journal_id} is {sorted(lines)}, not {sorted(expected)} "
+            f"(amount {order.amount}, application fee {order.application_fee})"
+        )
+    findings = [Finding(check="succeeded_orders_complete", message=problem, ids=_order_ids(order)) for problem in problems]
+    revenue = sum(
+        e.amount if e.direction == "credit" else -e.amount for e in entries if e.account == PLATFORM_REVENUE
+    )
+    if not 0 <= revenue <= order.application_fee:
+        findings.append(
+            Finding(
+                check="commission_within_fee",
+                message=f"the order's journals leave {PLATFORM_REVENUE} {revenue}, outside 0..{order.application_fee}",
+                ids=_order_ids(order),
+            )
+        )
+    return findings
 
 
 def check_failed(order: OrderRecord, ports: Ports) -> list[Finding]:

@@ -14,6 +14,7 @@ Check = Literal[
     "processing_past_deadline",
     "dead_letter_queues_empty",
     "refunds_match_psp",
+    "commission_within_fee",
 ]
 CHECKS: tuple[Check, ...] = (
     "wallet_matches_ledger",
@@ -23,6 +24,7 @@ CHECKS: tuple[Check, ...] = (
     "processing_past_deadline",
     "dead_letter_queues_empty",
     "refunds_match_psp",
+    "commission_within_fee",
 )
 
 
@@ -53,6 +55,7 @@ class OrderRecord(BaseModel):
     seller_id: str
     currency: str
     amount: int
+    application_fee: int = 0
     status: str
     psp_reference: str | None = None
     orphan_psp_reference: str | None = None

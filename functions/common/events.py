@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from functions.common.ids import ExternalId
-from functions.common.money import AggregateMinor, AmountMinor, Currency
+from functions.common.money import AggregateMinor, AmountMinor, Currency, PartMinor
 
 OrderStatus = Literal["NOT_STARTED", "EXECUTING", "PENDING", "SUCCEEDED", "FAILED"]
 TERMINAL_ORDER_STATUSES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED"})
@@ -17,25 +17,42 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ExecuteOrder(Message):
-    """payment -> executor: charge this order once."""
+class _WithApplicationFee(Message):
+    """An order's amount and the marketplace's commission on it (0 when it takes none; the default of
+    messages sent before commissions existed)."""
+
+    amount: AmountMinor
+    application_fee: PartMinor = 0
+
+    @model_validator(mode="after")
+    def _fee_within_amount(self) -> _WithApplicationFee:
+        if self.application_fee > self.amount:
+            raise ValueError(f"application_fee {self.application_fee} is more than the amount {self.amount}")
+        return self
+
+    @property
+    def seller_amount(self) -> int:
+        """What the seller is credited: the amount less the commission."""
+        return self.amount - self.application_fee
+
+
+class ExecuteOrder(_WithApplicationFee):
+    """payment -> executor: charge this order once (the whole amount; the fee is ours to book)."""
 
     payment_id: str
     payment_order_id: ExternalId
     seller_id: ExternalId
     buyer_id: ExternalId
-    amount: AmountMinor
     currency: Currency
     payment_method: ExternalId
 
 
-class OrderCharged(Message):
-    """executor -> wallet -> ledger: the PSP charged this order; credit the seller, then book it."""
+class OrderCharged(_WithApplicationFee):
+    """executor -> wallet -> ledger: the PSP charged this order; credit the seller its share, then book it."""
 
     payment_id: str
     payment_order_id: ExternalId
     seller_id: ExternalId
-    amount: AmountMinor
     currency: Currency
     psp_reference: str
 

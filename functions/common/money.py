@@ -104,6 +104,8 @@ AmountMinor = Annotated[
     Field(strict=True, gt=0, le=LARGEST_AMOUNT_MINOR, description=AMOUNT_RULE),
     BeforeValidator(whole_number),
 ]
+# A part of one amount that may be nothing (an order's application fee): 0 up to the largest amount.
+PartMinor = Annotated[int, Field(strict=True, ge=0, le=LARGEST_AMOUNT_MINOR), BeforeValidator(whole_number)]
 # A sum of many amounts (a journal line, a tally, a balance): positive and 64-bit, however many orders.
 AggregateMinor = Annotated[int, Field(strict=True, gt=0, le=MAX_AGGREGATE_MINOR), BeforeValidator(whole_number)]
 

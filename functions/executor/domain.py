@@ -20,6 +20,7 @@ class OrderExecution(BaseModel):
     payment_id: str
     seller_id: str
     amount: int
+    application_fee: int = 0  # the marketplace's commission: credited to platform_revenue, not the seller
     currency: str
     status: OrderStatus
     psp_reference: str | None = None
@@ -126,6 +127,7 @@ def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publi
                 payment_order_id=execution.payment_order_id,
                 seller_id=execution.seller_id,
                 amount=execution.amount,
+                application_fee=execution.application_fee,
                 currency=execution.currency,
                 psp_reference=execution.psp_reference,
             )

@@ -38,7 +38,7 @@ class DynamoExecutionStore:
                 Key={"payment_order_id": order.payment_order_id},
                 UpdateExpression=(
                     "SET #s = :executing, payment_id = :pid, seller_id = :seller, amount = :amount, "
-                    "currency = :currency, claimed_at = :now, open_bucket = :open, "
+                    "application_fee = :fee, currency = :currency, claimed_at = :now, open_bucket = :open, "
                     "open_since = if_not_exists(open_since, :now) ADD attempts :one"
                 ),
                 # New, NOT_STARTED, or EXECUTING after a crash: all may (re)charge with the same key.
@@ -50,6 +50,7 @@ class DynamoExecutionStore:
                     ":pid": order.payment_id,
                     ":seller": order.seller_id,
                     ":amount": order.amount,
+                    ":fee": order.application_fee,
                     ":currency": order.currency,
                     ":now": _now(),
                     ":one": 1,

@@ -13,6 +13,9 @@ PSP_RECEIVABLE = "psp_receivable"
 BANK_CASH = "bank_cash"
 PSP_FEE_EXPENSE = "psp_fee_expense"
 
+# The marketplace's commissions (orders' application fees), less what refunds gave back of them.
+PLATFORM_REVENUE = "platform_revenue"
+
 # What we owe a seller: equal to their wallet's available balance.
 SELLER_PAYABLE_FORMAT = "seller_payable:{}"
 # A seller's payouts on their way to the bank: equal to their wallet's reserved balance.

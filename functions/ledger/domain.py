@@ -12,7 +12,7 @@ from functions.common.backoff import TransientError
 from functions.common.clock import iso, utc_now
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
-from functions.ledger.accounts import PSP_RECEIVABLE, seller_payable
+from functions.ledger.accounts import PLATFORM_REVENUE, PSP_RECEIVABLE, seller_payable
 from functions.ledger.policy import check_posting
 
 Direction = Literal["debit", "credit"]
@@ -76,11 +76,17 @@ def journal(
 
 
 def charge_journal(charge: OrderCharged, *, created_at: str) -> list[Entry]:
-    """The PSP owes us the charged amount; we owe it to the seller."""
+    """The PSP owes us the charged amount; we owe the seller their share of it, and the commission is the
+    platform's revenue. A zero share is left out (a commission of the whole amount, or none at all)."""
+    lines: list[tuple[str, Direction, int]] = [(PSP_RECEIVABLE, "debit", charge.amount)]
+    if charge.seller_amount:
+        lines.append((seller_payable(charge.seller_id), "credit", charge.seller_amount))
+    if charge.application_fee:
+        lines.append((PLATFORM_REVENUE, "credit", charge.application_fee))
     return journal(
         "charge",
         charge.payment_order_id,
-        [(PSP_RECEIVABLE, "debit", charge.amount), (seller_payable(charge.seller_id), "credit", charge.amount)],
+        lines,
         currency=charge.currency,
         payment_order_id=charge.payment_order_id,
         created_at=created_at,

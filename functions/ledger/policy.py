@@ -17,6 +17,7 @@ from functions.ledger.accounts import (
     BANK_CASH,
     DISPUTE_RESERVE_FORMAT,
     PAYOUT_IN_TRANSIT_FORMAT,
+    PLATFORM_REVENUE,
     PSP_FEE_EXPENSE,
     PSP_RECEIVABLE,
     SELLER_PAYABLE_FORMAT,
@@ -105,11 +106,11 @@ def _refund_ids(posting: JournalPosting) -> str | None:
     return None
 
 
-def _refund(debit: str, credit: str) -> KindRule:
+def _refund(*lines: tuple[str, Direction], optional: frozenset[int]) -> KindRule:
     return KindRule(
         producer="wallet",
-        lines=(LineRule(_account(debit), "debit"), LineRule(_account(credit), "credit")),
-        optional=frozenset(),
+        lines=tuple(LineRule(_account(template), direction) for template, direction in lines),
+        optional=optional,
         check_ids=_refund_ids,
         books_order=True,
     )
@@ -161,9 +162,20 @@ ALLOWED_KINDS: dict[str, KindRule] = {
         optional=frozenset({0, 1}),
         check_ids=_settlement_ids,
     ),
-    # The wallet (functions/wallet/refunds.py), after it debited a refund, or restored one the PSP failed.
-    "refund": _refund(SELLER_PAYABLE_FORMAT, PSP_RECEIVABLE),
-    "refund_reversal": _refund(PSP_RECEIVABLE, SELLER_PAYABLE_FORMAT),
+    # The wallet (functions/wallet/refunds.py), after it debited a refund, or restored one the PSP failed: the
+    # seller's part and the commission's part (either may be nothing, not both: a journal is never empty).
+    "refund": _refund(
+        (SELLER_PAYABLE_FORMAT, "debit"),
+        (PLATFORM_REVENUE, "debit"),
+        (PSP_RECEIVABLE, "credit"),
+        optional=frozenset({0, 1}),
+    ),
+    "refund_reversal": _refund(
+        (PSP_RECEIVABLE, "debit"),
+        (SELLER_PAYABLE_FORMAT, "credit"),
+        (PLATFORM_REVENUE, "credit"),
+        optional=frozenset({1, 2}),
+    ),
 }
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from functions.common.events import OrderStatus
 from functions.common.ids import ExternalId
-from functions.common.money import AmountMinor, Currency, check_amounts
+from functions.common.money import AmountMinor, Currency, PartMinor, check_amounts
 
 PaymentStatus = Literal["PROCESSING", "SUCCEEDED", "PARTIALLY_FAILED", "FAILED"]
 
@@ -24,6 +24,19 @@ class OrderRequest(BaseModel):
     seller_id: ExternalId
     amount: AmountMinor
     payment_method: ExternalId | None = Field(default=None, description="Split tender: this order's token.")
+    application_fee: PartMinor = Field(
+        default=0,
+        description="The marketplace's commission on this order, in minor units, at most its amount: the seller "
+        "is credited amount - application_fee and the fee is booked to platform_revenue.",
+    )
+
+    @field_validator("application_fee")
+    @classmethod
+    def _fee_within_amount(cls, fee: int, info: ValidationInfo) -> int:
+        amount = info.data.get("amount")  # absent when the amount itself was refused
+        if amount is not None and fee > amount:
+            raise ValueError(f"must be at most the order's amount, {amount}")
+        return fee
 
 
 class PaymentRequest(BaseModel):
@@ -38,7 +51,12 @@ class PaymentRequest(BaseModel):
                     "payment_method": "tok_visa",
                     "orders": [
                         {"payment_order_id": "po_1", "seller_id": "seller_a", "amount": 1099},
-                        {"payment_order_id": "po_2", "seller_id": "seller_b", "amount": 2500},
+                        {
+                            "payment_order_id": "po_2",
+                            "seller_id": "seller_b",
+                            "amount": 2500,
+                            "application_fee": 250,
+                        },
                     ],
                     "metadata": {"cart": "cart_42"},
                 }
@@ -85,6 +103,7 @@ class OrderView(BaseModel):
     payment_order_id: str
     seller_id: str
     amount: int
+    application_fee: int = 0
     payment_method: str
     status: OrderStatus = "NOT_STARTED"
     psp_reference: str | None = None
@@ -118,6 +137,7 @@ class OrderResponse(BaseModel):
     payment_order_id: str
     seller_id: str
     amount: int
+    application_fee: int = Field(default=0, description="The marketplace's commission on the order (minor units).")
     status: OrderStatus
     psp_reference: str | None = None
     failure_code: str | None = None

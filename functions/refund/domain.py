@@ -86,6 +86,15 @@ def orphan_refund_id(payment_order_id: str) -> str:
     return deterministic_id("rf", ORPHAN_REASON, payment_order_id)
 
 
+def request_fingerprint(request: RefundRequest) -> str:
+    body = request.model_dump(mode="json")
+    if body["refund_application_fee"]:
+        # The default the field was added with: left out, a refund stored before commissions existed keeps
+        # its fingerprint, and a retry of its request still matches.
+        del body["refund_application_fee"]
+    return fingerprint(body)
+
+
 def _same_request(existing: Refund, request_print: str) -> Refund:
     if existing.request_fingerprint != request_print:
         raise IdempotencyKeyReused(IDEMPOTENCY_PARAM)
@@ -112,6 +121,7 @@ def _charge_of(payment_order_id: str, *, store: RefundStore, orders: ChargedOrde
         currency=order.currency,
         charged=order.amount,
         charge_reference=order.psp_reference,
+        application_fee=order.application_fee,
     )
 
 
@@ -129,7 +139,7 @@ def request_refund(
     stream hands it to the executor. Concurrent refunds of one order cannot exceed its charge: the
     reservation is one conditional update of the charge's refunded total."""
     refund_id = refund_id_for(caller, idempotency_key)
-    request_print = fingerprint(request.model_dump(mode="json"))
+    request_print = request_fingerprint(request)
     existing = store.get(refund_id)
     if existing is not None:
         return _same_request(existing, request_print)
@@ -149,6 +159,8 @@ def request_refund(
             amount=amount,
             currency=charge.currency,
             reason=request.reason,
+            refund_application_fee=request.refund_application_fee,
+            application_fee_refunded=charge.fee_share(amount) if request.refund_application_fee else 0,
             charge_reference=charge.charge_reference,
             created_at=stamp,
             updated_at=stamp,
@@ -204,6 +216,7 @@ def refund_orphan_charge(order: OrderExecution, *, store: RefundStore, now: Cloc
         reason=ORPHAN_REASON,
         charge_reference=order.orphan_psp_reference,
         orphan=True,
+        refund_application_fee=False,  # the seller was never credited, nor the platform its fee
         created_at=stamp,
         updated_at=stamp,
     )
@@ -243,6 +256,7 @@ def hand_on(refund: Refund, *, wallet: Publisher) -> None:
                 payment_id=refund.payment_id,
                 seller_id=refund.seller_id,
                 amount=refund.amount,
+                application_fee_refunded=refund.application_fee_refunded,
                 currency=refund.currency,
                 movement=movement,
             )

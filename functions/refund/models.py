@@ -34,6 +34,12 @@ class RefundRequest(BaseModel):
         "never exceed its charge (else 422 refund_exceeds_charge).",
     )
     reason: RefundReason = Field(default="requested_by_customer")
+    refund_application_fee: bool = Field(
+        default=True,
+        description="Whether the marketplace gives back its commission in proportion to the refund (rounded "
+        "down; the refund that completes the charge takes the rest). false: the platform keeps its fee and the "
+        "seller's wallet gives back the whole refund.",
+    )
 
 
 class Refund(BaseModel):
@@ -48,6 +54,10 @@ class Refund(BaseModel):
     reason: RefundReason
     status: RefundStatus = "PENDING"
     failure_code: str | None = None
+    # The part of `amount` that comes out of the platform's commission (the rest out of the seller's wallet),
+    # fixed when the refund is stored; 0 when refund_application_fee is false, or the order took no fee.
+    refund_application_fee: bool = True
+    application_fee_refunded: int = 0
     charge_reference: str  # the PSP's charge being refunded
     psp_refund_id: str | None = None
     psp_status: PspRefundStatus | None = None  # what the PSP last said; None until it was asked
@@ -73,10 +83,23 @@ class ChargeRefunds(BaseModel):
     refunded: int = 0
     charge_reference: str
     orphan: bool = False
+    application_fee: int = 0  # the order's commission
+    # Of the pending and succeeded refunds that give back the fee: their amounts, and the fee they give back.
+    fee_basis: int = 0
+    fee_refunded: int = 0
 
     @property
     def refundable(self) -> int:
         return self.charged - self.refunded
+
+    def fee_share(self, amount: int) -> int:
+        """The commission a refund of `amount` gives back: the fee in proportion to all fee-giving refunds so
+        far (rounded down), less what they gave back already. So the shares add up to the whole fee when the
+        charge is refunded in full, whatever the pieces, and never to more; nor is one larger than its refund."""
+        if self.application_fee == 0:
+            return 0
+        due = (self.fee_basis + amount) * self.application_fee // self.charged - self.fee_refunded
+        return max(0, min(due, amount, self.application_fee - self.fee_refunded))
 
 
 class RefundResponse(BaseModel):
@@ -87,6 +110,11 @@ class RefundResponse(BaseModel):
     status: RefundStatus
     reason: RefundReason
     failure_code: str | None = None
+    application_fee_refunded: int = Field(
+        default=0,
+        description="The part of the amount given back from the marketplace's commission; the rest comes "
+        "out of the seller's wallet.",
+    )
     created_at: str
 
     @classmethod

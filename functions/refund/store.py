@@ -72,33 +72,7 @@ class DynamoRefundStore:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": _typed(charge_key(charge.payment_order_id)),
-                            "UpdateExpression": (
-                                "SET payment_order_id = :po, payment_id = :pid, seller_id = :seller, "
-                                "currency = :currency, charged = :charged, charge_reference = :ref, orphan = :orphan "
-                                "ADD refunded :amount"
-                            ),
-                            # The limit is computed from the charge, which never changes: the sum of the
-                            # refunds stays within it however many requests race.
-                            "ConditionExpression": "attribute_not_exists(refunded) OR refunded <= :limit",
-                            "ExpressionAttributeValues": _typed(
-                                {
-                                    ":po": charge.payment_order_id,
-                                    ":pid": charge.payment_id,
-                                    ":seller": charge.seller_id,
-                                    ":currency": charge.currency,
-                                    ":charged": charge.charged,
-                                    ":ref": charge.charge_reference,
-                                    ":orphan": charge.orphan,
-                                    ":amount": refund.amount,
-                                    ":limit": charge.charged - refund.amount,
-                                }
-                            ),
-                        }
-                    },
+                    {"Update": {"TableName": self.table_name, **_reservation_update(refund, charge)}},
                 ]
             )
         except ClientError as error:
@@ -172,15 +146,7 @@ class DynamoRefundStore:
                             "ExpressionAttributeValues": _typed(values),
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": _typed(charge_key(refund.payment_order_id)),
-                            "UpdateExpression": "ADD refunded :release",
-                            "ConditionExpression": "refunded >= :amount",
-                            "ExpressionAttributeValues": _typed({":release": -refund.amount, ":amount": refund.amount}),
-                        }
-                    },
+                    {"Update": {"TableName": self.table_name, **_release_update(refund)}},
                 ]
             )
         except ClientError as error:
@@ -253,6 +219,61 @@ class DynamoRefundStore:
                 raise LookupError(f"refund {refund_id} is not stored") from error
             return current
         return refund_from_item(item)
+
+
+def _reservation_update(refund: Refund, charge: ChargeRefunds) -> dict[str, Any]:
+    """The charge item's part of storing a refund: add its amount to `refunded` within the charge and, if it
+    gives back the commission, its amount and share to the fee totals. The limit is computed from the charge,
+    which never changes, so the refunds stay within it however many requests race. A share was computed from
+    the fee totals as read, so it is stored only if they have not moved since (else: read again, recompute)."""
+    values: dict[str, Any] = {
+        ":po": charge.payment_order_id,
+        ":pid": charge.payment_id,
+        ":seller": charge.seller_id,
+        ":currency": charge.currency,
+        ":charged": charge.charged,
+        ":ref": charge.charge_reference,
+        ":orphan": charge.orphan,
+        ":fee": charge.application_fee,
+        ":amount": refund.amount,
+        ":limit": charge.charged - refund.amount,
+    }
+    adds = ["refunded :amount"]
+    condition = "(attribute_not_exists(refunded) OR refunded <= :limit)"
+    if refund.refund_application_fee:
+        adds += ["fee_basis :amount", "fee_refunded :share"]
+        values[":share"] = refund.application_fee_refunded
+        if charge.application_fee:
+            values |= {":basis_seen": charge.fee_basis, ":fee_seen": charge.fee_refunded}
+            seen = "fee_basis = :basis_seen AND fee_refunded = :fee_seen"
+            if charge.fee_basis == 0 and charge.fee_refunded == 0:
+                seen = f"(attribute_not_exists(fee_basis) OR ({seen}))"
+            condition += f" AND {seen}"
+    return {
+        "Key": _typed(charge_key(charge.payment_order_id)),
+        "UpdateExpression": (
+            "SET payment_order_id = :po, payment_id = :pid, seller_id = :seller, currency = :currency, "
+            "charged = :charged, charge_reference = :ref, orphan = :orphan, application_fee = :fee "
+            "ADD " + ", ".join(adds)
+        ),
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": _typed(values),
+    }
+
+
+def _release_update(refund: Refund) -> dict[str, Any]:
+    """The charge item's part of failing a refund: exactly what its reservation added, taken back."""
+    values: dict[str, Any] = {":release": -refund.amount, ":amount": refund.amount}
+    adds = ["refunded :release"]
+    if refund.refund_application_fee:
+        adds += ["fee_basis :release", "fee_refunded :share_release"]
+        values[":share_release"] = -refund.application_fee_refunded
+    return {
+        "Key": _typed(charge_key(refund.payment_order_id)),
+        "UpdateExpression": "ADD " + ", ".join(adds),
+        "ConditionExpression": "refunded >= :amount",
+        "ExpressionAttributeValues": _typed(values),
+    }
 
 
 def _fields(item: dict[str, Any]) -> dict[str, Any]:

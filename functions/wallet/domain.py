@@ -38,7 +38,7 @@ def credit_order(charge: OrderCharged, *, store: WalletStore, ledger: Publisher)
     credited = store.credit_once(
         seller_id=charge.seller_id,
         currency=charge.currency,
-        amount=charge.amount,
+        amount=charge.seller_amount,  # the commission is the platform's, never the seller's
         applied_marker=f"charge#{charge.payment_order_id}",
     )
     # The hand-off is re-sent on redelivery too: a crash after the credit must not strand the order.

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from functions.common.events import JournalPosting, PostingLine
 from functions.common.refund_events import RefundMoney
-from functions.ledger.accounts import PSP_RECEIVABLE, seller_payable
+from functions.ledger.accounts import PLATFORM_REVENUE, PSP_RECEIVABLE, seller_payable
 
 # The ledger postings producer name of the wallet (functions/ledger/policy.py).
 PRODUCER = "wallet"
@@ -39,21 +39,25 @@ def restore_marker(refund_id: str) -> str:
 
 
 def refund_posting(message: RefundMoney) -> JournalPosting:
-    """The refund journal: we owe the seller less (seller_payable debit), the PSP holds less of ours
-    (psp_receivable credit): it paid the buyer back. A restore books the exact reverse."""
-    payable, receivable = seller_payable(message.seller_id), PSP_RECEIVABLE
+    """The refund journal: we owe the seller less (seller_payable debit) and the platform gives back its share
+    of the commission (platform_revenue debit), since the PSP holds less of ours (psp_receivable credit): it
+    paid the buyer back. A zero line is left out. A restore books the exact reverse."""
+    taken = [
+        (account, amount)
+        for account, amount in (
+            (seller_payable(message.seller_id), message.seller_amount),
+            (PLATFORM_REVENUE, message.application_fee_refunded),
+        )
+        if amount
+    ]
     if message.movement == "debit":
         kind = REFUND_JOURNAL
-        lines = [
-            PostingLine(account=payable, direction="debit", amount=message.amount),
-            PostingLine(account=receivable, direction="credit", amount=message.amount),
-        ]
+        lines = [PostingLine(account=account, direction="debit", amount=amount) for account, amount in taken]
+        lines.append(PostingLine(account=PSP_RECEIVABLE, direction="credit", amount=message.amount))
     else:
         kind = REFUND_REVERSAL_JOURNAL
-        lines = [
-            PostingLine(account=receivable, direction="debit", amount=message.amount),
-            PostingLine(account=payable, direction="credit", amount=message.amount),
-        ]
+        lines = [PostingLine(account=PSP_RECEIVABLE, direction="debit", amount=message.amount)]
+        lines += [PostingLine(account=account, direction="credit", amount=amount) for account, amount in taken]
     return JournalPosting(
         producer=PRODUCER,
         kind=kind,
@@ -71,14 +75,14 @@ def apply_refund_money(message: RefundMoney, *, store: RefundWallet, ledger: Pub
         moved = store.debit_once(
             seller_id=message.seller_id,
             currency=message.currency,
-            amount=message.amount,
+            amount=message.seller_amount,
             applied_marker=refund_marker(message.refund_id),
         )
     else:
         moved = store.credit_once(
             seller_id=message.seller_id,
             currency=message.currency,
-            amount=message.amount,
+            amount=message.seller_amount,
             applied_marker=restore_marker(message.refund_id),
         )
     # Re-sent on redelivery too: a crash after the wallet moved must not strand the journal.

@@ -21,7 +21,7 @@ from functions.common import decided_index
 from functions.common.clock import iso, utc_now
 from functions.common.dynamo import table
 from functions.common.events import OrderCharged
-from functions.ledger.domain import charge_journal
+from functions.ledger.domain import charge_journal, journal
 from functions.psp.models import ChargeResult
 from functions.wallet import keys
 from functions.wallet.store import DynamoWalletStore
@@ -59,19 +59,23 @@ def _order(settings: AuditorSettings, order_id: str, status: str, **extra: Any) 
     table(settings.orders_table).put_item(Item=item | extra)
 
 
-def _succeed_fully(settings: AuditorSettings, ports: AuditPorts, order_id: str) -> None:
-    """An order the whole pay-in path handled: decided, credited once, booked once."""
-    _order(settings, order_id, "SUCCEEDED")
+def _succeed_fully(
+    settings: AuditorSettings, ports: AuditPorts, order_id: str, *, fee: int = 0, booked_fee: int | None = None
+) -> None:
+    """An order the whole pay-in path handled: decided, credited once, booked once (with `booked_fee` as
+    the commission in its journal and wallet credit, when that is planted to differ from the order's)."""
+    _order(settings, order_id, "SUCCEEDED", application_fee=fee)
     charge = OrderCharged(
         payment_id=f"pay_{order_id}",
         payment_order_id=order_id,
         seller_id="seller_a",
         amount=1500,
+        application_fee=fee if booked_fee is None else booked_fee,
         currency="USD",
         psp_reference=f"ch_{order_id}",
     )
     DynamoWalletStore(settings.wallet_table).credit_once(
-        seller_id="seller_a", currency="USD", amount=1500, applied_marker=f"charge#{order_id}"
+        seller_id="seller_a", currency="USD", amount=charge.seller_amount, applied_marker=f"charge#{order_id}"
     )
     assert ports.journals.append(charge_journal(charge, created_at=iso(utc_now())))
 
@@ -80,9 +84,12 @@ def _succeed_fully(settings: AuditorSettings, ports: AuditPorts, order_id: str) 
 def audited(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> tuple[AuditorSettings, AuditPorts]:
     use_function_env(HANDLER)
     settings = AuditorSettings.from_env()
-    psp = PspCharges({"po_ok": ChargeResult(status="succeeded", psp_reference="ch_po_ok")})
+    psp = PspCharges(
+        {order_id: ChargeResult(status="succeeded", psp_reference=f"ch_{order_id}") for order_id in ("po_ok", "po_fee")}
+    )
     ports = replace(build_ports(settings), charges=psp)  # type: ignore[arg-type]
     _succeed_fully(settings, ports, "po_ok")
+    _succeed_fully(settings, ports, "po_fee", fee=300)  # 1,200 to the seller, 300 to platform_revenue
     return settings, ports
 
 
@@ -100,7 +107,7 @@ def _audit(ports: AuditPorts) -> AuditReport:
 def test_a_consistent_stack_has_no_violation(audited: tuple[AuditorSettings, AuditPorts]) -> None:
     _, ports = audited
     report = _audit(ports)
-    assert (report.findings, report.orders_checked) == ([], 1)
+    assert (report.findings, report.orders_checked) == ([], 2)
     assert report.violations == dict.fromkeys(CHECKS, 0)
 
 
@@ -125,6 +132,22 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
     psp.charges["po_orphan"] = ChargeResult(status="succeeded", psp_reference="ch_po_orphan")
     # And an order EXECUTING for five hours
     _order(settings, "po_stuck", "EXECUTING", open_bucket="OPEN", open_since=iso(utc_now() - timedelta(hours=5)))
+    # And an order with a commission of 300 whose journal and credit gave the seller all 1,500
+    psp.charges["po_fee_lost"] = ChargeResult(status="succeeded", psp_reference="ch_po_fee_lost")
+    _succeed_fully(settings, ports, "po_fee_lost", fee=300, booked_fee=0)
+    # And an order whose refund journal gave back 400 of its 300 commission
+    psp.charges["po_fee_over"] = ChargeResult(status="succeeded", psp_reference="ch_po_fee_over")
+    _succeed_fully(settings, ports, "po_fee_over", fee=300)
+    assert ports.journals.append(
+        journal(
+            "refund",
+            "rf_planted",
+            [("platform_revenue", "debit", 400), ("psp_receivable", "credit", 400)],
+            currency="USD",
+            payment_order_id="po_fee_over",
+            created_at=iso(utc_now()),
+        )
+    )
     # And a message in the ledger queue's DLQ
     dlq = next(url for url in settings.queue_urls if "LedgerQueueDlq" in url)
     boto3.client("sqs").send_message(QueueUrl=dlq, MessageBody="{}")
@@ -140,7 +163,8 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
             (
                 "wallet_matches_ledger",
                 (("currency", "USD"), ("seller_id", "seller_a")),
-                "wallet available 1501 / reserved 0, ledger seller_payable:seller_a 1500 / payout in transit 0 "
+                # po_ok 1,500 + po_fee 1,200 + po_fee_lost 1,500 + po_fee_over 1,200, and the planted 1
+                "wallet available 5401 / reserved 0, ledger seller_payable:seller_a 5400 / payout in transit 0 "
                 "+ dispute reserve 0",
             ),
             ("trial_balance_zero", (("currency", "EUR"),), "debits 5 != credits 0"),
@@ -148,7 +172,21 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
             (
                 "succeeded_orders_complete",
                 order_ids,
-                f"charge journal {_journal_id('po_lost')} has 0 lines, not a balanced pair of 1500",
+                f"charge journal {_journal_id('po_lost')} is [], not [('psp_receivable', 'debit', 1500), "
+                "('seller_payable:seller_a', 'credit', 1500)] (amount 1500, application fee 0)",
+            ),
+            (
+                "succeeded_orders_complete",
+                _ids("po_fee_lost"),
+                f"charge journal {_journal_id('po_fee_lost')} is [('psp_receivable', 'debit', 1500), "
+                "('seller_payable:seller_a', 'credit', 1500)], not [('platform_revenue', 'credit', 300), "
+                "('psp_receivable', 'debit', 1500), ('seller_payable:seller_a', 'credit', 1200)] "
+                "(amount 1500, application fee 300)",
+            ),
+            (
+                "commission_within_fee",
+                _ids("po_fee_over"),
+                "the order's journals leave platform_revenue -100, outside 0..300",
             ),
             (
                 "failed_orders_uncharged",
@@ -168,16 +206,22 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
             ("dead_letter_queues_empty", (("queue", dlq.rsplit("/", 1)[-1]),), "1 messages"),
         ]
     )
-    assert report.orders_checked == 4  # decided in the window: po_ok, po_lost, po_charged, po_orphan
+    # decided in the window: po_ok, po_fee, po_lost, po_fee_lost, po_fee_over, po_charged, po_orphan
+    assert report.orders_checked == 7
     assert report.violations == {
         "wallet_matches_ledger": 1,
         "trial_balance_zero": 1,
-        "succeeded_orders_complete": 2,
+        "succeeded_orders_complete": 3,
         "failed_orders_uncharged": 1,
         "processing_past_deadline": 1,
         "dead_letter_queues_empty": 1,
         "refunds_match_psp": 0,
+        "commission_within_fee": 1,
     }
+
+
+def _ids(order_id: str) -> tuple[tuple[str, str], ...]:
+    return (("payment_id", f"pay_{order_id}"), ("payment_order_id", order_id), ("seller_id", "seller_a"))
 
 
 def _journal_id(order_id: str) -> str:
