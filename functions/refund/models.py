@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from functions.common.ids import ExternalId
 from functions.common.money import AmountMinor
@@ -34,7 +34,7 @@ class RefundRequest(BaseModel):
         "never exceed its charge (else 422 refund_exceeds_charge).",
     )
     reason: RefundReason = Field(default="requested_by_customer")
-    refund_application_fee: bool = Field(
+    refund_application_fee: StrictBool = Field(
         default=True,
         description="Whether the marketplace gives back its commission in proportion to the refund (rounded "
         "down; the refund that completes the charge takes the rest). false: the platform keeps its fee and the "
