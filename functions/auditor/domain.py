@@ -184,10 +184,10 @@ def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
             f"charge journal {journal_id} is {sorted(lines)}, not {sorted(expected)} "
             f"(amount {order.amount}, application fee {order.application_fee})"
         )
-    findings = [Finding(check="succeeded_orders_complete", message=problem, ids=_order_ids(order)) for problem in problems]
-    revenue = sum(
-        e.amount if e.direction == "credit" else -e.amount for e in entries if e.account == PLATFORM_REVENUE
-    )
+    findings = [
+        Finding(check="succeeded_orders_complete", message=problem, ids=_order_ids(order)) for problem in problems
+    ]
+    revenue = sum(e.amount if e.direction == "credit" else -e.amount for e in entries if e.account == PLATFORM_REVENUE)
     if not 0 <= revenue <= order.application_fee:
         findings.append(
             Finding(

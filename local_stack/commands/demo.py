@@ -63,7 +63,9 @@ class Tour:
     def seller(self, name: str) -> str:
         return f"{name}_{self.tag}"
 
-    def checkout(self, *orders: tuple[str, int, str]) -> dict[str, Any]:
+    def checkout(self, *orders: tuple[str, int, str], fees: dict[str, int] | None = None) -> dict[str, Any]:
+        """`fees`: the marketplace's commission on a seller's order, by seller name."""
+        commissions = fees or {}
         return {
             "checkout_id": f"co_{uuid.uuid4().hex[:8]}",
             "buyer_id": f"buyer_{self.tag}",
@@ -75,6 +77,7 @@ class Tour:
                     "seller_id": self.seller(s),
                     "amount": a,
                     "payment_method": token,
+                    "application_fee": commissions.get(s, 0),
                 }
                 for s, a, token in orders
             ],
@@ -92,8 +95,8 @@ class Tour:
         for order in payment["orders"]:
             charges = self.psp(f"/v1/charges?merchant_reference={order['payment_order_id']}")["data"]
             print(
-                f"  {order['seller_id']:<22} {order['amount']:>6} {order['status']:<9} "
-                f"{order['failure_code'] or '':<15} PSP charges: {len(charges)}"
+                f"  {order['seller_id']:<22} {order['amount']:>6} fee {order['application_fee']:>4} "
+                f"{order['status']:<9} {order['failure_code'] or '':<15} PSP charges: {len(charges)}"
             )
         payment["idempotency_key"] = key
         return payment
@@ -107,7 +110,10 @@ def refund_tour(tour: Tour, order: dict[str, Any]) -> None:
     print(f"\n== 5. A refund of part of carol's order ({order['amount']}), then one too many")
     request = {"payment_order_id": order["payment_order_id"], "amount": 1200, "reason": "requested_by_customer"}
     status, _, accepted = tour.call("POST", "/v1/refunds", request, uuid.uuid4().hex)
-    print(f"POST /v1/refunds -> {status} {accepted['status']} amount={accepted['amount']}")
+    print(
+        f"POST /v1/refunds -> {status} {accepted['status']} amount={accepted['amount']}, "
+        f"of which the commission gives back {accepted['application_fee_refunded']}"
+    )
     refund = tour.until(f"/v1/refunds/{accepted['refund_id']}", lambda r: r["status"] in ("SUCCEEDED", "FAILED"))
     psp_refunds = tour.psp(f"/v1/refunds?merchant_reference={refund['refund_id']}")["data"]
     print(
@@ -128,10 +134,15 @@ def run(args: argparse.Namespace) -> int:
     tour = Tour(state, args.timeout)
 
     first = tour.pay(
-        "1. A checkout with three sellers",
-        tour.checkout(("alice", 1099, "tok_visa"), ("bob", 2500, "tok_visa"), ("carol", 4200, "tok_visa")),
+        "1. A checkout with three sellers; the marketplace takes a commission of 420 on carol's order",
+        tour.checkout(
+            ("alice", 1099, "tok_visa"), ("bob", 2500, "tok_visa"), ("carol", 4200, "tok_visa"), fees={"carol": 420}
+        ),
     )
     print(f"wallets: alice={tour.wallet('alice')} bob={tour.wallet('bob')} carol={tour.wallet('carol')}")
+    revenue = tour.call("GET", f"/v1/ledger/entries?payment_order_id={first['orders'][2]['payment_order_id']}")[2]
+    fee_lines = [e["amount"] for e in revenue["entries"] if e["account"] == "platform_revenue"]
+    print(f"carol is credited 4200 - 420; platform_revenue is credited {fee_lines}")
 
     tour.pay(
         "2. A decline among successful orders",

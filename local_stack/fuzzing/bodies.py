@@ -80,6 +80,8 @@ def valid_payment(rng: random.Random, tag: str, index: int, sellers: tuple[str, 
         }
         if rng.random() < 0.3:
             order["payment_method"] = rng.choice(FAST_TOKENS)
+        if rng.random() < 0.3:  # a commission: none, the least, a tenth, or all of the amount
+            order["application_fee"] = rng.choice((0, 1, order["amount"] // 10, order["amount"]))
         orders.append(order)
     body: dict[str, Any] = {
         "checkout_id": f"co_{tag}_{index}",
@@ -175,7 +177,7 @@ class BodyMutator:
         if "currency" in body:
             mutations.append(self.bad_currency)
         if "orders" in body:
-            mutations += [self.bad_orders, self.bad_metadata]
+            mutations += [self.bad_orders, self.bad_metadata, self.bad_fee]
         return rng.choice(mutations)(rng, copy.deepcopy(body))
 
     def delete_field(self, rng: random.Random, body: dict[str, Any]) -> tuple[str, bytes]:
@@ -206,6 +208,14 @@ class BodyMutator:
             return f"{_name(path)} = {raw[:10]!r}", encode(body).replace(b'"__AMOUNT__"', raw)
         _set(body, path, value)
         return f"{_name(path)} = {str(value)[:30]}", encode(body)
+
+    def bad_fee(self, rng: random.Random, body: dict[str, Any]) -> tuple[str, bytes]:
+        """An order's application fee above its amount, below zero, fractional, or not a number."""
+        index = rng.randrange(len(body["orders"]))
+        amount = body["orders"][index]["amount"]
+        value = rng.choice((amount + 1, -1, 10.5, "100", None, True, 2**63))
+        body["orders"][index]["application_fee"] = value
+        return f"orders[{index}].application_fee = {json.dumps(value)[:30]}", encode(body)
 
     def bad_id(self, rng: random.Random, body: dict[str, Any]) -> tuple[str, bytes]:
         paths: list[tuple[Any, ...]] = [(name,) for name in self.ids]

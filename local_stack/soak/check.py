@@ -3,7 +3,8 @@ API (never the tables), once the system is quiet:
 
 - every payment and order is decided (nothing PROCESSING), with the outcome its token calls for;
 - every SUCCEEDED order was charged exactly once at the PSP, for its amount, credited and booked once
-  (its ledger entries: one debit and one credit of the amount);
+  (its ledger entries: the amount debited to psp_receivable, credited to the seller less the order's
+  application fee and the fee to platform_revenue);
 - a FAILED order has no successful charge - or it is an orphan charge, which the system records and
   refunds: counted, not a violation;
 - every closed payout matches the PSP's payouts: PAID exactly once, FAILED never paid;
@@ -77,7 +78,7 @@ def check_checkout(http: SoakHttp, checkout: Checkout) -> tuple[list[Finding], d
         charges = http.psp(f"/v1/charges?merchant_reference={order_id}")["data"]
         succeeded = _successful(charges)
         if order["status"] == "SUCCEEDED":
-            credited[(order["seller_id"], currency)] += int(order["amount"])
+            credited[(order["seller_id"], currency)] += int(order["amount"]) - int(order["application_fee"])
             findings += _check_charged_once(http, order, succeeded)
         elif order["status"] == "FAILED" and succeeded:
             findings.append(
@@ -105,8 +106,14 @@ def _check_charged_once(http: SoakHttp, order: dict[str, Any], succeeded: list[d
     if not (order["wallet_updated"] and order["ledger_updated"]):
         findings.append(Finding("credited_and_booked", (order_id,), "wallet or ledger not updated"))
     entries = http.get(f"/v1/ledger/entries?payment_order_id={order_id}")["entries"]
-    booked = sorted((e["direction"], e["amount"]) for e in entries)
-    if booked != [("credit", order["amount"]), ("debit", order["amount"])]:
+    booked = sorted((e["account"], e["direction"], e["amount"]) for e in entries)
+    fee = order["application_fee"]
+    expected = [("psp_receivable", "debit", order["amount"])]
+    expected += (
+        [(f"seller_payable:{order['seller_id']}", "credit", order["amount"] - fee)] if order["amount"] > fee else []
+    )
+    expected += [("platform_revenue", "credit", fee)] if fee else []
+    if booked != sorted(expected):
         findings.append(Finding("booked_once", (order_id,), f"ledger entries {booked}"))
     return findings
 

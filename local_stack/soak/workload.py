@@ -59,6 +59,8 @@ def build_workload(seed: int, checkouts: int, *, tag: str) -> Workload:
     """The same seed gives the same checkouts (sellers, amounts, tokens, currencies); `tag` only keeps the
     ids of one run apart from another's on the same stack."""
     draws = random.Random(f"{seed}:workload")
+    # Commissions draw from their own stream, so a seed's checkouts are the same as before fees existed.
+    fees = random.Random(f"{seed}:fees")
     sellers = [f"seller_{tag}_{i}" for i in range(max(5, checkouts // 4))]
     tokens, weights = list(TOKEN_WEIGHTS), list(TOKEN_WEIGHTS.values())
     built = []
@@ -74,6 +76,10 @@ def build_workload(seed: int, checkouts: int, *, tag: str) -> Workload:
             }
             if draws.random() < 0.5:  # split tender: the order's own token
                 order["payment_method"] = draws.choices(tokens, weights)[0]
+            if fees.random() < 0.4:  # the marketplace's commission: up to a fifth, sometimes all of it
+                order["application_fee"] = (
+                    order["amount"] if fees.random() < 0.05 else fees.randint(0, order["amount"] // 5)
+                )
             orders.append(order)
         body = {
             "checkout_id": f"co_{tag}_{number}",

@@ -45,9 +45,7 @@ def platform_revenue(api: ApiClient, *payment_order_ids: str) -> int:
     wanted = set(payment_order_ids)
     entries = api.get(f"/v1/ledger/entries?account={PLATFORM}").body["entries"]
     return sum(
-        e["amount"] if e["direction"] == "credit" else -e["amount"]
-        for e in entries
-        if e["payment_order_id"] in wanted
+        e["amount"] if e["direction"] == "credit" else -e["amount"] for e in entries if e["payment_order_id"] in wanted
     )
 
 
@@ -90,7 +88,11 @@ def test_the_seller_is_credited_the_amount_less_the_fee_and_the_platform_the_fee
     # And each charge journal splits the charge; a zero share is no line
     po = [o["payment_order_id"] for o in orders]
     assert journal_lines(api, po[0]) == sorted(
-        [("psp_receivable", "debit", 10_000), (f"seller_payable:{sellers[0]}", "credit", 8500), (PLATFORM, "credit", 1500)]
+        [
+            ("psp_receivable", "debit", 10_000),
+            (f"seller_payable:{sellers[0]}", "credit", 8500),
+            (PLATFORM, "credit", 1500),
+        ]
     )
     assert journal_lines(api, po[1]) == sorted(
         [("psp_receivable", "debit", 3333), (f"seller_payable:{sellers[1]}", "credit", 3333)]

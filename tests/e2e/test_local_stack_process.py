@@ -192,6 +192,8 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "payout-account -> 200 VERIFIED, shown as ...6789",
             ": PAID to ...6789;",
             "above the balance -> 422 insufficient_funds",
+            "carol is credited 4200 - 420; platform_revenue is credited [420]",
+            "amount=1200, of which the commission gives back 120",
             "PSP refunds: [(1200, 'succeeded')]",
             "above what is left of the charge -> 422 refund_exceeds_charge",
             "charge.dispute.created -> dispute dp_",

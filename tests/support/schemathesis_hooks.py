@@ -1,9 +1,10 @@
 """Schemathesis hooks (schemathesis.toml loads them) for what JSON Schema cannot say about this API.
 
 - Positive test cases keep to the body rules the document states in words: no payment_order_id twice in
-  one request, nothing that looks like a card number, at most 64 KB, no amount above its currency's
-  maximum (the schema's `maximum` is the largest of any currency). The API refuses those with 400 (as
-  documented), so a generated "valid" request breaking one would be a false failure.
+  one request, no order's application_fee above its amount, nothing that looks like a card number, at
+  most 64 KB, no amount above its currency's maximum (the schema's `maximum` is the largest of any
+  currency). The API refuses those with 400 (as documented), so a generated "valid" request breaking one
+  would be a false failure.
 - Positive POST /v1/payments calls get a fresh Idempotency-Key and fresh payment_order_ids: both are unique
   by design (a reused order id answers 409 duplicate_payment_order, a reused key with another body 422),
   and generated values repeat ("0", "0", ...), so otherwise nearly every payment after the first is a
@@ -62,11 +63,17 @@ def _breaks_body_rules(body: Any) -> bool:
     order_ids = [o.get("payment_order_id") for o in orders]
     if len(order_ids) != len(set(order_ids)):
         return True
+    if any(_number(o.get("application_fee")) > _number(o.get("amount")) for o in orders):
+        return True
     return (
         _above_currency_maximum(body.get("currency"), [body.get("amount"), *(o.get("amount") for o in orders)])
         or find_pan(body) is not None
         or len(json.dumps(body).encode()) > MAX_BODY_BYTES
     )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _above_currency_maximum(currency: Any, amounts: list[Any]) -> bool:
