@@ -13,7 +13,7 @@ from functions.common.api_docs import ONE_QUERY_PARAMETER_OF
 # (module, resolver) of every API function; a test checks that the template's routes are all here.
 API_RESOLVERS = (
     ("functions.payment.api", "app"),
-    ("functions.payout.handler", "app"),
+    ("functions.payout.api", "app"),
     ("functions.psp_webhooks.handler", "app"),
     ("functions.wallet.api", "app"),
     ("functions.ledger.api", "app"),

@@ -13,7 +13,7 @@ from functions.common.clock import iso, utc_now
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
 from functions.ledger.accounts import PLATFORM_REVENUE, PSP_RECEIVABLE, seller_payable
-from functions.ledger.policy import check_posting
+from functions.ledger.policy import PostingRefused, check_posting
 
 Direction = Literal["debit", "credit"]
 
@@ -173,7 +173,28 @@ def book_posting(posting: JournalPosting, *, store: LedgerStore, journals: Journ
     """Book a posting once. One outside its producer's authority raises PostingRefused, an unbalanced one
     UnbalancedJournal, and one whose id was booked with other content JournalConflict (each to the DLQ)."""
     check_posting(posting)
+    check_commission_lines(posting, store=store)
     return append_once(posting_journal(posting, created_at=iso(utc_now())), store=store, journals=journals)
+
+
+def check_commission_lines(posting: JournalPosting, *, store: LedgerStore) -> None:
+    """A posting against an order (a refund's) may move `platform_revenue` by at most the commission the
+    order's charge journal booked there, and not at all if it booked none: no producer can take more of
+    the platform's revenue for an order than that order brought. A charge journal not booked yet (its credit
+    and the refund travel on different queues) is waited for: TransientError, the message is retried."""
+    moved = [line.amount for line in posting.lines if line.account == PLATFORM_REVENUE]
+    if not moved or posting.payment_order_id is None:
+        return
+    charge_id = deterministic_id("jr", "charge", posting.payment_order_id)
+    charge = [e for e in store.by_payment_order(posting.payment_order_id) if e.journal_id == charge_id]
+    if not charge:
+        raise TransientError(f"{posting.kind} {posting.business_id}: the charge of its order is not booked yet")
+    fee = sum(e.amount for e in charge if e.account == PLATFORM_REVENUE and e.direction == "credit")
+    if max(moved) > fee:
+        raise PostingRefused(
+            f"{posting.kind} {posting.business_id}: moves {max(moved)} of {PLATFORM_REVENUE}, more than the "
+            f"order's commission of {fee}"
+        )
 
 
 class CurrencyTotals(BaseModel):

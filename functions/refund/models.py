@@ -37,7 +37,8 @@ class RefundRequest(BaseModel):
     refund_application_fee: StrictBool = Field(
         default=True,
         description="Whether the marketplace gives back its commission in proportion to the refund (rounded "
-        "down; the refund that completes the charge takes the rest). false: the platform keeps its fee and the "
+        "down; when every refund of the order gives it back, the one that completes the charge takes the rest). "
+        "false: the platform keeps its fee and the "
         "seller's wallet gives back the whole refund.",
     )
 
@@ -56,7 +57,9 @@ class Refund(BaseModel):
     failure_code: str | None = None
     # The part of `amount` that comes out of the platform's commission (the rest out of the seller's wallet),
     # fixed when the refund is stored; 0 when refund_application_fee is false, or the order took no fee.
-    refund_application_fee: bool = True
+    # Stored refunds always carry the flag; one stored before commissions existed reads as false, so failing
+    # it takes nothing out of the charge's fee totals (its reservation never added to them).
+    refund_application_fee: bool = False
     application_fee_refunded: int = 0
     charge_reference: str  # the PSP's charge being refunded
     psp_refund_id: str | None = None

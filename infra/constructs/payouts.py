@@ -97,7 +97,7 @@ class Payouts(Construct):
         self.api = ServiceFunction(
             self,
             "PayoutApi",
-            handler="functions.payout.handler.api_handler",
+            handler="functions.payout.api.api_handler",
             settings_model=PayoutApiSettings,
             service_name="payout",
             description="Payouts API: request a payout (idempotent), read its status.",

@@ -265,3 +265,44 @@ def test_the_scheduled_auditor_emits_a_metric_per_check_and_logs_each_finding(
     errors = [(r.getMessage(), r.check, r.ids, r.detail) for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [("audit violation", "trial_balance_zero", {"currency": "EUR"}, "debits 0 != credits 7")]
     handler._settings.cache_clear()
+
+
+def test_a_restore_booked_before_its_debit_is_read_again_after_the_pause_not_reported(
+    audited: tuple[AuditorSettings, AuditPorts],
+) -> None:
+    # Given po_fee (1,500 with a commission of 300), whose refund's restore was booked before its debit: for a
+    # moment the order's journals leave platform_revenue 600
+    _, ports = audited
+
+    def refund_journal(kind: str, direction: str) -> list[Any]:
+        other = "credit" if direction == "debit" else "debit"
+        return journal(
+            kind,
+            "rf_" + "b" * 32,
+            # the commission's part only: a seller's part would make the wallet check pause first
+            [("platform_revenue", direction, 300), ("psp_receivable", other, 300)],
+            currency="USD",
+            payment_order_id="po_fee",
+            created_at=iso(utc_now()),
+        )
+
+    assert ports.journals.append(refund_journal("refund_reversal", "credit"))
+    paused = []
+
+    def debit_lands() -> None:  # the debit's journal lands while the auditor pauses
+        paused.append(True)
+        assert ports.journals.append(refund_journal("refund", "debit"))
+
+    # When the auditor runs, pausing once
+    report = domain.audit(
+        ports,
+        now=utc_now(),
+        window=timedelta(hours=2),
+        settle=timedelta(0),
+        processing_deadline=timedelta(hours=1),
+        pause=debit_lands,
+    )
+
+    # Then the order is read again after the pause, and nothing is reported about its commission
+    assert len(paused) == 1
+    assert [f for f in report.findings if f.check == "commission_within_fee"] == []

@@ -229,3 +229,59 @@ def test_the_refunds_stream_hands_a_new_refund_to_the_executor_and_a_debited_one
     assert executes == [{"refund_id": "rf_s", "payment_order_id": "po_1"}] * 2
     moves = [(m["movement"], m["refund_id"], m["amount"]) for m in _drain(settings.wallet_refunds_queue_url)]
     assert moves == [("debit", "rf_s", 250), ("debit", "rf_s", 250), ("restore", "rf_s", 250)] * 2
+
+
+def _put_raw(table_name: str, item: dict[str, Any]) -> None:
+    serialize = TypeSerializer().serialize
+    boto3.client("dynamodb").put_item(TableName=table_name, Item={k: serialize(v) for k, v in item.items()})
+
+
+def test_a_refund_stored_before_commissions_that_fails_afterwards_leaves_the_fee_totals_alone(
+    cloud: LocalCloud,
+) -> None:
+    # Given a charge item and a PENDING refund of 600 as they were stored before orders had a fee
+    refunds = table(cloud, "RefundsTable")
+    _put_raw(
+        refunds,
+        {"pk": "CHARGE#po_old", "sk": "REFUNDS", **charge("po_old").model_dump(exclude={"refunded"})}
+        | {"refunded": 600},
+    )
+    stored = refund("rf_old", 600, po="po_old").model_dump(
+        exclude={"refund_application_fee", "application_fee_refunded"}
+    )
+    _put_raw(refunds, {**refund_key("rf_old"), "entity": "refund", **stored})
+    store = DynamoRefundStore(refunds)
+
+    # When the PSP fails it after the deploy
+    assert store.fail("rf_old", "declined", None).status == "FAILED"
+
+    # Then only its amount is released: the fee totals were never added to, and are not taken from
+    released = store.charge_refunds("po_old")
+    assert released is not None
+    assert (released.refunded, released.fee_basis, released.fee_refunded) == (0, 0, 0)
+
+
+def test_a_fee_share_computed_from_totals_that_moved_is_refused_and_computed_again(cloud: LocalCloud) -> None:
+    # Given an order of 1,000 with a commission of 333, read once by two refunds of 500
+    store = DynamoRefundStore(table(cloud, "RefundsTable"))
+    read = charge("po_fee").model_copy(update={"application_fee": 333})
+
+    def fee_refund(refund_id: str, seen: ChargeRefunds) -> Refund:
+        return refund(refund_id, 500, po="po_fee").model_copy(
+            update={"refund_application_fee": True, "application_fee_refunded": seen.fee_share(500)}
+        )
+
+    # When the first stores its share (166) and the second tries with the same, now stale, totals
+    assert store.reserve(fee_refund("rf_f1", read), read) == "stored"
+    assert store.reserve(fee_refund("rf_f2", read), read) == "exceeds"
+
+    # Then the second, from the totals read again, takes the rest of the fee (167): 333 in all
+    again = store.charge_refunds("po_fee")
+    assert again is not None and (again.fee_basis, again.fee_refunded) == (500, 166)
+    assert store.reserve(fee_refund("rf_f2", again), again) == "stored"
+    settled = store.charge_refunds("po_fee")
+    assert settled is not None and (settled.refunded, settled.fee_basis, settled.fee_refunded) == (1000, 1000, 333)
+    # And a failed one gives back exactly its amount and share
+    store.fail("rf_f1", "declined", None)
+    released = store.charge_refunds("po_fee")
+    assert released is not None and (released.refunded, released.fee_basis, released.fee_refunded) == (500, 500, 167)

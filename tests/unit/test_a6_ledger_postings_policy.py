@@ -239,3 +239,68 @@ def test_a6_a_refused_append_with_nothing_stored_is_retried_not_called_a_conflic
     store = RefusingLedger()
     with pytest.raises(TransientError):
         ledger.book_posting(LEGITIMATE["reversal"], store=store, journals=Reader(store))
+
+
+def _fee_refund(amount: int, share: int, movement: str = "debit") -> JournalPosting:
+    from functions.common.refund_events import RefundMoney
+    from functions.wallet.refunds import refund_posting
+
+    return refund_posting(
+        RefundMoney(
+            refund_id="rf_" + "e" * 32,
+            payment_order_id="po_fee",
+            payment_id="pay_fee",
+            seller_id="seller_fee",
+            amount=amount,
+            application_fee_refunded=share,
+            currency="USD",
+            movement=movement,  # type: ignore[arg-type]
+        )
+    )
+
+
+def _charged(store: MemoryLedger, fee: int) -> None:
+    charge = OrderCharged(
+        payment_id="pay_fee",
+        payment_order_id="po_fee",
+        seller_id="seller_fee",
+        amount=1000,
+        application_fee=fee,
+        currency="USD",
+        psp_reference="ch_fee",
+    )
+    assert store.append(ledger.charge_journal(charge, created_at="2026-01-01T00:00:00.000000Z"))
+
+
+@pytest.mark.parametrize("movement", ["debit", "restore"])
+def test_a_refund_journal_moves_platform_revenue_by_at_most_the_orders_commission(movement: str) -> None:
+    # Given an order of 1,000 whose charge booked a commission of 300
+    store = MemoryLedger()
+    _charged(store, 300)
+
+    # Then a refund (or its restore) may move all 300 of it, never 301, and books nothing when refused
+    with pytest.raises(PostingRefused, match="moves 301 of platform_revenue, more than the order's commission of 300"):
+        ledger.book_posting(_fee_refund(1000, 301, movement), store=store, journals=Reader(store))
+    assert len(store.entries) == 3
+    assert ledger.book_posting(_fee_refund(1000, 300, movement), store=store, journals=Reader(store)) is True
+
+
+def test_a_refund_journal_naming_platform_revenue_for_an_order_without_a_commission_is_refused() -> None:
+    store = MemoryLedger()
+    _charged(store, 0)
+    with pytest.raises(PostingRefused, match="more than the order's commission of 0"):
+        ledger.book_posting(_fee_refund(1000, 1), store=store, journals=Reader(store))
+    assert ledger.book_posting(_fee_refund(1000, 0), store=store, journals=Reader(store)) is True
+
+
+def test_a_refund_journal_with_a_commission_share_waits_for_its_orders_charge_to_be_booked() -> None:
+    # Given a refund of an order whose charge journal has not reached the ledger yet (another queue)
+    store = MemoryLedger()
+    posting = _fee_refund(500, 150)
+
+    # Then it is retried, not refused; once the charge is booked it books
+    with pytest.raises(TransientError, match="the charge of its order is not booked yet"):
+        ledger.book_posting(posting, store=store, journals=Reader(store))
+    assert store.entries == {}
+    _charged(store, 300)
+    assert ledger.book_posting(posting, store=store, journals=Reader(store)) is True
