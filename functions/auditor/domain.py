@@ -53,6 +53,8 @@ class Orders(Protocol):
     def open_before(self, cutoff: datetime) -> Iterable[OrderRecord]:
         """Orders still EXECUTING or PENDING that opened before `cutoff`."""
 
+    def order(self, payment_order_id: str) -> OrderRecord | None: ...
+
 
 class Journals(Protocol):
     def by_payment_order(self, payment_order_id: str) -> Sequence[Entry]: ...
@@ -60,6 +62,11 @@ class Journals(Protocol):
 
 class Charges(Protocol):
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
+
+
+class Refunds(RefundTotals, Protocol):
+    def orders_refunded_between(self, start: datetime, end: datetime) -> Iterable[str]:
+        """The payment_order_ids of refunds that SUCCEEDED or FAILED (last changed) in [start, end]."""
 
 
 class DeadLetterQueues(Protocol):
@@ -81,7 +88,7 @@ class Ports(Protocol):
     @property
     def dead_letters(self) -> DeadLetterQueues: ...
     @property
-    def refunds(self) -> RefundTotals: ...
+    def refunds(self) -> Refunds: ...
     @property
     def psp_refunds(self) -> PspRefunds: ...
 
@@ -247,6 +254,17 @@ def check_dead_letters(depths: dict[str, int]) -> list[Finding]:
     ]
 
 
+def refunded_later(ports: Ports, start: datetime, end: datetime, *, seen: set[str]) -> list[OrderRecord]:
+    """The orders, beyond `seen`, whose refunds were decided in the window: an order refunded long after it
+    was charged has its refunds and commission checked again in the window its refund was decided in."""
+    found = []
+    for payment_order_id in dict.fromkeys(ports.refunds.orders_refunded_between(start, end)):
+        record = None if payment_order_id in seen else ports.orders.order(payment_order_id)
+        if record is not None and (record.status == "SUCCEEDED" or record.orphan_psp_reference is not None):
+            found.append(record)
+    return found
+
+
 def audit(
     ports: Ports,
     *,
@@ -273,6 +291,7 @@ def audit(
         findings += check_failed(order, ports)
         if order.orphan_psp_reference is not None:
             refundable.append(order)
+    refundable += refunded_later(ports, start, end, seen={o.payment_order_id for o in refundable})
     findings += check_commissions([o for o in refundable if o.status == "SUCCEEDED"], ports, pause=pause)
     findings += check_refunds(refundable, ours=ports.refunds, psp=ports.psp_refunds, pause=pause)
     findings += check_open(ports.orders.open_before(now - processing_deadline))

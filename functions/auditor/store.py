@@ -15,6 +15,7 @@ from functions.common.clock import iso
 from functions.common.dynamo import items, plain, table
 from functions.common.money import CURRENCY_EXPONENTS
 from functions.executor.store import OPEN_BUCKET, OPEN_INDEX
+from functions.refund.models import REFUNDS_BY_STATUS
 from functions.refund.store import charge_key
 from functions.wallet import keys
 
@@ -57,6 +58,10 @@ class DynamoOrders:
     def failed_between(self, start: datetime, end: datetime) -> Iterator[OrderRecord]:
         return self._decided(decided_index.FAILED_INDEX, decided_index.FAILED_ATTRIBUTE, start, end)
 
+    def order(self, payment_order_id: str) -> OrderRecord | None:
+        item = table(self.table_name).get_item(Key={"payment_order_id": payment_order_id}, ConsistentRead=True)
+        return None if "Item" not in item else OrderRecord.model_validate(plain(item["Item"]))
+
     def open_before(self, cutoff: datetime) -> Iterator[OrderRecord]:
         condition = Key("open_bucket").eq(OPEN_BUCKET) & Key("open_since").lt(iso(cutoff))
         for item in items(self.table_name, IndexName=OPEN_INDEX, KeyConditionExpression=condition):
@@ -87,3 +92,15 @@ class DynamoRefundTotals:
     def refunded(self, payment_order_id: str) -> int | None:
         item = table(self.table_name).get_item(Key=charge_key(payment_order_id), ConsistentRead=True).get("Item")
         return None if item is None else int(item.get("refunded", 0))
+
+    def orders_refunded_between(self, start: datetime, end: datetime) -> Iterator[str]:
+        # The refunds table's status index (functions/refund/models.py): only refund items have a status.
+        for status in ("SUCCEEDED", "FAILED"):
+            condition = Key("status").eq(status) & Key("updated_at").between(iso(start), iso(end))
+            for item in items(
+                self.table_name,
+                IndexName=REFUNDS_BY_STATUS,
+                KeyConditionExpression=condition,
+                ProjectionExpression="payment_order_id",
+            ):
+                yield str(item["payment_order_id"])

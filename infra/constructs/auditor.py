@@ -20,6 +20,7 @@ from functions.auditor.settings import AuditorSettings
 from functions.common import decided_index
 from functions.executor.store import OPEN_INDEX
 from functions.ledger.store import BY_PAYMENT_ORDER_INDEX
+from functions.refund.models import REFUNDS_BY_STATUS
 from functions.wallet.keys import PAYOUT_DUE_INDEX
 from infra.constructs.alarms import ON_ANY_OCCURRENCE, run_on_schedule
 from infra.constructs.encryption import psp_api_key_secret
@@ -75,7 +76,7 @@ class Auditor(Construct):
             "dynamodb:GetItem",
             query_indexes=[decided_index.INDEX, decided_index.FAILED_INDEX, OPEN_INDEX],
         )
-        grant_items(refunds_table, auditor, "dynamodb:GetItem")
+        grant_items(refunds_table, auditor, "dynamodb:GetItem", query_indexes=[REFUNDS_BY_STATUS])
         auditor.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[q.queue_arn for q in dead_letter_queues])
         )

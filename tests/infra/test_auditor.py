@@ -65,6 +65,7 @@ def test_the_auditor_is_read_only(synthesized: Synthesized) -> None:
         "PayInExecutorTable/index/by_decided_shard",
         "PayInExecutorTable/index/by_failed_shard",
         "PayInExecutorTable/index/by_open",
+        "RefundsRefundsTable/index/by_status_updated",
     }
 
 

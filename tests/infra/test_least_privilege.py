@@ -303,6 +303,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInExecutorTable/index/by_failed_shard": QUERY,
         "PayInExecutorTable/index/by_open": QUERY,
         "RefundsRefundsTable": {"dynamodb:GetItem"},
+        "RefundsRefundsTable/index/by_status_updated": QUERY,
         "EncryptionPspApiKey": SECRET_READ,
         "PayoutsScheduleFailuresQueue": SQS_SEND,
     },

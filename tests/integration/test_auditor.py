@@ -306,3 +306,49 @@ def test_a_restore_booked_before_its_debit_is_read_again_after_the_pause_not_rep
     # Then the order is read again after the pause, and nothing is reported about its commission
     assert len(paused) == 1
     assert [f for f in report.findings if f.check == "commission_within_fee"] == []
+
+
+def test_a_refund_decided_after_its_order_left_the_window_is_checked_against_the_fee(
+    audited: tuple[AuditorSettings, AuditPorts],
+) -> None:
+    # Given po_fee (1,500 with a commission of 300, decided ten minutes ago), refunded a day later with a
+    # journal that gives back 1,000 of the platform's revenue
+    settings, ports = audited
+    a_day_later = utc_now() + timedelta(days=1)
+    refund_id = "rf_" + "d" * 32
+    table(settings.refunds_table).put_item(
+        Item={
+            "pk": f"REFUND#{refund_id}",
+            "sk": "REFUND",
+            "refund_id": refund_id,
+            "payment_order_id": "po_fee",
+            "status": "SUCCEEDED",
+            "updated_at": iso(a_day_later - timedelta(minutes=5)),
+        }
+    )
+    assert ports.journals.append(
+        journal(
+            "refund",
+            refund_id,
+            [("platform_revenue", "debit", 1000), ("psp_receivable", "credit", 1000)],
+            currency="USD",
+            payment_order_id="po_fee",
+            created_at=iso(a_day_later),
+        )
+    )
+
+    # When the auditor runs a day later: the order itself is long out of its window
+    report = domain.audit(
+        ports,
+        now=a_day_later,
+        window=timedelta(hours=2),
+        settle=timedelta(0),
+        processing_deadline=timedelta(hours=1),
+        pause=lambda: None,
+    )
+
+    # Then the refund's window brings the order back, and its commission is out of bounds
+    assert report.orders_checked == 0
+    assert [(f.check, f.ids["payment_order_id"], f.message) for f in report.findings] == [
+        ("commission_within_fee", "po_fee", "the order's journals leave platform_revenue -700, outside 0..300")
+    ]
