@@ -16,7 +16,7 @@ import urllib3
 
 from functions.reconciliation.domain import run_id_for
 from local_stack.commands.demo_dispute import show_dispute
-from local_stack.commands.settle import drop, load_state, simulator_file, wait_for_run
+from local_stack.commands.settle import RunNotFinished, drop, load_state, simulator_file, wait_for_run
 from local_stack.psp.simulator import bearer
 from local_stack.psp.test_accounts import us_account_body
 from local_stack.stack import STATE_FILE
@@ -206,9 +206,10 @@ def run(args: argparse.Namespace) -> int:
         f"dropped s3://{source.bucket}/{source.key} ({rows} rows; the PSP changed {altered}'s amount "
         "and added a charge we never made)"
     )
-    result = wait_for_run(state, run_id_for(source), args.timeout)
-    if result is None:
-        print("the reconciliation run did not finish in time")
+    try:
+        result = wait_for_run(state, run_id_for(source), args.timeout)
+    except RunNotFinished as late:
+        print(f"the reconciliation run did not finish in time ({late})")
         return 1
     breaks = {k: v for k, v in result["breaks"].items() if v}
     print(

@@ -78,8 +78,18 @@ def drop(state: dict[str, Any], *, name: str, content: bytes, day: str, distribu
     return ObjectRef(bucket=bucket, key=key, version=put.get("VersionId"), etag=str(put["ETag"]).strip('"'))
 
 
-def wait_for_run(state: dict[str, Any], run_id: str, timeout: float) -> dict[str, Any] | None:
+class RunNotFinished(Exception):
+    """The run did not leave RUNNING in time; `unreachable` is the API's last failure to answer, if any."""
+
+    def __init__(self, unreachable: Exception | None) -> None:
+        super().__init__(str(unreachable) if unreachable else "still RUNNING")
+        self.unreachable = unreachable
+
+
+def wait_for_run(state: dict[str, Any], run_id: str, timeout: float) -> dict[str, Any]:
+    """The run once it left RUNNING; RunNotFinished if it did not by the deadline."""
     deadline = time.monotonic() + timeout
+    unreachable: Exception | None = None
     request = urllib.request.Request(  # noqa: S310 - the loopback API
         f"{state['api_url']}/v1/reconciliations/{run_id}", headers={"x-api-key": state["api_key"]}
     )
@@ -87,15 +97,17 @@ def wait_for_run(state: dict[str, Any], run_id: str, timeout: float) -> dict[str
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 run: dict[str, Any] = json.loads(response.read())
+            unreachable = None
             if run.get("status") != "RUNNING":
                 return run
         except urllib.error.HTTPError as error:
             if error.code != 404:
                 raise
-        except (TimeoutError, urllib.error.URLError):
-            pass  # one slow answer (a busy machine, a cold function): ask again until the deadline
+            unreachable = None  # not recorded yet: the run starts when the file's event is handled
+        except (TimeoutError, urllib.error.URLError) as error:
+            unreachable = error  # one slow answer (a busy machine, a cold function): ask again until the deadline
         time.sleep(0.5)
-    return None
+    raise RunNotFinished(unreachable)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,9 +127,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"dropped s3://{source.bucket}/{source.key} ({len(content)} bytes); run {run_id}", flush=True)
     if args.no_wait:
         return 0
-    result = wait_for_run(state, run_id, args.timeout)
-    if result is None:
-        print(f"the run did not finish within {args.timeout:.0f}s", flush=True)
+    try:
+        result = wait_for_run(state, run_id, args.timeout)
+    except RunNotFinished as late:
+        if late.unreachable is not None:
+            print(f"the API at {state['api_url']} did not answer ({late.unreachable})", flush=True)
+        else:
+            print(f"the run did not finish within {args.timeout:.0f}s", flush=True)
         return 1
     print(json.dumps(result, indent=2), flush=True)
     if result.get("status") == "FAILED":

@@ -76,9 +76,7 @@ def settle_file(
     for number, line in enumerate(content.decode().splitlines(), start=1):
         lines.setdefault(line.split(",")[1] if "," in line else "", []).append(number)
     source = drop(state, name=name, content=content, day="e2e", distributed=distributed)
-    run = wait_for_run(state, run_id_for(source), timeout=90)
-    assert run is not None, "the reconciliation run did not finish"
-    return run, lines
+    return wait_for_run(state, run_id_for(source), timeout=90), lines
 
 
 def settlement_books(api: ApiClient, run_id: str, *, journals: int, timeout: float = 30) -> tuple[int, dict[str, int]]:
@@ -243,7 +241,7 @@ def test_the_same_file_delivered_twice_is_one_run_and_one_set_of_postings(
 
     first = drop(state, name=name, content=content, day="e2e-twice")
     run = wait_for_run(state, run_id_for(first), timeout=60)
-    assert run is not None and run["matched"] == 1
+    assert run["matched"] == 1
     assert settlement_books(api, run["run_id"], journals=1) == (1, cleared(2500))
 
     # When the same file is dropped again (a new object version with the same content)
@@ -275,7 +273,6 @@ def test_a_file_that_is_not_a_settlement_file_is_a_failed_run_with_a_clear_error
 
     source = drop(state, name=f"{unique('bad')}.csv", content=content, day="e2e-bad")
     run = wait_for_run(state, run_id_for(source), timeout=60)
-    assert run is not None
     assert run["status"] == "FAILED"
     assert error in run["error"]
     assert (run["rows"], run["matched"]) == (0, 0)
