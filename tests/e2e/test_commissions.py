@@ -228,3 +228,36 @@ def test_a_fee_refund_the_psp_fails_afterwards_restores_both_shares(
     assert_books(api, seller, 0)
     assert platform_revenue(api, po) == 0
     assert audit_findings(stack, tmp_path, seller, po) == []
+
+
+def test_a_day_of_commission_orders_and_their_refunds_reconciles_with_no_break(
+    api: ApiClient, stack: LocalStack
+) -> None:
+    # Reconciliation matches what the PSP moved: the whole charge and the whole refund, whatever the split
+    from tests.e2e.test_reconciliation import BREAKS_NONE, now, settle_file
+
+    state = {
+        "api_url": stack.api_url,
+        "api_key": stack.config.api_key,
+        "psp_url": stack.psp_url,
+        "psp_api_key": stack.config.psp_api_key,
+        "aws_endpoint": stack.aws_endpoint,
+        "buckets": stack.cloud.names_of("AWS::S3::Bucket"),
+    }
+    # Given, in one period, an order of 6,000 with a commission of 600 and one taken whole as commission,
+    # and a refund of 1,000 of the first (giving back 100 of the fee)
+    since = now()
+    seller = unique("seller")
+    first, whole = paid(api, fee_checkout((seller, 6000, 600), (unique("seller"), 700, 700)))["orders"]
+    assert refund(api, first["payment_order_id"], 1000)["application_fee_refunded"] == 100
+
+    # When the PSP's file of that period drops
+    run, lines = settle_file(state, {"since": since, "until": now()})
+
+    # Then its three rows (two charges, one refund) match, with no break, and the books stay balanced
+    assert run["status"] == "COMPLETED", run
+    assert (run["rows"], run["matched"]) == (3, 3)
+    assert (run["breaks"], run["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
+    assert len(lines[first["payment_order_id"]]) == 1 and len(lines[whole["payment_order_id"]]) == 1
+    assert_books(api, seller, 6000 - 600 - 900)
+    assert platform_revenue(api, first["payment_order_id"], whole["payment_order_id"]) == 600 - 100 + 700
