@@ -78,6 +78,11 @@ def read_responses(
     return responses
 
 
+def action_responses(ok: str, *, not_found: str, conflict: str) -> dict[int, OpenAPIResponse]:
+    """A POST that acts on an existing resource by id, with no body: safe to repeat, so no Idempotency-Key."""
+    return read_responses(ok, not_found=not_found) | {409: _error(conflict)}
+
+
 def create_responses(
     model: type[BaseModel],
     accepted: str,

@@ -11,21 +11,26 @@ from functions.common.money import AggregateMinor, AmountMinor, Currency, PartMi
 
 OrderStatus = Literal["NOT_STARTED", "EXECUTING", "PENDING", "SUCCEEDED", "FAILED"]
 TERMINAL_ORDER_STATUSES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED"})
+# Where a charged order's share lands: `available` at once ("none", the default), or `pending` until the
+# marketplace confirms fulfilment or the hold period ends ("until_fulfilled").
+Hold = Literal["none", "until_fulfilled"]
 
 
 class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class _WithApplicationFee(Message):
-    """An order's amount and the marketplace's commission on it (0 when it takes none; the default of
-    messages sent before commissions existed)."""
+class _OrderMoney(Message):
+    """An order's amount, the marketplace's commission on it (0 when it takes none; the default of
+    messages sent before commissions existed) and where the seller's share lands (the default of messages
+    sent before holds existed: `available` at once)."""
 
     amount: AmountMinor
     application_fee: PartMinor = 0
+    hold: Hold = "none"
 
     @model_validator(mode="after")
-    def _fee_within_amount(self) -> _WithApplicationFee:
+    def _fee_within_amount(self) -> _OrderMoney:
         if self.application_fee > self.amount:
             raise ValueError(f"application_fee {self.application_fee} is more than the amount {self.amount}")
         return self
@@ -36,7 +41,7 @@ class _WithApplicationFee(Message):
         return self.amount - self.application_fee
 
 
-class ExecuteOrder(_WithApplicationFee):
+class ExecuteOrder(_OrderMoney):
     """payment -> executor: charge this order once (the whole amount; the fee is ours to book)."""
 
     payment_id: str
@@ -47,7 +52,7 @@ class ExecuteOrder(_WithApplicationFee):
     payment_method: ExternalId
 
 
-class OrderCharged(_WithApplicationFee):
+class OrderCharged(_OrderMoney):
     """executor -> wallet -> ledger: the PSP charged this order; credit the seller its share, then book it."""
 
     payment_id: str
@@ -55,6 +60,15 @@ class OrderCharged(_WithApplicationFee):
     seller_id: ExternalId
     currency: Currency
     psp_reference: str
+
+
+class ReleaseHold(Message):
+    """payment API (fulfilment confirmed) / hold sweep (hold period over) -> wallet holds worker: move a held
+    order's pending share to `available`, once; whichever arrives first releases it, the other is a no-op."""
+
+    payment_order_id: ExternalId
+    seller_id: ExternalId
+    reason: Literal["fulfilled", "expired"]
 
 
 class OrderStatusChanged(Message):

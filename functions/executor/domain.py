@@ -11,7 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from functions.common.events import ExecuteOrder, OrderCharged, OrderStatus, OrderStatusChanged
+from functions.common.events import ExecuteOrder, Hold, OrderCharged, OrderStatus, OrderStatusChanged
 from functions.psp.models import ChargeResult
 
 
@@ -21,6 +21,7 @@ class OrderExecution(BaseModel):
     seller_id: str
     amount: int
     application_fee: int = 0  # the marketplace's commission: credited to platform_revenue, not the seller
+    hold: Hold = "none"  # where the seller's share lands: available, or pending until fulfilment
     currency: str
     status: OrderStatus
     psp_reference: str | None = None
@@ -128,6 +129,7 @@ def hand_on(execution: OrderExecution, *, wallet: Publisher, order_status: Publi
                 seller_id=execution.seller_id,
                 amount=execution.amount,
                 application_fee=execution.application_fee,
+                hold=execution.hold,
                 currency=execution.currency,
                 psp_reference=execution.psp_reference,
             )

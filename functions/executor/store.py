@@ -38,12 +38,12 @@ class DynamoExecutionStore:
                 Key={"payment_order_id": order.payment_order_id},
                 UpdateExpression=(
                     "SET #s = :executing, payment_id = :pid, seller_id = :seller, amount = :amount, "
-                    "application_fee = :fee, currency = :currency, claimed_at = :now, open_bucket = :open, "
-                    "open_since = if_not_exists(open_since, :now) ADD attempts :one"
+                    "application_fee = :fee, #hold = :hold, currency = :currency, claimed_at = :now, "
+                    "open_bucket = :open, open_since = if_not_exists(open_since, :now) ADD attempts :one"
                 ),
                 # New, NOT_STARTED, or EXECUTING after a crash: all may (re)charge with the same key.
                 ConditionExpression="attribute_not_exists(#s) OR #s IN (:not_started, :executing)",
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": "status", "#hold": "hold"},
                 ExpressionAttributeValues={
                     ":executing": "EXECUTING",
                     ":not_started": "NOT_STARTED",
@@ -51,6 +51,7 @@ class DynamoExecutionStore:
                     ":seller": order.seller_id,
                     ":amount": order.amount,
                     ":fee": order.application_fee,
+                    ":hold": order.hold,
                     ":currency": order.currency,
                     ":now": _now(),
                     ":one": 1,

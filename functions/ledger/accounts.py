@@ -18,6 +18,8 @@ PLATFORM_REVENUE = "platform_revenue"
 
 # What we owe a seller: equal to their wallet's available balance.
 SELLER_PAYABLE_FORMAT = "seller_payable:{}"
+# What we will owe a seller once their held orders are fulfilled: equal to their wallet's pending balance.
+SELLER_PENDING_FORMAT = "seller_pending:{}"
 # A seller's payouts on their way to the bank: equal to their wallet's reserved balance.
 PAYOUT_IN_TRANSIT_FORMAT = "payout_in_transit:{}"
 # A seller's money held for open disputes (amount + the PSP's dispute fee): the rest of their wallet's
@@ -27,6 +29,10 @@ DISPUTE_RESERVE_FORMAT = "dispute_reserve:{}"
 
 def seller_payable(seller_id: str) -> str:
     return SELLER_PAYABLE_FORMAT.format(seller_id)
+
+
+def seller_pending(seller_id: str) -> str:
+    return SELLER_PENDING_FORMAT.format(seller_id)
 
 
 def payout_in_transit(seller_id: str) -> str:

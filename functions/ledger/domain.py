@@ -12,7 +12,7 @@ from functions.common.backoff import TransientError
 from functions.common.clock import iso, utc_now
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
-from functions.ledger.accounts import PLATFORM_REVENUE, PSP_RECEIVABLE, seller_payable
+from functions.ledger.accounts import PLATFORM_REVENUE, PSP_RECEIVABLE, seller_payable, seller_pending
 from functions.ledger.policy import PostingRefused, check_posting
 
 Direction = Literal["debit", "credit"]
@@ -80,7 +80,9 @@ def charge_journal(charge: OrderCharged, *, created_at: str) -> list[Entry]:
     platform's revenue. A zero share is left out (a commission of the whole amount, or none at all)."""
     lines: list[tuple[str, Direction, int]] = [(PSP_RECEIVABLE, "debit", charge.amount)]
     if charge.seller_amount:
-        lines.append((seller_payable(charge.seller_id), "credit", charge.seller_amount))
+        # A held order's share is owed once it is fulfilled: it waits in seller_pending until its release.
+        owed = seller_pending if charge.hold == "until_fulfilled" else seller_payable
+        lines.append((owed(charge.seller_id), "credit", charge.seller_amount))
     if charge.application_fee:
         lines.append((PLATFORM_REVENUE, "credit", charge.application_fee))
     return journal(

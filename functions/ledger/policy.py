@@ -21,6 +21,7 @@ from functions.ledger.accounts import (
     PSP_FEE_EXPENSE,
     PSP_RECEIVABLE,
     SELLER_PAYABLE_FORMAT,
+    SELLER_PENDING_FORMAT,
 )
 
 Producer = Literal["reconciliation", "payouts", "disputes", "wallet"]
@@ -106,6 +107,15 @@ def _refund_ids(posting: JournalPosting) -> str | None:
     return None
 
 
+def _hold_release_ids(posting: JournalPosting) -> str | None:
+    # business_id = the held order's id (one release per order).
+    if posting.business_id != posting.payment_order_id:
+        return "business_id must be the payment order id"
+    if posting.reference != posting.business_id:
+        return "reference must be the payment order id"
+    return None
+
+
 def _refund(*lines: tuple[str, Direction], optional: frozenset[int]) -> KindRule:
     return KindRule(
         producer="wallet",
@@ -164,17 +174,28 @@ ALLOWED_KINDS: dict[str, KindRule] = {
     ),
     # The wallet (functions/wallet/refunds.py), after it debited a refund, or restored one the PSP failed: the
     # seller's part and the commission's part (either may be nothing, not both: a journal is never empty).
+    # A held order's refund takes the seller's part from what is still held first (seller_pending).
     "refund": _refund(
         (SELLER_PAYABLE_FORMAT, "debit"),
+        (SELLER_PENDING_FORMAT, "debit"),
         (PLATFORM_REVENUE, "debit"),
         (PSP_RECEIVABLE, "credit"),
-        optional=frozenset({0, 1}),
+        optional=frozenset({0, 1, 2}),
     ),
     "refund_reversal": _refund(
         (PSP_RECEIVABLE, "debit"),
         (SELLER_PAYABLE_FORMAT, "credit"),
+        (SELLER_PENDING_FORMAT, "credit"),
         (PLATFORM_REVENUE, "credit"),
-        optional=frozenset({1, 2}),
+        optional=frozenset({1, 2, 3}),
+    ),
+    # The wallet (functions/wallet/holds.py): a held order's share, fulfilled or at the end of its hold period.
+    "hold_release": KindRule(
+        producer="wallet",
+        lines=(LineRule(_account(SELLER_PENDING_FORMAT), "debit"), LineRule(_account(SELLER_PAYABLE_FORMAT), "credit")),
+        optional=frozenset(),
+        check_ids=_hold_release_ids,
+        books_order=True,
     ),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,13 +12,23 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
-from functions.common.api_docs import BODY_RULES, IN_PROGRESS, create_responses, link, read_responses
+from functions.common.api_docs import (
+    BODY_RULES,
+    IN_PROGRESS,
+    action_responses,
+    create_responses,
+    link,
+    read_responses,
+)
+from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
+from functions.common.queues import QueuePublisher
 from functions.payment import domain
+from functions.payment.fulfilment import FulfilmentResponse, fulfil_order
 from functions.payment.models import PaymentRequest, PaymentResponse
 from functions.payment.settings import PaymentApiSettings
 from functions.payment.store import DynamoPaymentStore
-from functions.refund.store import DynamoRefundedAmounts
+from functions.refund.store import DynamoChargedOrders, DynamoRefundedAmounts
 
 app = build_resolver()
 
@@ -31,6 +42,21 @@ def _api() -> tuple[DynamoPaymentStore, IdempotentOperations]:
 @functools.cache
 def _refunded_amounts() -> DynamoRefundedAmounts:
     return DynamoRefundedAmounts(PaymentApiSettings.from_env().refunds_table)
+
+
+@dataclass(frozen=True)
+class FulfilmentPorts:
+    orders: DynamoChargedOrders
+    holds_queue: QueuePublisher
+
+
+@functools.cache
+def _fulfilment_ports() -> FulfilmentPorts:
+    settings = PaymentApiSettings.from_env()
+    return FulfilmentPorts(
+        orders=DynamoChargedOrders(settings.executor_table, settings.payments_table),
+        holds_queue=QueuePublisher(settings.wallet_holds_queue_url),
+    )
 
 
 @app.post(
@@ -79,6 +105,27 @@ def read_payment(payment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$
     payment = domain.get_payment(payment_id, store=store)
     refunded = _refunded_amounts().refunded([o.payment_order_id for o in payment.orders])
     return PaymentResponse.of(payment, refunded)
+
+
+@app.post(
+    "/v1/payment-orders/<payment_order_id>/fulfil",
+    operation_id="fulfil_payment_order",
+    summary="Confirm a held order was fulfilled: release its seller's share from pending to available",
+    responses=action_responses(
+        "The release is requested: the share moves to the seller's available balance once, however often this "
+        "is called (a no-op once the hold period has ended).",
+        not_found="`resource_missing` (`not_found`): no payment order with this id.",
+        conflict="`order_not_held`: the order was placed without `hold: until_fulfilled`; or `order_not_charged`: "
+        "the order has not SUCCEEDED (yet).",
+    ),
+)
+def fulfil_payment_order(payment_order_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> FulfilmentResponse:
+    ports = _fulfilment_ports()
+    logger.append_keys(payment_order_id=payment_order_id)
+    fulfilled = fulfil_order(payment_order_id, orders=ports.orders, holds_queue=ports.holds_queue)
+    correlate(fulfilled.payment_id, payment_order_id=payment_order_id)
+    metrics.add_metric(name="OrdersFulfilled", unit=MetricUnit.Count, value=1)
+    return fulfilled
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -47,6 +47,8 @@ def request_fingerprint(request: PaymentRequest) -> str:
         # existed keeps its fingerprint, and a retry of its request still matches.
         if order["application_fee"] == 0:
             del order["application_fee"]
+        if order["hold"] == "none":  # likewise for holds
+            del order["hold"]
     return fingerprint(body)
 
 
@@ -93,6 +95,7 @@ def accept_payment(
                 seller_id=o.seller_id,
                 amount=o.amount,
                 application_fee=o.application_fee,
+                hold=o.hold,
                 payment_method=o.payment_method or request.payment_method,
             )
             for o in request.orders
@@ -123,6 +126,7 @@ def orders_to_execute(payment: Payment) -> list[ExecuteOrder]:
             buyer_id=payment.buyer_id,
             amount=o.amount,
             application_fee=o.application_fee,
+            hold=o.hold,
             currency=payment.currency,
             payment_method=o.payment_method,
         )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from functions.common.events import OrderStatus
+from functions.common.events import Hold, OrderStatus
 from functions.common.ids import ExternalId
 from functions.common.money import AmountMinor, Currency, PartMinor, check_amounts
 
@@ -28,6 +28,12 @@ class OrderRequest(BaseModel):
         default=0,
         description="The marketplace's commission on this order, in minor units, at most its amount: the seller "
         "is credited amount - application_fee and the fee is booked to platform_revenue.",
+    )
+    hold: Hold = Field(
+        default="none",
+        description="`until_fulfilled`: the seller's share is credited to their pending balance until "
+        "POST /v1/payment-orders/{payment_order_id}/fulfil or the end of the hold period, then to available. "
+        "`none`: to available at once.",
     )
 
     @field_validator("application_fee")
@@ -104,6 +110,7 @@ class OrderView(BaseModel):
     seller_id: str
     amount: int
     application_fee: int = 0
+    hold: Hold = "none"
     payment_method: str
     status: OrderStatus = "NOT_STARTED"
     psp_reference: str | None = None
@@ -138,6 +145,7 @@ class OrderResponse(BaseModel):
     seller_id: str
     amount: int
     application_fee: int = Field(default=0, description="The marketplace's commission on the order (minor units).")
+    hold: Hold = Field(default="none", description="Whether the seller's share waits for fulfilment.")
     status: OrderStatus
     psp_reference: str | None = None
     failure_code: str | None = None

@@ -10,6 +10,9 @@ class PaymentApiSettings(FunctionSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     # Read only: each order's amount_refunded (functions/refund/store.py).
     refunds_table: str = Field(alias="REFUNDS_TABLE_NAME")
+    # Fulfilment: the executor's orders (read only: charged? held?) and the wallet's release queue.
+    executor_table: str = Field(alias="EXECUTOR_TABLE_NAME")
+    wallet_holds_queue_url: str = Field(alias="WALLET_HOLDS_QUEUE_URL")
 
 
 class DispatcherSettings(FunctionSettings):

@@ -21,12 +21,17 @@ from functions.wallet.store import DynamoWalletStore
 class CreditPorts:
     store: DynamoWalletStore
     ledger: QueuePublisher
+    hold_days: int
 
 
 @functools.cache
 def _credit_ports() -> CreditPorts:
     settings = WalletSettings.from_env()
-    return CreditPorts(store=DynamoWalletStore(settings.wallet_table), ledger=QueuePublisher(settings.ledger_queue_url))
+    return CreditPorts(
+        store=DynamoWalletStore(settings.wallet_table),
+        ledger=QueuePublisher(settings.ledger_queue_url),
+        hold_days=settings.fulfilment_hold_days,
+    )
 
 
 _RECORD = record_model(OrderCharged)
@@ -35,8 +40,8 @@ _RECORD = record_model(OrderCharged)
 def _credit(charge: OrderCharged) -> None:
     correlate(charge.payment_id, payment_order_id=charge.payment_order_id)
     ports = _credit_ports()
-    credited = domain.credit_order(charge, store=ports.store, ledger=ports.ledger)
-    logger.info("wallet credit", extra={"applied_now": credited, "amount": charge.amount})
+    credited = domain.credit_order(charge, store=ports.store, ledger=ports.ledger, hold_days=ports.hold_days)
+    logger.info("wallet credit", extra={"applied_now": credited, "amount": charge.amount, "hold": charge.hold})
 
 
 @logger.inject_lambda_context(clear_state=True)

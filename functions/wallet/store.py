@@ -2,66 +2,352 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from functions.common.aws import client
-from functions.common.dynamo import is_condition_failure, items, plain, table
+from functions.common.backoff import TransientError
+from functions.common.clock import iso, utc_now
+from functions.common.dynamo import cancellation_codes, is_condition_failure, items, plain, table
 from functions.wallet import keys
 from functions.wallet.domain import Balance
+from functions.wallet.holds import HeldShare, Hold
+
+# Reads and conditional writes of one hold before a racing refund or release is left to the queue's retry.
+_HOLD_RACE_ATTEMPTS = 5
+
+
+class HoldChanged(TransientError):
+    """The hold changed between its read and a write conditional on it: read again (transient)."""
+
+
+class RestoreBeforeDebit(TransientError):
+    """A held order's refund restore that arrived before the refund's debit: retried until the debit lands."""
+
+
+class Movement(BaseModel):
+    """A refund's wallet movement: whether this call applied it, and its part in the pending bucket."""
+
+    applied_now: bool
+    pending: int = 0
 
 
 class DynamoWalletStore:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
 
-    def credit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool:
-        try:
-            client("dynamodb").transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": {
-                                keys.PARTITION_KEY: {"S": seller_id},
-                                keys.SORT_KEY: {"S": keys.applied_key(applied_marker)},
-                                "amount": {"N": str(amount)},
-                                "currency": {"S": currency},
-                            },
-                            "ConditionExpression": f"attribute_not_exists({keys.SORT_KEY})",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": {
-                                keys.PARTITION_KEY: {"S": seller_id},
-                                keys.SORT_KEY: {"S": keys.balance_key(currency)},
-                            },
-                            # A credit makes the seller due a payout: it enters the sparse index.
-                            "UpdateExpression": (
-                                "ADD available :amount SET reserved = if_not_exists(reserved, :zero), #due = :currency"
-                            ),
-                            "ExpressionAttributeNames": {"#due": keys.PAYOUT_DUE_ATTRIBUTE},
-                            "ExpressionAttributeValues": {
-                                ":amount": {"N": str(amount)},
-                                ":zero": {"N": "0"},
-                                ":currency": {"S": currency},
-                            },
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+    def credit_once(
+        self,
+        *,
+        seller_id: str,
+        currency: str,
+        amount: int,
+        applied_marker: str,
+        held: HeldShare | None = None,
+        pending: int = 0,
+    ) -> bool:
+        """Credit `amount` (a debit when negative), `pending` of it to the pending bucket and the rest to
+        `available`, and record the marker, atomically; False if the marker existed (already applied).
+        `held`: the marker is a held order's charge marker, so it also stores the hold (functions/wallet/keys)."""
+        if held is not None:  # a held order's whole share waits in pending
+            pending = amount
+        marker = self._marker(seller_id, applied_marker, currency=currency, amount=amount, pending=pending, held=held)
+        return self._apply(
+            seller_id=seller_id,
+            currency=currency,
+            marker=marker,
+            available=amount - pending,
+            pending=pending,
+        )
 
     def debit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool:
         """Debit and record the marker atomically; False if the marker existed. `available` may go negative
         (a refund of money already paid out): payouts are refused until it is positive again."""
         return self.credit_once(seller_id=seller_id, currency=currency, amount=-amount, applied_marker=applied_marker)
+
+    def _marker(
+        self, seller_id: str, applied_marker: str, *, currency: str, amount: int, pending: int, held: HeldShare | None
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            keys.PARTITION_KEY: {"S": seller_id},
+            keys.SORT_KEY: {"S": keys.applied_key(applied_marker)},
+            "amount": {"N": str(amount)},
+            "currency": {"S": currency},
+        }
+        if pending:
+            item["pending"] = {"N": str(pending)}
+        if held is not None:
+            item |= {
+                "hold_status": {"S": "HELD"},
+                "pending": {"N": str(amount)},
+                keys.RELEASE_AFTER_ATTRIBUTE: {"S": held.release_after},
+                keys.HOLD_DUE_ATTRIBUTE: {"S": held.due_day},
+            }
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": f"attribute_not_exists({keys.SORT_KEY})",
+            }
+        }
+
+    def _balance_update(self, seller_id: str, currency: str, *, available: int, pending: int) -> dict[str, Any]:
+        sets = ["reserved = if_not_exists(reserved, :zero)"]
+        adds = ["available :available"]
+        values: dict[str, Any] = {":available": {"N": str(available)}, ":zero": {"N": "0"}}
+        names: dict[str, str] = {}
+        if pending:
+            adds.append("pending :pending")
+            values[":pending"] = {"N": str(pending)}
+        if available > 0:  # a write that raises `available` makes the seller due a payout: onto the sparse index
+            sets.append("#due = :currency")
+            names["#due"] = keys.PAYOUT_DUE_ATTRIBUTE
+            values[":currency"] = {"S": currency}
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {keys.PARTITION_KEY: {"S": seller_id}, keys.SORT_KEY: {"S": keys.balance_key(currency)}},
+            "UpdateExpression": f"ADD {', '.join(adds)} SET {', '.join(sets)}",
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+    def _apply(
+        self,
+        *,
+        seller_id: str,
+        currency: str,
+        marker: dict[str, Any],
+        available: int,
+        pending: int,
+        hold_change: dict[str, Any] | None = None,
+    ) -> bool:
+        """The marker, the hold's change (if any) and the balance's, in one transaction. False if the marker
+        existed; HoldChanged if the hold is no longer as read."""
+        writes = [marker] + ([hold_change] if hold_change else [])
+        writes.append(self._balance_update(seller_id, currency, available=available, pending=pending))
+        try:
+            client("dynamodb").transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            codes = cancellation_codes(error)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False
+            if hold_change is not None and len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise HoldChanged("the hold changed since it was read") from error
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    # -- holds -----------------------------------------------------------------------------------------------
+
+    def _hold_item(self, seller_id: str, payment_order_id: str) -> dict[str, Any] | None:
+        found = (
+            table(self.table_name)
+            .get_item(
+                Key={
+                    keys.PARTITION_KEY: seller_id,
+                    keys.SORT_KEY: keys.applied_key(keys.charge_marker(payment_order_id)),
+                },
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return None if found is None else plain(found)
+
+    def hold(self, seller_id: str, payment_order_id: str) -> Hold | None:
+        """The order's hold as stored (status NONE for an order credited without one); None if not credited."""
+        item = self._hold_item(seller_id, payment_order_id)
+        if item is None:
+            return None
+        return Hold(
+            seller_id=seller_id,
+            payment_order_id=payment_order_id,
+            currency=item["currency"],
+            status=item.get("hold_status", "NONE"),
+            pending=item.get("pending", 0),
+            released=item.get("released", 0),
+        )
+
+    def _hold_key(self, seller_id: str, payment_order_id: str) -> dict[str, Any]:
+        return {
+            keys.PARTITION_KEY: {"S": seller_id},
+            keys.SORT_KEY: {"S": keys.applied_key(keys.charge_marker(payment_order_id))},
+        }
+
+    def release_once(self, *, seller_id: str, payment_order_id: str, reason: str) -> Hold | None:
+        for _ in range(_HOLD_RACE_ATTEMPTS):
+            hold = self.hold(seller_id, payment_order_id)
+            if hold is None or hold.status != "HELD":
+                return hold
+            release = {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": self._hold_key(seller_id, payment_order_id),
+                    "UpdateExpression": "SET hold_status = :released, released = :pending, released_by = :reason, "
+                    f"released_at = :now REMOVE {keys.HOLD_DUE_ATTRIBUTE}",
+                    # Only as read: a refund that took from the hold meanwhile makes this read it again.
+                    "ConditionExpression": "hold_status = :held AND pending = :pending",
+                    "ExpressionAttributeValues": {
+                        ":released": {"S": "RELEASED"},
+                        ":held": {"S": "HELD"},
+                        ":pending": {"N": str(hold.pending)},
+                        ":reason": {"S": reason},
+                        ":now": {"S": iso(utc_now())},
+                    },
+                }
+            }
+            writes = [release]
+            if hold.pending:
+                writes.append(
+                    self._balance_update(seller_id, hold.currency, available=hold.pending, pending=-hold.pending)
+                )
+            try:
+                client("dynamodb").transact_write_items(TransactItems=writes)
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+                continue
+            return hold.model_copy(update={"status": "RELEASED", "released": hold.pending})
+        raise HoldChanged(f"the hold of {payment_order_id} kept changing; the release is retried")
+
+    def due_holds(self, due_day: str, *, until: str) -> Iterator[tuple[str, str]]:
+        found = items(
+            self.table_name,
+            IndexName=keys.HOLD_DUE_INDEX,
+            KeyConditionExpression=Key(keys.HOLD_DUE_ATTRIBUTE).eq(due_day)
+            & Key(keys.RELEASE_AFTER_ATTRIBUTE).lte(until),
+        )
+        for item in found:
+            marker = str(item[keys.SORT_KEY]).removeprefix(keys.APPLIED_PREFIX)
+            yield str(item[keys.PARTITION_KEY]), marker.removeprefix(keys.charge_marker(""))
+
+    # -- refunds of held orders ------------------------------------------------------------------------------
+
+    def _applied(self, seller_id: str, applied_marker: str) -> dict[str, Any] | None:
+        found = (
+            table(self.table_name)
+            .get_item(
+                Key={keys.PARTITION_KEY: seller_id, keys.SORT_KEY: keys.applied_key(applied_marker)},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return None if found is None else plain(found)
+
+    def refund_debit_once(
+        self, *, seller_id: str, currency: str, payment_order_id: str, amount: int, applied_marker: str
+    ) -> Movement:
+        """Debit a refund's seller part: first from what the order's hold still holds, the rest from
+        `available`. The hold's change is conditional on it being as read, so a refund and a release of the
+        same hold serialize. A redelivery moves nothing and reports the split the first delivery made."""
+        for _ in range(_HOLD_RACE_ATTEMPTS):
+            hold = self.hold(seller_id, payment_order_id)
+            held = hold.pending if hold is not None and hold.status == "HELD" else 0
+            from_pending = min(held, amount)
+            change = None
+            if from_pending:
+                change = self._take_from_hold(seller_id, payment_order_id, read=held, taken=from_pending)
+            marker = self._marker(
+                seller_id, applied_marker, currency=currency, amount=-amount, pending=-from_pending, held=None
+            )
+            try:
+                moved = self._apply(
+                    seller_id=seller_id,
+                    currency=currency,
+                    marker=marker,
+                    available=-(amount - from_pending),
+                    pending=-from_pending,
+                    hold_change=change,
+                )
+            except HoldChanged:
+                continue
+            if moved:
+                return Movement(applied_now=True, pending=from_pending)
+            return self._earlier_movement(seller_id, applied_marker, sign=-1)
+        raise HoldChanged(f"the hold of {payment_order_id} kept changing; the refund is retried")
+
+    def refund_restore_once(
+        self,
+        *,
+        seller_id: str,
+        currency: str,
+        payment_order_id: str,
+        amount: int,
+        applied_marker: str,
+        debit_marker: str,
+    ) -> Movement:
+        """Give a failed refund's seller part back: what its debit took from the hold goes back to the hold
+        while it is still HELD (to `available` once it was released), the rest to `available`."""
+        for _ in range(_HOLD_RACE_ATTEMPTS):
+            hold = self.hold(seller_id, payment_order_id)
+            to_pending = 0
+            if hold is not None and hold.status != "NONE":
+                debit = self._applied(seller_id, debit_marker)
+                if debit is None:
+                    already = self._applied(seller_id, applied_marker)
+                    if already is not None:
+                        return Movement(applied_now=False, pending=already.get("pending", 0))
+                    # Its split is not known before the debit lands: retried until it does.
+                    raise RestoreBeforeDebit(f"the restore {applied_marker} arrived before its debit")
+                if hold.status == "HELD":
+                    to_pending = -int(debit.get("pending", 0))
+            change = self._give_to_hold(seller_id, payment_order_id, given=to_pending) if to_pending else None
+            marker = self._marker(
+                seller_id, applied_marker, currency=currency, amount=amount, pending=to_pending, held=None
+            )
+            try:
+                moved = self._apply(
+                    seller_id=seller_id,
+                    currency=currency,
+                    marker=marker,
+                    available=amount - to_pending,
+                    pending=to_pending,
+                    hold_change=change,
+                )
+            except HoldChanged:
+                continue
+            if moved:
+                return Movement(applied_now=True, pending=to_pending)
+            return self._earlier_movement(seller_id, applied_marker, sign=1)
+        raise HoldChanged(f"the hold of {payment_order_id} kept changing; the restore is retried")
+
+    def _earlier_movement(self, seller_id: str, applied_marker: str, *, sign: int) -> Movement:
+        earlier = self._applied(seller_id, applied_marker)
+        if earlier is None:  # pragma: no cover - the transaction said it exists
+            raise RuntimeError(f"marker {applied_marker} vanished")
+        return Movement(applied_now=False, pending=sign * int(earlier.get("pending", 0)))
+
+    def _take_from_hold(self, seller_id: str, payment_order_id: str, *, read: int, taken: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._hold_key(seller_id, payment_order_id),
+                "UpdateExpression": "SET pending = :left",
+                "ConditionExpression": "hold_status = :held AND pending = :read",
+                "ExpressionAttributeValues": {
+                    ":left": {"N": str(read - taken)},
+                    ":held": {"S": "HELD"},
+                    ":read": {"N": str(read)},
+                },
+            }
+        }
+
+    def _give_to_hold(self, seller_id: str, payment_order_id: str, *, given: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._hold_key(seller_id, payment_order_id),
+                "UpdateExpression": "ADD pending :given",
+                "ConditionExpression": "hold_status = :held",
+                "ExpressionAttributeValues": {":given": {"N": str(given)}, ":held": {"S": "HELD"}},
+            }
+        }
 
     def balances(self, seller_id: str) -> dict[str, Balance]:
         items = table(self.table_name).query(
