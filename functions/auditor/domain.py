@@ -20,7 +20,9 @@ from functions.ledger.accounts import (
     PLATFORM_REVENUE,
     PSP_RECEIVABLE,
     SELLER_PAYABLE_FORMAT,
+    SELLER_PENDING_FORMAT,
     seller_payable,
+    seller_pending,
 )
 from functions.ledger.balances import AccountBalance
 from functions.ledger.domain import Entry
@@ -29,6 +31,7 @@ from functions.psp.models import ChargeResult
 PAYABLE_PREFIX = SELLER_PAYABLE_FORMAT.format("")
 IN_TRANSIT_PREFIX = PAYOUT_IN_TRANSIT_FORMAT.format("")
 DISPUTE_RESERVE_PREFIX = DISPUTE_RESERVE_FORMAT.format("")
+PENDING_PREFIX = SELLER_PENDING_FORMAT.format("")
 
 
 class LedgerBalances(Protocol):
@@ -93,24 +96,29 @@ class Ports(Protocol):
     def psp_refunds(self) -> PspRefunds: ...
 
 
+_LEDGER_SLOTS = ((PAYABLE_PREFIX, 0), (IN_TRANSIT_PREFIX, 1), (DISPUTE_RESERVE_PREFIX, 2), (PENDING_PREFIX, 3))
+
+
 def _wallet_vs_ledger(
     ports: Ports, records: list[AccountBalance]
-) -> dict[tuple[str, str], tuple[int, int, int, int, int]]:
-    """(seller, currency) -> (available, payable, reserved, in transit, dispute reserve) for every pair
-    whose buckets differ: available == seller_payable, reserved == payout_in_transit + dispute_reserve."""
+) -> dict[tuple[str, str], tuple[WalletBalance, list[int]]]:
+    """(seller, currency) -> (the wallet, [payable, in transit, dispute reserve, pending]) for every pair
+    whose buckets differ: available == seller_payable, reserved == payout_in_transit + dispute_reserve,
+    pending == seller_pending."""
     ledger: dict[tuple[str, str], list[int]] = {}
     for record in records:
-        for prefix, slot in ((PAYABLE_PREFIX, 0), (IN_TRANSIT_PREFIX, 1), (DISPUTE_RESERVE_PREFIX, 2)):
+        for prefix, slot in _LEDGER_SLOTS:
             if record.account.startswith(prefix):
                 pair = (record.account.removeprefix(prefix), record.currency)
-                ledger.setdefault(pair, [0, 0, 0])[slot] = record.credit_balance
+                ledger.setdefault(pair, [0, 0, 0, 0])[slot] = record.credit_balance
     pairs = set(ledger) | set(ports.wallets.due_sellers())
     differing = {}
     for seller_id, currency in sorted(pairs):
         wallet = ports.wallets.balance(seller_id, currency)
-        payable, in_transit, disputed = ledger.get((seller_id, currency), [0, 0, 0])
-        if (wallet.available, wallet.reserved) != (payable, in_transit + disputed):
-            differing[(seller_id, currency)] = (wallet.available, payable, wallet.reserved, in_transit, disputed)
+        accounts = ledger.get((seller_id, currency), [0, 0, 0, 0])
+        payable, in_transit, disputed, pending = accounts
+        if (wallet.available, wallet.reserved, wallet.pending) != (payable, in_transit + disputed, pending):
+            differing[(seller_id, currency)] = (wallet, accounts)
     return differing
 
 
@@ -127,13 +135,13 @@ def check_wallets(ports: Ports, *, pause: Callable[[], None]) -> list[Finding]:
         Finding(
             check="wallet_matches_ledger",
             message=(
-                f"wallet available {available} / reserved {reserved}, "
+                f"wallet available {wallet.available} / reserved {wallet.reserved} / pending {wallet.pending}, "
                 f"ledger {seller_payable(seller_id)} {payable} / payout in transit {in_transit} "
-                f"+ dispute reserve {disputed}"
+                f"+ dispute reserve {disputed} / {seller_pending(seller_id)} {pending}"
             ),
             ids={"seller_id": seller_id, "currency": currency},
         )
-        for (seller_id, currency), (available, payable, reserved, in_transit, disputed) in differing.items()
+        for (seller_id, currency), (wallet, [payable, in_transit, disputed, pending]) in differing.items()
     ]
 
 
@@ -163,7 +171,8 @@ def _charge_lines(order: OrderRecord) -> set[tuple[str, str, int]]:
     platform its commission (a zero line is left out)."""
     lines = {(PSP_RECEIVABLE, "debit", order.amount)}
     if order.amount - order.application_fee:
-        lines.add((seller_payable(order.seller_id), "credit", order.amount - order.application_fee))
+        owed = seller_pending if order.hold == "until_fulfilled" else seller_payable  # a held share waits
+        lines.add((owed(order.seller_id), "credit", order.amount - order.application_fee))
     if order.application_fee:
         lines.add((PLATFORM_REVENUE, "credit", order.application_fee))
     return lines

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from functions.common.events import Hold
+
 Check = Literal[
     "wallet_matches_ledger",
     "trial_balance_zero",
@@ -56,6 +58,7 @@ class OrderRecord(BaseModel):
     currency: str
     amount: int
     application_fee: int = 0
+    hold: Hold = "none"
     status: str
     psp_reference: str | None = None
     orphan_psp_reference: str | None = None
@@ -65,3 +68,4 @@ class OrderRecord(BaseModel):
 class WalletBalance(BaseModel):
     available: int = 0
     reserved: int = 0
+    pending: int = 0

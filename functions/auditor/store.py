@@ -37,7 +37,7 @@ class DynamoWallets:
 
     def credited(self, seller_id: str, payment_order_id: str) -> bool:
         # The wallet's applied-marker of a charge (functions/wallet/domain.py: credit_order)
-        key = {keys.PARTITION_KEY: seller_id, keys.SORT_KEY: keys.applied_key(f"charge#{payment_order_id}")}
+        key = {keys.PARTITION_KEY: seller_id, keys.SORT_KEY: keys.applied_key(keys.charge_marker(payment_order_id))}
         return "Item" in table(self.table_name).get_item(Key=key, ConsistentRead=True)
 
 

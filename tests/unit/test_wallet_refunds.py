@@ -9,6 +9,7 @@ from functions.common.events import JournalPosting, PostingLine
 from functions.common.refund_events import RefundMoney
 from functions.ledger.policy import PostingRefused, check_posting
 from functions.wallet.refunds import apply_refund_money, refund_posting
+from functions.wallet.store import Movement
 from tests.support.fakes import Recorder
 
 REFUND_ID = "rf_" + "0" * 32
@@ -26,11 +27,24 @@ class MemoryWallet:
         self.available += amount
         return True
 
-    def debit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool:
-        return self._apply(-amount, applied_marker)
+    # Orders without a hold: every movement is in `available` (the held split is tested against moto in
+    # tests/integration/test_fulfilment_holds.py).
+    def refund_debit_once(
+        self, *, seller_id: str, currency: str, payment_order_id: str, amount: int, applied_marker: str
+    ) -> Movement:
+        return Movement(applied_now=self._apply(-amount, applied_marker))
 
-    def credit_once(self, *, seller_id: str, currency: str, amount: int, applied_marker: str) -> bool:
-        return self._apply(amount, applied_marker)
+    def refund_restore_once(
+        self,
+        *,
+        seller_id: str,
+        currency: str,
+        payment_order_id: str,
+        amount: int,
+        applied_marker: str,
+        debit_marker: str,
+    ) -> Movement:
+        return Movement(applied_now=self._apply(amount, applied_marker))
 
 
 def money(movement: str, amount: int = 400) -> RefundMoney:
