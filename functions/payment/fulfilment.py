@@ -13,7 +13,11 @@ from functions.executor.domain import OrderExecution
 
 
 class ChargedOrders(Protocol):
-    def order(self, payment_order_id: str) -> OrderExecution | None: ...
+    def order(self, payment_order_id: str) -> OrderExecution | None:
+        """The executor's record of the order; None until the executor first claims it."""
+
+    def accepted(self, payment_order_id: str) -> bool:
+        """Whether a payment owns this order id."""
 
 
 class Publisher(Protocol):
@@ -40,6 +44,12 @@ def fulfil_order(payment_order_id: str, *, orders: ChargedOrders, holds_queue: P
     one after the hold period already ended (or after an earlier call) is a no-op."""
     order = orders.order(payment_order_id)
     if order is None:
+        if orders.accepted(payment_order_id):
+            raise Conflict(
+                "This order is not charged yet: only a charged order's funds can be released.",
+                param="payment_order_id",
+                code="order_not_charged",
+            )
         raise NotFound(f"No payment order {payment_order_id}.", param="payment_order_id")
     if order.hold != "until_fulfilled":
         raise Conflict(

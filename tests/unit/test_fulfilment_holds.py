@@ -269,11 +269,17 @@ def test_the_sweep_reads_every_day_back_to_its_lookback_and_asks_each_due_hold_o
 
 
 class Executions:
-    def __init__(self, *orders: OrderExecution) -> None:
+    """The executor's records, and the order ids payments own (some not claimed by the executor yet)."""
+
+    def __init__(self, *orders: OrderExecution, unclaimed: tuple[str, ...] = ()) -> None:
         self.orders = {o.payment_order_id: o for o in orders}
+        self.unclaimed = set(unclaimed)
 
     def order(self, payment_order_id: str) -> OrderExecution | None:
         return self.orders.get(payment_order_id)
+
+    def accepted(self, payment_order_id: str) -> bool:
+        return payment_order_id in self.orders or payment_order_id in self.unclaimed
 
 
 def execution(status: str = "SUCCEEDED", hold: str = "until_fulfilled") -> OrderExecution:
@@ -303,6 +309,14 @@ def test_fulfilment_asks_the_wallet_to_release_a_charged_held_order() -> None:
         "release": "requested",
     }
     assert queue.messages == [release()]
+
+
+def test_fulfilment_of_an_accepted_order_the_executor_has_not_claimed_is_not_charged_yet() -> None:
+    queue = Recorder()
+    with pytest.raises(Conflict) as raised:
+        fulfil_order("po_1", orders=Executions(unclaimed=("po_1",)), holds_queue=queue)
+    assert (raised.value.code, raised.value.param) == ("order_not_charged", "payment_order_id")
+    assert queue.messages == []
 
 
 @pytest.mark.parametrize(
