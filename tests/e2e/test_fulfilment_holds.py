@@ -155,6 +155,7 @@ def test_the_hourly_sweep_releases_holds_whose_period_is_over(
     assert_books(api, seller, available=0, pending=3_600)
 
     # When the sweep runs before the hold period (7 days) is over, nothing moves
+    assert stack.scheduler is not None
     now = datetime.now(UTC)
     # (every hold in this run was credited within minutes: none is due a day before its 7 days are over)
     early = stack.scheduler.trigger("HoldSweepSchedule", when=now + timedelta(days=6))
