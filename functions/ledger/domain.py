@@ -12,10 +12,18 @@ from functions.common.backoff import TransientError
 from functions.common.clock import iso, utc_now
 from functions.common.events import JournalPosting, OrderCharged, OrderStatusChanged
 from functions.common.ids import deterministic_id
-from functions.ledger.accounts import PLATFORM_REVENUE, PSP_RECEIVABLE, seller_payable, seller_pending
+from functions.ledger.accounts import (
+    PLATFORM_REVENUE,
+    PSP_RECEIVABLE,
+    SELLER_PENDING_FORMAT,
+    seller_payable,
+    seller_pending,
+)
 from functions.ledger.policy import PostingRefused, check_posting
 
 Direction = Literal["debit", "credit"]
+
+_PENDING_PREFIX = SELLER_PENDING_FORMAT.format("")
 
 
 class Entry(BaseModel):
@@ -175,28 +183,41 @@ def book_posting(posting: JournalPosting, *, store: LedgerStore, journals: Journ
     """Book a posting once. One outside its producer's authority raises PostingRefused, an unbalanced one
     UnbalancedJournal, and one whose id was booked with other content JournalConflict (each to the DLQ)."""
     check_posting(posting)
-    check_commission_lines(posting, store=store)
+    check_order_bounded_lines(posting, store=store)
     return append_once(posting_journal(posting, created_at=iso(utc_now())), store=store, journals=journals)
 
 
-def check_commission_lines(posting: JournalPosting, *, store: LedgerStore) -> None:
-    """A posting against an order (a refund's) may move `platform_revenue` by at most the commission the
-    order's charge journal booked there, and not at all if it booked none: no producer can take more of
-    the platform's revenue for an order than that order brought. A charge journal not booked yet (its credit
-    and the refund travel on different queues) is waited for: TransientError, the message is retried."""
-    moved = [line.amount for line in posting.lines if line.account == PLATFORM_REVENUE]
+def _bounded_by_the_charge(account: str) -> bool:
+    """Accounts a posting against an order may move by at most what the order's charge credited them: the
+    platform's commission, and a held order's share still pending."""
+    return account == PLATFORM_REVENUE or account.startswith(_PENDING_PREFIX)
+
+
+def check_order_bounded_lines(posting: JournalPosting, *, store: LedgerStore) -> None:
+    """A posting against an order (a refund's, a hold's release) may move `platform_revenue` by at most the
+    commission the order's charge journal booked there, and `seller_pending:<seller>` by at most the held
+    share it booked there; by nothing if it booked none. So no producer can take more of the platform's
+    revenue, or release more of a seller's held money, for an order than that order brought. A charge journal
+    not booked yet (its credit and the posting travel on different queues) is waited for: TransientError,
+    the message is retried."""
+    moved: dict[str, int] = {}
+    for line in posting.lines:
+        if _bounded_by_the_charge(line.account):
+            moved[line.account] = max(moved.get(line.account, 0), line.amount)
     if not moved or posting.payment_order_id is None:
         return
     charge_id = deterministic_id("jr", "charge", posting.payment_order_id)
     charge = [e for e in store.by_payment_order(posting.payment_order_id) if e.journal_id == charge_id]
     if not charge:
         raise TransientError(f"{posting.kind} {posting.business_id}: the charge of its order is not booked yet")
-    fee = sum(e.amount for e in charge if e.account == PLATFORM_REVENUE and e.direction == "credit")
-    if max(moved) > fee:
-        raise PostingRefused(
-            f"{posting.kind} {posting.business_id}: moves {max(moved)} of {PLATFORM_REVENUE}, more than the "
-            f"order's commission of {fee}"
-        )
+    for account, amount in moved.items():
+        booked = sum(e.amount for e in charge if e.account == account and e.direction == "credit")
+        if amount > booked:
+            what = "commission" if account == PLATFORM_REVENUE else "held share"
+            raise PostingRefused(
+                f"{posting.kind} {posting.business_id}: moves {amount} of {account}, more than the "
+                f"order's {what} of {booked}"
+            )
 
 
 class CurrencyTotals(BaseModel):

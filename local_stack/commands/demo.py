@@ -1,6 +1,7 @@
 """`payments demo`: a scripted tour against a running local stack (`payments local`), printing what
-happened: a multi-seller checkout, a decline, a retry, a payout, a refund, a dispute, and a settlement file
-with its reconciliation report."""
+happened: a multi-seller checkout with a commission and an order held until fulfilled, a decline, a retry,
+the fulfilment that releases the held funds, a payout, a refund, a dispute, and a settlement file with its
+reconciliation report."""
 
 from __future__ import annotations
 
@@ -63,8 +64,11 @@ class Tour:
     def seller(self, name: str) -> str:
         return f"{name}_{self.tag}"
 
-    def checkout(self, *orders: tuple[str, int, str], fees: dict[str, int] | None = None) -> dict[str, Any]:
-        """`fees`: the marketplace's commission on a seller's order, by seller name."""
+    def checkout(
+        self, *orders: tuple[str, int, str], fees: dict[str, int] | None = None, held: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """`fees`: the marketplace's commission on a seller's order, by seller name; `held`: the sellers whose
+        orders wait for fulfilment."""
         commissions = fees or {}
         return {
             "checkout_id": f"co_{uuid.uuid4().hex[:8]}",
@@ -78,6 +82,7 @@ class Tour:
                     "amount": a,
                     "payment_method": token,
                     "application_fee": commissions.get(s, 0),
+                    "hold": "until_fulfilled" if s in held else "none",
                 }
                 for s, a, token in orders
             ],
@@ -96,7 +101,8 @@ class Tour:
             charges = self.psp(f"/v1/charges?merchant_reference={order['payment_order_id']}")["data"]
             print(
                 f"  {order['seller_id']:<22} {order['amount']:>6} fee {order['application_fee']:>4} "
-                f"{order['status']:<9} {order['failure_code'] or '':<15} PSP charges: {len(charges)}"
+                f"hold {order['hold']:<15} {order['status']:<9} {order['failure_code'] or '':<15} "
+                f"PSP charges: {len(charges)}"
             )
         payment["idempotency_key"] = key
         return payment
@@ -134,9 +140,14 @@ def run(args: argparse.Namespace) -> int:
     tour = Tour(state, args.timeout)
 
     first = tour.pay(
-        "1. A checkout with three sellers; the marketplace takes a commission of 420 on carol's order",
+        "1. A checkout with three sellers; the marketplace takes a commission of 420 on carol's order, and "
+        "bob's order waits for fulfilment",
         tour.checkout(
-            ("alice", 1099, "tok_visa"), ("bob", 2500, "tok_visa"), ("carol", 4200, "tok_visa"), fees={"carol": 420}
+            ("alice", 1099, "tok_visa"),
+            ("bob", 2500, "tok_visa"),
+            ("carol", 4200, "tok_visa"),
+            fees={"carol": 420},
+            held=("bob",),
         ),
     )
     print(f"wallets: alice={tour.wallet('alice')} bob={tour.wallet('bob')} carol={tour.wallet('carol')}")
@@ -162,7 +173,18 @@ def run(args: argparse.Namespace) -> int:
     status, _, refused = tour.call("POST", "/v1/payments", changed, payment["idempotency_key"])
     print(f"same key, different body -> {status} {refused['error']['type']}")
 
-    print("\n== 4. A payout of part of bob's balance, to the bank account he sets first")
+    print("\n== 4. Bob's order is fulfilled; a payout of part of his balance, to the bank account he sets first")
+    held = first["orders"][1]["payment_order_id"]
+    status, _, early = tour.call(
+        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
+    )
+    print(f"bob's wallet {tour.wallet('bob')}: a payout while it is pending -> {status} {early['error']['code']}")
+    status, _, fulfilled = tour.call("POST", f"/v1/payment-orders/{held}/fulfil")
+    print(f"POST /v1/payment-orders/{{bob's order}}/fulfil -> {status}, release {fulfilled['release']}")
+    released = tour.until(
+        f"/v1/wallets/{tour.seller('bob')}", lambda w: w["balances"].get("USD", {}).get("available", 0) >= 2500
+    )
+    print(f"bob's wallet now {released['balances']}")
     status, _, missing = tour.call(
         "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
     )

@@ -101,7 +101,7 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
         assert payment["status"] == "SUCCEEDED"
         assert api.get(f"/v1/wallets/{seller}").body == {
             "seller_id": seller,
-            "balances": {"USD": {"available": 1250, "reserved": 0}},
+            "balances": {"USD": {"available": 1250, "reserved": 0, "pending": 0}},
         }
 
         # One message through a queue to a worker: a journal posted straight onto the postings queue
@@ -168,10 +168,14 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             ]["error"]
             == "InsufficientFunds"
         )
-        assert api.get(f"/v1/wallets/{seller}").body["balances"]["USD"] == {"available": 1250, "reserved": 0}
+        assert api.get(f"/v1/wallets/{seller}").body["balances"]["USD"] == {
+            "available": 1250,
+            "reserved": 0,
+            "pending": 0,
+        }
 
-        # `payments demo` tours the running stack: checkout, decline, retries, payout, refund, dispute,
-        # settlement
+        # `payments demo` tours the running stack: checkout, decline, retries, fulfilment, payout, refund,
+        # dispute, settlement
         demo = subprocess.run(
             [sys.executable, "-m", "local_stack.cli", "demo", "--state-file", str(state_file)],
             cwd=ROOT,
@@ -188,6 +192,10 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "card_declined",
             "Idempotent-Replayed: true",
             "different body -> 422 idempotency_error",
+            "hold until_fulfilled",
+            "a payout while it is pending -> 422 insufficient_funds",
+            "/fulfil -> 200, release requested",
+            "bob's wallet now {'USD': {'available': 2500, 'reserved': 0, 'pending': 0}}",
             "before bob has a payout account -> 422 payout_account_missing",
             "payout-account -> 200 VERIFIED, shown as ...6789",
             ": PAID to ...6789;",
@@ -197,7 +205,8 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "PSP refunds: [(1200, 'succeeded')]",
             "above what is left of the charge -> 422 refund_exceeds_charge",
             "charge.dispute.created -> dispute dp_",
-            "charge.dispute.closed -> dispute LOST; grace's wallet {'USD': {'available': -1500, 'reserved': 0}}",
+            "charge.dispute.closed -> dispute LOST; "
+            "grace's wallet {'USD': {'available': -1500, 'reserved': 0, 'pending': 0}}",
             "breaks={'missing_internal': 1, 'amount_mismatch': 1}",
             "balanced=True",
         ):

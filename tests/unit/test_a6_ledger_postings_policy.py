@@ -304,3 +304,52 @@ def test_a_refund_journal_with_a_commission_share_waits_for_its_orders_charge_to
     assert store.entries == {}
     _charged(store, 300)
     assert ledger.book_posting(posting, store=store, journals=Reader(store)) is True
+
+
+def _held_charge(store: MemoryLedger, *, hold: str) -> None:
+    charge = OrderCharged(
+        payment_id="pay_held",
+        payment_order_id="po_held",
+        seller_id="seller_held",
+        amount=1000,
+        application_fee=100,
+        hold=hold,
+        currency="USD",
+        psp_reference="ch_held",
+    )
+    assert store.append(ledger.charge_journal(charge, created_at="2026-01-01T00:00:00.000000Z"))
+
+
+def _release(amount: int) -> JournalPosting:
+    from functions.wallet.holds import Hold, release_posting
+
+    posting = release_posting(
+        Hold(seller_id="seller_held", payment_order_id="po_held", currency="USD", status="RELEASED", released=amount)
+    )
+    assert posting is not None
+    return posting
+
+
+def test_a_hold_release_moves_seller_pending_by_at_most_the_orders_held_share() -> None:
+    # Given a held order of 1,000 with a commission of 100: its charge booked 900 to seller_pending
+    store = MemoryLedger()
+    release = _release(901)
+    with pytest.raises(TransientError, match="the charge of its order is not booked yet"):
+        ledger.book_posting(release, store=store, journals=Reader(store))
+    _held_charge(store, hold="until_fulfilled")
+
+    # Then a release of 901 is refused and books nothing; one of 900 books
+    with pytest.raises(
+        PostingRefused, match="moves 901 of seller_pending:seller_held, more than the order's held share"
+    ):
+        ledger.book_posting(release, store=store, journals=Reader(store))
+    assert len(store.entries) == 3
+    assert ledger.book_posting(_release(900), store=store, journals=Reader(store)) is True
+
+
+def test_a_hold_release_for_an_order_that_was_not_held_is_refused() -> None:
+    store = MemoryLedger()
+    _held_charge(store, hold="none")
+    with pytest.raises(PostingRefused, match="more than the order's held share of 0"):
+        ledger.book_posting(_release(1), store=store, journals=Reader(store))
+    assert len(store.entries) == 3
