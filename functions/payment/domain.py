@@ -8,7 +8,7 @@ from typing import Protocol
 from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import Conflict, IdempotencyKeyReused, NotFound
 from functions.common.events import TERMINAL_ORDER_STATUSES, ExecuteOrder, OrderStatusChanged
-from functions.common.fingerprints import fingerprint
+from functions.common.fingerprints import fingerprint, without_added_defaults
 from functions.common.ids import deterministic_id
 from functions.payment.models import OrderView, Payment, PaymentRequest, PaymentStatus
 
@@ -40,15 +40,13 @@ def payment_id_for(caller: str, idempotency_key: str) -> str:
     return deterministic_id("pay", caller, idempotency_key)
 
 
+# Order fields added after payments were first stored, with the defaults they were added with.
+_ADDED_ORDER_FIELDS = {"application_fee": 0, "hold": "none"}
+
+
 def request_fingerprint(request: PaymentRequest) -> str:
     body = request.model_dump(mode="json")
-    for order in body["orders"]:
-        # A fee of 0 is the default the field was added with: left out, a payment stored before commissions
-        # existed keeps its fingerprint, and a retry of its request still matches.
-        if order["application_fee"] == 0:
-            del order["application_fee"]
-        if order["hold"] == "none":  # likewise for holds
-            del order["hold"]
+    body["orders"] = [without_added_defaults(order, _ADDED_ORDER_FIELDS) for order in body["orders"]]
     return fingerprint(body)
 
 

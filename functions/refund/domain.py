@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from functions.common.backoff import TransientError
 from functions.common.clock import Clock, iso, utc_now
 from functions.common.errors import BusinessRuleViolation, IdempotencyKeyReused, NotFound
-from functions.common.fingerprints import fingerprint
+from functions.common.fingerprints import fingerprint, without_added_defaults
 from functions.common.ids import deterministic_id
 from functions.common.refund_events import ExecuteRefund, RefundMoney
 from functions.executor.domain import OrderExecution
@@ -87,12 +87,7 @@ def orphan_refund_id(payment_order_id: str) -> str:
 
 
 def request_fingerprint(request: RefundRequest) -> str:
-    body = request.model_dump(mode="json")
-    if body["refund_application_fee"]:
-        # The default the field was added with: left out, a refund stored before commissions existed keeps
-        # its fingerprint, and a retry of its request still matches.
-        del body["refund_application_fee"]
-    return fingerprint(body)
+    return fingerprint(without_added_defaults(request.model_dump(mode="json"), {"refund_application_fee": True}))
 
 
 def _same_request(existing: Refund, request_print: str) -> Refund:
