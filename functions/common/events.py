@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -20,25 +20,39 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class _OrderMoney(Message):
-    """An order's amount, the marketplace's commission on it (0 when it takes none; the default of
-    messages sent before commissions existed) and where the seller's share lands (the default of messages
-    sent before holds existed: `available` at once)."""
+class SellerShare(Message):
+    """An amount of which a part is the platform's (its commission, or what a refund gives back of it) and
+    the rest the seller's. The part is never more than the amount."""
 
     amount: AmountMinor
-    application_fee: PartMinor = 0
-    hold: Hold = "none"
+    # The name of the field that holds the platform's part.
+    _platform_field: ClassVar[str]
+
+    @property
+    def platform_part(self) -> int:
+        part: int = getattr(self, self._platform_field)
+        return part
 
     @model_validator(mode="after")
-    def _fee_within_amount(self) -> _OrderMoney:
-        if self.application_fee > self.amount:
-            raise ValueError(f"application_fee {self.application_fee} is more than the amount {self.amount}")
+    def _platform_part_within_amount(self) -> SellerShare:
+        if self.platform_part > self.amount:
+            raise ValueError(f"{self._platform_field} {self.platform_part} is more than the amount {self.amount}")
         return self
 
     @property
     def seller_amount(self) -> int:
-        """What the seller is credited: the amount less the commission."""
-        return self.amount - self.application_fee
+        """The seller's part: what their wallet is credited (or gives back, for a refund)."""
+        return self.amount - self.platform_part
+
+
+class _OrderMoney(SellerShare):
+    """An order's amount, the marketplace's commission on it (0 when it takes none; the default of
+    messages sent before commissions existed) and where the seller's share lands (the default of messages
+    sent before holds existed: `available` at once)."""
+
+    _platform_field = "application_fee"
+    application_fee: PartMinor = 0
+    hold: Hold = "none"
 
 
 class ExecuteOrder(_OrderMoney):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
-
-from functions.common.events import Message
+from functions.common.events import Message, SellerShare
 from functions.common.ids import ExternalId
-from functions.common.money import AmountMinor, Currency, PartMinor
+from functions.common.money import Currency, PartMinor
 
 # Refund ids are derived ids (functions.refund.domain): "rf_" and 32 hex digits.
 REFUND_ID_PATTERN = r"^rf_[0-9a-f]{32}$"
@@ -21,30 +19,21 @@ class ExecuteRefund(Message):
     payment_order_id: ExternalId
 
 
-class RefundMoney(Message):
+class RefundMoney(SellerShare):
     """refund executor / PSP webhooks -> wallet refunds queue -> ledger postings: move a refund's money.
 
-    `debit`: the refund succeeded; the seller's available balance gives the amount back (it may go negative).
+    `debit`: the refund succeeded; the seller's wallet gives the amount back (it may go negative).
     `restore`: a refund that had succeeded failed after all; the debit is undone. Each is applied once per
-    refund (its own applied marker), in whichever order they arrive, so the two always net to zero.
-    `application_fee_refunded` of the amount is given back from the platform's commission, not the wallet."""
+    refund (its own applied marker), so the two always net to zero: in either order for an order credited
+    without a hold; for a held order, a restore that arrives first waits for its debit (the debit decides
+    how much came from the hold). `application_fee_refunded` of the amount is given back from the platform's
+    commission, not the wallet."""
 
+    _platform_field = "application_fee_refunded"
     refund_id: str
     payment_order_id: ExternalId
     payment_id: str
     seller_id: ExternalId
-    amount: AmountMinor
     application_fee_refunded: PartMinor = 0
     currency: Currency
     movement: Literal["debit", "restore"]
-
-    @model_validator(mode="after")
-    def _fee_within_amount(self) -> RefundMoney:
-        if self.application_fee_refunded > self.amount:
-            raise ValueError("application_fee_refunded is more than the refund's amount")
-        return self
-
-    @property
-    def seller_amount(self) -> int:
-        """What the seller's wallet gives back (or gets back, on a restore)."""
-        return self.amount - self.application_fee_refunded
