@@ -7,14 +7,13 @@ zero, and the money auditor finds nothing about the scenario's ids."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, new_key, unique
-from tests.support.refunds import assert_books, audit_findings, wait_for_refund
+from tests.support.refunds import assert_books, audit_findings, fail_at_psp, wait_for_refund
 
 PLATFORM = "platform_revenue"
 
@@ -212,12 +211,7 @@ def test_a_fee_refund_the_psp_fails_afterwards_restores_both_shares(
     assert_books(api, seller, 540)
 
     # When the PSP fails it afterwards
-    (psp_refund,) = psp.get(f"/v1/refunds?merchant_reference={first['refund_id']}").body["data"]
-    assert psp.request("POST", f"/_sim/refunds/{psp_refund['id']}/fail", body={}).status == 200
-    deadline = time.monotonic() + 30
-    while api.get(f"/v1/refunds/{first['refund_id']}").body["status"] != "FAILED":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    fail_at_psp(api, psp, first["refund_id"])
 
     # Then both parts are restored exactly, and the fee it held is released: a refund of the whole order
     # afterwards gives back the whole fee

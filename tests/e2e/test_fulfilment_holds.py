@@ -16,7 +16,7 @@ from typing import Any
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, new_key, unique
 from tests.support.bank_accounts import us_account_body
-from tests.support.refunds import audit_findings, wait_for_refund
+from tests.support.refunds import audit_findings, fail_at_psp, wait_for_refund
 
 
 def held_checkout(*orders: tuple[str, int, int, str]) -> dict[str, Any]:
@@ -173,7 +173,7 @@ def test_the_hourly_sweep_releases_holds_whose_period_is_over(
 
 
 def test_a_refund_before_fulfilment_takes_from_the_hold_first(
-    api: ApiClient, stack: LocalStack, tmp_path: Path
+    api: ApiClient, psp: ApiClient, stack: LocalStack, tmp_path: Path
 ) -> None:
     # Given a held order of 10,000 with a commission of 1,000
     seller = unique("seller")
@@ -201,9 +201,16 @@ def test_a_refund_before_fulfilment_takes_from_the_hold_first(
         ]
     )
 
-    # And fulfilment releases what is left
+    # When the PSP fails that refund afterwards, while the hold lasts: its 3,600 goes back to the hold
+    fail_at_psp(api, psp, done["refund_id"])
+    assert_books(api, seller, available=0, pending=9_000)
+
+    # And a second refund of 2,000 takes from the hold again; fulfilment releases what is left
+    second = api.post("/v1/refunds", {"payment_order_id": order, "amount": 2_000}, idempotency_key=new_key())
+    assert wait_for_refund(api, second.body["refund_id"])["status"] == "SUCCEEDED"
+    assert_books(api, seller, available=0, pending=7_200)
     assert api.request("POST", f"/v1/payment-orders/{order}/fulfil").status == 200
-    assert_books(api, seller, available=5_400, pending=0)
+    assert_books(api, seller, available=7_200, pending=0)
     assert audit_findings(stack, tmp_path, seller, order) == []
 
 

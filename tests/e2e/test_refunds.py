@@ -20,7 +20,7 @@ from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, new_key, unique
 from tests.support.bank_accounts import us_account_body
 from tests.support.psp_signatures import signature_header
-from tests.support.refunds import assert_books, audit_findings, paid_orders, wait_for_refund
+from tests.support.refunds import assert_books, audit_findings, fail_at_psp, paid_orders, wait_for_refund
 
 
 @pytest.fixture
@@ -286,14 +286,9 @@ def test_a_refund_the_psp_fails_after_it_succeeded_is_restored_exactly(
     assert_books(api, seller, 600)
 
     # When the PSP fails it afterwards (refund.failed by webhook)
-    (psp_refund,) = psp.get(f"/v1/refunds?merchant_reference={refund_id}").body["data"]
-    assert psp.request("POST", f"/_sim/refunds/{psp_refund['id']}/fail", body={}).status == 200
+    fail_at_psp(api, psp, refund_id)
 
     # Then the refund is FAILED, the debit restored exactly (a reversal journal), the amount released
-    deadline = time.monotonic() + 30
-    while api.get(f"/v1/refunds/{refund_id}").body["status"] != "FAILED":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
     assert_books(api, seller, 1000)
     assert journal_lines(api, order["payment_order_id"]) == sorted(
         [

@@ -35,6 +35,17 @@ def wait_for_refund(api: ApiClient, refund_id: str, *, timeout: float = 60) -> d
         time.sleep(0.2)
 
 
+def fail_at_psp(api: ApiClient, psp: ApiClient, refund_id: str, *, timeout: float = 30) -> None:
+    """The PSP fails a refund it had reported succeeded (the simulator sends refund.failed by webhook); wait
+    until the refund is FAILED."""
+    (psp_refund,) = psp.get(f"/v1/refunds?merchant_reference={refund_id}").body["data"]
+    assert psp.request("POST", f"/_sim/refunds/{psp_refund['id']}/fail", body={}).status == 200
+    deadline = time.monotonic() + timeout
+    while api.get(f"/v1/refunds/{refund_id}").body["status"] != "FAILED":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def payable(api: ApiClient, seller_id: str, currency: str = "USD") -> int:
     entries = api.get(f"/v1/ledger/entries?account=seller_payable:{seller_id}").body["entries"]
     return sum(
