@@ -1,9 +1,9 @@
 """Typed per-stage configuration, read from CDK context.
 
 `stage` (cdk.json's default, or `cdk deploy -c stage=prod`) picks one of STAGES; any field can then be
-overridden with a context key of its camelCase name, e.g. `-c pspBaseUrl=https://api.psp.example` or
-`-c executorConcurrency=30`. CLI context values arrive as strings; pydantic validates and converts them,
-so a typo fails synthesis instead of deploying a wrong number."""
+overridden with a context key of its camelCase name, e.g. `-c pspBaseUrl=https://api.psp.example`,
+`-c executorConcurrency=30` or `-c fulfilmentHoldDays=14`. CLI context values arrive as strings; pydantic
+validates and converts them, so a typo fails synthesis instead of deploying a wrong number."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ class StageConfig(BaseModel):
     api_burst_limit: int = Field(ge=1)
     api_daily_quota: int = Field(ge=1, description="requests per day per API key (usage plan)")
     alarm_email: str | None = None
+    # How long a held order's share waits in `pending` for the marketplace's fulfilment before it is released
+    # anyway (the wallet's PAYMENTS_FULFILMENT_HOLD_DAYS; the hourly sweep releases it once it is due).
+    fulfilment_hold_days: int = Field(default=7, ge=0, le=365)
 
     @field_validator("log_retention_days")
     @classmethod

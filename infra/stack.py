@@ -11,6 +11,7 @@ from infra.constructs.auditor import Auditor
 from infra.constructs.disputes import Disputes
 from infra.constructs.encryption import encrypt_log_groups, encryption_key, grant_data_key_to_state_machines
 from infra.constructs.events import Events
+from infra.constructs.holds import FulfilmentHolds
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
 from infra.constructs.payouts import Payouts
@@ -34,8 +35,14 @@ class PaymentsStack(Stack):
             master_key=encryption_key(self, "Messages"),
         )
         self.refunds = Refunds(self, "Refunds", alarm_topic=self.alarm_topic)
+        self.holds = FulfilmentHolds(self, "Holds", alarm_topic=self.alarm_topic)
         self.pay_in = PayIn(
-            self, "PayIn", alarm_topic=self.alarm_topic, psp_base_url=psp_base_url, refunds_table=self.refunds.table
+            self,
+            "PayIn",
+            alarm_topic=self.alarm_topic,
+            psp_base_url=psp_base_url,
+            refunds_table=self.refunds.table,
+            wallet_holds_queue=self.holds.queue.queue,
         )
         self.refunds.connect(pay_in=self.pay_in, psp_base_url=psp_base_url)
         self.sellers = Sellers(self, "Sellers")
@@ -47,6 +54,7 @@ class PaymentsStack(Stack):
             sellers=self.sellers,
             psp_base_url=psp_base_url,
         )
+        self.holds.connect(pay_in=self.pay_in, schedule_failures=self.payouts.schedule_failures.queue)
         self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
         self.settlement = Settlement(
             self,
@@ -114,6 +122,7 @@ class PaymentsStack(Stack):
             routes=[
                 Route("POST", "/v1/payments", payment_api),
                 Route("GET", "/v1/payments/{payment_id}", payment_api),
+                Route("POST", "/v1/payment-orders/{payment_order_id}/fulfil", payment_api),
                 Route("GET", "/v1/wallets/{seller_id}", self.pay_in.wallet_api.function),
                 Route("GET", "/v1/ledger/entries", self.pay_in.ledger_api.function),
                 Route("GET", "/v1/ledger/trial-balance", self.pay_in.ledger_api.function),

@@ -15,16 +15,18 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import boto3
 from botocore.config import Config
+from pydantic import TypeAdapter
 
 from functions.events.settings import EventDeliverySettings, EventsApiSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
 from functions.recovery.settings import RecoverySettings
+from functions.wallet.settings import WalletSettings
 from local_stack.api_server import LocalApiGateway, api_server
 from local_stack.chaos import Chaos
 from local_stack.deploy import Deployer, LocalCloud
@@ -66,6 +68,8 @@ LOCAL_FUNCTION_SETTINGS = {
 }
 # How long a queue message may be retried locally (AWS: 24 h for the PSP workers, 3 days for event deliveries).
 LOCAL_MESSAGE_AGE_SECONDS = 900
+# The hold period of held orders (the wallet's setting; the template's is the stage's fulfilmentHoldDays).
+FULFILMENT_HOLD_DAYS_ENV = str(WalletSettings.model_fields["fulfilment_hold_days"].alias)
 
 
 def local_function_settings(message_age_seconds: int = LOCAL_MESSAGE_AGE_SECONDS) -> dict[str, str]:
@@ -77,6 +81,22 @@ def local_function_settings(message_age_seconds: int = LOCAL_MESSAGE_AGE_SECONDS
         _worker_env("max_message_age_seconds"): age,
         str(RecoverySettings.model_fields["retry_window_seconds"].alias): age,
     }
+
+
+def fulfilment_hold_days_from_env() -> int | None:
+    """PAYMENTS_FULFILMENT_HOLD_DAYS of the local stack's own environment, if set, checked as the wallet
+    checks it (a wrong value fails the start, not every credit)."""
+    value = os.environ.get(FULFILMENT_HOLD_DAYS_ENV)
+    if not value:
+        return None
+    field_info = WalletSettings.model_fields["fulfilment_hold_days"]
+    days: int = TypeAdapter(Annotated[int, *field_info.metadata]).validate_python(value, strict=False)
+    return days
+
+
+def with_overrides(environment: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
+    """A function's environment with the local values of the names it has (and no name it lacks)."""
+    return {name: overrides.get(name, value) for name, value in environment.items()}
 
 
 @dataclass
@@ -100,6 +120,16 @@ class LocalStackConfig:
     # and so how long the recovery sweeps wait before "the PSP has none" means it never will. Locally 15
     # minutes; a soak whose backlog lasts longer keeps its messages as long as it runs.
     message_age_seconds: int = LOCAL_MESSAGE_AGE_SECONDS
+    # The hold period of held orders, in place of the template's (PAYMENTS_FULFILMENT_HOLD_DAYS; 0: a held
+    # order's hold ends at once, and the next sweep releases it).
+    fulfilment_hold_days: int | None = field(default_factory=fulfilment_hold_days_from_env)
+
+    def function_overrides(self, psp_url: str) -> dict[str, str]:
+        """What the local functions get in place of the template's values, by environment name."""
+        overrides = {**local_function_settings(self.message_age_seconds), "PSP_BASE_URL": psp_url}
+        if self.fulfilment_hold_days is not None:
+            overrides[FULFILMENT_HOLD_DAYS_ENV] = str(self.fulfilment_hold_days)
+        return overrides
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LocalStackConfig:
@@ -190,10 +220,10 @@ class LocalStack:
             clients = aws_clients(self.aws_endpoint)
             self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
             self._store_psp_api_key(clients)
-            overrides = {**local_function_settings(self.config.message_age_seconds), "PSP_BASE_URL": self.psp_url}
+            overrides = self.config.function_overrides(self.psp_url)
             functions = {
                 logical_id: spec.__class__(
-                    **{**spec.__dict__, "environment": {k: overrides.get(k, v) for k, v in spec.environment.items()}}
+                    **{**spec.__dict__, "environment": with_overrides(spec.environment, overrides)}
                 )
                 for logical_id, spec in self.cloud.functions.items()
             }

@@ -130,8 +130,10 @@ class PayIn(Construct):
         alarm_topic: sns.ITopic,
         psp_base_url: str,
         refunds_table: dynamodb.ITable,
+        wallet_holds_queue: sqs.IQueue,
     ) -> None:
-        """`refunds_table`: the refund service's, read by the payments API for each order's amount_refunded."""
+        """`refunds_table`: the refund service's, read by the payments API for each order's amount_refunded;
+        `wallet_holds_queue`: the wallet's holds worker's, where the payments API sends fulfilled orders."""
         super().__init__(scope, construct_id)
 
         def queue(name: str) -> MonitoredQueue:
@@ -150,6 +152,30 @@ class PayIn(Construct):
         # Balanced journals from any service (settlement, payouts); the ledger books each once.
         self.ledger_postings_queue = queue("LedgerPostingsQueue")
 
+        # the executor's orders (first: the payments API reads them, to confirm fulfilments)
+        # Its stream: the refund service refunds every orphan charge recorded here (infra/constructs/refunds.py).
+        self.executor_table = money_table(
+            self, "ExecutorTable", partition_key="payment_order_id", stream=dynamodb.StreamViewType.NEW_IMAGE
+        )
+        # Sparse: only undecided orders carry open_bucket, so the recovery job reads just those.
+        self.executor_table.add_global_secondary_index(
+            index_name=OPEN_INDEX,
+            partition_key=dynamodb.Attribute(name="open_bucket", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="open_since", type=dynamodb.AttributeType.STRING),
+        )
+        # Sparse: only succeeded orders, by decision hour in shards, for reconciliation (see decided_index).
+        self.executor_table.add_global_secondary_index(
+            index_name=decided_index.INDEX,
+            partition_key=dynamodb.Attribute(name=decided_index.ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
+        )
+        # Sparse: only failed orders, the same layout, for the money auditor (functions/auditor).
+        self.executor_table.add_global_secondary_index(
+            index_name=decided_index.FAILED_INDEX,
+            partition_key=dynamodb.Attribute(name=decided_index.FAILED_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
+        )
+
         # payment service
         self.payments_table = money_table(
             self, "PaymentsTable", partition_key="pk", sort_key="sk", stream=dynamodb.StreamViewType.NEW_IMAGE
@@ -164,14 +190,19 @@ class PayIn(Construct):
             handler="functions.payment.api.api_handler",
             settings_model=PaymentApiSettings,
             service_name="payment",
-            description="Payments API: accept checkouts (idempotent), read payments.",
+            description="Payments API: accept checkouts (idempotent), read payments, confirm fulfilments.",
             payments_table=self.payments_table.table_name,
             idempotency_table=self.idempotency_table.table_name,
             refunds_table=refunds_table.table_name,
+            executor_table=self.executor_table.table_name,
+            wallet_holds_queue_url=wallet_holds_queue.queue_url,
         )
         self.payments_table.grant_read_write_data(self.payment_api.function)
         grant_items(refunds_table, self.payment_api.function, "dynamodb:BatchGetItem")
         self.idempotency_table.grant_read_write_data(self.payment_api.function)
+        # Fulfilment: the order as charged (held? succeeded?) by key, and the release request to the wallet.
+        grant_items(self.executor_table, self.payment_api.function, "dynamodb:GetItem")
+        wallet_holds_queue.grant_send_messages(self.payment_api.function)
 
         self.dispatch_dlq = MonitoredQueue(
             self, "DispatchFailures", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
@@ -220,29 +251,7 @@ class PayIn(Construct):
         self.payments_table.grant_read_write_data(self.order_status.function)
         self.order_status.function.add_event_source(sqs_source(self.order_status_queue.queue))
 
-        # executor
-        # Its stream: the refund service refunds every orphan charge recorded here (infra/constructs/refunds.py).
-        self.executor_table = money_table(
-            self, "ExecutorTable", partition_key="payment_order_id", stream=dynamodb.StreamViewType.NEW_IMAGE
-        )
-        # Sparse: only undecided orders carry open_bucket, so the recovery job reads just those.
-        self.executor_table.add_global_secondary_index(
-            index_name=OPEN_INDEX,
-            partition_key=dynamodb.Attribute(name="open_bucket", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="open_since", type=dynamodb.AttributeType.STRING),
-        )
-        # Sparse: only succeeded orders, by decision hour in shards, for reconciliation (see decided_index).
-        self.executor_table.add_global_secondary_index(
-            index_name=decided_index.INDEX,
-            partition_key=dynamodb.Attribute(name=decided_index.ATTRIBUTE, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
-        )
-        # Sparse: only failed orders, the same layout, for the money auditor (functions/auditor).
-        self.executor_table.add_global_secondary_index(
-            index_name=decided_index.FAILED_INDEX,
-            partition_key=dynamodb.Attribute(name=decided_index.FAILED_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=decided_index.SORT_KEY, type=dynamodb.AttributeType.STRING),
-        )
+        # executor (its orders' table is above)
         # The PSP circuit breaker's shared state, one small item per circuit (functions/psp/circuit_store.py):
         # a table of its own, so that the payout executor needs no grant on pay-in orders, and the state,
         # which expires, stays out of the money tables and their backups.
@@ -285,6 +294,14 @@ class PayIn(Construct):
             partition_key=dynamodb.Attribute(name=wallet_keys.PAYOUT_DUE_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=wallet_keys.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
         )
+        # Sparse: the held orders, by the day their hold ends (functions/wallet/keys.py). Keys only: the hourly
+        # sweep reads just each hold's seller_id and sk from it, and the release reads the hold by its key.
+        self.wallet_table.add_global_secondary_index(
+            index_name=wallet_keys.HOLD_DUE_INDEX,
+            partition_key=dynamodb.Attribute(name=wallet_keys.HOLD_DUE_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=wallet_keys.RELEASE_AFTER_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
         self.wallet = ServiceFunction(
             self,
             "Wallet",
@@ -294,6 +311,7 @@ class PayIn(Construct):
             description="Credits each charged order to its seller's wallet once.",
             wallet_table=self.wallet_table.table_name,
             ledger_queue_url=self.ledger_queue.queue.queue_url,
+            fulfilment_hold_days=stage_config(self).fulfilment_hold_days,
         )
         # Item actions on the table only: the credit transaction and its reads, never Scan, Delete or an index.
         grant_items(

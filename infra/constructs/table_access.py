@@ -16,7 +16,8 @@ TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEnc
 def grant_items(
     table: dynamodb.ITable, grantee: iam.IGrantable, *actions: str, query_indexes: Sequence[str] = ()
 ) -> None:
-    iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[table.table_arn])
+    if actions:  # none: a role that only queries the named indexes
+        iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[table.table_arn])
     if query_indexes:
         iam.Grant.add_to_principal(
             grantee=grantee,

@@ -151,3 +151,28 @@ def test_web_acl_is_attached_to_the_stage(synthesized: Synthesized) -> None:
     (stage_id,) = by_base_name(synthesized.template, "AWS::ApiGateway::Stage").values()
     assert stage_id[0] in references(association["ResourceArn"])
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
+
+
+def test_each_api_function_may_be_invoked_by_the_apis_stage_once(synthesized: Synthesized) -> None:
+    # Given the functions the API's methods integrate with
+    rest_api, _ = _one(synthesized, "AWS::ApiGateway::RestApi")
+    integrated = {
+        function
+        for method in synthesized.resources("AWS::ApiGateway::Method").values()
+        for function in references(method["Properties"]["Integration"]["Uri"])
+    }
+    assert len(integrated) >= 10
+    permissions = [
+        p["Properties"]
+        for p in synthesized.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    # Then each has one permission (not two per method: the stack stays under CloudFormation's 500 resources),
+    # for this API's deployed stage only (no console test invocations, no other API)
+    assert sorted(references(p["FunctionName"])[0] for p in permissions) == sorted(integrated)
+    for permission in permissions:
+        assert permission["Action"] == "lambda:InvokeFunction"
+        source = permission["SourceArn"]["Fn::Join"][1]
+        assert references(source) == [rest_api]
+        assert source[-1] == f"/{DEV.stage}/*/*"
+        assert ":execute-api:" in source[2]

@@ -78,6 +78,9 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayInIdempotencyTable": DDB_READ_WRITE,
         # Each order's amount_refunded, from the refund service's charge totals.
         "RefundsRefundsTable": {"dynamodb:BatchGetItem"},
+        # Fulfilment: the order as charged (by key), and its release asked of the wallet's holds worker.
+        "PayInExecutorTable": {"dynamodb:GetItem"},
+        "HoldsWalletHoldsQueue": SQS_SEND,
     },
     "PayInDispatcherRole": {
         "PayInPaymentsTable": DDB_STREAM,
@@ -264,6 +267,18 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "RefundsRefundsTable": REFUND_RESERVE,
         "PayInExecutorTable": DDB_STREAM,
         "RefundsOrphanRefundFailuresQueue": SQS_SEND,
+    },
+    # Fulfilment holds: the worker reads a hold and releases it (one transaction of Update items: no Put, no
+    # index); the hourly sweep reads the due-hold index by name, and no item of the table.
+    "HoldsWalletHoldsRole": {
+        "PayInWalletTable": ITEM_READ_UPDATE,
+        "HoldsWalletHoldsQueue": SQS_CONSUME,
+        "PayInLedgerPostingsQueue": SQS_SEND,
+    },
+    "HoldsHoldSweepRole": {
+        "PayInWalletTable/index/by_hold_due": QUERY,
+        "HoldsWalletHoldsQueue": SQS_SEND,
+        "PayoutsScheduleFailuresQueue": SQS_SEND,
     },
     # Recovery of undecided orders: the open-orders index by name, item reads and conditional updates.
     "RecoveryFunctionRole": {
@@ -629,3 +644,48 @@ def test_only_the_sellers_api_seals_bank_numbers_and_only_the_payout_executor_op
     grants = _grants(synthesized)
     users = {role: actions for role, roles in grants.items() if (actions := roles.get("SellersPayoutAccountsKey"))}
     assert users == {"SellersSellersApiRole": {"kms:Encrypt"}, "PayoutsPayoutExecutorRole": {"kms:Decrypt"}}
+
+
+def _own_grants(grants: dict[str, dict[str, set[str]]], role: str) -> dict[str, set[str]]:
+    """A role's grants without those every function role has (its log group, X-Ray, the stack's keys)."""
+    own_logs = role.removesuffix("Role") + "Logs"
+    return {r: a for r, a in grants[role].items() if r not in KMS_KEYS and r not in ("*", own_logs)}
+
+
+def test_the_holds_worker_and_sweep_hold_exactly_what_releasing_a_hold_needs(synthesized: Synthesized) -> None:
+    grants = _grants(synthesized)
+    # The worker: the hold's read and its release transaction (Update items only), the journal to the ledger
+    assert _own_grants(grants, "HoldsWalletHoldsRole") == {
+        "PayInWalletTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "HoldsWalletHoldsQueue": SQS_CONSUME,
+        "PayInLedgerPostingsQueue": SQS_SEND,
+    }
+    # The sweep: Query on the due-hold index by name and on nothing else of the table, the releases it asks
+    # for, and its failed invocations to the schedules' queue
+    assert _own_grants(grants, "HoldsHoldSweepRole") == {
+        "PayInWalletTable/index/by_hold_due": QUERY,
+        "HoldsWalletHoldsQueue": SQS_SEND,
+        "PayoutsScheduleFailuresQueue": {"sqs:SendMessage"},
+    }
+    # The payments API: the fulfilled order by key (no Query, no index), and the release request
+    payment_api = _own_grants(grants, "PayInPaymentApiRole")
+    assert payment_api["PayInExecutorTable"] == {"dynamodb:GetItem"}
+    assert "PayInExecutorTable/index/*" not in payment_api
+    assert payment_api["HoldsWalletHoldsQueue"] == SQS_SEND
+    # The wallet's refund worker reads the hold its refund takes from (GetItem of the charge marker)
+    assert "dynamodb:GetItem" in grants["RefundsWalletRefundsRole"]["PayInWalletTable"]
+
+
+def test_only_fulfilment_and_the_sweep_may_ask_for_a_hold_release(synthesized: Synthesized) -> None:
+    # The holds worker moves money from pending to available for what arrives on its queue.
+    senders = {
+        role
+        for role, grants in _grants(synthesized).items()
+        if "sqs:SendMessage" in grants.get("HoldsWalletHoldsQueue", set())
+    }
+    assert senders == {"PayInPaymentApiRole", "HoldsHoldSweepRole"}
+    holds_queue = by_base_name(synthesized.template, "AWS::SQS::Queue")["HoldsWalletHoldsQueue"][0]
+    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
+        props = policy["Properties"]
+        if {"Ref": holds_queue} in props["Queues"]:
+            assert [s for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"] == []

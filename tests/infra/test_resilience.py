@@ -132,14 +132,15 @@ def test_no_sqs_triggered_function_reserves_concurrency_its_mapping_caps_it(synt
         assert 2 <= props["ScalingConfig"]["MaximumConcurrency"] <= 1000, function_id
 
 
-def test_reserved_concurrency_only_where_it_protects_the_psp(synthesized: Synthesized) -> None:
-    # The recoveries of stuck orders and refunds ask the PSP about undecided ones: one sweep at a time each.
+def test_reserved_concurrency_only_where_one_sweep_at_a_time_matters(synthesized: Synthesized) -> None:
+    # The recoveries of stuck orders and refunds ask the PSP about undecided ones, and the hold sweep asks for
+    # the releases of due holds: one sweep at a time each.
     reserved = {
         base_name(k): f["Properties"]["ReservedConcurrentExecutions"]
         for k, f in synthesized.resources("AWS::Lambda::Function").items()
         if "ReservedConcurrentExecutions" in f["Properties"]
     }
-    assert reserved == {"RecoveryFunction": 1, "RefundSweepFunction": 1}
+    assert reserved == {"RecoveryFunction": 1, "RefundSweepFunction": 1, "HoldsHoldSweepFunction": 1}
 
 
 def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthesized: Synthesized) -> None:
@@ -155,6 +156,7 @@ def test_scheduled_functions_send_failed_invocations_to_an_alarmed_queue(synthes
         "PayoutsScheduledPayoutsFunction",
         "RecoveryFunction",
         "RefundSweepFunction",
+        "HoldsHoldSweepFunction",
         "AuditorFunction",
         "SettlementDeadlineFunction",
     }

@@ -16,6 +16,8 @@ def test_dev_and_prod_differ_where_production_needs_it() -> None:
     assert (dev.api_rate_limit, dev.api_burst_limit, dev.api_daily_quota) == (50, 100, 100_000)
     assert (prod.api_rate_limit, prod.api_burst_limit, prod.api_daily_quota) == (200, 400, 5_000_000)
     assert prod.waf_rate_limit_per_ip == 200 * 300
+    # A held order's share waits a week for fulfilment in both
+    assert (dev.fulfilment_hold_days, prod.fulfilment_hold_days) == (7, 7)
 
 
 def test_context_picks_the_stage_and_overrides_fields_given_as_cli_strings() -> None:
@@ -29,6 +31,13 @@ def test_context_picks_the_stage_and_overrides_fields_given_as_cli_strings() -> 
     assert config.psp_base_url == "https://api.psp.example/v1"
     assert config.log_retention_days == 365
     assert config.alarm_email is None
+    assert config.fulfilment_hold_days == 7
+
+
+def test_the_hold_period_is_overridable_as_cli_text_from_none_to_a_year() -> None:
+    assert stage_config(App(context={"fulfilmentHoldDays": "14"})).fulfilment_hold_days == 14
+    assert stage_config(App(context={"stage": "prod", "fulfilmentHoldDays": "0"})).fulfilment_hold_days == 0
+    assert stage_config(App(context={"fulfilmentHoldDays": "365"})).fulfilment_hold_days == 365
 
 
 def test_the_default_stage_is_dev() -> None:
@@ -43,6 +52,8 @@ def test_the_default_stage_is_dev() -> None:
         ({"stage": "prod", "logRetentionDays": "45"}, ValidationError),
         ({"stage": "dev", "pspBaseUrl": "http://psp.example"}, ValidationError),
         ({"stage": "dev", "apiRateLimit": "fast"}, ValidationError),
+        ({"stage": "dev", "fulfilmentHoldDays": "366"}, ValidationError),
+        ({"stage": "prod", "fulfilmentHoldDays": "-1"}, ValidationError),
     ],
 )
 def test_a_wrong_value_fails_synthesis_instead_of_deploying(context: dict[str, str], error: type[Exception]) -> None:
