@@ -63,6 +63,20 @@ class Journals(Protocol):
     def by_payment_order(self, payment_order_id: str) -> Sequence[Entry]: ...
 
 
+class ReadOnce:
+    """An order's journal entries read once per run: the charge check and the first commission check share
+    the read (a recheck after a pause reads afresh, from the port itself)."""
+
+    def __init__(self, journals: Journals) -> None:
+        self.journals = journals
+        self._entries: dict[str, Sequence[Entry]] = {}
+
+    def by_payment_order(self, payment_order_id: str) -> Sequence[Entry]:
+        if payment_order_id not in self._entries:
+            self._entries[payment_order_id] = self.journals.by_payment_order(payment_order_id)
+        return self._entries[payment_order_id]
+
+
 class Charges(Protocol):
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
 
@@ -178,7 +192,7 @@ def _charge_lines(order: OrderRecord) -> set[tuple[str, str, int]]:
     return lines
 
 
-def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
+def check_succeeded(order: OrderRecord, ports: Ports, journals: Journals | None = None) -> list[Finding]:
     """One successful PSP charge (the PSP keeps one per idempotency key: the order id), one wallet credit,
     one charge journal of the order's amount, split between the seller and the platform's commission."""
     problems: list[str] = []
@@ -190,7 +204,7 @@ def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
     if not ports.wallets.credited(order.seller_id, order.payment_order_id):
         problems.append("no wallet credit")
     journal_id = deterministic_id("jr", "charge", order.payment_order_id)
-    entries = ports.journals.by_payment_order(order.payment_order_id)
+    entries = (journals or ports.journals).by_payment_order(order.payment_order_id)
     lines = [(e.account, e.direction, e.amount) for e in entries if e.journal_id == journal_id]
     expected = _charge_lines(order)
     if len(lines) != len(expected) or set(lines) != expected:
@@ -201,24 +215,26 @@ def check_succeeded(order: OrderRecord, ports: Ports) -> list[Finding]:
     return [Finding(check="succeeded_orders_complete", message=problem, ids=_order_ids(order)) for problem in problems]
 
 
-def _commission_kept(order: OrderRecord, ports: Ports) -> int | None:
+def _commission_kept(order: OrderRecord, journals: Journals) -> int | None:
     """What the order's journals leave platform_revenue, when that is outside 0..the order's fee."""
-    entries = ports.journals.by_payment_order(order.payment_order_id)
+    entries = journals.by_payment_order(order.payment_order_id)
     kept = sum(e.amount if e.direction == "credit" else -e.amount for e in entries if e.account == PLATFORM_REVENUE)
     return None if 0 <= kept <= order.application_fee else kept
 
 
-def check_commissions(orders: Sequence[OrderRecord], ports: Ports, *, pause: Callable[[], None]) -> list[Finding]:
+def check_commissions(
+    orders: Sequence[OrderRecord], ports: Ports, *, pause: Callable[[], None], first_reads: Journals | None = None
+) -> list[Finding]:
     """What the platform keeps of each order's commission (the charge's fee less what refunds gave back) lies
     within the fee: never negative, never more. A refund's restore can be booked before its debit (they
     travel as two messages) and lift it above the fee for a moment: an order outside is read again after
     a pause before it is reported."""
-    outside = [o for o in orders if _commission_kept(o, ports) is not None]
+    outside = [o for o in orders if _commission_kept(o, first_reads or ports.journals) is not None]
     if outside:
         pause()
     findings = []
     for order in outside:
-        kept = _commission_kept(order, ports)
+        kept = _commission_kept(order, ports.journals)
         if kept is not None:
             findings.append(
                 Finding(
@@ -291,9 +307,10 @@ def audit(
     findings += check_trial_balance(ports.balances.all_balances())
     checked = 0
     refundable: list[OrderRecord] = []
+    first_reads = ReadOnce(ports.journals)
     for order in ports.orders.succeeded_between(start, end):
         checked += 1
-        findings += check_succeeded(order, ports)
+        findings += check_succeeded(order, ports, first_reads)
         refundable.append(order)
     for order in ports.orders.failed_between(start, end):
         checked += 1
@@ -301,7 +318,9 @@ def audit(
         if order.orphan_psp_reference is not None:
             refundable.append(order)
     refundable += refunded_later(ports, start, end, seen={o.payment_order_id for o in refundable})
-    findings += check_commissions([o for o in refundable if o.status == "SUCCEEDED"], ports, pause=pause)
+    findings += check_commissions(
+        [o for o in refundable if o.status == "SUCCEEDED"], ports, pause=pause, first_reads=first_reads
+    )
     findings += check_refunds(refundable, ours=ports.refunds, psp=ports.psp_refunds, pause=pause)
     findings += check_open(ports.orders.open_before(now - processing_deadline))
     findings += check_dead_letters(ports.dead_letters.depths())

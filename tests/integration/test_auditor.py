@@ -20,10 +20,11 @@ from functions.auditor.settings import AuditorSettings
 from functions.common import decided_index
 from functions.common.clock import iso, utc_now
 from functions.common.dynamo import table
-from functions.common.events import OrderCharged
+from functions.common.events import Hold, OrderCharged
 from functions.ledger.domain import charge_journal, journal
 from functions.psp.models import ChargeResult
 from functions.wallet import keys
+from functions.wallet.holds import held_share
 from functions.wallet.store import DynamoWalletStore
 from local_stack.deploy import LocalCloud
 
@@ -60,22 +61,33 @@ def _order(settings: AuditorSettings, order_id: str, status: str, **extra: Any) 
 
 
 def _succeed_fully(
-    settings: AuditorSettings, ports: AuditPorts, order_id: str, *, fee: int = 0, booked_fee: int | None = None
+    settings: AuditorSettings,
+    ports: AuditPorts,
+    order_id: str,
+    *,
+    fee: int = 0,
+    booked_fee: int | None = None,
+    hold: Hold = "none",
 ) -> None:
     """An order the whole pay-in path handled: decided, credited once, booked once (with `booked_fee` as
     the commission in its journal and wallet credit, when that is planted to differ from the order's)."""
-    _order(settings, order_id, "SUCCEEDED", application_fee=fee)
+    _order(settings, order_id, "SUCCEEDED", application_fee=fee, hold=hold)
     charge = OrderCharged(
         payment_id=f"pay_{order_id}",
         payment_order_id=order_id,
         seller_id="seller_a",
         amount=1500,
         application_fee=fee if booked_fee is None else booked_fee,
+        hold=hold,
         currency="USD",
         psp_reference=f"ch_{order_id}",
     )
     DynamoWalletStore(settings.wallet_table).credit_once(
-        seller_id="seller_a", currency="USD", amount=charge.seller_amount, applied_marker=f"charge#{order_id}"
+        seller_id="seller_a",
+        currency="USD",
+        amount=charge.seller_amount,
+        applied_marker=f"charge#{order_id}",
+        held=held_share(charge, credited_at=utc_now(), hold_days=7),
     )
     assert ports.journals.append(charge_journal(charge, created_at=iso(utc_now())))
 
@@ -164,8 +176,8 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
                 "wallet_matches_ledger",
                 (("currency", "USD"), ("seller_id", "seller_a")),
                 # po_ok 1,500 + po_fee 1,200 + po_fee_lost 1,500 + po_fee_over 1,200, and the planted 1
-                "wallet available 5401 / reserved 0, ledger seller_payable:seller_a 5400 / payout in transit 0 "
-                "+ dispute reserve 0",
+                "wallet available 5401 / reserved 0 / pending 0, ledger seller_payable:seller_a 5400 / payout in "
+                "transit 0 + dispute reserve 0 / seller_pending:seller_a 0",
             ),
             ("trial_balance_zero", (("currency", "EUR"),), "debits 5 != credits 0"),
             ("succeeded_orders_complete", order_ids, "no wallet credit"),
@@ -352,3 +364,69 @@ def test_a_refund_decided_after_its_order_left_the_window_is_checked_against_the
     assert [(f.check, f.ids["payment_order_id"], f.message) for f in report.findings] == [
         ("commission_within_fee", "po_fee", "the order's journals leave platform_revenue -700, outside 0..300")
     ]
+
+
+def test_a_held_order_is_checked_against_seller_pending(audited: tuple[AuditorSettings, AuditPorts]) -> None:
+    # Given a held order credited to pending and booked to seller_pending, as the pay-in path does
+    settings, ports = audited
+    _succeed_fully(settings, ports, "po_held", fee=100, hold="until_fulfilled")
+    ports.charges.charges["po_held"] = ChargeResult(status="succeeded", psp_reference="ch_po_held")  # type: ignore[attr-defined]
+    assert _audit(ports).findings == []
+
+    # When the wallet's pending is 1 more than its ledger account
+    table(settings.wallet_table).update_item(
+        Key={keys.PARTITION_KEY: "seller_a", keys.SORT_KEY: keys.balance_key("USD")},
+        UpdateExpression="ADD pending :one",
+        ExpressionAttributeValues={":one": 1},
+    )
+
+    # Then the buckets differ, and the message says which
+    (finding,) = _audit(ports).findings
+    assert (finding.check, finding.ids) == ("wallet_matches_ledger", {"seller_id": "seller_a", "currency": "USD"})
+    assert finding.message == (
+        "wallet available 2700 / reserved 0 / pending 1401, ledger seller_payable:seller_a 2700 / payout in "
+        "transit 0 + dispute reserve 0 / seller_pending:seller_a 1400"
+    )
+
+
+def test_a_held_orders_charge_journal_booked_to_seller_payable_is_reported(
+    audited: tuple[AuditorSettings, AuditPorts],
+) -> None:
+    # Given a held order whose charge was booked as if it were not held (the wallet credited pending)
+    settings, ports = audited
+    _order(settings, "po_misbooked", "SUCCEEDED", hold="until_fulfilled", seller_id="seller_b")
+    ports.charges.charges["po_misbooked"] = ChargeResult(status="succeeded", psp_reference="ch_po_misbooked")  # type: ignore[attr-defined]
+    charge = OrderCharged(
+        payment_id="pay_po_misbooked",
+        payment_order_id="po_misbooked",
+        seller_id="seller_b",
+        amount=1500,
+        currency="USD",
+        psp_reference="ch_po_misbooked",
+    )
+    DynamoWalletStore(settings.wallet_table).credit_once(
+        seller_id="seller_b", currency="USD", amount=1500, applied_marker="charge#po_misbooked"
+    )
+    assert ports.journals.append(charge_journal(charge, created_at=iso(utc_now())))
+
+    findings = [(f.check, f.ids.get("payment_order_id")) for f in _audit(ports).findings]
+
+    assert findings == [("succeeded_orders_complete", "po_misbooked")]
+
+
+class CountingJournals:
+    def __init__(self, journals: Any) -> None:
+        self.journals = journals
+        self.reads: list[str] = []
+
+    def by_payment_order(self, payment_order_id: str) -> Any:
+        self.reads.append(payment_order_id)
+        return self.journals.by_payment_order(payment_order_id)
+
+
+def test_each_orders_journal_entries_are_read_once_per_run(audited: tuple[AuditorSettings, AuditPorts]) -> None:
+    _, ports = audited
+    counting = CountingJournals(ports.journals)
+    report = _audit(replace(ports, journals=counting))  # type: ignore[arg-type]
+    assert report.findings == []
+    assert sorted(counting.reads) == ["po_fee", "po_ok"]
