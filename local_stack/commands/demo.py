@@ -173,21 +173,9 @@ def run(args: argparse.Namespace) -> int:
     status, _, refused = tour.call("POST", "/v1/payments", changed, payment["idempotency_key"])
     print(f"same key, different body -> {status} {refused['error']['type']}")
 
-    print("\n== 4. Bob's order is fulfilled; a payout of part of his balance, to the bank account he sets first")
-    held = first["orders"][1]["payment_order_id"]
-    status, _, early = tour.call(
-        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
-    )
-    print(f"bob's wallet {tour.wallet('bob')}: a payout while it is pending -> {status} {early['error']['code']}")
-    status, _, fulfilled = tour.call("POST", f"/v1/payment-orders/{held}/fulfil")
-    print(f"POST /v1/payment-orders/{{bob's order}}/fulfil -> {status}, release {fulfilled['release']}")
-    released = tour.until(
-        f"/v1/wallets/{tour.seller('bob')}", lambda w: w["balances"].get("USD", {}).get("available", 0) >= 2500
-    )
-    print(f"bob's wallet now {released['balances']}")
-    status, _, missing = tour.call(
-        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
-    )
+    print("\n== 4. A payout to bob, once he has set his bank account and his order is fulfilled")
+    payout_request = {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}
+    status, _, missing = tour.call("POST", "/v1/payouts", payout_request, uuid.uuid4().hex)
     print(f"a payout before bob has a payout account -> {status} {missing['error']['code']}")
     status, _, seller = tour.call(
         "PUT", f"/v1/sellers/{tour.seller('bob')}/payout-account", us_account_body(tour.seller("bob"))
@@ -197,9 +185,16 @@ def run(args: argparse.Namespace) -> int:
         f"PUT /v1/sellers/{{bob}}/payout-account -> {status} {account['status']}, "
         f"shown as ...{account['last4']} (the full number is sealed with KMS, never shown)"
     )
-    status, _, payout = tour.call(
-        "POST", "/v1/payouts", {"seller_id": tour.seller("bob"), "amount": 2000, "currency": "USD"}, uuid.uuid4().hex
+    status, _, early = tour.call("POST", "/v1/payouts", payout_request, uuid.uuid4().hex)
+    print(f"bob's wallet {tour.wallet('bob')}: a payout while it is pending -> {status} {early['error']['code']}")
+    held = first["orders"][1]["payment_order_id"]
+    status, _, fulfilled = tour.call("POST", f"/v1/payment-orders/{held}/fulfil")
+    print(f"POST /v1/payment-orders/{{bob's order}}/fulfil -> {status}, release {fulfilled['release']}")
+    released = tour.until(
+        f"/v1/wallets/{tour.seller('bob')}", lambda w: w["balances"].get("USD", {}).get("available", 0) >= 2500
     )
+    print(f"bob's wallet now {released['balances']}")
+    status, _, payout = tour.call("POST", "/v1/payouts", payout_request, uuid.uuid4().hex)
     print(f"POST /v1/payouts -> {status} {payout['status']}")
     payout = tour.until(f"/v1/payouts/{payout['payout_id']}", lambda p: p["status"] in ("PAID", "FAILED"))
     print(
