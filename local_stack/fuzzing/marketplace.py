@@ -1,6 +1,7 @@
-"""Fuzzed requests for the refund, dispute, marketplace-event and seller routes.
+"""Fuzzed requests for the refund, fulfilment, dispute, marketplace-event and seller routes.
 
-Nothing here may succeed in writing: a refund names an order no payment holds (404 at best), a webhook
+Nothing here may succeed in writing: a refund names an order no payment holds (404 at best), a fulfilment
+names an unknown order or one of the fuzzer's own, which are never held (404 or 409), a webhook
 endpoint's URL is on the reserved `.invalid` domain and its body is always broken (a registered endpoint
 would be sent events, and no fuzzed request may make the stack reach beyond loopback), and a payout
 account always has a bad number, a bad field or a bad key."""
@@ -62,6 +63,7 @@ def builders(gen: RequestGenerator) -> dict[str, tuple[int, Callable[[int], Fuzz
     return {
         "POST /v1/refunds": (5, lambda index: post_refund(gen, index)),
         "GET /v1/refunds/{refund_id}": (2, gen.get_by_id("/v1/refunds/{refund_id}", "rf")),
+        "POST /v1/payment-orders/{payment_order_id}/fulfil": (3, lambda index: post_fulfil(gen, index)),
         "GET /v1/disputes": (2, lambda index: get_disputes(gen, index)),
         "GET /v1/disputes/{dispute_id}": (2, gen.get_by_id("/v1/disputes/{dispute_id}", "dp")),
         "POST /v1/webhook-endpoints": (4, lambda index: post_endpoint(gen, index)),
@@ -149,6 +151,27 @@ def post_endpoint(gen: RequestGenerator, index: int) -> FuzzRequest:
         return gen.request(index, operation, mutation, "reject", "POST", path, headers, encode(body))
     mutation, raw = ENDPOINT_MUTATOR.mutate(rng, body)
     return gen.request(index, operation, mutation, "reject", "POST", path, headers, raw)
+
+
+def post_fulfil(gen: RequestGenerator, index: int) -> FuzzRequest:
+    operation = "POST /v1/payment-orders/{payment_order_id}/fulfil"
+    choice = gen.rng.random()
+    if choice < 0.35 and gen.payments:
+        # An order of an earlier fuzzed payment: none is held, so 409 (or not charged yet: 409 too)
+        order = gen.rng.choice(gen.rng.choice(gen.payments).body["orders"])["payment_order_id"]
+        mutation = "an order that is not held"
+    elif choice < 0.7:
+        order = f"po_{gen.tag}_{index}_unknown"
+        mutation = "unknown order"
+    else:
+        bad = gen.rng.choice((*BAD_IDS, "o" * 65))
+        order = quote(bad.encode("utf-8", "surrogatepass"), safe="")
+        mutation = f"order {bad[:16]!r}"
+    headers = [("x-api-key", API_KEY_PLACEHOLDER)]
+    auth = gen.auth_mutation(headers)
+    if auth is not None:
+        mutation, headers = auth
+    return gen.request(index, operation, mutation, "reject", "POST", f"/v1/payment-orders/{order}/fulfil", headers)
 
 
 def delete_endpoint(gen: RequestGenerator, index: int) -> FuzzRequest:
