@@ -58,6 +58,13 @@ _TRANSIENT_AWS_CODES = frozenset(
 )
 
 
+def message_body(message: BaseModel) -> str:
+    """A message as sent: fields at their default are left out. Each receiver's model has the same
+    defaults, so nothing is lost; and while a deploy rolls out, a receiver still running the code from before
+    a field was added (its models refuse unknown fields) can read every message that does not use it."""
+    return message.model_dump_json(exclude_defaults=True)
+
+
 class QueuePublisher:
     """Sends pydantic messages to one queue. Group ids only for FIFO queues."""
 
@@ -65,12 +72,12 @@ class QueuePublisher:
         self.queue_url = queue_url
 
     def publish(self, message: BaseModel) -> None:
-        client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=message.model_dump_json())
+        client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=message_body(message))
 
     def publish_many(self, messages: Sequence[BaseModel]) -> None:
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
-            entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(chunk)]
+            entries = [{"Id": str(i), "MessageBody": message_body(m)} for i, m in enumerate(chunk)]
             response = client("sqs").send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed = response.get("Failed") or []
             if failed:

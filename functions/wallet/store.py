@@ -25,6 +25,13 @@ class HoldChanged(TransientError):
     """The hold changed between its read and a write conditional on it: read again (transient)."""
 
 
+class CreditNotStored(TransientError):
+    """A refund's debit or restore that arrived before the wallet credited the order (the credit travels on
+    another queue): retried until the credit lands, because only the credit says whether the order is held.
+    Every refunded order was charged and so is credited: only an orphan charge is not, and its refund never
+    reaches the wallet."""
+
+
 class RestoreBeforeDebit(TransientError):
     """A held order's refund restore that arrived before the refund's debit: retried until the debit lands."""
 
@@ -247,8 +254,10 @@ class DynamoWalletStore:
         `available`. The hold's change is conditional on it being as read, so a refund and a release of the
         same hold serialize. A redelivery moves nothing and reports the split the first delivery made."""
         for _ in range(_HOLD_RACE_ATTEMPTS):
-            hold = self.hold(seller_id, payment_order_id)
-            held = hold.pending if hold is not None and hold.status == "HELD" else 0
+            hold = self._credited_hold(seller_id, payment_order_id, applied_marker)
+            if isinstance(hold, Movement):
+                return hold
+            held = hold.pending if hold.status == "HELD" else 0
             from_pending = min(held, amount)
             change = None
             if from_pending:
@@ -285,9 +294,11 @@ class DynamoWalletStore:
         """Give a failed refund's seller part back: what its debit took from the hold goes back to the hold
         while it is still HELD (to `available` once it was released), the rest to `available`."""
         for _ in range(_HOLD_RACE_ATTEMPTS):
-            hold = self.hold(seller_id, payment_order_id)
+            hold = self._credited_hold(seller_id, payment_order_id, applied_marker)
+            if isinstance(hold, Movement):
+                return hold
             to_pending = 0
-            if hold is not None and hold.status != "NONE":
+            if hold.status != "NONE":
                 debit = self._applied(seller_id, debit_marker)
                 if debit is None:
                     already = self._applied(seller_id, applied_marker)
@@ -316,6 +327,18 @@ class DynamoWalletStore:
                 return Movement(applied_now=True, pending=to_pending)
             return self._earlier_movement(seller_id, applied_marker, sign=1)
         raise HoldChanged(f"the hold of {payment_order_id} kept changing; the restore is retried")
+
+    def _credited_hold(self, seller_id: str, payment_order_id: str, applied_marker: str) -> Hold | Movement:
+        """The order's hold, once the order is credited; or the movement `applied_marker` already made (a
+        redelivery, whose credit landed in between or not); else CreditNotStored."""
+        hold = self.hold(seller_id, payment_order_id)
+        if hold is not None:
+            return hold
+        earlier = self._applied(seller_id, applied_marker)
+        if earlier is not None:  # applied before this rule existed: report it as it was
+            sign = 1 if int(earlier["amount"]) >= 0 else -1
+            return Movement(applied_now=False, pending=sign * int(earlier.get("pending", 0)))
+        raise CreditNotStored(f"order {payment_order_id} is not credited yet; {applied_marker} is retried")
 
     def _earlier_movement(self, seller_id: str, applied_marker: str, *, sign: int) -> Movement:
         earlier = self._applied(seller_id, applied_marker)

@@ -252,6 +252,44 @@ def test_a_restore_before_its_debit_of_a_held_order_waits_for_the_debit(workers:
     workers.assert_wallet(available=0, pending=8_500)
 
 
+def test_a_refund_debit_before_the_held_orders_credit_waits_and_then_takes_from_the_hold(workers: Workers) -> None:
+    # The refund API needs only the executor's SUCCEEDED: the debit can reach the wallet before the credit
+    with pytest.raises(BatchProcessingError, match="CreditNotStored"):
+        workers.deliver(workers.refunds.handler, refund("debit"), times=1)
+    assert workers.store.balances(SELLER) == {}
+
+    workers.deliver(workers.credit.handler, charge())
+    assert workers.deliver(workers.refunds.handler, refund("debit")) == []
+    workers.assert_wallet(available=0, pending=5_100)
+
+
+def test_a_restore_and_debit_before_the_held_orders_credit_leave_the_hold_whole(workers: Workers) -> None:
+    # A refund that succeeded, then failed at the PSP: its restore and debit both arrive before the credit
+    with pytest.raises(BatchProcessingError, match="CreditNotStored"):
+        workers.deliver(workers.refunds.handler, refund("restore"), times=1)
+    workers.deliver(workers.credit.handler, charge())
+    with pytest.raises(BatchProcessingError, match="RestoreBeforeDebit"):
+        workers.deliver(workers.refunds.handler, refund("restore"), times=1)
+    workers.deliver(workers.refunds.handler, refund("debit"))
+    workers.deliver(workers.refunds.handler, refund("restore"))
+
+    # Nothing of the unfulfilled order became payable
+    workers.assert_wallet(available=0, pending=8_500)
+    hold = workers.hold()
+    assert hold is not None and (hold.status, hold.pending) == ("HELD", 8_500)
+    workers.deliver(workers.holds.handler, release())
+    workers.assert_wallet(available=8_500, pending=0)
+
+
+def test_a_refund_of_an_order_credited_without_a_hold_also_waits_for_the_credit(workers: Workers) -> None:
+    with pytest.raises(BatchProcessingError, match="CreditNotStored"):
+        workers.deliver(workers.refunds.handler, refund("debit"), times=1)
+    workers.deliver(workers.credit.handler, charge(hold="none"))
+    workers.deliver(workers.refunds.handler, refund("debit"))
+    workers.deliver(workers.refunds.handler, refund("restore"))
+    workers.assert_wallet(available=8_500, pending=0)
+
+
 class RacingStore(DynamoWalletStore):
     """A wallet store in which `race` runs once, right after the first read of the hold: another worker's
     write lands between this one's read and its conditional write."""
