@@ -13,7 +13,7 @@ from functions.common.aws import client
 from functions.common.backoff import TransientError
 from functions.common.clock import iso, utc_now
 from functions.common.dynamo import cancellation_codes, is_condition_failure, items, plain, table
-from functions.wallet import keys
+from functions.wallet import keys, writes
 from functions.wallet.domain import Balance
 from functions.wallet.holds import HeldShare, Hold
 
@@ -102,28 +102,6 @@ class DynamoWalletStore:
             }
         }
 
-    def _balance_update(self, seller_id: str, currency: str, *, available: int, pending: int) -> dict[str, Any]:
-        sets = ["reserved = if_not_exists(reserved, :zero)"]
-        adds = ["available :available"]
-        values: dict[str, Any] = {":available": {"N": str(available)}, ":zero": {"N": "0"}}
-        names: dict[str, str] = {}
-        if pending:
-            adds.append("pending :pending")
-            values[":pending"] = {"N": str(pending)}
-        if available > 0:  # a write that raises `available` makes the seller due a payout: onto the sparse index
-            sets.append("#due = :currency")
-            names["#due"] = keys.PAYOUT_DUE_ATTRIBUTE
-            values[":currency"] = {"S": currency}
-        update: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Key": {keys.PARTITION_KEY: {"S": seller_id}, keys.SORT_KEY: {"S": keys.balance_key(currency)}},
-            "UpdateExpression": f"ADD {', '.join(adds)} SET {', '.join(sets)}",
-            "ExpressionAttributeValues": values,
-        }
-        if names:
-            update["ExpressionAttributeNames"] = names
-        return {"Update": update}
-
     def _apply(
         self,
         *,
@@ -136,10 +114,12 @@ class DynamoWalletStore:
     ) -> bool:
         """The marker, the hold's change (if any) and the balance's, in one transaction. False if the marker
         existed; HoldChanged if the hold is no longer as read."""
-        writes = [marker] + ([hold_change] if hold_change else [])
-        writes.append(self._balance_update(seller_id, currency, available=available, pending=pending))
+        transaction = [marker] + ([hold_change] if hold_change else [])
+        transaction.append(
+            writes.balance_update(self.table_name, seller_id, currency, available=available, pending=pending)
+        )
         try:
-            client("dynamodb").transact_write_items(TransactItems=writes)
+            client("dynamodb").transact_write_items(TransactItems=transaction)
         except ClientError as error:
             codes = cancellation_codes(error)
             if codes and codes[0] == "ConditionalCheckFailed":
@@ -181,12 +161,6 @@ class DynamoWalletStore:
             released=item.get("released", 0),
         )
 
-    def _hold_key(self, seller_id: str, payment_order_id: str) -> dict[str, Any]:
-        return {
-            keys.PARTITION_KEY: {"S": seller_id},
-            keys.SORT_KEY: {"S": keys.applied_key(keys.charge_marker(payment_order_id))},
-        }
-
     def release_once(self, *, seller_id: str, payment_order_id: str, reason: str) -> Hold | None:
         for _ in range(_HOLD_RACE_ATTEMPTS):
             hold = self.hold(seller_id, payment_order_id)
@@ -195,7 +169,7 @@ class DynamoWalletStore:
             release = {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": self._hold_key(seller_id, payment_order_id),
+                    "Key": writes.hold_key(seller_id, payment_order_id),
                     "UpdateExpression": "SET hold_status = :released, released = :pending, released_by = :reason, "
                     f"released_at = :now REMOVE {keys.HOLD_DUE_ATTRIBUTE}",
                     # Only as read: a refund that took from the hold meanwhile makes this read it again.
@@ -209,13 +183,15 @@ class DynamoWalletStore:
                     },
                 }
             }
-            writes = [release]
+            transaction = [release]
             if hold.pending:
-                writes.append(
-                    self._balance_update(seller_id, hold.currency, available=hold.pending, pending=-hold.pending)
+                transaction.append(
+                    writes.balance_update(
+                        self.table_name, seller_id, hold.currency, available=hold.pending, pending=-hold.pending
+                    )
                 )
             try:
-                client("dynamodb").transact_write_items(TransactItems=writes)
+                client("dynamodb").transact_write_items(TransactItems=transaction)
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise
@@ -261,7 +237,9 @@ class DynamoWalletStore:
             from_pending = min(held, amount)
             change = None
             if from_pending:
-                change = self._take_from_hold(seller_id, payment_order_id, read=held, taken=from_pending)
+                change = writes.take_from_hold(
+                    self.table_name, seller_id, payment_order_id, read=held, taken=from_pending
+                )
             marker = self._marker(
                 seller_id, applied_marker, currency=currency, amount=-amount, pending=-from_pending, held=None
             )
@@ -308,7 +286,9 @@ class DynamoWalletStore:
                     raise RestoreBeforeDebit(f"the restore {applied_marker} arrived before its debit")
                 if hold.status == "HELD":
                     to_pending = -int(debit.get("pending", 0))
-            change = self._give_to_hold(seller_id, payment_order_id, given=to_pending) if to_pending else None
+            change = None
+            if to_pending:
+                change = writes.give_to_hold(self.table_name, seller_id, payment_order_id, given=to_pending)
             marker = self._marker(
                 seller_id, applied_marker, currency=currency, amount=amount, pending=to_pending, held=None
             )
@@ -345,32 +325,6 @@ class DynamoWalletStore:
         if earlier is None:  # pragma: no cover - the transaction said it exists
             raise RuntimeError(f"marker {applied_marker} vanished")
         return Movement(applied_now=False, pending=sign * int(earlier.get("pending", 0)))
-
-    def _take_from_hold(self, seller_id: str, payment_order_id: str, *, read: int, taken: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": self._hold_key(seller_id, payment_order_id),
-                "UpdateExpression": "SET pending = :left",
-                "ConditionExpression": "hold_status = :held AND pending = :read",
-                "ExpressionAttributeValues": {
-                    ":left": {"N": str(read - taken)},
-                    ":held": {"S": "HELD"},
-                    ":read": {"N": str(read)},
-                },
-            }
-        }
-
-    def _give_to_hold(self, seller_id: str, payment_order_id: str, *, given: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": self._hold_key(seller_id, payment_order_id),
-                "UpdateExpression": "ADD pending :given",
-                "ConditionExpression": "hold_status = :held",
-                "ExpressionAttributeValues": {":given": {"N": str(given)}, ":held": {"S": "HELD"}},
-            }
-        }
 
     def balances(self, seller_id: str) -> dict[str, Balance]:
         items = table(self.table_name).query(
