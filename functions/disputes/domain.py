@@ -3,9 +3,11 @@
 Money, exactly once, in any order of the PSP's events:
 - opened: the seller's `available` gives amount + fee to `reserved`, in the transaction that creates the
   dispute record (so a redelivered notice finds the record and moves nothing); booked as `dispute_reserve`
-  (seller_payable debit, dispute_reserve credit);
-- won: `reserved` gives the amount back to `available`; the fee, which the PSP keeps, leaves `reserved`
-  (dispute_reserve debit; seller_payable credit the amount, psp_receivable credit the fee);
+  (seller_payable debit, dispute_reserve credit). A held order's dispute takes from its hold first (the
+  seller's `pending`, seller_pending), conditional on the hold as read; the record keeps `from_pending`;
+- won: `reserved` gives the amount back to `available` (to the hold, up to what was taken from it, while
+  the hold lasts: `to_pending`); the fee, which the PSP keeps, leaves `reserved` (dispute_reserve debit;
+  seller_payable / seller_pending credit the amount, psp_receivable credit the fee);
 - lost: amount and fee leave `reserved` for the buyer and the PSP (dispute_reserve debit, psp_receivable
   credit: the PSP already took them from what it owes us).
 Each close moves the record OPEN -> WON/LOST with its wallet change in one transaction. A close that
@@ -24,7 +26,7 @@ from functions.common.errors import NotFound
 from functions.common.events import JournalPosting, PostingLine
 from functions.common.ids import deterministic_id
 from functions.disputes.models import STATUS_OF, Dispute, DisputeList, DisputeNotice, DisputeView
-from functions.ledger.accounts import PSP_RECEIVABLE, dispute_reserve, seller_payable
+from functions.ledger.accounts import PSP_RECEIVABLE, dispute_reserve, seller_payable, seller_pending
 
 PRODUCER = "disputes"
 Line = tuple[str, Literal["debit", "credit"], int]
@@ -107,7 +109,11 @@ def postings_for(dispute: Dispute) -> list[JournalPosting]:
         _posting(
             dispute,
             "dispute_reserve",
-            [(seller_payable(seller), "debit", dispute.held), (dispute_reserve(seller), "credit", dispute.held)],
+            [
+                (seller_payable(seller), "debit", dispute.held - dispute.from_pending),
+                (seller_pending(seller), "debit", dispute.from_pending),
+                (dispute_reserve(seller), "credit", dispute.held),
+            ],
         )
     ]
     if dispute.status == "WON":
@@ -117,7 +123,8 @@ def postings_for(dispute: Dispute) -> list[JournalPosting]:
                 "dispute_won",
                 [
                     (dispute_reserve(seller), "debit", dispute.held),
-                    (seller_payable(seller), "credit", dispute.amount),
+                    (seller_payable(seller), "credit", dispute.amount - dispute.to_pending),
+                    (seller_pending(seller), "credit", dispute.to_pending),
                     (PSP_RECEIVABLE, "credit", dispute.fee),
                 ],
             )

@@ -51,6 +51,10 @@ class Dispute(DisputeView):
     seller_id: str
     created_at: str
     closed_at: str | None = None
+    # A held order's dispute is taken from its hold first: `from_pending` of `held` came from the seller's
+    # pending share; a won dispute gives `to_pending` of the amount back to the hold if it still holds.
+    from_pending: int = 0
+    to_pending: int = 0
 
     @property
     def held(self) -> int:

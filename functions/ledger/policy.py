@@ -142,12 +142,19 @@ ALLOWED_KINDS: dict[str, KindRule] = {
     "payout_reversal": _payout(PAYOUT_IN_TRANSIT_FORMAT, SELLER_PAYABLE_FORMAT),
     # The disputes worker (functions/disputes/domain.py): a seller's money held while a dispute is open
     # (amount + fee), then given back (won: the amount; the PSP keeps the fee) or gone to the buyer (lost).
-    "dispute_reserve": _dispute((SELLER_PAYABLE_FORMAT, "debit"), (DISPUTE_RESERVE_FORMAT, "credit")),
+    # A held order's dispute is taken from its hold first (seller_pending), and given back there while it lasts.
+    "dispute_reserve": _dispute(
+        (SELLER_PAYABLE_FORMAT, "debit"),
+        (SELLER_PENDING_FORMAT, "debit"),
+        (DISPUTE_RESERVE_FORMAT, "credit"),
+        optional=frozenset({0, 1}),
+    ),
     "dispute_won": _dispute(
         (DISPUTE_RESERVE_FORMAT, "debit"),
         (SELLER_PAYABLE_FORMAT, "credit"),
+        (SELLER_PENDING_FORMAT, "credit"),
         (PSP_RECEIVABLE, "credit"),
-        optional=frozenset({2}),
+        optional=frozenset({1, 2, 3}),
     ),
     "dispute_lost": _dispute((DISPUTE_RESERVE_FORMAT, "debit"), (PSP_RECEIVABLE, "credit")),
     # The reconciliation (functions/reconciliation/journal.py): the PSP paid net and kept its fees.

@@ -18,7 +18,7 @@ from functions.wallet.domain import Balance
 from functions.wallet.holds import HeldShare, Hold
 
 # Reads and conditional writes of one hold before a racing refund or release is left to the queue's retry.
-_HOLD_RACE_ATTEMPTS = 5
+HOLD_RACE_ATTEMPTS = 5
 
 
 class HoldChanged(TransientError):
@@ -162,7 +162,7 @@ class DynamoWalletStore:
         )
 
     def release_once(self, *, seller_id: str, payment_order_id: str, reason: str) -> Hold | None:
-        for _ in range(_HOLD_RACE_ATTEMPTS):
+        for _ in range(HOLD_RACE_ATTEMPTS):
             hold = self.hold(seller_id, payment_order_id)
             if hold is None or hold.status != "HELD":
                 return hold
@@ -229,7 +229,7 @@ class DynamoWalletStore:
         """Debit a refund's seller part: first from what the order's hold still holds, the rest from
         `available`. The hold's change is conditional on it being as read, so a refund and a release of the
         same hold serialize. A redelivery moves nothing and reports the split the first delivery made."""
-        for _ in range(_HOLD_RACE_ATTEMPTS):
+        for _ in range(HOLD_RACE_ATTEMPTS):
             hold = self._credited_hold(seller_id, payment_order_id, applied_marker)
             if isinstance(hold, Movement):
                 return hold
@@ -271,7 +271,7 @@ class DynamoWalletStore:
     ) -> Movement:
         """Give a failed refund's seller part back: what its debit took from the hold goes back to the hold
         while it is still HELD (to `available` once it was released), the rest to `available`."""
-        for _ in range(_HOLD_RACE_ATTEMPTS):
+        for _ in range(HOLD_RACE_ATTEMPTS):
             hold = self._credited_hold(seller_id, payment_order_id, applied_marker)
             if isinstance(hold, Movement):
                 return hold

@@ -64,14 +64,24 @@ class Disputes(Construct):
         worker = self.worker.function
         # The dispute's item: the conditional create and close (in a transaction), and the re-read.
         grant_items(self.table, worker, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem")
-        # The wallet: UpdateItem of a balance's amounts (and the payout-due index it joins), nothing else.
+        # The wallet: UpdateItem of a balance's amounts (and the payout-due index it joins) and of a held
+        # order's pending share (conditional on its hold_status), nothing else; GetItem to read the hold.
+        grant_items(pay_in.wallet_table, worker, "dynamodb:GetItem")
         worker.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:UpdateItem"],
                 resources=[pay_in.wallet_table.table_arn],
                 conditions={
                     "ForAllValues:StringEquals": {
-                        "dynamodb:Attributes": [PARTITION_KEY, SORT_KEY, "available", "reserved", PAYOUT_DUE_ATTRIBUTE]
+                        "dynamodb:Attributes": [
+                            PARTITION_KEY,
+                            SORT_KEY,
+                            "available",
+                            "reserved",
+                            "pending",
+                            "hold_status",
+                            PAYOUT_DUE_ATTRIBUTE,
+                        ]
                     },
                     "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
                 },

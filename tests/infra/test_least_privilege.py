@@ -224,11 +224,11 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "RefundsWalletRefundsQueue": SQS_SEND,
     },
     # Disputes: the worker creates and closes a dispute's item with the seller's balance in one transaction
-    # (wallet UpdateItem only, limited by dynamodb:Attributes to the balance's amounts); the API reads by
-    # id and by the order index, by name.
+    # (wallet UpdateItem only, limited by dynamodb:Attributes to the balance's amounts and a held order's
+    # pending share; GetItem to read the hold); the API reads by id and by the order index, by name.
     "DisputesWorkerRole": {
         "DisputesDisputesTable": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
-        "PayInWalletTable": {"dynamodb:UpdateItem"},
+        "PayInWalletTable": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
         "DisputesNoticesQueue": SQS_CONSUME,
         "PayInLedgerPostingsQueue": SQS_SEND,
     },

@@ -13,14 +13,19 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
+import pytest
 
 from functions.auditor.handler import AuditPorts, build_ports
 from functions.auditor.settings import AuditorSettings
+from functions.common.clock import iso, utc_now
 from functions.disputes.domain import dispute_id_for
 from functions.disputes.models import DisputeNotice, Outcome
 from functions.disputes.settings import DisputesSettings
+from functions.ledger.domain import posting_journal
 from functions.psp.models import ChargeResult
 from functions.psp_webhooks.settings import PspWebhookSettings
+from functions.wallet.holds import release_posting
+from functions.wallet.store import DynamoWalletStore
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import api_event, context, sqs_event
 from tests.integration.test_auditor import PspCharges, _audit, _succeed_fully
@@ -196,3 +201,56 @@ def test_the_webhook_receiver_hands_a_signed_dispute_event_for_a_known_order_to_
     assert [(n.psp_dispute_id, n.seller_id, n.amount, n.fee, n.outcome) for n in queued] == [
         ("dp_hooked", SELLER, 1500, 1500, "open")
     ]
+
+
+@pytest.mark.parametrize("released_before_close", [False, True])
+def test_a_held_orders_dispute_is_taken_from_its_hold_first_and_given_back_there_while_it_lasts(
+    cloud: LocalCloud, use_function_env: Callable[[str], None], released_before_close: bool
+) -> None:
+    # Given a held order of 1500: all of it pending
+    use_function_env(AUDITOR)
+    settings = AuditorSettings.from_env()
+    ports = replace(build_ports(settings), charges=PspCharges({}))  # type: ignore[arg-type]
+    _succeed_fully(settings, ports, "po_disputed", hold="until_fulfilled")
+    ports = replace(
+        ports, charges=PspCharges({"po_disputed": ChargeResult(status="succeeded", psp_reference="ch_po_disputed")})
+    )  # type: ignore[arg-type]
+    wallet = DynamoWalletStore(settings.wallet_table)
+    use_function_env(WORKER)
+    worker = importlib.import_module("functions.disputes.handler")
+    worker._worker_ports.cache_clear()
+
+    # When a dispute of 1000 + a fee of 300 opens (delivered twice)
+    assert worker.handler(sqs_event(_notice("open"), _notice("open")), context()) == {"batchItemFailures": []}
+    _book_postings(use_function_env)
+
+    # Then the 1300 came out of the hold, not out of available
+    assert (_books(ports), wallet.balances(SELLER)["USD"].pending) == (
+        ((0, 1300), {"psp_receivable": -1500, f"seller_pending:{SELLER}": 200, f"dispute_reserve:{SELLER}": 1300}),
+        200,
+    )
+    hold = wallet.hold(SELLER, "po_disputed")
+    assert hold is not None and (hold.status, hold.pending) == ("HELD", 200)
+    assert _audit(ports).findings == []
+
+    if released_before_close:  # the marketplace fulfils the order while the dispute is open
+        released = wallet.release_once(seller_id=SELLER, payment_order_id="po_disputed", reason="fulfilled")
+        posting = release_posting(released) if released is not None else None
+        assert posting is not None and ports.journals.append(posting_journal(posting, created_at=iso(utc_now())))
+
+    # When it is won (twice): the amount goes back to the hold while it holds, else to available
+    use_function_env(WORKER)
+    assert worker.handler(sqs_event(_notice("won"), _notice("won")), context()) == {"batchItemFailures": []}
+    _book_postings(use_function_env)
+    if released_before_close:
+        expected = ((1200, 0), {f"seller_pending:{SELLER}": 0, f"seller_payable:{SELLER}": 1200}, 0)
+    else:
+        expected = ((0, 0), {f"seller_pending:{SELLER}": 1200, f"seller_payable:{SELLER}": 0}, 1200)
+    books, accounts = _books(ports)
+    assert (
+        books,
+        {name: accounts.get(name, 0) for name in expected[1]},
+        wallet.balances(SELLER)["USD"].pending,
+    ) == expected
+    assert accounts["psp_receivable"] == -1200
+    assert _audit(ports).findings == []

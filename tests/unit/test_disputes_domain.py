@@ -283,3 +283,35 @@ def test_the_read_side_answers_404_for_an_unknown_dispute_and_lists_an_orders_di
     assert domain.list_disputes("po_other", store=store).disputes == []
     with pytest.raises(NotFound):
         domain.get_dispute("dp_unknown", store=store)
+
+
+def test_a_held_orders_dispute_books_the_part_it_took_from_the_hold_to_seller_pending() -> None:
+    # A dispute of AMOUNT + fee that took 1,000 from the order's hold, and gave 600 back to it when won
+    dispute = domain.apply_notice(notice("won"), store=MemoryDisputes(), ledger=Books()).model_copy(
+        update={"from_pending": 1_000, "to_pending": 600}
+    )
+    reserve, won = domain.postings_for(dispute)
+    assert [(line.account, line.direction, line.amount) for line in reserve.lines] == [
+        (f"seller_payable:{SELLER}", "debit", dispute.held - 1_000),
+        (f"seller_pending:{SELLER}", "debit", 1_000),
+        (f"dispute_reserve:{SELLER}", "credit", dispute.held),
+    ]
+    assert [(line.account, line.direction, line.amount) for line in won.lines] == [
+        (f"dispute_reserve:{SELLER}", "debit", dispute.held),
+        (f"seller_payable:{SELLER}", "credit", dispute.amount - 600),
+        (f"seller_pending:{SELLER}", "credit", 600),
+        ("psp_receivable", "credit", dispute.fee),
+    ]
+    for posting in (reserve, won):
+        check_posting(posting)
+    # All of it from the hold: no seller_payable line
+    whole = dispute.model_copy(update={"from_pending": dispute.held, "to_pending": dispute.amount})
+    reserve, won = domain.postings_for(whole)
+    assert [line.account for line in reserve.lines] == [f"seller_pending:{SELLER}", f"dispute_reserve:{SELLER}"]
+    assert [line.account for line in won.lines] == [
+        f"dispute_reserve:{SELLER}",
+        f"seller_pending:{SELLER}",
+        "psp_receivable",
+    ]
+    check_posting(reserve)
+    check_posting(won)
