@@ -75,8 +75,8 @@ def test_schemathesis_reports_no_failure(run: dict[str, Any]) -> None:
 
 def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: ApiClient) -> None:
     operations = _operations(api.get("/openapi.json").body)
-    # 11 before, + 4 for marketplace events, + 2 for refunds, + 2 for disputes, + 2 for sellers
-    assert len(operations) == 21
+    # 11 before, + 4 for marketplace events, + 2 for refunds, + 2 for disputes, + 2 for sellers, + 1 fulfilment
+    assert len(operations) == 22
     assert run["operations"] == {
         "total": len(operations),
         "selected": len(operations),
