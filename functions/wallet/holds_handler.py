@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.common.clock import utc_now
 from functions.common.events import ReleaseHold
 from functions.common.observability import logger, metrics, tracer
-from functions.common.queues import QueuePublisher, consume_batch, record_model
+from functions.common.queues import BatchOptions, QueuePublisher, SqsFailedRecords, consume_batch, record_model
 from functions.wallet import holds
 from functions.wallet.settings import HoldSweepSettings, WalletHoldsSettings
 from functions.wallet.store import DynamoWalletStore
@@ -25,13 +25,18 @@ from functions.wallet.store import DynamoWalletStore
 class ReleasePorts:
     store: DynamoWalletStore
     ledger: QueuePublisher
+    # A release waits, by age, for its order's credit on the wallet queue (functions/wallet/settings.py):
+    # each failed record is rescheduled on the holds queue with backoff, or dead-lettered.
+    options: BatchOptions
 
 
 @functools.cache
 def _release_ports() -> ReleasePorts:
     settings = WalletHoldsSettings.from_env()
     return ReleasePorts(
-        store=DynamoWalletStore(settings.wallet_table), ledger=QueuePublisher(settings.ledger_postings_queue_url)
+        store=DynamoWalletStore(settings.wallet_table),
+        ledger=QueuePublisher(settings.ledger_postings_queue_url),
+        options=BatchOptions(failed_records=SqsFailedRecords(settings.retry_policy, settings.dead_letter_queue_url)),
     )
 
 
@@ -49,7 +54,7 @@ def _release(message: ReleaseHold) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return consume_batch(event, context, _RECORD, _release)
+    return consume_batch(event, context, _RECORD, _release, _release_ports().options)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.observability import correlate, logger, metrics, tracer
-from functions.common.queues import QueuePublisher, consume_batch, record_model
+from functions.common.queues import BatchOptions, QueuePublisher, SqsFailedRecords, consume_batch, record_model
 from functions.common.refund_events import RefundMoney
 from functions.wallet import refunds
 from functions.wallet.settings import WalletRefundSettings
@@ -21,13 +21,18 @@ from functions.wallet.store import DynamoWalletStore
 class RefundPorts:
     store: DynamoWalletStore
     ledger: QueuePublisher
+    # A restore waits, by age, for its refund's debit, a debit for its order's credit (functions/wallet/
+    # settings.py): each failed record is rescheduled on the refunds queue with backoff, or dead-lettered.
+    options: BatchOptions
 
 
 @functools.cache
 def _ports() -> RefundPorts:
     settings = WalletRefundSettings.from_env()
     return RefundPorts(
-        store=DynamoWalletStore(settings.wallet_table), ledger=QueuePublisher(settings.ledger_postings_queue_url)
+        store=DynamoWalletStore(settings.wallet_table),
+        ledger=QueuePublisher(settings.ledger_postings_queue_url),
+        options=BatchOptions(failed_records=SqsFailedRecords(settings.retry_policy, settings.dead_letter_queue_url)),
     )
 
 
@@ -45,4 +50,4 @@ def _apply(message: RefundMoney) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return consume_batch(event, context, _RECORD, _apply)
+    return consume_batch(event, context, _RECORD, _apply, _ports().options)

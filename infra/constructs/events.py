@@ -248,8 +248,7 @@ class Events(Construct):
         )
         grant_items(self.endpoints_table, self.delivery.function, "dynamodb:GetItem")
         self.secrets_key.grant_decrypt(self.delivery.function)
-        self.delivery_queue.queue.grant(self.delivery.function, "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl")
-        self.delivery_queue.dlq.grant_send_messages(self.delivery.function)
+        self.delivery_queue.grant_backoff(self.delivery.function)
         self.delivery.function.add_event_source(sqs_source(self.delivery_queue.queue))
 
         self._alarm_on_conflicts(alarm_topic)

@@ -17,18 +17,16 @@ from functions.wallet.keys import HOLD_DUE_INDEX
 from functions.wallet.settings import HoldSweepSettings, WalletHoldsSettings
 from infra.constructs.alarms import run_on_schedule
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import QUEUE_VISIBILITY, PayIn, sqs_source
-from infra.constructs.queue import MonitoredQueue
+from infra.constructs.pay_in import PayIn, sqs_source, wallet_wait_queue
 from infra.constructs.table_access import grant_items
 
 
 class FulfilmentHolds(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, alarm_topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
-        # Releases from fulfilments (the payments API) and from the sweep; the worker releases each hold once.
-        self.queue = MonitoredQueue(
-            self, "WalletHoldsQueue", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
-        )
+        # Releases from fulfilments (the payments API) and from the sweep; the worker releases each hold once,
+        # and a release that arrived before its order's credit waits here, by age, for the credit.
+        self.queue = wallet_wait_queue(self, "WalletHoldsQueue", alarm_topic=alarm_topic)
 
     def connect(self, *, pay_in: PayIn, schedule_failures: sqs.IQueue, rate: Duration = Duration.hours(1)) -> None:
         """The holds worker and the sweep, on the pay-in path's wallet table and ledger postings queue."""
@@ -46,11 +44,13 @@ class FulfilmentHolds(Construct):
             "journal to the ledger.",
             wallet_table=pay_in.wallet_table.table_name,
             ledger_postings_queue_url=pay_in.ledger_postings_queue.queue.queue_url,
+            dead_letter_queue_url=self.queue.dlq.queue_url,
         )
         function = self.worker.function
         # The hold's read and its release transaction (Update items only): never Put, Scan, Delete or an index.
         grant_items(pay_in.wallet_table, function, "dynamodb:GetItem", "dynamodb:UpdateItem")
         pay_in.ledger_postings_queue.queue.grant_send_messages(function)
+        self.queue.grant_backoff(function)
         function.add_event_source(sqs_source(self.queue.queue))
 
     def _sweep(self, pay_in: PayIn, schedule_failures: sqs.IQueue, rate: Duration) -> None:

@@ -25,7 +25,7 @@ from functions.psp.circuit_store import KEY as CIRCUIT_KEY
 from functions.psp.circuit_store import TTL_ATTRIBUTE as CIRCUIT_TTL
 from functions.psp.settings import default_retry_policy
 from functions.wallet import keys as wallet_keys
-from functions.wallet.settings import WalletApiSettings, WalletSettings
+from functions.wallet.settings import WalletApiSettings, WalletSettings, default_wallet_wait_policy
 from infra.config import stage_config
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key, psp_api_key_secret
@@ -44,6 +44,12 @@ CONSUMER_MAX_CONCURRENCY = 20
 # The queues of the PSP workers retry a transient failure by age (functions/common/backoff.py): their
 # maxReceiveCount is only a backstop, never reached before the age check dead-letters a message.
 PSP_WORKER_MAX_RECEIVE_COUNT = default_retry_policy().worst_case_receives()
+# The wallet's holds and refunds workers wait, by age, for a credit (or a refund's debit) that travels on
+# another queue (functions/wallet/settings.py): their queues keep a message a day past its maximum age, so
+# that the worker's age check, never SQS's retention, ends its retries; maxReceiveCount is a backstop again.
+WALLET_WAIT_POLICY = default_wallet_wait_policy()
+WALLET_WAIT_MAX_RECEIVE_COUNT = WALLET_WAIT_POLICY.worst_case_receives()
+WALLET_WAIT_RETENTION = Duration.seconds(WALLET_WAIT_POLICY.max_age_seconds).plus(Duration.days(1))
 
 
 def money_table(
@@ -94,6 +100,19 @@ def sqs_source(queue: sqs.IQueue, max_concurrency: int = CONSUMER_MAX_CONCURRENC
     )
 
 
+def wallet_wait_queue(scope: Construct, construct_id: str, *, alarm_topic: sns.ITopic) -> MonitoredQueue:
+    """The queue of a wallet worker that waits, by age, for a message on another queue. Its age alarm keeps
+    the usual 15 minutes: a record normally waits seconds for its credit, and longer is worth a page."""
+    return MonitoredQueue(
+        scope,
+        construct_id,
+        visibility_timeout=QUEUE_VISIBILITY,
+        alarm_topic=alarm_topic,
+        max_receive_count=WALLET_WAIT_MAX_RECEIVE_COUNT,
+        retention_period=WALLET_WAIT_RETENTION,
+    )
+
+
 def grant_psp_worker(
     worker: ServiceFunction, *, queue: MonitoredQueue, circuit_table: dynamodb.ITable, alarm_topic: sns.ITopic
 ) -> None:
@@ -102,8 +121,7 @@ def grant_psp_worker(
     message past its age, or poison), and the circuit's item (read, conditional put); and an alarm while
     the circuit is open."""
     function = worker.function
-    queue.queue.grant(function, "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl")
-    queue.dlq.grant_send_messages(function)
+    queue.grant_backoff(function)
     grant_items(circuit_table, function, "dynamodb:GetItem", "dynamodb:PutItem")
     cloudwatch.Metric(
         namespace="Payments",

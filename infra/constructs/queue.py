@@ -6,6 +6,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -14,6 +15,7 @@ from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key
 
 MAX_RECEIVE_COUNT = 5
+QUEUE_RETENTION = Duration.days(4)
 DLQ_RETENTION = Duration.days(14)  # SQS's maximum
 # A dead letter still unhandled after 10 days is 4 days from being deleted by SQS: page again.
 DLQ_EXPIRY_WARNING = Duration.days(10)
@@ -29,6 +31,7 @@ class MonitoredQueue(Construct):
         alarm_topic: sns.ITopic,
         max_message_age: Duration = Duration.minutes(15),
         max_receive_count: int = MAX_RECEIVE_COUNT,
+        retention_period: Duration = QUEUE_RETENTION,
     ) -> None:
         super().__init__(scope, construct_id)
         key = encryption_key(self, "Messages")
@@ -45,7 +48,7 @@ class MonitoredQueue(Construct):
             self,
             "Queue",
             visibility_timeout=visibility_timeout,
-            retention_period=Duration.days(4),
+            retention_period=retention_period,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             # Fewer KMS calls (cost, throttling) for a still-short reuse window.
@@ -83,3 +86,10 @@ class MonitoredQueue(Construct):
         self.alarms = (dlq_depth, age, dlq_expiry)
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
+
+    def grant_backoff(self, worker: iam.IGrantable) -> None:
+        """What a worker that settles its own failed records (functions/common/backoff.py) needs besides its
+        event source's grants: ChangeMessageVisibility on this queue (backoff; also in the consume grant), and
+        SendMessage to this queue's DLQ (a message past its age, a lasting error, or poison)."""
+        self.queue.grant(worker, "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl")
+        self.dlq.grant_send_messages(worker)

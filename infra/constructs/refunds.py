@@ -32,6 +32,7 @@ from infra.constructs.pay_in import (
     grant_psp_worker,
     money_table,
     sqs_source,
+    wallet_wait_queue,
 )
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
@@ -65,9 +66,8 @@ class Refunds(Construct):
             alarm_topic=alarm_topic,
             max_receive_count=PSP_WORKER_MAX_RECEIVE_COUNT,
         )
-        self.wallet_refunds_queue = MonitoredQueue(
-            self, "WalletRefundsQueue", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
-        )
+        # A refund's movement waits here, by age, for its order's credit (a restore for its debit).
+        self.wallet_refunds_queue = wallet_wait_queue(self, "WalletRefundsQueue", alarm_topic=alarm_topic)
         self.dispatch_failures = MonitoredQueue(
             self, "DispatchFailures", visibility_timeout=QUEUE_VISIBILITY, alarm_topic=alarm_topic
         )
@@ -194,6 +194,7 @@ class Refunds(Construct):
             "then hands its journal to the ledger.",
             wallet_table=pay_in.wallet_table.table_name,
             ledger_postings_queue_url=pay_in.ledger_postings_queue.queue.queue_url,
+            dead_letter_queue_url=self.wallet_refunds_queue.dlq.queue_url,
         )
         function = self.wallet.function
         # The wallet's own item actions, as its credit function holds them: never Scan, Delete or an index.
@@ -207,6 +208,7 @@ class Refunds(Construct):
             "dynamodb:Query",
         )
         pay_in.ledger_postings_queue.queue.grant_send_messages(function)
+        self.wallet_refunds_queue.grant_backoff(function)
         function.add_event_source(sqs_source(self.wallet_refunds_queue.queue))
 
     def _orphans(self, pay_in: PayIn) -> None:

@@ -150,9 +150,12 @@ def test_the_holds_queue_feeds_the_holds_worker_which_books_on_the_wallet_and_th
         "Ref": _logical_id(synthesized, "AWS::SQS::Queue", "PayInLedgerPostingsQueue")
     }
     assert variables["POWERTOOLS_SERVICE_NAME"] == "wallet-holds"
-    # Its queue: five receives, then the dead-letter queue (a release for an order never credited)
+    # Its queue: a release for an order not credited yet is retried by age, for a week, then it goes to the
+    # queue's dead-letter queue, which the worker sends it to itself (tests/infra/test_wallet_waits.py)
     queue = synthesized.resources("AWS::SQS::Queue")[holds_queue]["Properties"]
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 681
+    assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": references(queue["RedrivePolicy"]["deadLetterTargetArn"])[0]}
+    assert variables["MAX_MESSAGE_AGE_SECONDS"] == str(7 * 24 * 3600)
     assert queue["VisibilityTimeout"] == 180 >= 6 * worker["Timeout"]
 
 

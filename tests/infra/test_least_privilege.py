@@ -59,7 +59,8 @@ ITEM_READ_UPDATE = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 ITEM_READ_PUT = {"dynamodb:GetItem", "dynamodb:PutItem"}
 # Storing a refund: its put and its charge's conditional update in one transaction, and the reads.
 REFUND_RESERVE = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
-# The PSP workers' backoff (ChangeMessageVisibility on their own queue), and what they dead-letter themselves.
+# Backoff by age (the PSP workers, webhook delivery, the wallet's holds and refunds workers): ChangeMessageVisibility
+# on the worker's own queue; what it dead-letters itself goes to its own DLQ.
 BACKOFF = {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"}
 QUERY = {"dynamodb:Query"}
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
@@ -258,9 +259,11 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "RefundsWalletRefundsQueue": SQS_SEND,
         "EncryptionPspApiKey": SECRET_READ,
     },
+    # The wallet's refund worker backs off on its own queue while a movement waits for its credit or debit.
     "RefundsWalletRefundsRole": {
         "PayInWalletTable": WALLET_CREDIT,
-        "RefundsWalletRefundsQueue": SQS_CONSUME,
+        "RefundsWalletRefundsQueue": SQS_CONSUME | BACKOFF,
+        "RefundsWalletRefundsQueueDlq": SQS_SEND,
         "PayInLedgerPostingsQueue": SQS_SEND,
     },
     "RefundsOrphanRefundsRole": {
@@ -269,10 +272,12 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "RefundsOrphanRefundFailuresQueue": SQS_SEND,
     },
     # Fulfilment holds: the worker reads a hold and releases it (one transaction of Update items: no Put, no
-    # index); the hourly sweep reads the due-hold index by name, and no item of the table.
+    # index), and backs off on its own queue while a release waits for its credit; the hourly sweep reads the
+    # due-hold index by name, and no item of the table.
     "HoldsWalletHoldsRole": {
         "PayInWalletTable": ITEM_READ_UPDATE,
-        "HoldsWalletHoldsQueue": SQS_CONSUME,
+        "HoldsWalletHoldsQueue": SQS_CONSUME | BACKOFF,
+        "HoldsWalletHoldsQueueDlq": SQS_SEND,
         "PayInLedgerPostingsQueue": SQS_SEND,
     },
     "HoldsHoldSweepRole": {
@@ -562,6 +567,24 @@ def test_the_psp_workers_back_off_on_their_own_queue_and_dead_letter_to_their_ow
     assert writers == {"PayInExecutorRole", "PayoutsPayoutExecutorRole", "RefundsRefundExecutorRole"}
 
 
+@pytest.mark.parametrize(
+    ("role", "queue"),
+    [("HoldsWalletHoldsRole", "HoldsWalletHoldsQueue"), ("RefundsWalletRefundsRole", "RefundsWalletRefundsQueue")],
+)
+def test_the_wallet_workers_that_wait_back_off_on_their_own_queue_and_dead_letter_to_their_own_dlq(
+    synthesized: Synthesized, role: str, queue: str
+) -> None:
+    grants = _grants(synthesized)
+    # ChangeMessageVisibility on the worker's own queue only
+    visibility = {r for r, actions in grants[role].items() if "sqs:ChangeMessageVisibility" in actions}
+    assert visibility == {queue}
+    # SendMessage to its own dead-letter queue, and to no other queue's
+    dlq = f"{queue}Dlq"
+    assert {r for r, actions in grants[role].items() if r.endswith("Dlq") and "sqs:SendMessage" in actions} == {dlq}
+    # And no other role may send to that dead-letter queue (SQS's own redrive needs no grant)
+    assert {r for r, role_grants in grants.items() if "sqs:SendMessage" in role_grants.get(dlq, set())} == {role}
+
+
 def test_only_the_order_deciders_may_send_to_the_wallet_queue(synthesized: Synthesized) -> None:
     # The wallet credits what arrives on its queue: only the functions that decide an order SUCCEEDED send there
     # (the executor, and the webhook receiver and recovery sweep that settle orders the executor left open).
@@ -654,10 +677,12 @@ def _own_grants(grants: dict[str, dict[str, set[str]]], role: str) -> dict[str, 
 
 def test_the_holds_worker_and_sweep_hold_exactly_what_releasing_a_hold_needs(synthesized: Synthesized) -> None:
     grants = _grants(synthesized)
-    # The worker: the hold's read and its release transaction (Update items only), the journal to the ledger
+    # The worker: the hold's read and its release transaction (Update items only), the journal to the ledger,
+    # and its own failed releases: backoff on its queue, or its dead-letter queue
     assert _own_grants(grants, "HoldsWalletHoldsRole") == {
         "PayInWalletTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "HoldsWalletHoldsQueue": SQS_CONSUME,
+        "HoldsWalletHoldsQueueDlq": SQS_SEND,
         "PayInLedgerPostingsQueue": SQS_SEND,
     }
     # The sweep: Query on the due-hold index by name and on nothing else of the table, the releases it asks

@@ -20,8 +20,14 @@ DEV = StageConfig.for_stage("dev")
 # The queues of the PSP workers back off by age: maxReceiveCount is a backstop sized by their retry policy
 # (tests/infra/test_brownout_budget.py); every other queue dead-letters after five receives.
 PSP_WORKER_QUEUES = {"PayInExecutorQueue": 584, "PayoutsPayoutQueue": 584, "RefundsRefundQueue": 584}
-# The webhook delivery queue backs off by age too (3 days): its backstop is sized by its own retry policy.
-AGE_BACKOFF_QUEUES = {**PSP_WORKER_QUEUES, "EventsDeliveryQueue": 151}
+# The webhook delivery queue backs off by age too (3 days), and so do the wallet's holds and refunds queues
+# (a week, waiting for a credit; tests/infra/test_wallet_waits.py): each backstop is sized by its own policy.
+AGE_BACKOFF_QUEUES = {
+    **PSP_WORKER_QUEUES,
+    "EventsDeliveryQueue": 151,
+    "HoldsWalletHoldsQueue": 681,
+    "RefundsWalletRefundsQueue": 681,
+}
 
 
 def _alarm_topic(synthesized: Synthesized) -> str:
