@@ -73,6 +73,8 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
     assert statuses == {
         ("POST", "/v1/payments"): post,
         ("GET", "/v1/payments/{payment_id}"): ["200", "400", "403", "404", "429"],
+        # Safe to repeat, no body: no Idempotency-Key, no 413 or 422
+        ("POST", "/v1/payment-orders/{payment_order_id}/fulfil"): ["200", "400", "403", "404", "409", "429"],
         ("POST", "/v1/payouts"): post,
         ("GET", "/v1/payouts/{payout_id}"): ["200", "400", "403", "404", "429"],
         ("POST", "/v1/webhooks/psp"): ["200", "400", "413", "429"],
@@ -99,6 +101,8 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
     assert "insufficient_funds" in payout_refusals and "payout_account_missing" in payout_refusals
     refund_refusals = operations[("POST", "/v1/refunds")]["responses"]["422"]["description"]
     assert "refund_exceeds_charge" in refund_refusals and "order_not_refundable" in refund_refusals
+    fulfil_refusals = operations[("POST", "/v1/payment-orders/{payment_order_id}/fulfil")]["responses"]["409"]
+    assert "order_not_held" in fulfil_refusals["description"] and "order_not_charged" in fulfil_refusals["description"]
 
 
 def test_security_is_the_api_key_except_on_the_webhook_and_health(document: dict[str, Any]) -> None:
@@ -121,6 +125,8 @@ def test_required_headers_are_declared(document: dict[str, Any]) -> None:
         if path == "/v1/webhooks/psp":
             assert set(headers) == {"PSP-Signature"}
             assert headers["PSP-Signature"]["required"] is True
+        elif path.endswith("/fulfil"):  # acts on an existing order, safe to repeat: no key
+            assert headers == {}, path
         elif method == "POST":
             assert set(headers) == {"Idempotency-Key"}, path
             key = headers["Idempotency-Key"]
@@ -160,8 +166,8 @@ def test_request_schemas_state_the_rules_the_api_enforces(document: dict[str, An
         for p in op.get("parameters", [])
         if p["in"] == "path"
     ]
-    # payment, payout, seller (wallet, seller and payout account), run, endpoint, dispute and refund ids
-    assert len(path_ids) == 9 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
+    # payment, payout, seller (wallet, seller and payout account), run, endpoint, dispute, refund and order ids
+    assert len(path_ids) == 10 and all(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(64|80)\}\$", p) for p in path_ids)
     entries = _operations(document)[("GET", "/v1/ledger/entries")]["parameters"]
     assert [(p["name"], p["style"], p["explode"]) for p in entries] == [("filter", "form", True)]
     assert entries[0]["schema"]["oneOf"] == [{"required": ["payment_order_id"]}, {"required": ["account"]}]
