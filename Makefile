@@ -21,7 +21,7 @@ help:
 	@echo "make test   - install and run every check: lint, types, unit, integration, infra (CDK CLI synthesis"
 	@echo "              per stage and region, cdk-nag, cfn-lint, Checkov), e2e"
 	@echo "make synth  - synthesize the local stack's template into cdk.out (cdk-nag findings fail it)"
-	@echo "make deploy STAGE=dev|prod PSP_BASE_URL=https://... [ALARM_EMAIL=...]"
+	@echo "make deploy STAGE=dev|prod PSP_BASE_URL=https://... PAYOUT_PROVIDER_URL=https://... [ALARM_EMAIL=...]"
 	@echo "           - synthesize with the CDK CLI v2 for the credentials' account and region, then deploy"
 
 $(UV):
@@ -109,10 +109,11 @@ run: synth
 STAGE ?= dev
 CDK := npx --yes aws-cdk@2
 CDK_SYNTH = $(CDK) synth --quiet --context stage=$(STAGE) --context pspBaseUrl='$(PSP_BASE_URL)' \
-	$(if $(ALARM_EMAIL),--context alarmEmail='$(ALARM_EMAIL)')
+	--context payoutProviderUrl='$(PAYOUT_PROVIDER_URL)' $(if $(ALARM_EMAIL),--context alarmEmail='$(ALARM_EMAIL)')
 
 deploy: install lambda-deps cdk-cli
 	$(if $(PSP_BASE_URL),,$(error PSP_BASE_URL is required: the PSP's https API for stage $(STAGE)))
+	$(if $(PAYOUT_PROVIDER_URL),,$(error PAYOUT_PROVIDER_URL is required: the payout provider's https API for stage $(STAGE)))
 	$(CDK_SYNTH)
 	$(CDK) deploy Payments --app cdk.out --require-approval never --outputs-file cdk-outputs.json
 

@@ -34,6 +34,7 @@ def build_app(
         STACK_NAME,
         stage=config.stage,
         psp_base_url=config.psp_base_url,
+        payout_provider_url=config.payout_provider_url,
         description=f"Marketplace payments ({config.stage}): pay-in, wallets, ledger, payouts, reconciliation",
         env=Environment(
             account=account or os.environ.get("CDK_DEFAULT_ACCOUNT"),

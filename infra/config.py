@@ -32,6 +32,8 @@ class StageConfig(BaseModel):
 
     stage: Stage
     psp_base_url: str = Field(default="https://psp.invalid", pattern=r"^https://[^\s/]+(/\S*)?$")
+    # The payout provider's API (a service of its own: payees and payments), e.g. -c payoutProviderUrl=https://...
+    payout_provider_url: str = Field(default="https://payouts.invalid", pattern=r"^https://[^\s/]+(/\S*)?$")
     # The PSP's contracted request rate bounds the executor: each copy makes ~3 charges/s (batch of 10,
     # ~300 ms per charge), so N copies stay under ~3N requests/s. Sandbox PSPs allow ~25/s, live ~100/s.
     # It is the executor queue's event source mapping's maximum concurrency (2 to 1000 in Lambda).

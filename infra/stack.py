@@ -14,6 +14,7 @@ from infra.constructs.events import Events
 from infra.constructs.holds import FulfilmentHolds
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.pay_in import PayIn
+from infra.constructs.payout_provider import PayoutProvider
 from infra.constructs.payouts import Payouts
 from infra.constructs.psp_webhooks import PspWebhooks
 from infra.constructs.recovery import Recovery
@@ -25,7 +26,16 @@ from infra.nag import acknowledge_table_indexes
 
 
 class PaymentsStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: str, psp_base_url: str, **kwargs: object) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        psp_base_url: str,
+        payout_provider_url: str,
+        **kwargs: object,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.alarm_topic = sns.Topic(
             self,
@@ -46,13 +56,15 @@ class PaymentsStack(Stack):
         )
         self.refunds.connect(pay_in=self.pay_in, psp_base_url=psp_base_url)
         self.sellers = Sellers(self, "Sellers")
+        self.payout_provider = PayoutProvider(self, "PayoutProvider")
         self.payouts = Payouts(
             self,
             "Payouts",
             alarm_topic=self.alarm_topic,
             pay_in=self.pay_in,
             sellers=self.sellers,
-            psp_base_url=psp_base_url,
+            provider=self.payout_provider,
+            payout_provider_url=payout_provider_url,
         )
         self.holds.connect(pay_in=self.pay_in, schedule_failures=self.payouts.schedule_failures.queue)
         self.disputes = Disputes(self, "Disputes", alarm_topic=self.alarm_topic, pay_in=self.pay_in)
@@ -71,9 +83,13 @@ class PaymentsStack(Stack):
             self,
             "PspWebhooks",
             pay_in=self.pay_in,
-            payouts=self.payouts,
             refunds=self.refunds,
             disputes_queue=self.disputes.queue.queue,
+        )
+        self.payout_webhooks = self.payout_provider.receive_webhooks(
+            payout_executions_table=self.payouts.payout_executions_table,
+            events_table=self.psp_webhooks.events_table,
+            saga=self.payouts.saga.state_machine,
         )
         self.recovery = Recovery(
             self,
@@ -148,6 +164,15 @@ class PaymentsStack(Stack):
                     unkeyed_reason="The PSP calls this route without our API key: the handler verifies the PSP's "
                     "HMAC signature over the timestamp and raw body on every request and rejects it otherwise; "
                     "WAF and the stage throttle still apply.",
+                ),
+                Route(
+                    "POST",
+                    "/v1/webhooks/payout-provider",
+                    self.payout_webhooks.function,
+                    api_key_required=False,
+                    unkeyed_reason="The payout provider calls this route without our API key: the handler "
+                    "verifies the provider's HMAC signature (its own secret) over the timestamp and raw body on "
+                    "every request and rejects it otherwise; WAF and the stage throttle still apply.",
                 ),
             ],
         )

@@ -22,6 +22,8 @@ from botocore.config import Config
 from pydantic import TypeAdapter
 
 from functions.events.settings import EventDeliverySettings, EventsApiSettings
+from functions.payout_provider.settings import PayoutProviderSettings
+from functions.payout_webhooks.settings import PayoutWebhookSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings
 from functions.psp_webhooks.settings import PspWebhookSettings
 from functions.psp_webhooks.signatures import secrets_from
@@ -34,6 +36,8 @@ from local_stack.faults import FaultPlan
 from local_stack.lambda_runtime import LambdaService, die_with_parent, worker_base_env
 from local_stack.loopback import LoopbackServer, stop_process
 from local_stack.metering import CALL_LOG_ENV, Meter
+from local_stack.payout_provider.simulator import PayoutProviderSimulator
+from local_stack.payout_provider.simulator import api_key_from_env as payout_provider_key_from_env
 from local_stack.pollers import start_pollers
 from local_stack.psp.simulator import PspSimulator, api_key_from_env, psp_server
 from local_stack.scheduler import LocalScheduler
@@ -45,9 +49,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = ROOT / "cdk.out" / "Payments.template.json"
 STATE_FILE = ROOT / ".local" / "stack.json"
 STACK_NAME = "Payments"
-# The environment variables through which functions find the PSP's API key and the webhook signing secret.
+# The environment variables through which functions find the PSP's API key and the webhook signing secret,
+# and the payout provider's.
 PSP_API_KEY_SECRET_ENV = str(PspSettings.model_fields["psp_api_key_secret"].alias)
 WEBHOOK_SECRET_ENV = str(PspWebhookSettings.model_fields["secret_arn"].alias)
+PAYOUT_PROVIDER_URL_ENV = str(PayoutProviderSettings.model_fields["payout_provider_url"].alias)
+PAYOUT_PROVIDER_KEY_SECRET_ENV = str(PayoutProviderSettings.model_fields["payout_provider_api_key_secret"].alias)
+PAYOUT_WEBHOOK_SECRET_ENV = str(PayoutWebhookSettings.model_fields["secret_arn"].alias)
 
 
 def _worker_env(field: str) -> str:
@@ -110,6 +118,9 @@ class LocalStackConfig:
     extra_api_keys: tuple[str, ...] = ()
     # The PSP simulator's key (PAYMENTS_PSP_API_KEY, default sk_test_local), also put in the local PSP secret.
     psp_api_key: str = field(default_factory=api_key_from_env)
+    # The payout provider simulator's key (PAYMENTS_PAYOUT_PROVIDER_API_KEY, default pk_test_payouts), also put
+    # in the provider's secret; the provider is served by the PSP simulator's server, under /payouts/.
+    payout_provider_api_key: str = field(default_factory=payout_provider_key_from_env)
     template: Path = DEFAULT_TEMPLATE
     retry_delay_seconds: int = 1  # failed SQS records reappear this fast locally (AWS: the visibility timeout)
     psp_lost_response_delay: float = 5.0
@@ -126,7 +137,11 @@ class LocalStackConfig:
 
     def function_overrides(self, psp_url: str) -> dict[str, str]:
         """What the local functions get in place of the template's values, by environment name."""
-        overrides = {**local_function_settings(self.message_age_seconds), "PSP_BASE_URL": psp_url}
+        overrides = {
+            **local_function_settings(self.message_age_seconds),
+            "PSP_BASE_URL": psp_url,
+            PAYOUT_PROVIDER_URL_ENV: psp_url,
+        }
         if self.fulfilment_hold_days is not None:
             overrides[FULFILMENT_HOLD_DAYS_ENV] = str(self.fulfilment_hold_days)
         return overrides
@@ -219,7 +234,7 @@ class LocalStack:
             self._start_moto()
             clients = aws_clients(self.aws_endpoint)
             self.cloud = Deployer(load_template(self.config.template), STACK_NAME, clients).deploy()
-            self._store_psp_api_key(clients)
+            self._store_api_keys(clients)
             overrides = self.config.function_overrides(self.psp_url)
             functions = {
                 logical_id: spec.__class__(
@@ -237,13 +252,21 @@ class LocalStack:
             )
             self.lambdas.warm_all()
             self.psp_simulator = PspSimulator(
-                api_key=self.config.psp_api_key, lost_response_delay=self.config.psp_lost_response_delay
+                api_key=self.config.psp_api_key,
+                lost_response_delay=self.config.psp_lost_response_delay,
+                payout_provider=PayoutProviderSimulator(api_key=self.config.payout_provider_api_key),
             )
+            provider = self.psp_simulator.payout_provider
             if self.config.faults is not None:
                 self.psp_simulator.charges.fault = self.config.faults.psp_charge
                 self.psp_simulator.webhooks.fault = self.config.faults.webhook
+                provider.webhooks.fault = self.config.faults.webhook
             self.psp_simulator.webhooks.configure(
-                url=f"{self.api_url}/v1/webhooks/psp", secret=self._webhook_signing_secret(clients)
+                url=f"{self.api_url}/v1/webhooks/psp", secret=self._signing_secret(clients, WEBHOOK_SECRET_ENV)
+            )
+            provider.webhooks.configure(
+                url=f"{self.api_url}/v1/webhooks/payout-provider",
+                secret=self._signing_secret(clients, PAYOUT_WEBHOOK_SECRET_ENV),
             )
             self.psp = psp_server(self.psp_simulator, host=HOST, port=self.config.psp_port)
             self.psp.start()
@@ -280,15 +303,18 @@ class LocalStack:
             raise RuntimeError(f"expected one secret in the functions' {variable}, found {sorted(arns)}")
         return arns.pop()
 
-    def _store_psp_api_key(self, clients: Any) -> None:
-        """The PSP callers send the key the simulator expects, read from their secret as in AWS."""
-        clients("secretsmanager").put_secret_value(
-            SecretId=self._secret_of(PSP_API_KEY_SECRET_ENV), SecretString=self.config.psp_api_key
-        )
+    def _store_api_keys(self, clients: Any) -> None:
+        """The PSP's and the payout provider's callers send the keys the simulators expect, read from their
+        secrets as in AWS."""
+        for variable, key in (
+            (PSP_API_KEY_SECRET_ENV, self.config.psp_api_key),
+            (PAYOUT_PROVIDER_KEY_SECRET_ENV, self.config.payout_provider_api_key),
+        ):
+            clients("secretsmanager").put_secret_value(SecretId=self._secret_of(variable), SecretString=key)
 
-    def _webhook_signing_secret(self, clients: Any) -> str:
-        """The PSP signs webhooks with the secret the webhook function verifies against (the template's)."""
-        value = clients("secretsmanager").get_secret_value(SecretId=self._secret_of(WEBHOOK_SECRET_ENV))
+    def _signing_secret(self, clients: Any, variable: str) -> str:
+        """A simulator signs webhooks with the secret its webhook function verifies against (the template's)."""
+        value = clients("secretsmanager").get_secret_value(SecretId=self._secret_of(variable))
         return secrets_from(value["SecretString"])[0]
 
     def _start_moto(self) -> None:
@@ -318,6 +344,7 @@ class LocalStack:
             "api_key": self.config.api_key,
             "psp_url": self.psp_url,
             "psp_api_key": self.config.psp_api_key,
+            "payout_provider_api_key": self.config.payout_provider_api_key,
             "aws_endpoint": self.aws_endpoint,
             "pid": os.getpid(),
             "tables": self.cloud.names_of("AWS::DynamoDB::Table"),
@@ -339,6 +366,7 @@ class LocalStack:
             poller.join(timeout=5)
         if self.psp_simulator is not None:
             self.psp_simulator.webhooks.stop()
+            self.psp_simulator.payout_provider.webhooks.stop()
         if self.psp is not None:
             self.psp.stop()
         if self.moto is not None:

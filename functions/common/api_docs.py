@@ -136,67 +136,84 @@ def link(operation_id: str, description: str, **parameters: str) -> dict[str, An
     return {"operationId": operation_id, "parameters": parameters, "description": description}
 
 
-# The PSP webhook is authenticated by its signature, not by x-api-key.
+# The webhooks are authenticated by their signature, not by x-api-key.
 SIGNATURE_PATTERN = r"^t=[0-9]{1,12},v1=[0-9a-f]{64}(,v1=[0-9a-f]{64})*$"
-PSP_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "type", "created", "data"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1, "maxLength": 255, "description": "Deduplicates redeliveries."},
-        "type": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 100,
-            "description": "charge.succeeded, charge.failed, payout.paid and payout.failed move state; any other "
-            "type is acknowledged and ignored.",
-            "examples": ["charge.succeeded", "charge.failed", "payout.paid", "payout.failed"],
-        },
-        "created": {"type": "integer", "description": "Unix time the PSP created the event."},
-        "data": {
-            "type": "object",
-            "additionalProperties": True,
-            "description": "`object.merchant_reference` is our payment order or payout id; `object.id` the PSP's.",
-        },
-    },
-}
-PSP_WEBHOOK_ROUTE: dict[str, Any] = {
-    "operation_id": "receive_psp_webhook",
-    "description": "For the PSP, not for marketplaces. A duplicate event id answers 200 with no effect.",
-    "responses": {
-        200: {
-            "description": "The event was verified and applied, ignored, or a duplicate.",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["received", "duplicate"],
-                        "properties": {"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}},
-                    }
-                }
+
+
+def _event_schema(sender: str, types: str, examples: list[str], data: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["id", "type", "created", "data"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 255, "description": "Deduplicates redeliveries."},
+            "type": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 100,
+                "description": f"{types} move state; any other type is acknowledged and ignored.",
+                "examples": examples,
             },
+            "created": {"type": "integer", "description": f"Unix time the {sender} created the event."},
+            "data": {"type": "object", "additionalProperties": True, "description": data},
         },
-        400: _error(
-            "`signature_invalid` (PSP-Signature missing, malformed, older than 300 s or matching no signing "
-            "secret), or `event_invalid` (the body is not a PSP event)."
-        ),
-        413: _error(TOO_LARGE),
-        429: _error(THROTTLED),
-    },
-    "openapi_extensions": {
-        "security": [],
-        "parameters": [
-            {
-                "name": "PSP-Signature",
-                "in": "header",
-                "required": True,
-                "description": 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with a signing secret; '
-                "several v1 entries are allowed while secrets rotate.",
-                "schema": {"type": "string", "pattern": SIGNATURE_PATTERN},
-            }
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": PSP_EVENT_SCHEMA}},
+    }
+
+
+def _webhook_route(operation_id: str, sender: str, header: str, event_schema: dict[str, Any]) -> dict[str, Any]:
+    """A signed webhook route: for the sender, not for marketplaces."""
+    return {
+        "operation_id": operation_id,
+        "description": f"For the {sender}, not for marketplaces. A duplicate event id answers 200 with no effect.",
+        "responses": {
+            200: {
+                "description": "The event was verified and applied, ignored, or a duplicate.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["received", "duplicate"],
+                            "properties": {"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}},
+                        }
+                    }
+                },
+            },
+            400: _error(
+                f"`signature_invalid` ({header} missing, malformed, older than 300 s or matching no signing "
+                f"secret), or `event_invalid` (the body is not a {sender} event)."
+            ),
+            413: _error(TOO_LARGE),
+            429: _error(THROTTLED),
         },
-    },
-}
+        "openapi_extensions": {
+            "security": [],
+            "parameters": [
+                {
+                    "name": header,
+                    "in": "header",
+                    "required": True,
+                    "description": 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with a signing '
+                    "secret; several v1 entries are allowed while secrets rotate.",
+                    "schema": {"type": "string", "pattern": SIGNATURE_PATTERN},
+                }
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": event_schema}}},
+        },
+    }
+
+
+PSP_EVENT_SCHEMA = _event_schema(
+    "PSP",
+    "charge.succeeded, charge.failed, the refund and dispute events",
+    ["charge.succeeded", "charge.failed", "refund.succeeded", "charge.dispute.created"],
+    "`object.merchant_reference` is our payment order or refund id; `object.id` the PSP's.",
+)
+PSP_WEBHOOK_ROUTE = _webhook_route("receive_psp_webhook", "PSP", "PSP-Signature", PSP_EVENT_SCHEMA)
+PAYOUT_EVENT_SCHEMA = _event_schema(
+    "payout provider",
+    "payment.paid and payment.failed",
+    ["payment.paid", "payment.failed"],
+    "The payment: `reference` is our payout id, `id` the provider's payment id.",
+)
+PAYOUT_WEBHOOK_ROUTE = _webhook_route(
+    "receive_payout_provider_webhook", "payout provider", "Payouts-Signature", PAYOUT_EVENT_SCHEMA
+)

@@ -1,10 +1,10 @@
-"""Pay-outs at the PSP, driven by the pay-out saga through SQS task tokens.
+"""Pay-outs at the payout provider, driven by the pay-out saga through SQS task tokens.
 
 The saga sends two kinds of message on the payout queue, each carrying a Step Functions task token:
-  execute             - submit the payout to the PSP (idempotency key = payout_id); answer at once
+  execute             - submit the payout to the provider (idempotency key = payout_id); answer at once
                         with {"outcome": "accepted" | "failed", ...};
-  await_confirmation  - park the token until the PSP's webhook says paid or failed; answer then.
-The PSP's verdict and the parked token meet on one item (pk payout_id) of the payout executions table:
+  await_confirmation  - park the token until the provider's webhook says paid or failed; answer then.
+The provider's verdict and the parked token meet on one item (pk payout_id) of the payout executions table:
 each side writes its half with an atomic update and answers the saga once both halves are there, so a
 webhook that arrives before the token (or after) is never lost. Business failures are answered as
 task *success* with outcome "failed" (the saga branches on it), never as task failure."""
@@ -14,15 +14,16 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from functions.payout_executor.models import PayoutOutcome, PayoutRecord, PayoutTask
-from functions.psp.models import PayoutResult
+from functions.payout_provider.client import payee_id
+from functions.payout_provider.models import PayoutResult
 from functions.sellers.models import BankAccount
 
 NO_PAYOUT_ACCOUNT = "payout_account_missing"
 
 
-class PayoutPsp(Protocol):
+class PayoutProvider(Protocol):
     def create_payout(
-        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount, payee: str
     ) -> PayoutResult: ...
 
 
@@ -39,7 +40,7 @@ class PayoutExecutionStore(Protocol):
     def record_outcome(
         self, payout_id: str, outcome: PayoutOutcome, *, psp_reference: str | None, failure_code: str | None
     ) -> PayoutRecord:
-        """Set the PSP's verdict if none is recorded yet (the first terminal verdict wins)."""
+        """Set the provider's verdict if none is recorded yet (the first terminal verdict wins)."""
 
     def mark_answered(self, payout_id: str, task_token: str) -> None: ...
 
@@ -52,7 +53,7 @@ class TaskAnswers(Protocol):
 def execute_payout(
     task: PayoutTask,
     *,
-    psp: PayoutPsp,
+    provider: PayoutProvider,
     destinations: PayoutDestinations,
     store: PayoutExecutionStore,
     answers: TaskAnswers,
@@ -69,18 +70,22 @@ def execute_payout(
     except LookupError:
         output = {"outcome": "failed", "psp_reference": None, "failure_code": NO_PAYOUT_ACCOUNT}
         return str(output["outcome"]) if answers.succeed(task.task_token, output) else "token_gone"
-    result = psp.create_payout(
-        idempotency_key=task.payout_id, amount=task.amount, currency=task.currency, destination=destination
+    result = provider.create_payout(
+        idempotency_key=task.payout_id,
+        amount=task.amount,
+        currency=task.currency,
+        destination=destination,
+        payee=payee_id(task.seller_id, task.payout_account_version),
     )
     store.submitted(task.payout_id, result)
     if result.status == "failed":
         output = {"outcome": "failed", "psp_reference": result.psp_reference, "failure_code": result.failure_code}
     else:
         output = {"outcome": "accepted", "psp_reference": result.psp_reference, "failure_code": None}
-        if result.status == "paid":  # a PSP that pays instantly: the confirmation is already here
+        if result.status == "paid":  # a provider that pays instantly: the confirmation is already here
             store.record_outcome(task.payout_id, "paid", psp_reference=result.psp_reference, failure_code=None)
     if not answers.succeed(task.task_token, output):
-        # Answered already (a duplicate delivery), or the task timed out and the saga moved on: the PSP call
+        # Answered already (a duplicate delivery), or the task timed out and the saga moved on: the provider call
         # was idempotent either way, and the saga's retry carries a new token. Kept visible, not failed.
         return "token_gone"
     return str(output["outcome"])

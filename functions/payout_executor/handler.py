@@ -1,8 +1,8 @@
 """Payout executor Lambda: the pay-out saga's task tokens arrive on the payout queue; each payout is
-submitted to the PSP once (idempotency key = payout_id), and its confirmation token is parked.
+submitted to the payout provider once (idempotency key = payout_id), and its confirmation token is parked.
 
 Like the charge executor: tasks of one batch run concurrently within the invocation's time budget, behind
-the PSP circuit breaker, and a PSP that is slow or failing makes a task come back later with backoff."""
+the provider's circuit breaker, and a provider that is slow or failing makes a task come back later with backoff."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from functions.payout_executor import domain
 from functions.payout_executor.models import PayoutTask
 from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
-from functions.psp.worker import batch_options, guarded_psp
+from functions.payout_provider.worker import guarded_payout_provider
+from functions.psp.worker import batch_options
 from functions.sellers.store import SealedPayoutDestinations
 
 
 @dataclass(frozen=True)
 class PayoutPorts:
-    psp: domain.PayoutPsp
+    provider: domain.PayoutProvider
     destinations: domain.PayoutDestinations
     store: domain.PayoutExecutionStore
     answers: domain.TaskAnswers
@@ -36,7 +37,7 @@ class PayoutPorts:
 def ports() -> PayoutPorts:
     settings = PayoutExecutorSettings.from_env()
     return PayoutPorts(
-        psp=guarded_psp(settings),
+        provider=guarded_payout_provider(settings),
         destinations=SealedPayoutDestinations(settings.sellers_table, settings.accounts_key_arn),
         store=DynamoPayoutExecutionStore(settings.payouts_table),
         answers=StepFunctionsAnswers(),
@@ -52,7 +53,7 @@ def _payout_task(task: PayoutTask) -> None:
     wired = ports()
     if task.action == "execute":
         outcome = domain.execute_payout(
-            task, psp=wired.psp, destinations=wired.destinations, store=wired.store, answers=wired.answers
+            task, provider=wired.provider, destinations=wired.destinations, store=wired.store, answers=wired.answers
         )
         logger.info("payout submitted", extra={"outcome": outcome})
     else:

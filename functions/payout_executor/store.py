@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from functions.common.aws import client
 from functions.common.dynamo import plain, table
 from functions.payout_executor.models import PayoutOutcome, PayoutRecord
-from functions.psp.models import PayoutResult
+from functions.payout_provider.models import PayoutResult
 
 
 class DynamoPayoutExecutionStore:

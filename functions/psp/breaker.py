@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from functions.psp.circuit import Admission, CircuitPolicy, CircuitState, Tally, admission, merge
-from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable, RefundResult
-from functions.sellers.models import BankAccount
+from functions.psp.models import ChargeResult, CircuitOpen, PspBusy, PspUnavailable, RefundResult
 
 T = TypeVar("T")
 RACES_PER_SYNC = 3
@@ -170,25 +169,21 @@ class BreakerPsp(Protocol):
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
     ) -> ChargeResult: ...
 
-    def create_payout(
-        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
-    ) -> PayoutResult: ...
-
     def charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None: ...
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> RefundResult: ...
 
 
-class GuardedPsp:
-    """The PSP client behind the circuit breaker: PspUnavailable counts as a failure; an answer (a charge,
-    a decline, a refusal) as a success; a call the breaker refuses raises CircuitOpen (a PspUnavailable)."""
+class GuardedCalls:
+    """Calls to a payment service behind its circuit breaker: PspUnavailable (the service gave no answer)
+    counts as a failure; an answer (a charge, a decline, a refusal) as a success; a call the breaker refuses
+    raises CircuitOpen (a PspUnavailable)."""
 
-    def __init__(self, psp: BreakerPsp, breaker: CircuitBreaker) -> None:
-        self._psp = psp
+    def __init__(self, breaker: CircuitBreaker) -> None:
         self._breaker = breaker
 
     def fail_fast(self) -> None:
-        """Raise CircuitOpen now if the circuit is open, before any work the PSP call would end."""
+        """Raise CircuitOpen now if the circuit is open, before any work the call would end."""
         self._breaker.check()
 
     def _call(self, call: Callable[[], T]) -> T:
@@ -196,7 +191,7 @@ class GuardedPsp:
         try:
             result = call()
         except PspBusy:
-            self._breaker.abandon(admitted)  # the PSP answered: a duplicate in flight is not an outage
+            self._breaker.abandon(admitted)  # it answered: a duplicate in flight is not an outage
             raise
         except PspUnavailable:
             self._breaker.record(admitted, ok=False)
@@ -206,6 +201,14 @@ class GuardedPsp:
             raise
         self._breaker.record(admitted, ok=True)
         return result
+
+
+class GuardedPsp(GuardedCalls):
+    """The PSP client behind the circuit breaker."""
+
+    def __init__(self, psp: BreakerPsp, breaker: CircuitBreaker) -> None:
+        super().__init__(breaker)
+        self._psp = psp
 
     def charge(
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str
@@ -217,15 +220,6 @@ class GuardedPsp:
                 currency=currency,
                 payment_method=payment_method,
                 merchant_reference=merchant_reference,
-            )
-        )
-
-    def create_payout(
-        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
-    ) -> PayoutResult:
-        return self._call(
-            lambda: self._psp.create_payout(
-                idempotency_key=idempotency_key, amount=amount, currency=currency, destination=destination
             )
         )
 

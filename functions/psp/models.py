@@ -18,13 +18,6 @@ class ChargeResult:
     failure_code: str | None = None
 
 
-@dataclass(frozen=True)
-class PayoutResult:
-    status: Literal["in_transit", "paid", "failed"]
-    psp_reference: str | None
-    failure_code: str | None = None
-
-
 RefundVerdict = Literal["succeeded", "pending", "failed"]
 
 

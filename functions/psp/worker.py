@@ -1,5 +1,6 @@
-"""What a queue worker that calls the PSP is built from, by its settings: the PSP client behind the shared
-circuit breaker, and batch options (concurrency, time budget, backoff by age, its dead-letter queue)."""
+"""What a queue worker that calls the PSP (or the payout provider) is built from, by its settings: the
+client behind the service's shared circuit breaker, and batch options (concurrency, time budget, backoff
+by age, its dead-letter queue)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from functions.psp.breaker import CircuitBreaker, GuardedPsp
 from functions.psp.circuit_metrics import CircuitMetrics
 from functions.psp.circuit_store import DynamoCircuitStore
 from functions.psp.client import PspClient
-from functions.psp.settings import PspWorkerSettings
+from functions.psp.settings import PspWorkerSettings, QueueWorkerSettings
 
 
-def guarded_psp(settings: PspWorkerSettings) -> GuardedPsp:
+def circuit_breaker(settings: QueueWorkerSettings) -> CircuitBreaker:
+    """The circuit breaker of the service the worker calls (its circuit name), shared through the table."""
     policy = settings.circuit_policy
-    breaker = CircuitBreaker(
+    return CircuitBreaker(
         settings.circuit_name,
         policy,
         DynamoCircuitStore(settings.circuit_table),
@@ -23,10 +25,13 @@ def guarded_psp(settings: PspWorkerSettings) -> GuardedPsp:
         observer=CircuitMetrics(settings.circuit_name, policy),
         sync_seconds=settings.circuit_sync_seconds,
     )
-    return GuardedPsp(PspClient.from_settings(settings), breaker)
 
 
-def batch_options(settings: PspWorkerSettings) -> BatchOptions:
+def guarded_psp(settings: PspWorkerSettings) -> GuardedPsp:
+    return GuardedPsp(PspClient.from_settings(settings), circuit_breaker(settings))
+
+
+def batch_options(settings: QueueWorkerSettings) -> BatchOptions:
     return BatchOptions(
         concurrency=settings.batch_concurrency,
         record_seconds=settings.record_seconds,

@@ -1,5 +1,6 @@
 """PSP webhooks: at least once, in any order. Each verified event is deduplicated by its id and applied
-through conditional transitions only, so a late or repeated event never moves a decided order or payout."""
+through conditional transitions only, so a late or repeated event never moves a decided order or refund.
+Payouts are the payout provider's, with webhooks of their own (functions/payout_webhooks/)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import re
 from typing import Any, Protocol
 
 from functions.executor.domain import OrderExecution, Publisher, ResolutionStore, resolve_order
-from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers, confirm_payout
 from functions.psp.models import ChargeResult, RefundResult
 from functions.psp_webhooks.disputes import DISPUTE_EVENTS, dispute_notice
 from functions.psp_webhooks.models import Applied, PspEvent
 from functions.refund.verdicts import REFUND_EVENTS, verdict_of
 
-# The ids we give the PSP as merchant_reference (order, payout and refund ids). Anything else in an event cannot
-# name one of ours, and would not fit a DynamoDB key: such an event is acknowledged and ignored.
+# The ids we give a payment service as a reference (order, refund and payout ids). Anything else in an event
+# cannot name one of ours, and would not fit a DynamoDB key: such an event is acknowledged and ignored.
 _OUR_REFERENCE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
@@ -49,8 +49,6 @@ def apply_event(
     orders: OrderFinder,
     wallet: Publisher,
     order_status: Publisher,
-    payout_store: PayoutExecutionStore,
-    answers: TaskAnswers,
     disputes: Publisher,
     refunds: RefundSettler,
 ) -> Applied:
@@ -71,17 +69,6 @@ def apply_event(
             )
             resolve_order(execution, result, store=orders, wallet=wallet, order_status=order_status)
             outcome = "applied"
-    elif event.type in ("payout.paid", "payout.failed") and reference is not None:
-        confirm_payout(
-            reference,
-            "paid" if event.type == "payout.paid" else "failed",
-            psp_reference=text_or_none(obj.get("id")),
-            failure_code=text_or_none(obj.get("failure_code"))
-            or ("payout_failed" if event.type == "payout.failed" else None),
-            store=payout_store,
-            answers=answers,
-        )
-        outcome = "applied"
     elif event.type in DISPUTE_EVENTS and reference is not None:
         # Handed to the disputes worker, which applies each notice once in whatever order they come.
         disputed = orders.find(reference)
@@ -93,7 +80,7 @@ def apply_event(
         verdict = verdict_of(event.type, obj)
         if verdict is not None and refunds.settle(reference, verdict):
             outcome = "applied"
-    # Anything else (payout.in_transit, charge.pending, unknown types) is acknowledged and ignored: it
+    # Anything else (charge.pending, unknown types) is acknowledged and ignored: it
     # cannot move a state forward, and a late one must not move it back.
     events.mark_done(event.id, event.type)
     return outcome

@@ -1,5 +1,5 @@
 """PSP webhooks Lambda: a public route without an API key (the signature authenticates the PSP) that
-settles pending charges, confirms payouts and settles refunds."""
+settles pending charges and refunds, and hands dispute notices on."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from functions.common.observability import logger, metrics, tracer
 from functions.common.queues import QueuePublisher
 from functions.executor.domain import Publisher
 from functions.executor.store import DynamoExecutionStore
-from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers
-from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
 from functions.psp_webhooks import domain
 from functions.psp_webhooks.models import parse_event
 from functions.psp_webhooks.settings import PspWebhookSettings
@@ -39,8 +37,6 @@ class WebhookPorts:
     orders: domain.OrderFinder
     wallet: Publisher
     order_status: Publisher
-    payout_store: PayoutExecutionStore
-    answers: TaskAnswers
     disputes: Publisher
     refunds: domain.RefundSettler
 
@@ -55,8 +51,6 @@ def ports() -> WebhookPorts:
         orders=DynamoExecutionStore(settings.orders_table),
         wallet=QueuePublisher(settings.wallet_queue_url),
         order_status=QueuePublisher(settings.order_status_queue_url),
-        payout_store=DynamoPayoutExecutionStore(settings.payouts_table),
-        answers=StepFunctionsAnswers(),
         disputes=QueuePublisher(settings.disputes_queue_url),
         refunds=RefundVerdicts(
             DynamoRefundStore(settings.refunds_table), QueuePublisher(settings.wallet_refunds_queue_url)
@@ -82,8 +76,6 @@ def receive_webhook() -> dict[str, Any]:
         orders=wired.orders,
         wallet=wired.wallet,
         order_status=wired.order_status,
-        payout_store=wired.payout_store,
-        answers=wired.answers,
         disputes=wired.disputes,
         refunds=wired.refunds,
     )

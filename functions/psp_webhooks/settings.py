@@ -8,7 +8,6 @@ from functions.psp_webhooks.signatures import TOLERANCE_SECONDS
 
 class PspWebhookSettings(FunctionSettings):
     orders_table: str = Field(alias="EXECUTOR_TABLE_NAME")
-    payouts_table: str = Field(alias="PAYOUT_EXECUTIONS_TABLE_NAME")
     events_table: str = Field(alias="WEBHOOK_EVENTS_TABLE_NAME")
     secret_arn: str = Field(alias="WEBHOOK_SECRET_ARN")
     wallet_queue_url: str = Field(alias="WALLET_QUEUE_URL")

@@ -1,4 +1,5 @@
-"""PSP webhook signatures: `PSP-Signature: t=<unix>,v1=<hex hmac-sha256 of "<t>.<raw body>">`, verified
+"""Webhook signatures, the PSP's (`PSP-Signature: t=<unix>,v1=<hex hmac-sha256 of "<t>.<raw body>">`) and
+the payout provider's (the same scheme under `Payouts-Signature`, with its own secret), verified
 against every currently valid secret (rotation: the old and the new secret overlap) within a tolerance.
 
 The header is attacker-controlled: anything but ASCII digits in `t` and 64 lowercase hex digits in a `v1`
@@ -37,11 +38,18 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def verify_signature(
-    header: str | None, body: bytes, *, secrets: Sequence[str], now: float, tolerance_seconds: int = TOLERANCE_SECONDS
+    header: str | None,
+    body: bytes,
+    *,
+    secrets: Sequence[str],
+    now: float,
+    tolerance_seconds: int = TOLERANCE_SECONDS,
+    header_name: str = SIGNATURE_HEADER,
 ) -> None:
-    """Raise SignatureInvalid unless some v1 signature matches some secret and t is within tolerance."""
+    """Raise SignatureInvalid unless some v1 signature matches some secret and t is within tolerance.
+    `header_name`: the sender's header (the PSP's, or the payout provider's), named in the refusal."""
     if not header:
-        raise SignatureInvalid(f"The {SIGNATURE_HEADER} header is missing.", param=SIGNATURE_HEADER)
+        raise SignatureInvalid(f"The {header_name} header is missing.", param=header_name)
     timestamp: int | None = None
     candidates: list[str] = []
     for part in header.split(","):
@@ -51,12 +59,12 @@ def verify_signature(
         elif name == "v1" and _SIGNATURE.fullmatch(value):
             candidates.append(value)
     if timestamp is None or not candidates:
-        raise SignatureInvalid(f"The {SIGNATURE_HEADER} header is malformed.", param=SIGNATURE_HEADER)
+        raise SignatureInvalid(f"The {header_name} header is malformed.", param=header_name)
     if abs(now - timestamp) > tolerance_seconds:
-        raise SignatureInvalid("The signature's timestamp is outside the tolerance.", param=SIGNATURE_HEADER)
+        raise SignatureInvalid("The signature's timestamp is outside the tolerance.", param=header_name)
     expected = [sign(secret, timestamp, body) for secret in secrets if secret]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
-        raise SignatureInvalid("No signature matches.", param=SIGNATURE_HEADER)
+        raise SignatureInvalid("No signature matches.", param=header_name)
 
 
 def secrets_from(secret_string: str) -> list[str]:

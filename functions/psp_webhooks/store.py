@@ -13,16 +13,23 @@ EVENT_RETENTION_SECONDS = 30 * 24 * 3600
 
 
 class DynamoEventLog:
-    def __init__(self, table_name: str) -> None:
+    """`key_prefix`: the sender's namespace in a log two senders share (their event ids may collide)."""
+
+    def __init__(self, table_name: str, *, key_prefix: str = "") -> None:
         self.table_name = table_name
+        self.key_prefix = key_prefix
 
     def is_done(self, event_id: str) -> bool:
-        item = table(self.table_name).get_item(Key={"event_id": event_id}, ConsistentRead=True).get("Item")
-        return item is not None
+        key = {"event_id": self.key_prefix + event_id}
+        return table(self.table_name).get_item(Key=key, ConsistentRead=True).get("Item") is not None
 
     def mark_done(self, event_id: str, event_type: str) -> None:
         table(self.table_name).put_item(
-            Item={"event_id": event_id, "type": event_type, "expires_at": int(time.time()) + EVENT_RETENTION_SECONDS}
+            Item={
+                "event_id": self.key_prefix + event_id,
+                "type": event_type,
+                "expires_at": int(time.time()) + EVENT_RETENTION_SECONDS,
+            }
         )
 
 

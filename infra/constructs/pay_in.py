@@ -134,8 +134,9 @@ def grant_psp_worker(
         "PspCircuitOpenAlarm",
         evaluation_periods=1,
         **ON_ANY_OCCURRENCE,
-        alarm_description=f"The PSP circuit breaker of {worker.service_name} is open or probing: the PSP is "
-        "failing or slow, and calls fail fast; work is retried with backoff, nothing is failed for it.",
+        alarm_description=f"The circuit breaker of {worker.service_name} is open or probing: the service it "
+        "calls (the PSP, or the payout provider) is failing or slow, and calls fail fast; work is retried with "
+        "backoff, nothing is failed for it.",
     ).add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
 

@@ -1,5 +1,5 @@
 """Pay-outs: the payout API and its saga, the payout executor (functions/payout_executor: submits each
-payout to the PSP and answers the saga's task tokens), and the daily scheduled payout run."""
+payout to the payout provider and answers the saga's task tokens), and the daily scheduled payout run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from functions.payout_executor.settings import PayoutExecutorSettings
 from functions.reconciliation.records_store import PAYOUTS_BY_STATUS_INDEX
 from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, PAYOUT_DUE_INDEX, SORT_KEY
 from infra.constructs.alarms import ON_ANY_OCCURRENCE, run_on_schedule
-from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import (
     PSP_WORKER_MAX_RECEIVE_COUNT,
@@ -27,6 +26,7 @@ from infra.constructs.pay_in import (
     money_table,
     sqs_source,
 )
+from infra.constructs.payout_provider import PayoutProvider
 from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.sellers import Sellers
@@ -43,7 +43,8 @@ class Payouts(Construct):
         alarm_topic: sns.ITopic,
         pay_in: PayIn,
         sellers: Sellers,
-        psp_base_url: str,
+        provider: PayoutProvider,
+        payout_provider_url: str,
         payout_threshold_major: int = 100,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -164,11 +165,12 @@ class Payouts(Construct):
             handler="functions.payout_executor.handler.handler",
             settings_model=PayoutExecutorSettings,
             service_name="payout-executor",
-            description="Submits payouts to the PSP (idempotency key = payout_id) and parks confirmation tokens.",
+            description="Submits payouts to the payout provider (idempotency key = payout_id) and parks "
+            "confirmation tokens.",
             timeout=WORKER_TIMEOUT,
             payouts_table=self.payout_executions_table.table_name,
-            psp_base_url=psp_base_url,
-            psp_api_key_secret=psp_api_key_secret(self).secret_arn,
+            payout_provider_url=payout_provider_url,
+            payout_provider_api_key_secret=provider.api_key.secret_arn,
             dead_letter_queue_url=self.payout_queue.dlq.queue_url,
             circuit_table=pay_in.psp_circuit_table.table_name,
             sellers_table=sellers.table.table_name,
@@ -179,6 +181,6 @@ class Payouts(Construct):
             self.executor, queue=self.payout_queue, circuit_table=pay_in.psp_circuit_table, alarm_topic=alarm_topic
         )
         self.payout_executions_table.grant_read_write_data(self.executor.function)
-        psp_api_key_secret(self).grant_read(self.executor.function)
+        provider.api_key.grant_read(self.executor.function)
         machine.grant_task_response(self.executor.function)
         self.executor.function.add_event_source(sqs_source(self.payout_queue.queue))

@@ -1,6 +1,7 @@
 """The PSP's webhooks (functions/psp_webhooks): a public route whose signature authenticates the PSP.
-It settles pending charges on the executor's table and confirms payouts to the waiting saga, so its
-internet-facing role holds only the item actions it uses."""
+It settles pending charges on the executor's table and refunds, and hands dispute notices on, so its
+internet-facing role holds only the item actions it uses. (Payouts are confirmed by the payout provider's
+own webhooks: infra/constructs/payout_provider.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from functions.psp_webhooks.settings import PspWebhookSettings
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.pay_in import PayIn, expiring_table
-from infra.constructs.payouts import Payouts
 from infra.constructs.refunds import Refunds
 from infra.constructs.table_access import grant_items
 from infra.nag import acknowledge
@@ -32,7 +32,6 @@ class PspWebhooks(Construct):
         construct_id: str,
         *,
         pay_in: PayIn,
-        payouts: Payouts,
         refunds: Refunds,
         disputes_queue: sqs.IQueue,
     ) -> None:
@@ -55,9 +54,8 @@ class PspWebhooks(Construct):
             handler="functions.psp_webhooks.handler.handler",
             settings_model=PspWebhookSettings,
             service_name="psp-webhooks",
-            description="PSP webhooks: verify the signature, dedupe by event id, settle orders and payouts.",
+            description="PSP webhooks: verify the signature, dedupe by event id, settle orders and refunds.",
             orders_table=pay_in.executor_table.table_name,
-            payouts_table=payouts.payout_executions_table.table_name,
             events_table=self.events_table.table_name,
             secret_arn=self.signing_secret.secret_arn,
             wallet_queue_url=pay_in.wallet_queue.queue.queue_url,
@@ -69,13 +67,10 @@ class PspWebhooks(Construct):
         receiver = self.function.function
         # find + conditional decide (re-read when the condition fails); no Scan, no index, no delete.
         grant_items(pay_in.executor_table, receiver, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        # record_outcome / mark_answered on the payout's item.
-        grant_items(payouts.payout_executions_table, receiver, "dynamodb:GetItem", "dynamodb:UpdateItem")
         # the dedupe log: is_done, mark_done.
         grant_items(self.events_table, receiver, "dynamodb:GetItem", "dynamodb:PutItem")
         self.signing_secret.grant_read(receiver)
         pay_in.wallet_queue.queue.grant_send_messages(receiver)
         pay_in.order_status_queue.queue.grant_send_messages(receiver)
-        payouts.saga.state_machine.grant_task_response(receiver)
         disputes_queue.grant_send_messages(receiver)
         refunds.grant_webhooks(receiver)

@@ -1,7 +1,7 @@
 """`payments demo`: a scripted tour against a running local stack (`payments local`), printing what
 happened: a multi-seller checkout with a commission and an order held until fulfilled, a decline, a retry,
-the fulfilment that releases the held funds, a payout, a refund, a dispute, and a settlement file with its
-reconciliation report."""
+the fulfilment that releases the held funds, a payout through the payout provider, a refund, a dispute, and
+the day's settlement files (the PSP's and the payout provider's) with their reconciliation reports."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 import urllib3
 
 from functions.reconciliation.domain import run_id_for
+from functions.reconciliation.models import ObjectRef
 from local_stack.commands.demo_dispute import show_dispute
 from local_stack.commands.settle import RunNotFinished, drop, load_state, simulator_file, wait_for_run
 from local_stack.psp.simulator import bearer
@@ -223,17 +224,34 @@ def run(args: argparse.Namespace) -> int:
         f"dropped s3://{source.bucket}/{source.key} ({rows} rows; the PSP changed {altered}'s amount "
         "and added a charge we never made)"
     )
+    if not _show_run(state, source, args.timeout):
+        return 1
+
+    print("\n== 7. The payout provider's settlement file for today: bob's payout")
+    name, content = simulator_file(
+        state["psp_url"], state["payout_provider_api_key"], {"date": [day]}, source="payout-provider"
+    )
+    source = drop(state, name=name, content=content, day=day, source="payout-provider")
+    rows = content.count(b"\n") - 1
+    print(f"dropped s3://{source.bucket}/{source.key} ({rows} rows)")
+    if not _show_run(state, source, args.timeout):
+        return 1
+
+    trial = tour.call("GET", "/v1/ledger/trial-balance")[2]
+    print(f"\n== Trial balance: {trial['currencies']} balanced={trial['balanced']}")
+    return 0
+
+
+def _show_run(state: dict[str, Any], source: ObjectRef, timeout: float) -> bool:
+    """Wait for the file's reconciliation run and print it; False if it did not finish in time."""
     try:
-        result = wait_for_run(state, run_id_for(source), args.timeout)
+        result = wait_for_run(state, run_id_for(source), timeout)
     except RunNotFinished as late:
         print(f"the reconciliation run did not finish in time ({late})")
-        return 1
+        return False
     breaks = {k: v for k, v in result["breaks"].items() if v}
     print(
         f"run {result['run_id']}: {result['status']}, rows={result['rows']} matched={result['matched']} breaks={breaks}"
     )
     print(f"report: s3://{result['report']['bucket']}/{result['report']['key']}")
-
-    trial = tour.call("GET", "/v1/ledger/trial-balance")[2]
-    print(f"\n== Trial balance: {trial['currencies']} balanced={trial['balanced']}")
-    return 0
+    return True

@@ -1,7 +1,10 @@
 """`payments settle`: drop a settlement file into the running local stack's settlement bucket.
 
   payments settle [--date YYYY-MM-DD]    asks the PSP simulator for that day's file (default: today, UTC)
-  payments settle --file PATH            drops the given file
+  payments settle --source payout-provider [--date ...]
+                                         the payout provider's file of that day (its payouts), dropped
+                                         under settlements/<day>/payout-provider/
+  payments settle --file PATH            drops the given file (as the --source's)
   --inject missing=po_1 --inject extra=2 differences for the simulator to write (see local_stack/psp/settlement.py):
                                          missing, amount, currency, status, duplicate, late (a merchant
                                          reference of any row type), extra, malformed, truncate (a count)
@@ -29,6 +32,8 @@ from local_stack.psp.simulator import bearer
 from local_stack.stack import STATE_FILE, aws_clients
 
 SETTLEMENT_PREFIX = "settlements/"
+# Where each source's files go within a day's folder, and the simulator route that writes them.
+SOURCES = {"psp": ("", "/v1/settlements"), "payout-provider": ("payout-provider/", "/payouts/v1/settlements")}
 
 
 def register(commands: Any) -> None:
@@ -36,6 +41,7 @@ def register(commands: Any) -> None:
     source = settle.add_mutually_exclusive_group()
     source.add_argument("--date", help="the day whose file the PSP simulator writes (YYYY-MM-DD, default today)")
     source.add_argument("--file", type=Path, help="a settlement file to drop as is")
+    settle.add_argument("--source", choices=sorted(SOURCES), default="psp", help="whose file it is (default psp)")
     settle.add_argument("--inject", action="append", default=[], metavar="KIND=VALUE", help="simulator differences")
     settle.add_argument("--distributed", action="store_true", help="force the Distributed Map path")
     settle.add_argument("--state-file", type=Path, default=STATE_FILE, help="the running stack's state file")
@@ -58,19 +64,26 @@ def settlement_bucket(state: dict[str, Any]) -> str:
     return buckets[0]
 
 
-def simulator_file(psp_url: str, psp_api_key: str, query: dict[str, Any]) -> tuple[str, bytes]:
+def simulator_file(
+    psp_url: str, api_key: str, query: dict[str, Any], *, source: str = "psp"
+) -> tuple[str, bytes]:
+    """The day's file as the PSP simulator (or the payout provider's, on the same server) writes it."""
+    route = SOURCES[source][1]
     request = urllib.request.Request(  # noqa: S310 - the loopback simulator
-        f"{psp_url}/v1/settlements?{urllib.parse.urlencode(query, doseq=True)}", headers=bearer(psp_api_key)
+        f"{psp_url}{route}?{urllib.parse.urlencode(query, doseq=True)}", headers=bearer(api_key)
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         body = json.loads(response.read())
     return str(body["filename"]), str(body["csv"]).encode()
 
 
-def drop(state: dict[str, Any], *, name: str, content: bytes, day: str, distributed: bool = False) -> ObjectRef:
-    """Put the file under settlements/<day>/ and return the object (bucket, key, version, ETag)."""
+def drop(
+    state: dict[str, Any], *, name: str, content: bytes, day: str, distributed: bool = False, source: str = "psp"
+) -> ObjectRef:
+    """Put the file under settlements/<day>/ (the payout provider's under its own folder there) and return the
+    object (bucket, key, version, ETag)."""
     bucket = settlement_bucket(state)
-    key = f"{SETTLEMENT_PREFIX}{day}/{name}"
+    key = f"{SETTLEMENT_PREFIX}{day}/{SOURCES[source][0]}{name}"
     extra: dict[str, Any] = {"Metadata": {"reconcile-mode": "distributed"}} if distributed else {}
     put = aws_clients(state["aws_endpoint"])("s3").put_object(
         Bucket=bucket, Key=key, Body=content, ContentType="text/csv", **extra
@@ -121,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
         for item in args.inject:
             kind, _, value = item.partition("=")
             query.setdefault(kind, []).append(value)
-        name, content = simulator_file(state["psp_url"], state["psp_api_key"], query)
-    source = drop(state, name=name, content=content, day=day, distributed=args.distributed)
+        api_key = state["psp_api_key"] if args.source == "psp" else state["payout_provider_api_key"]
+        name, content = simulator_file(state["psp_url"], api_key, query, source=args.source)
+    source = drop(state, name=name, content=content, day=day, distributed=args.distributed, source=args.source)
     run_id = run_id_for(source)
     print(f"dropped s3://{source.bucket}/{source.key} ({len(content)} bytes); run {run_id}", flush=True)
     if args.no_wait:

@@ -208,6 +208,8 @@ def test_local_stack_serves_api_queues_and_state_machines_then_stops_cleanly(
             "charge.dispute.closed -> dispute LOST; "
             "grace's wallet {'USD': {'available': -1500, 'reserved': 0, 'pending': 0}}",
             "breaks={'missing_internal': 1, 'amount_mismatch': 1}",
+            # the payout provider's file: bob's payout, matched (the PSP's file has no payout rows any more)
+            "rows=1 matched=1 breaks={}",
             "balanced=True",
         ):
             assert line in demo.stdout, (line, demo.stdout)

@@ -68,7 +68,10 @@ def test_deploys_with_cdk_v2_through_an_oidc_role_then_smoke_tests(
     # When it runs: `make deploy` for the stage (install, synthesize the stage, deploy that assembly: see
     # test_make_deploy_synthesizes_the_stage_with_the_cdk_cli_then_deploys_that_assembly), then smoke-test
     runs = _runs(deploy)
-    variables = 'PSP_BASE_URL="${{ vars.PSP_BASE_URL }}" ALARM_EMAIL="${{ vars.ALARM_EMAIL }}"'
+    variables = (
+        'PSP_BASE_URL="${{ vars.PSP_BASE_URL }}" PAYOUT_PROVIDER_URL="${{ vars.PAYOUT_PROVIDER_URL }}" '
+        'ALARM_EMAIL="${{ vars.ALARM_EMAIL }}"'
+    )
     assert runs[0] == f"make deploy STAGE={stage} {variables}"
     assert runs[1].startswith(".venv/bin/python scripts/smoke_test.py --outputs cdk-outputs.json")
     assert ("--checkout" in runs[1]) is (stage == "dev")
@@ -87,14 +90,19 @@ def _make_dry_run(*variables: str) -> subprocess.CompletedProcess[str]:
 
 def test_make_deploy_synthesizes_the_stage_with_the_cdk_cli_then_deploys_that_assembly() -> None:
     # When `make deploy` is asked what it would run for prod
-    result = _make_dry_run("STAGE=prod", "PSP_BASE_URL=https://api.psp.example/v1", "ALARM_EMAIL=ops@example.com")
+    result = _make_dry_run(
+        "STAGE=prod",
+        "PSP_BASE_URL=https://api.psp.example/v1",
+        "PAYOUT_PROVIDER_URL=https://api.payouts.example/v1",
+        "ALARM_EMAIL=ops@example.com",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     # Then the CDK CLI synthesizes prod (cdk-nag checked) for the credentials' account and region, and
     # deploys that very assembly
     synth = (
         "npx --yes aws-cdk@2 synth --quiet --context stage=prod --context pspBaseUrl='https://api.psp.example/v1' "
-        "--context alarmEmail='ops@example.com'"
+        "--context payoutProviderUrl='https://api.payouts.example/v1' --context alarmEmail='ops@example.com'"
     )
     deploy = (
         "npx --yes aws-cdk@2 deploy Payments --app cdk.out --require-approval never --outputs-file cdk-outputs.json"
@@ -106,6 +114,13 @@ def test_make_deploy_refuses_to_deploy_without_the_psps_url() -> None:
     result = _make_dry_run("STAGE=prod")
     assert result.returncode != 0
     assert "PSP_BASE_URL is required" in result.stderr
+    assert "aws-cdk@2" not in result.stdout
+
+
+def test_make_deploy_refuses_to_deploy_without_the_payout_providers_url() -> None:
+    result = _make_dry_run("STAGE=prod", "PSP_BASE_URL=https://api.psp.example/v1")
+    assert result.returncode != 0
+    assert "PAYOUT_PROVIDER_URL is required" in result.stderr
     assert "aws-cdk@2" not in result.stdout
 
 

@@ -10,8 +10,7 @@ import pytest
 
 from functions.psp.breaker import CircuitBreaker, CircuitStoreUnavailable, GuardedPsp
 from functions.psp.circuit import CircuitPolicy, CircuitState
-from functions.psp.models import ChargeResult, CircuitOpen, PayoutResult, PspBusy, PspUnavailable
-from functions.sellers.models import BankAccount
+from functions.psp.models import ChargeResult, CircuitOpen, PspBusy, PspUnavailable
 
 POLICY = CircuitPolicy(window_seconds=10, min_calls=4, failure_rate=0.5, cool_down_seconds=5, probes_to_close=2)
 
@@ -80,12 +79,6 @@ class Psp:
         if answer == "busy":
             raise PspBusy("PSP answered 409")
         return ChargeResult(status="succeeded", psp_reference=f"ch_{idempotency_key}")
-
-    def create_payout(
-        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
-    ) -> PayoutResult:
-        self.calls += 1
-        return PayoutResult("in_transit", f"po_{idempotency_key}")
 
 
 def breaker(store: MemoryStore, clock: Clock, observer: Observer | None = None) -> CircuitBreaker:

@@ -9,7 +9,7 @@ import pytest
 
 from functions.payout_executor import domain as payouts
 from functions.payout_executor.models import PayoutRecord, PayoutTask
-from functions.psp.models import PayoutResult
+from functions.payout_provider.models import PayoutResult
 from functions.sellers.models import BankAccount
 from tests.support.bank_accounts import CLOSED_US_ACCOUNT, us_bank_account
 
@@ -76,15 +76,15 @@ def test_the_verdict_and_the_parked_token_meet_once_whichever_comes_first(webhoo
     assert answers.sent == [("tok-2", {"outcome": "paid", "psp_reference": "pout_1", "failure_code": ""})]
 
 
-class Psp:
+class Provider:
     def __init__(self) -> None:
-        self.payouts: list[tuple[str, int, BankAccount]] = []
+        self.payouts: list[tuple[str, int, BankAccount, str]] = []
 
     def create_payout(
-        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount
+        self, *, idempotency_key: str, amount: int, currency: str, destination: BankAccount, payee: str
     ) -> PayoutResult:
-        self.payouts.append((idempotency_key, amount, destination))
-        return PayoutResult("in_transit", "pout_1", None)
+        self.payouts.append((idempotency_key, amount, destination, payee))
+        return PayoutResult("in_transit", "pmt_1", None)
 
 
 class Destinations:
@@ -108,14 +108,15 @@ def execute_task(version: int | None) -> PayoutTask:
 
 
 def test_a_payout_is_sent_to_the_account_version_it_names_on_every_delivery() -> None:
-    psp, answers = Psp(), Answers()
+    provider, answers = Provider(), Answers()
     destinations = Destinations({("s1", 1): us_bank_account(), ("s1", 2): us_bank_account(CLOSED_US_ACCOUNT)})
     for _ in range(2):  # the task delivered twice, after the seller changed account to version 2
         outcome = payouts.execute_payout(
-            execute_task(1), psp=psp, destinations=destinations, store=Records(), answers=answers
+            execute_task(1), provider=provider, destinations=destinations, store=Records(), answers=answers
         )
         assert outcome == "accepted"
-    assert psp.payouts == [("payout_1", 500, us_bank_account())] * 2
+    # the payee of version 1 (s1.v1): a new account is a new payee, never this payout's
+    assert provider.payouts == [("payout_1", 500, us_bank_account(), "s1.v1")] * 2
 
 
 @pytest.mark.parametrize(
@@ -126,13 +127,13 @@ def test_a_payout_is_sent_to_the_account_version_it_names_on_every_delivery() ->
 def test_a_payout_with_nowhere_to_go_fails_at_once_and_pays_nobody(
     version: int | None, accounts: dict[tuple[str, int], BankAccount]
 ) -> None:
-    psp, answers = Psp(), Answers()
+    provider, answers = Provider(), Answers()
     outcome = payouts.execute_payout(
-        execute_task(version), psp=psp, destinations=Destinations(accounts), store=Records(), answers=answers
+        execute_task(version), provider=provider, destinations=Destinations(accounts), store=Records(), answers=answers
     )
     # answered as a business failure, so the saga releases the hold now instead of after its timeout
     assert outcome == "failed"
     assert answers.sent == [
         ("tok-1", {"outcome": "failed", "psp_reference": None, "failure_code": "payout_account_missing"})
     ]
-    assert psp.payouts == []
+    assert provider.payouts == []

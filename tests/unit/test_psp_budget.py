@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 from urllib3.util import Retry
 
-from functions.psp.client import PspClient, retrying_pool
+from functions.psp.client import PspClient
+from functions.psp.http import retrying_pool
 from functions.psp.models import PspUnavailable
 from functions.psp.settings import PspCallBudget, PspSettings
 
