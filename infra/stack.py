@@ -17,6 +17,7 @@ from infra.constructs.pay_in import PayIn
 from infra.constructs.payout_provider import PayoutProvider
 from infra.constructs.payouts import Payouts
 from infra.constructs.psp_webhooks import PspWebhooks
+from infra.constructs.queue_policy import deny_queue_requests_without_tls
 from infra.constructs.recovery import Recovery
 from infra.constructs.refund_sweep import RefundSweep
 from infra.constructs.refunds import Refunds
@@ -177,9 +178,10 @@ class PaymentsStack(Stack):
             ],
         )
         # Last, as they cover everything above: the tables' key for state machines, every log group on
-        # the Logs key, dashboard and alarms.
+        # the Logs key, every queue refusing requests without TLS, dashboard and alarms.
         grant_data_key_to_state_machines(self)
         encrypt_log_groups(self)
+        deny_queue_requests_without_tls(self)
         self.monitoring = Monitoring(self, "Monitoring", alarm_topic=self.alarm_topic)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)

@@ -1,5 +1,7 @@
 """A queue with its dead-letter queue, both encrypted with the stack's `Messages` key, and the alarms
-every queue gets: a message in the DLQ, work waiting too long, and a dead letter nearing expiry."""
+every queue gets: a message in the DLQ, work waiting too long, and a dead letter nearing expiry. Both refuse
+requests without TLS through the stack's one queue policy (infra/constructs/queue_policy.py), not a policy
+each (`enforce_ssl`)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,6 @@ class MonitoredQueue(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
         )
         self.queue = sqs.Queue(
             self,
@@ -53,7 +54,6 @@ class MonitoredQueue(Construct):
             encryption_master_key=key,
             # Fewer KMS calls (cost, throttling) for a still-short reuse window.
             data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count),
         )
         action = cw_actions.SnsAction(alarm_topic)

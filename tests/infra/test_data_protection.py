@@ -5,11 +5,12 @@ outbox)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from local_stack.template import ACCOUNT_ID, REGION
 from tests.conftest import Synthesized
-from tests.infra.template_facts import base_name, by_base_name, references
+from tests.infra.template_facts import as_list, base_name, by_base_name, references
 
 # Records that are meant to expire: Powertools idempotency records, PSP webhook event ids (dedupe
 # window), the PSP circuit breaker's shared state, and an outbox if one is added.
@@ -67,12 +68,24 @@ def test_every_queue_is_encrypted_with_the_messages_key(synthesized: Synthesized
 
 
 def test_every_queue_refuses_plain_http(synthesized: Synthesized) -> None:
-    protected = set()
-    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
-                protected.update(references(policy["Properties"]["Queues"]))
-    assert protected == set(synthesized.resources("AWS::SQS::Queue"))
+    # SQS keeps one policy per queue: a queue named by two QueuePolicy resources keeps the last one written.
+    named = Counter(
+        queue
+        for policy in synthesized.resources("AWS::SQS::QueuePolicy").values()
+        for queue in references(policy["Properties"]["Queues"])
+    )
+    assert dict(named) == dict.fromkeys(synthesized.resources("AWS::SQS::Queue"), 1)
+    for logical_id, policy in synthesized.resources("AWS::SQS::QueuePolicy").items():
+        props = policy["Properties"]
+        tls_only = [s for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        # One deny, on every queue the policy names and only those, for every principal and every SQS action.
+        (deny,) = tls_only
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, logical_id
+        assert deny["Principal"] in ({"AWS": "*"}, "*"), logical_id
+        assert deny["Action"] == "sqs:*", logical_id
+        assert sorted(r["Fn::GetAtt"] for r in as_list(deny["Resource"])) == sorted(
+            [queue, "Arn"] for queue in references(props["Queues"])
+        ), logical_id
 
 
 def test_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
