@@ -72,6 +72,7 @@ class ProviderOnLoopback:
     base_url: str
     receiver: Receiver
     http: urllib3.PoolManager
+    hooks_url: str = ""
 
     def call(
         self,
@@ -106,23 +107,37 @@ class ProviderOnLoopback:
 
 @contextmanager
 def provider_on_loopback(*, settle_delay: float = 0.1) -> Iterator[ProviderOnLoopback]:
-    provider = PayoutProviderSimulator(api_key=PROVIDER_KEY, settle_delay=settle_delay)
-    psp = PspSimulator(api_key=PSP_KEY, payout_provider=provider)
+    """The PSP simulator's server with a new PSP and provider behind it, stopped afterwards. Starting and
+    stopping the servers takes about a second: a module may share them, with `fresh_provider` per test."""
+    psp = PspSimulator(api_key=PSP_KEY)
     receiver = Receiver()
     hooks = LoopbackServer(receiver.respond, host="127.0.0.1", port=free_port(), name="provider-hooks")
     hooks.start()
     host, port = hooks.httpd.server_address[:2]
-    provider.webhooks.configure(url=f"http://{host!s}:{port}/provider", secret=PROVIDER_SECRET)
     psp.webhooks.configure(url=f"http://{host!s}:{port}/psp", secret=PSP_SECRET)
     server_port = free_port()
     server = psp_server(psp, host="127.0.0.1", port=server_port)
     server.start()
+    http = urllib3.PoolManager(retries=False, timeout=5)
+    stack = ProviderOnLoopback(psp, psp.payout_provider, f"http://127.0.0.1:{server_port}", receiver, http)
+    stack.hooks_url = f"http://{host!s}:{port}/provider"
+    fresh_provider(stack, settle_delay=settle_delay)
     try:
-        yield ProviderOnLoopback(
-            psp, provider, f"http://127.0.0.1:{server_port}", receiver, urllib3.PoolManager(retries=False, timeout=5)
-        )
+        yield stack
     finally:
         server.stop()
         hooks.stop()
-        provider.stop()
+        stack.provider.stop()
         psp.webhooks.stop()
+
+
+def fresh_provider(stack: ProviderOnLoopback, *, settle_delay: float = 0.1) -> ProviderOnLoopback:
+    """A new provider behind the same server (the PSP simulator hands /payouts/ to whichever it holds), its
+    webhooks to the receiver, whose earlier deliveries are forgotten."""
+    stack.provider.stop()
+    stack.provider = PayoutProviderSimulator(api_key=PROVIDER_KEY, settle_delay=settle_delay)
+    stack.provider.webhooks.configure(url=stack.hooks_url, secret=PROVIDER_SECRET)
+    stack.psp.payout_provider = stack.provider
+    with stack.receiver.lock:
+        stack.receiver.deliveries.clear()
+    return stack
