@@ -20,9 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from stdnum import iban as iban_number
-from stdnum.us import rtn
-
+from local_stack.payout_provider.bank_accounts import InvalidBankAccount, bank_account_number
 from local_stack.psp.charges import Charge, Reply, json_body
 from local_stack.psp.test_accounts import CLOSED_ACCOUNTS, REFUSED_ACCOUNTS
 from local_stack.psp.webhooks import WebhookSender
@@ -148,12 +146,15 @@ def _account_number(destination: Any) -> str | None:
         isinstance(destination.get(k), str) and destination[k] for k in _DESTINATION_TEXT
     ):
         return None
-    iban, number, routing = (destination.get(k) for k in ("iban", "account_number", "routing_number"))
-    if isinstance(iban, str) and number is None and routing is None:
-        return iban if iban_number.is_valid(iban) and iban[:2] == destination["country"] else None
-    if isinstance(number, str) and number.isdigit() and isinstance(routing, str) and iban is None:
-        return number if rtn.is_valid(routing) and destination["country"] == "US" else None
-    return None
+    try:
+        return bank_account_number(
+            destination["country"],
+            iban=destination.get("iban"),
+            account_number=destination.get("account_number"),
+            routing_number=destination.get("routing_number"),
+        )
+    except InvalidBankAccount:
+        return None  # the PSP answers every invalid destination alike: parameter_invalid, param destination
 
 
 class PendingSettlement:
@@ -205,12 +206,7 @@ def by_idempotency_key(sim: PspSimulator, match: re.Match[str], *_: Any) -> Repl
 
 def webhook_faults(sim: PspSimulator, _: re.Match[str], __: Any, ___: dict[str, str], body: bytes) -> Reply:
     """POST /v1/_simulator/webhooks {"drop": bool, "duplicate": bool, "reorder": bool} (test control)."""
-    request = json_body(body) or {}
-    faults = sim.webhooks.faults
-    for name in ("drop", "duplicate", "reorder"):
-        if name in request:
-            setattr(faults, name, bool(request[name]))
-    return Reply(200, {"drop": faults.drop, "duplicate": faults.duplicate, "reorder": faults.reorder})
+    return Reply(200, sim.webhooks.faults.configure(json_body(body) or {}))
 
 
 def list_events(sim: PspSimulator, *_: Any) -> Reply:

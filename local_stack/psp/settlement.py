@@ -18,7 +18,10 @@ GET /v1/settlements?date=YYYY-MM-DD            the day's file (UTC)
 
 merchant_reference is the merchant's id of each movement: the payment order (charge), refund or payout
 id it sent, and for a dispute the id the merchant's disputes service gives it (derived from the PSP's
-dispute id, functions/disputes)."""
+dispute id, functions/disputes).
+
+The payout provider's file (local_stack/payout_provider/settlement.py) is built by the same code from its
+own movements, with the same query and injections."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import re
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -200,6 +204,28 @@ def summary_rows(rows: list[list[str]], *, period: str, closing: datetime) -> li
     ]
 
 
+# An injected row for a movement the merchant never made, given the time of the file's last row.
+ExtraRow = Callable[[str], list[str]]
+
+
+def unknown_charge_row(last: str) -> list[str]:
+    """A charge the merchant never made (extra=N in the PSP's file)."""
+    amount = 4200
+    fee = fee_for(amount, "USD")
+    return [
+        f"ch_{uuid.uuid4().hex[:24]}",
+        f"po_unknown_{uuid.uuid4().hex[:8]}",
+        "charge",
+        str(amount),
+        "USD",
+        str(fee),
+        str(amount - fee),
+        "succeeded",
+        last,
+        (_parse(last) + PAYOUT_DELAY).date().isoformat(),
+    ]
+
+
 class SettlementBook:
     """Remembers movements booked after a cut-off, so they land in the next file."""
 
@@ -208,7 +234,14 @@ class SettlementBook:
         self.lock = threading.Lock()
 
     def settlement_file(
-        self, moves: list[Movement], *, since: datetime, until: datetime, inject: Injections, period: str
+        self,
+        moves: list[Movement],
+        *,
+        since: datetime,
+        until: datetime,
+        inject: Injections,
+        period: str,
+        extra_row: ExtraRow = unknown_charge_row,
     ) -> tuple[str, int]:
         with self.lock:
             for move in moves:
@@ -225,23 +258,7 @@ class SettlementBook:
             if move.merchant_reference in inject.duplicate:
                 rows.append(list(row))
         last = rows[-1][8] if rows else _iso(since)
-        for _ in range(inject.extra):
-            amount = 4200
-            fee = fee_for(amount, "USD")
-            rows.append(
-                [
-                    f"ch_{uuid.uuid4().hex[:24]}",
-                    f"po_unknown_{uuid.uuid4().hex[:8]}",
-                    "charge",
-                    str(amount),
-                    "USD",
-                    str(fee),
-                    str(amount - fee),
-                    "succeeded",
-                    last,
-                    (_parse(last) + PAYOUT_DELAY).date().isoformat(),
-                ]
-            )
+        rows.extend(extra_row(last) for _ in range(inject.extra))
         summaries = summary_rows(rows, period=period, closing=until)
         if inject.truncate:
             rows = rows[: max(0, len(rows) - inject.truncate)]
@@ -259,7 +276,7 @@ _BOOKS: weakref.WeakKeyDictionary[Any, SettlementBook] = weakref.WeakKeyDictiona
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def book_of(sim: PspSimulator) -> SettlementBook:
+def book_of(sim: object) -> SettlementBook:
     return _BOOKS.setdefault(sim, SettlementBook())
 
 
@@ -267,7 +284,15 @@ def _bad(message: str) -> Reply:
     return Reply(400, {"error": {"type": "invalid_request_error", "code": "parameter_invalid", "message": message}})
 
 
-def settlement_route(sim: PspSimulator, _: re.Match[str], query: dict[str, list[str]], *__: Any) -> Reply:
+def settlement_reply(
+    moves: list[Movement],
+    book: SettlementBook,
+    query: dict[str, list[str]],
+    *,
+    name_prefix: str,
+    extra_row: ExtraRow = unknown_charge_row,
+) -> Reply:
+    """The settlement file of the queried day or period, with the queried injections."""
     day = query.get("date", [None])[-1]
     try:
         if day is not None:
@@ -282,6 +307,12 @@ def settlement_route(sim: PspSimulator, _: re.Match[str], query: dict[str, list[
     except (ValueError, KeyError) as error:
         return _bad(f"invalid settlement query: {error}")
     period = day or f"{_iso(since)}/{_iso(until)}"
-    text, rows = book_of(sim).settlement_file(movements(sim), since=since, until=until, inject=inject, period=period)
-    name = f"psp-settlement-{day}.csv" if day else f"psp-settlement-{until.strftime('%Y%m%dT%H%M%S%fZ')}.csv"
+    text, rows = book.settlement_file(
+        moves, since=since, until=until, inject=inject, period=period, extra_row=extra_row
+    )
+    name = f"{name_prefix}-{day}.csv" if day else f"{name_prefix}-{until.strftime('%Y%m%dT%H%M%S%fZ')}.csv"
     return Reply(200, {"object": "settlement_file", "filename": name, "rows": rows, "csv": text})
+
+
+def settlement_route(sim: PspSimulator, _: re.Match[str], query: dict[str, list[str]], *__: Any) -> Reply:
+    return settlement_reply(movements(sim), book_of(sim), query, name_prefix="psp-settlement")

@@ -1,7 +1,10 @@
 """The PSP simulator: a Stripe-style HTTP API on loopback. Like a real PSP, every route needs the
 merchant's secret key, `Authorization: Bearer <key>`; without it, or with another key, the answer is
 401 and nothing happens. The key comes from PAYMENTS_PSP_API_KEY (default sk_test_local); the local
-stack stores the same key in the PSP secret the functions read."""
+stack stores the same key in the PSP secret the functions read.
+
+The same server also serves the separate payout provider's simulator (local_stack/payout_provider): every
+path under `/payouts/` goes to it, with its own key, and the PSP's brownout does not reach it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
+from local_stack.payout_provider.simulator import PATH_PREFIX as PAYOUT_PROVIDER_PREFIX
+from local_stack.payout_provider.simulator import PayoutProviderSimulator
 from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import ChargeBook, Reply, json_body
 from local_stack.psp.disputes import ROUTES as DISPUTE_ROUTES
@@ -56,8 +61,11 @@ class PspSimulator:
         payout_settle_delay: float = 1.0,
         pending_settle_delay: float = 3.0,
         dispute_open_delay: float = 3.0,
+        payout_provider: PayoutProviderSimulator | None = None,
     ) -> None:
         self.api_key = api_key if api_key is not None else api_key_from_env()
+        # A separate provider served alongside (paths under /payouts/); its key from its own setting.
+        self.payout_provider = payout_provider if payout_provider is not None else PayoutProviderSimulator()
         self.charges = ChargeBook(lost_response_delay=lost_response_delay)
         self.webhooks = WebhookSender()
         self.refunds = RefundBook(self.charges, self.webhooks)
@@ -92,6 +100,8 @@ class PspSimulator:
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(raw_path)
+        if url.path.startswith(PAYOUT_PROVIDER_PREFIX):
+            return self.payout_provider.handle(method, raw_path, headers, body)
         query = parse_qs(url.query)
         lowered = {k.lower(): v for k, v in headers.items()}
         refusal = self.authenticate(lowered.get("authorization"))
@@ -161,7 +171,9 @@ def psp_server(simulator: PspSimulator, *, host: str, port: int) -> LoopbackServ
         reply = simulator.handle(request.method, request.path, request.headers, request.body)
         headers = {"Content-Type": "application/json"}
         if reply.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="psp-simulator"'
+            provider = urlsplit(request.path).path.startswith(PAYOUT_PROVIDER_PREFIX)
+            realm = "payout-provider-simulator" if provider else "psp-simulator"
+            headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
         # tok_timeout: the reply is held back until the client has given up, so its response is lost
         return HttpResponse(
             reply.status, json.dumps(reply.body).encode(), headers=headers, delay_seconds=reply.delay_seconds

@@ -1,5 +1,6 @@
 """The simulator's webhook sender: signed events, delivered in the background with retries and
-backoff, and - on request - dropped, duplicated or reordered, as real PSPs sometimes do."""
+backoff, and - on request - dropped, duplicated or reordered, as real PSPs sometimes do. The PSP and the
+payout provider each have their own sender: their own url, secret, signature header and event shape."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ class WebhookFaults:
     duplicate: bool = False  # deliver every event twice
     reorder: bool = False  # hold non-final events back so they arrive after the final one
 
+    def configure(self, request: dict[str, Any]) -> dict[str, bool]:
+        """Set the faults named in `request` ({"drop": bool, "duplicate": bool, "reorder": bool}); the faults now."""
+        for name in ("drop", "duplicate", "reorder"):
+            if name in request:
+                setattr(self, name, bool(request[name]))
+        return {"drop": self.drop, "duplicate": self.duplicate, "reorder": self.reorder}
+
 
 @dataclass(order=True)
 class _Delivery:
@@ -35,6 +43,14 @@ class _Delivery:
     attempt: int = field(default=0, compare=False)
 
 
+def stripe_event(event_id: str, event_type: str, created: int, obj: dict[str, Any]) -> dict[str, Any]:
+    """The PSP's event: the object under data.object, as Stripe sends it."""
+    return {"id": event_id, "object": "event", "type": event_type, "created": created, "data": {"object": obj}}
+
+
+EventShape = Callable[[str, str, int, dict[str, Any]], dict[str, Any]]
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
@@ -42,8 +58,18 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 class WebhookSender:
     def __init__(
-        self, *, max_attempts: int = 8, first_backoff: float = 0.5, reorder_hold: float = 2.0, timeout: float = 10
+        self,
+        *,
+        max_attempts: int = 8,
+        first_backoff: float = 0.5,
+        reorder_hold: float = 2.0,
+        timeout: float = 10,
+        signature_header: str = "PSP-Signature",
+        event_shape: EventShape = stripe_event,
+        name: str = "psp-webhooks",
     ) -> None:
+        self.signature_header = signature_header
+        self.event_shape = event_shape
         self.url: str | None = None
         self.secret: str | None = None
         self.faults = WebhookFaults()
@@ -59,20 +85,14 @@ class WebhookSender:
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="psp-webhooks")
-        self._thread.start()
+        # Started by the first delivery: a simulator that never sends a webhook keeps no thread waiting.
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
 
     def configure(self, *, url: str, secret: str) -> None:
         self.url, self.secret = url, secret
 
     def emit(self, event_type: str, obj: dict[str, Any], *, final: bool = True, delay: float = 0.0) -> dict[str, Any]:
-        event = {
-            "id": f"evt_{uuid.uuid4().hex[:24]}",
-            "object": "event",
-            "type": event_type,
-            "created": int(time.time()),
-            "data": {"object": dict(obj)},
-        }
+        event = self.event_shape(f"evt_{uuid.uuid4().hex[:24]}", event_type, int(time.time()), dict(obj))
         self.sent.append(event)
         planned, hold = self.fault(event_type) if self.fault is not None else (None, 0.0)
         if self.faults.drop or planned == "drop" or self.url is None:
@@ -84,6 +104,8 @@ class WebhookSender:
         with self._cv:
             for copy in range(copies):
                 heapq.heappush(self._heap, _Delivery(time.monotonic() + delay + copy * 0.2, next(self._seq), event))
+            if self._thread.ident is None and not self._stop.is_set():
+                self._thread.start()
             self._cv.notify()
         return event
 
@@ -108,7 +130,7 @@ class WebhookSender:
             method="POST",
             headers={
                 "Content-Type": "application/json",
-                "PSP-Signature": signature(self.secret, int(time.time()), body),
+                self.signature_header: signature(self.secret, int(time.time()), body),
             },
         )
         try:
