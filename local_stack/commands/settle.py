@@ -64,9 +64,7 @@ def settlement_bucket(state: dict[str, Any]) -> str:
     return buckets[0]
 
 
-def simulator_file(
-    psp_url: str, api_key: str, query: dict[str, Any], *, source: str = "psp"
-) -> tuple[str, bytes]:
+def simulator_file(psp_url: str, api_key: str, query: dict[str, Any], *, source: str = "psp") -> tuple[str, bytes]:
     """The day's file as the PSP simulator (or the payout provider's, on the same server) writes it."""
     route = SOURCES[source][1]
     request = urllib.request.Request(  # noqa: S310 - the loopback simulator

@@ -1,7 +1,7 @@
 """The simulated PSP's settlement file: one row per movement of the merchant's balance it made in a day
-(or any [since, until) period) - charges it paid out, refunds it paid, payouts it paid to sellers'
-banks, disputes (amount and fee taken) and won disputes' reversals - with fee and net, closed by one
-summary row per currency (the signed sums: money in positive), and differences injected on request.
+(or any [since, until) period) - charges it paid out, refunds it paid, disputes (amount and fee taken)
+and won disputes' reversals - with fee and net, closed by one summary row per currency (the signed sums:
+money in positive), and differences injected on request.
 
 GET /v1/settlements?date=YYYY-MM-DD            the day's file (UTC)
                    &since=ISO&until=ISO         or any period (until exclusive)
@@ -16,9 +16,9 @@ GET /v1/settlements?date=YYYY-MM-DD            the day's file (UTC)
                    &truncate=N                  lose the last N rows (the summary still counts them)
 -> {"filename", "rows", "csv"}
 
-merchant_reference is the merchant's id of each movement: the payment order (charge), refund or payout
-id it sent, and for a dispute the id the merchant's disputes service gives it (derived from the PSP's
-dispute id, functions/disputes).
+merchant_reference is the merchant's id of each movement: the payment order (charge) or refund id it
+sent, and for a dispute the id the merchant's disputes service gives it (derived from the PSP's dispute
+id, functions/disputes).
 
 The payout provider's file (local_stack/payout_provider/settlement.py) is built by the same code from its
 own movements, with the same query and injections."""
@@ -90,8 +90,8 @@ def _from_epoch(value: Any) -> datetime:
 
 
 def movements(sim: PspSimulator) -> list[Movement]:
-    """Every movement the simulator made: succeeded charges, succeeded refunds, paid payouts, and the
-    disputes' movements (when the simulator keeps disputes)."""
+    """Every movement the simulator made: succeeded charges, succeeded refunds, and the disputes' movements
+    (when the simulator keeps disputes). Payouts are the payout provider's, in its own file."""
     found = [
         Movement(settled_time(c), c.id, c.merchant_reference, "charge", c.amount, c.currency, None, "succeeded")
         for c in sim.charges.all()
@@ -104,14 +104,6 @@ def movements(sim: PspSimulator) -> list[Movement]:
             reference = getattr(refund, "merchant_reference", None) or refund.idempotency_key
             found.append(
                 Movement(moment, refund.id, reference, "refund", refund.amount, refund.currency, 0, "succeeded")
-            )
-    for payout in sim.payouts.find():
-        if payout.status == "paid":
-            moment = _from_epoch(payout.created)
-            found.append(
-                Movement(
-                    moment, payout.id, payout.merchant_reference, "payout", payout.amount, payout.currency, 0, "paid"
-                )
             )
     disputes = getattr(sim, "disputes", None)
     for move in list(getattr(disputes, "movements", ())):

@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 from local_stack.loopback import HttpRequest, HttpResponse, LoopbackServer
 from local_stack.payout_provider.simulator import PATH_PREFIX as PAYOUT_PROVIDER_PREFIX
 from local_stack.payout_provider.simulator import PayoutProviderSimulator
+from local_stack.psp.async_events import ROUTES as EVENT_ROUTES
+from local_stack.psp.async_events import PendingSettlement
 from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import ChargeBook, Reply, json_body
 from local_stack.psp.disputes import ROUTES as DISPUTE_ROUTES
 from local_stack.psp.disputes import DisputeBook
-from local_stack.psp.payouts import ROUTES as PAYOUT_ROUTES
-from local_stack.psp.payouts import PayoutBook, PendingSettlement
 from local_stack.psp.refunds import ROUTES as REFUND_ROUTES
 from local_stack.psp.refunds import RefundBook
 from local_stack.psp.settlement import settlement_route
@@ -58,7 +58,6 @@ class PspSimulator:
         *,
         api_key: str | None = None,
         lost_response_delay: float = 5.0,
-        payout_settle_delay: float = 1.0,
         pending_settle_delay: float = 3.0,
         dispute_open_delay: float = 3.0,
         payout_provider: PayoutProviderSimulator | None = None,
@@ -69,7 +68,6 @@ class PspSimulator:
         self.charges = ChargeBook(lost_response_delay=lost_response_delay)
         self.webhooks = WebhookSender()
         self.refunds = RefundBook(self.charges, self.webhooks)
-        self.payouts = PayoutBook(self.webhooks, settle_delay=payout_settle_delay)
         self.charges.on_pending = PendingSettlement(self.webhooks, delay=pending_settle_delay)
         self.disputes = DisputeBook(self.webhooks, open_delay=dispute_open_delay)
         self.charges.on_disputed = self.disputes
@@ -82,7 +80,7 @@ class PspSimulator:
             *REFUND_ROUTES,
             ("GET", re.compile(r"^/health$"), lambda *_: Reply(200, {"status": "ok"})),
             ("GET", re.compile(r"^/v1/settlements$"), settlement_route),
-            *PAYOUT_ROUTES,
+            *EVENT_ROUTES,
             *DISPUTE_ROUTES,
             ("POST", re.compile(r"^/_sim/brownout$"), _brownout),
         ]
@@ -108,7 +106,7 @@ class PspSimulator:
         if refusal is not None:
             return refusal
         if not url.path.startswith(CONTROL_PATHS):
-            degraded = self.brownout.degrade()  # before anything is done: no charge, no payout
+            degraded = self.brownout.degrade()  # before anything is done: no charge, no refund
             if degraded is not None:
                 return degraded
         for route_method, pattern, handler in self.routes:

@@ -157,7 +157,7 @@ def test_a10_verdicts_that_do_not_contradict_a_failed_order_record_nothing(
 
 @pytest.fixture
 def psp_url() -> Iterator[str]:
-    sim = PspSimulator(api_key="sk_test_refusals", payout_settle_delay=0.1)
+    sim = PspSimulator(api_key="sk_test_refusals")
     port = free_port()
     server: LoopbackServer = psp_server(sim, host="127.0.0.1", port=port)
     server.start()

@@ -52,7 +52,7 @@ def test_the_requests_below_cover_every_provider_route() -> None:
 def _nothing_happened(stack: ProviderOnLoopback) -> None:
     provider = stack.provider
     assert (provider.payees.all(), provider.payments.find(), provider.webhooks.sent) == ([], [], [])
-    assert (provider.webhooks.faults.drop, stack.psp.charges.all(), stack.psp.payouts.find()) == (False, [], [])
+    assert (provider.webhooks.faults.drop, stack.psp.charges.all(), stack.psp.refunds.find()) == (False, [], [])
 
 
 @pytest.mark.parametrize(("authorization", "code"), UNAUTHORIZED.items())

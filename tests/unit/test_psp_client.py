@@ -1,6 +1,6 @@
-"""The one PSP client against the PSP simulator over loopback HTTP: charges, refunds, payouts and the
-lookup by idempotency key, each sent with the API key as a bearer token. A refused key is never a
-business failure (no failed order, no failed payout or refund): the caller retries later."""
+"""The one PSP client against the PSP simulator over loopback HTTP: charges, refunds and the lookup by
+idempotency key, each sent with the API key as a bearer token. A refused key is never a business failure
+(no failed order or refund): the caller retries later. (Payouts: test_payout_provider_client.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from functions.psp.client import PspClient
 from functions.psp.models import ChargeResult, PspUnavailable, RefundResult
 from local_stack.loopback import LoopbackServer
 from local_stack.psp.simulator import PspSimulator, psp_server
-from tests.support.bank_accounts import REFUSED_US_ACCOUNT, us_bank_account
 from tests.support.ports import free_port
 
 KEY = "sk_test_client"
@@ -21,7 +20,7 @@ KEY = "sk_test_client"
 
 @pytest.fixture
 def simulator() -> Iterator[tuple[PspSimulator, str]]:
-    sim = PspSimulator(api_key=KEY, payout_settle_delay=0.1)
+    sim = PspSimulator(api_key=KEY)
     port = free_port()
     server: LoopbackServer = psp_server(sim, host="127.0.0.1", port=port)
     server.start()
@@ -54,25 +53,16 @@ def test_every_call_carries_the_key(simulator: tuple[PspSimulator, str]) -> None
 
     charged = _charge(psp)
     refunded = psp.refund(idempotency_key="re_1", charge_reference=str(charged.psp_reference), amount=400)
-    paid_out = psp.create_payout(idempotency_key="payout_1", amount=700, currency="USD", destination=us_bank_account())
     found = psp.charge_by_idempotency_key("po_1")
     missing = psp.charge_by_idempotency_key("po_never")
 
     assert (charged.status, charged.failure_code) == ("succeeded", None)
     assert refunded.status == "succeeded" and refunded.psp_reference is not None
     assert refunded.psp_reference.startswith("re_")
-    assert paid_out.status == "in_transit" and paid_out.psp_reference is not None
-    # the PSP got the bank account, and shows it by its last four digits only
-    assert sim.payouts.find(merchant_reference="payout_1")[0].destination == {
-        "account_holder_name": "Seller LLC",
-        "country": "US",
-        "currency": "USD",
-        "last4": "6789",
-    }
     assert found == charged
     assert missing is None
     # Then the key was fetched once per request
-    assert calls == [KEY] * 5
+    assert calls == [KEY] * 4
     assert [r.amount for r in sim.refunds.find(charge=charged.psp_reference)] == [400]
 
 
@@ -85,10 +75,6 @@ def test_declines_and_refusals_are_results_not_errors(simulator: tuple[PspSimula
     charged = _charge(psp, "po_2", amount=500)
     too_much = psp.refund(idempotency_key="re_2", charge_reference=str(charged.psp_reference), amount=501)
     assert too_much == RefundResult("failed", None, "amount_too_large")
-    rejected = psp.create_payout(
-        idempotency_key="payout_2", amount=1, currency="USD", destination=us_bank_account(REFUSED_US_ACCOUNT)
-    )
-    assert (rejected.status, rejected.failure_code) == ("failed", "invalid_account")
 
 
 def test_a_refund_replayed_with_its_key_refunds_once(simulator: tuple[PspSimulator, str]) -> None:
@@ -105,9 +91,6 @@ Call = Callable[[PspClient], Any]
 CALLS: dict[str, Call] = {
     "charge": _charge,
     "refund": lambda psp: psp.refund(idempotency_key="re_x", charge_reference="ch_x", amount=1),
-    "payout": lambda psp: psp.create_payout(
-        idempotency_key="payout_x", amount=1, currency="USD", destination=us_bank_account()
-    ),
     "lookup": lambda psp: psp.charge_by_idempotency_key("po_1"),
 }
 
@@ -117,27 +100,4 @@ def test_a_refused_key_is_unavailability_and_nothing_happens(simulator: tuple[Ps
     sim, url = simulator
     with pytest.raises(PspUnavailable, match=r"PSP refused our API key \(401\)"):
         call(client(url, "sk_test_wrong"))
-    assert (sim.charges.all(), sim.refunds.find(), sim.payouts.find()) == ([], [], [])
-
-
-@pytest.mark.parametrize(
-    ("destination", "code"),
-    [
-        ({**us_bank_account().as_psp_destination(), "currency": "EUR"}, "currency_mismatch"),
-        ({**us_bank_account().as_psp_destination(), "routing_number": "110000001"}, "parameter_invalid"),
-        ({**us_bank_account().as_psp_destination(), "country": "CA"}, "parameter_invalid"),
-        (
-            {"account_holder_name": "x", "country": "DE", "currency": "USD", "iban": "DE89370400440532013001"},
-            "parameter_invalid",
-        ),
-        ("seller_1", "parameter_invalid"),
-    ],
-)
-def test_the_simulator_refuses_a_payout_to_what_a_bank_would_refuse(
-    simulator: tuple[PspSimulator, str], destination: Any, code: str
-) -> None:
-    sim, _ = simulator
-    request = {"amount": 100, "currency": "USD", "destination": destination, "merchant_reference": "payout_9"}
-    refused = sim.payouts.create("payout_9", request)
-    assert (refused.status, refused.body["error"]["code"]) == (400, code)
-    assert sim.payouts.find() == []
+    assert (sim.charges.all(), sim.refunds.find()) == ([], [])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,7 +13,6 @@ from functions.common.ids import deterministic_id
 from functions.reconciliation.closing_balance import check_closing_balance
 from local_stack.psp.settlement import fee_for, settlement_route
 from local_stack.psp.simulator import PspSimulator
-from tests.support.bank_accounts import us_bank_account
 
 TODAY = datetime.now(UTC).date().isoformat()
 
@@ -46,24 +44,10 @@ def _day_file(sim: PspSimulator, **query: str) -> list[dict[str, str]]:
 
 
 def _a_day(sim: PspSimulator) -> None:
-    sim.payouts.settle_delay = 0.01
     charge = sim.charges.create(
         "po_1", {"amount": 10_000, "currency": "USD", "payment_method": "tok_visa", "merchant_reference": "po_1"}
     ).body
     assert sim.refunds.create("re_1", {"charge": charge["id"], "amount": 2_000}).status == 200
-    payout = {
-        "amount": 3_000,
-        "currency": "USD",
-        "destination": us_bank_account().as_psp_destination(),
-        "merchant_reference": "pay_1",
-    }
-    assert sim.payouts.create("pay_1", payout).status == 200
-    in_transit = {
-        "amount": 5,
-        "currency": "USD",
-        "destination": us_bank_account().as_psp_destination(),
-        "merchant_reference": "pay_2",
-    }
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     sim.disputes = Disputes(  # type: ignore[attr-defined]
         [
@@ -71,12 +55,6 @@ def _a_day(sim: PspSimulator) -> None:
             DisputeMove("dispute_reversal", "dp_psp_1", charge["id"], "po_1", 1_000, 0, "USD", now),
         ]
     )
-    deadline = time.monotonic() + 5
-    while sim.payouts.get(sim.payouts.find(merchant_reference="pay_1")[0].id).status != "paid":  # type: ignore[union-attr]
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    sim.payouts.settle_delay = 60  # this one stays in transit: not in the file
-    assert sim.payouts.create("pay_2", in_transit).status == 200
 
 
 def test_the_day_file_has_a_row_of_every_type_and_a_summary_its_rows_sum_to() -> None:
@@ -92,9 +70,8 @@ def test_the_day_file_has_a_row_of_every_type_and_a_summary_its_rows_sum_to() ->
         ("charge", "po_1", "10000", str(fee), str(10_000 - fee), "succeeded"),
         ("dispute", our_dispute, "1000", "1500", "2500", "succeeded"),
         ("dispute_reversal", our_dispute, "1000", "0", "1000", "succeeded"),
-        ("payout", "pay_1", "3000", "0", "3000", "paid"),
         ("refund", "re_1", "2000", "0", "2000", "succeeded"),
-        ("summary", TODAY, "5000", str(fee + 1_500), str(5_000 - fee - 1_500), "closing"),
+        ("summary", TODAY, "8000", str(fee + 1_500), str(8_000 - fee - 1_500), "closing"),
     ]
     assert rows[-1]["type"] == "summary"
     text = _text(sim)
@@ -116,10 +93,12 @@ def test_a_truncated_file_still_carries_the_summary_of_what_it_lost() -> None:
 def test_planted_differences_apply_to_every_row_type() -> None:
     sim = PspSimulator(api_key="k")
     _a_day(sim)
-    rows = {r["merchant_reference"]: r for r in _day_file(sim, amount="re_1", status="pay_1", currency="po_1")}
-    assert (rows["re_1"]["amount"], rows["re_1"]["net"]) == ("2100", "2100")
-    assert rows["pay_1"]["status"] == "failed"
-    assert rows["po_1"]["currency"] == "EUR"
+    our_dispute = deterministic_id("dp", "dp_psp_1")
+    changed = _day_file(sim, amount="re_1", status=our_dispute, currency="po_1")
+    rows = {(r["type"], r["merchant_reference"]): r for r in changed}
+    assert (rows["refund", "re_1"]["amount"], rows["refund", "re_1"]["net"]) == ("2100", "2100")
+    assert [rows[kind, our_dispute]["status"] for kind in ("dispute", "dispute_reversal")] == ["failed"] * 2
+    assert rows["charge", "po_1"]["currency"] == "EUR"
     assert check_closing_balance(_text(sim, amount="re_1").splitlines(keepends=True)) is None
 
 

@@ -23,11 +23,7 @@ REQUESTS = [
     ("POST", "/_sim/refunds/re_abc/fail"),
     ("GET", "/health"),
     ("GET", "/v1/settlements?date=2026-01-01"),
-    ("POST", "/v1/payouts"),
-    ("GET", "/v1/payouts?merchant_reference=payout_1"),
-    ("GET", "/v1/payouts/pout_abc"),
     ("GET", "/v1/charges/by_idempotency_key/po_1"),
-    ("GET", "/v1/payouts/by_idempotency_key/payout_1"),
     ("POST", "/v1/_simulator/webhooks"),
     ("GET", "/v1/events"),
     ("POST", "/_sim/brownout"),
@@ -75,7 +71,7 @@ def test_every_route_answers_401_without_the_key(
         "error": {"type": "authentication_error", "code": code, "message": reply.body["error"]["message"]}
     }
     # And nothing happened
-    assert (simulator.charges.all(), simulator.payouts.find(), simulator.webhooks.sent) == ([], [], [])
+    assert (simulator.charges.all(), simulator.refunds.find(), simulator.webhooks.sent) == ([], [], [])
 
 
 def test_the_key_opens_every_route(simulator: PspSimulator) -> None:
