@@ -13,7 +13,7 @@ from tests.infra.template_facts import base_name, by_base_name, references
 
 DEV = StageConfig.for_stage("dev")
 # The PSP authenticates its webhooks with a signature, not our API key.
-UNKEYED_ROUTES = {("POST", "webhooks/psp")}
+UNKEYED_ROUTES = {("POST", "webhooks/psp"), ("POST", "webhooks/payout-provider")}
 
 
 def _one(synthesized: Synthesized, resource_type: str) -> tuple[str, dict[str, Any]]:

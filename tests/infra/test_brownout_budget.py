@@ -1,6 +1,7 @@
-"""A slow or failing PSP never dead-letters an order, on the template: every function that calls the PSP
-can finish a unit of work within its timeout; the PSP workers' queues keep a message until its age, not a
-receive count, says to give up; the circuit breaker has its table and an alarm per PSP worker."""
+"""A slow or failing PSP (or payout provider) never dead-letters an order or a payout, on the template: every
+function that calls one can finish a unit of work within its timeout; the workers' queues keep a message
+until its age, not a receive count, says to give up; the circuit breaker has its table and an alarm per
+worker, and the payout provider's circuit is its own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from functions.auditor.settings import AuditorSettings
 from functions.common.backoff import SQS_MAX_RECEIVE_COUNT, RetryPolicy
 from functions.executor.settings import ExecutorSettings
 from functions.payout_executor.settings import PayoutExecutorSettings
-from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry_policy
+from functions.psp.settings import CallTimingSettings, PspSettings, QueueWorkerSettings, default_retry_policy
 from functions.recovery.settings import RecoverySettings
 from functions.refund.settings import RefundExecutorSettings, RefundRecoverySettings
 from local_stack.stack import local_function_settings
@@ -22,7 +23,6 @@ from tests.infra.template_facts import base_name, by_base_name, joined_text, ref
 
 PSP_CALLERS: dict[str, type[PspSettings]] = {
     "PayInExecutorFunction": ExecutorSettings,
-    "PayoutsPayoutExecutorFunction": PayoutExecutorSettings,
     "RefundsRefundExecutorFunction": RefundExecutorSettings,
     "RecoveryFunction": RecoverySettings,
     # The refund sweep looks refunds up by merchant reference (never refunds)
@@ -30,6 +30,9 @@ PSP_CALLERS: dict[str, type[PspSettings]] = {
     # The money auditor looks charges up by idempotency key (never charges)
     "AuditorFunction": AuditorSettings,
 }
+# The payout executor calls the payout provider, not the PSP.
+PROVIDER_CALLERS: dict[str, type[CallTimingSettings]] = {"PayoutsPayoutExecutorFunction": PayoutExecutorSettings}
+WORKERS: dict[str, type[CallTimingSettings]] = {**PSP_CALLERS, **PROVIDER_CALLERS}
 # The sweeps' timeouts; every PSP worker's is 30 s.
 SWEEP_TIMEOUTS = {"RecoveryFunction": 300, "RefundSweepFunction": 300, "AuditorFunction": 600}
 PSP_WORKER_QUEUES = {
@@ -60,6 +63,26 @@ def test_these_are_every_function_that_calls_the_psp(synthesized: Synthesized) -
     assert callers == set(PSP_CALLERS)
 
 
+def test_the_payout_executor_alone_calls_the_payout_provider_on_a_circuit_of_its_own(synthesized: Synthesized) -> None:
+    callers = {
+        name
+        for name, (_, function) in _functions(synthesized).items()
+        if "PAYOUT_PROVIDER_URL" in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert callers == set(PROVIDER_CALLERS)
+    props = _functions(synthesized)["PayoutsPayoutExecutorFunction"][1]["Properties"]
+    settings = PayoutExecutorSettings.from_env(_environment(props))
+    executor = ExecutorSettings.from_env(
+        _environment(_functions(synthesized)["PayInExecutorFunction"][1]["Properties"])
+    )
+    assert (settings.circuit_name, executor.circuit_name) == ("payout-provider", "psp")
+    assert "PSP_API_KEY_SECRET_ARN" not in props["Environment"]["Variables"]
+    # Two calls a payout (the payee, then the payment), 9.6 s each at most, with 3 s of other calls and a 2 s
+    # margin: within the 30 s timeout
+    assert (settings.call_budget.seconds, settings.record_seconds) == (pytest.approx(9.6), pytest.approx(22.2))
+    assert settings.record_seconds + settings.deadline_margin_seconds <= props["Timeout"] == 30
+
+
 @pytest.mark.parametrize("function", PSP_CALLERS)
 def test_a_unit_of_work_fits_in_the_functions_timeout_with_margin(synthesized: Synthesized, function: str) -> None:
     props = _functions(synthesized)[function][1]["Properties"]
@@ -68,7 +91,7 @@ def test_a_unit_of_work_fits_in_the_functions_timeout_with_margin(synthesized: S
     assert settings.function_timeout_seconds == props["Timeout"]
     assert settings.psp_call_budget.seconds == pytest.approx(6.6)
     assert settings.record_seconds + settings.deadline_margin_seconds <= props["Timeout"]
-    # And in numbers: 9.6 s per order or payout, 2 s kept back, in a 30 s worker or the 300 s sweep
+    # And in numbers: 9.6 s per order or refund, 2 s kept back, in a 30 s worker or the 300 s sweep
     assert (settings.record_seconds, settings.deadline_margin_seconds) == (pytest.approx(9.6), 2.0)
     assert props["Timeout"] == SWEEP_TIMEOUTS.get(function, 30)
 
@@ -81,8 +104,8 @@ def _worker_queue(synthesized: Synthesized, function: str) -> dict[str, Any]:
 @pytest.mark.parametrize("function", PSP_WORKER_QUEUES)
 def test_the_worker_queue_gives_up_by_age_not_by_receive_count(synthesized: Synthesized, function: str) -> None:
     props = _functions(synthesized)[function][1]["Properties"]
-    settings = PSP_CALLERS[function].from_env(_environment(props))
-    assert isinstance(settings, PspWorkerSettings)
+    settings = WORKERS[function].from_env(_environment(props))
+    assert isinstance(settings, QueueWorkerSettings)
     policy = settings.retry_policy
     assert policy == default_retry_policy()
     queue = _worker_queue(synthesized, function)
