@@ -4,7 +4,9 @@ A charge row is matched against the executor's order, the other types against ou
 dispute (row_kinds.py). A chunk's records (one batch per type) and claims are read in one batch each;
 the rows that belong to a record are claimed
 (conditionally, so a row seen twice - in this file or an earlier one - is a `duplicate_row`) and the
-matched ones posted to the ledger. The common chunk (every row a clean match) is classified column by
+matched ones posted to the ledger. A row of a type the file's sender does not settle (a payout in the
+PSP's file, a charge in the payout provider's) is a `malformed_row`: never looked up, claimed or booked,
+and outside the file's span. The common chunk (every row a clean match) is classified column by
 column (`all_matched`); any other row by row (`_classify_rows`), with the same result."""
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import cast
 
 from functions.common.events import JournalPosting
 from functions.reconciliation.journal import cash_out_journal, settlement_journal
-from functions.reconciliation.models import Claim, ClaimBatch, Order, Outcome, Record
+from functions.reconciliation.models import Claim, ClaimBatch, FileSender, Order, Outcome, Record
 from functions.reconciliation.ports import ClaimStore, OrderSource, PostingSink, RecordSource
-from functions.reconciliation.row_kinds import ROW_KINDS, booking, claim_key
+from functions.reconciliation.row_kinds import ROW_KINDS, SENDER_TYPES, booking, claim_key, foreign_row_detail
 from functions.reconciliation.settlement_file import Columns, Malformed, Parsed, Row, Summary, columns_of, rows_of
 
 SETTLED_STATUS = "succeeded"  # the PSP's status of a charge it paid out
@@ -46,18 +48,21 @@ def classify_chunk(
     run_id: str,
     items: Sequence[Parsed],
     *,
+    sender: FileSender,
     orders: OrderSource,
     claims: ClaimStore,
     postings: PostingSink,
     per_row: bool = False,
     records: Mapping[str, RecordSource] = NO_RECORDS,
 ) -> ChunkResult:
-    """Classify one chunk of rows (in line order), claim the rows that belong to an order, post the
-    matched ones. Safe to repeat: a row's own earlier claim (same run and line) is not a duplicate.
+    """Classify one chunk of rows (in line order) of `sender`'s file, claim the rows that belong to an
+    order, post the matched ones. Safe to repeat: a row's own earlier claim (same run and line) is not a
+    duplicate.
 
     The stream path's chunks are fixed by the file (`CHUNK` rows from a given line), so a chunk's matched
     rows are booked as one journal per currency. `per_row` is for rows that arrive in batches of any
     make-up (the distributed path): each matched row is then its own journal, and kept as an outcome."""
+    items = _own_rows(items, sender)
     columns = columns_of([i for i in items if type(i) is Row])
     items = [i for i in items if type(i) is not Summary]  # a summary is no row (closing_balance.py checks it)
     return _classify(
@@ -69,15 +74,34 @@ def classify_columns(
     run_id: str,
     columns: Columns,
     *,
+    sender: FileSender,
     orders: OrderSource,
     claims: ClaimStore,
     postings: PostingSink,
     records: Mapping[str, RecordSource] = NO_RECORDS,
 ) -> ChunkResult:
-    """`classify_chunk` of a chunk of valid rows given as columns (`parse_block`'s), without their Rows."""
+    """`classify_chunk` of a chunk of valid rows given as columns (`parse_block`'s), without their Rows
+    (unless one is of a type `sender` does not settle)."""
+    if not SENDER_TYPES[sender].issuperset(columns.types):
+        return classify_chunk(
+            run_id, rows_of(columns), sender=sender, orders=orders, claims=claims, postings=postings, records=records
+        )
     return _classify(
         run_id, None, columns, orders=orders, records=records, claims=claims, postings=postings, per_row=False
     )
+
+
+def _own_rows(items: Sequence[Parsed], sender: FileSender) -> Sequence[Parsed]:
+    """The chunk, each row of a type `sender` does not settle made a Malformed line with the reason."""
+    carried = SENDER_TYPES[sender]
+    if all(not isinstance(i, Row) or i.type in carried for i in items):
+        return items
+    return [
+        Malformed(i.line, foreign_row_detail(i.type, sender), i.psp_reference, i.merchant_reference)
+        if isinstance(i, Row) and i.type not in carried
+        else i
+        for i in items
+    ]
 
 
 def _lookup(

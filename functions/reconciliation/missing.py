@@ -1,6 +1,7 @@
 """Records the file should have carried but did not (`missing_external` breaks), found once every row is in:
 succeeded orders (charge rows), and each other row type's settled records (refunds, paid payouts,
-disputes opened, disputes won), through their RecordSource ports.
+disputes opened, disputes won), through their RecordSource ports - of the file's sender's types only:
+the PSP's file is never blamed for a payout, nor the payout provider's for an order, refund or dispute.
 
 Cut-off skew: the file's cut-off is its latest row's `created_at`. A successful order missing from the
 file is a permanent `missing_external` break if it was decided inside the file's span, and a *temporary*
@@ -14,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 
 from functions.common.clock import iso
-from functions.reconciliation.models import Claim, Order, Record
+from functions.reconciliation.models import Claim, FileSender, Order, Record
 from functions.reconciliation.ports import ClaimStore, OrderSource, RecordSource
-from functions.reconciliation.row_kinds import ROW_KINDS, claim_key, split_claim_key
+from functions.reconciliation.row_kinds import ROW_KINDS, SENDER_TYPES, claim_key, split_claim_key
 from functions.reconciliation.tally import Tally
 
 NO_RECORDS: Mapping[str, RecordSource] = {}
@@ -33,30 +34,38 @@ def _timestamp(value: str) -> datetime | None:
 
 
 def _pages(
-    orders: OrderSource, records: Mapping[str, RecordSource], start: datetime, end: datetime
+    carried: frozenset[str], orders: OrderSource, records: Mapping[str, RecordSource], start: datetime, end: datetime
 ) -> Iterator[tuple[str, list[Order] | list[Record]]]:
-    yield from (("charge", page) for page in orders.succeeded_between(start, end))
+    """The settled records of the `carried` types, by type, a page at a time."""
+    if "charge" in carried:
+        yield from (("charge", page) for page in orders.succeeded_between(start, end))
     for kind, source in records.items():
-        yield from ((kind, page) for page in source.settled_between(start, end))
+        if kind in carried:
+            yield from ((kind, page) for page in source.settled_between(start, end))
 
 
 def find_missing(
     tally: Tally,
     *,
+    sender: FileSender,
     orders: OrderSource,
     claims: ClaimStore,
     grace: timedelta,
     records: Mapping[str, RecordSource] = NO_RECORDS,
 ) -> None:
-    """After every row is in: successful orders (and settled records of the other types) of the file's
-    span that no row settled, and earlier temporary breaks this file should have carried."""
+    """After every row of `sender`'s file is in: successful orders (and settled records of the other
+    types) of the file's span that no row settled, and earlier temporary breaks this file should have
+    carried - of the types `sender` settles."""
     if tally.first_created is None or tally.cutoff is None:
         return  # no valid row: the file has no span to check orders against
     cutoff = tally.cutoff
-    for kind, page in _pages(orders, records, tally.first_created, cutoff + grace):
+    carried = SENDER_TYPES[sender]
+    for kind, page in _pages(carried, orders, records, tally.first_created, cutoff + grace):
         _missing_in(tally, claims, kind, page, cutoff)
     escalated: set[str] = set()
     for claim in claims.awaiting_before(cutoff):
+        if split_claim_key(claim.payment_order_id)[0] not in carried:
+            continue  # the other sender's file carries it, on its own clock
         if claim.run_id != tally.run_id and claims.escalate(claim, tally.run_id):
             escalated.add(claim.payment_order_id)
             _add_escalation(tally, claim)

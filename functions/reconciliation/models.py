@@ -22,6 +22,9 @@ BREAK_CLASSES = (
 CHUNK = 100  # rows per batch read/write (BatchGetItem and TransactWriteItems take at most 100 items)
 
 ClaimState = Literal["settled", "awaiting", "missing"]
+# Who sent a settlement file: the pay-in PSP, or the payout provider (settlements/<day>/payout-provider/...).
+# Each settles its own row types (row_kinds.ROW_KINDS).
+FileSender = Literal["psp", "payout_provider"]
 FailureReason = Literal[
     "balance_mismatch",  # the rows do not sum to the file's summary rows
     "summary_missing",  # no summary row: a truncated file, or not a complete day file
@@ -54,6 +57,7 @@ class Run(BaseModel):
     status: Literal["RUNNING", "COMPLETED", "FAILED", "MISSING"] = "RUNNING"
     mode: Literal["stream", "distributed"] = "stream"
     day: str | None = None  # the settlement day the file is for (from its key settlements/<day>/...)
+    sender: FileSender = "psp"  # who sent the file (from its key too): the row types it may carry
     error: str | None = None
     reason: FailureReason | None = None  # why the run FAILED (or why the day is MISSING), as a code
     rows: int = 0

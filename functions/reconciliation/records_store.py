@@ -14,7 +14,8 @@ from boto3.dynamodb.conditions import Key
 from functions.common import decided_index
 from functions.common.aws import client
 from functions.common.dynamo import items
-from functions.reconciliation.models import CHUNK, Record
+from functions.reconciliation.domain import sender_of
+from functions.reconciliation.models import CHUNK, FileSender, Record
 from functions.reconciliation.store import attribute, batch_get
 from functions.refund.models import REFUNDS_BY_STATUS
 
@@ -136,12 +137,17 @@ class DynamoRecords:
 
 
 class S3DayFiles:
-    """The settlement bucket's folder of one day's files: settlements/<day>/."""
+    """The settlement bucket's folder of one day's files: settlements/<day>/ (the PSP's) and its
+    payout-provider/ folder (the payout provider's)."""
 
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
         self.prefix = prefix
 
-    def has_file(self, day: date) -> bool:
-        listed = client("s3").list_objects_v2(Bucket=self.bucket, Prefix=f"{self.prefix}{day.isoformat()}/", MaxKeys=1)
-        return int(listed.get("KeyCount", 0)) > 0
+    def has_file(self, day: date, sender: FileSender) -> bool:
+        pages = (
+            client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{day.isoformat()}/")
+        )
+        return any(sender_of(item["Key"]) == sender for page in pages for item in page.get("Contents", []))

@@ -215,6 +215,8 @@ class Settlement(Construct):
             **settings,
         )
         self.state_machine.grant_task_response(self.rows.function)
+        # its run record says whose file the rows are from (the PSP's or the payout provider's)
+        grant_items(self.runs_table, self.rows.function, "dynamodb:GetItem")
         self.rows.function.add_event_source(sqs_source(self.rows_queue.queue))
 
         for worker in (self.function, self.rows):

@@ -154,6 +154,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     },
     "SettlementReconciliationApiRole": {"SettlementRunsTable": DDB_READ},
     "SettlementReconciliationRowsRole": {
+        "SettlementRunsTable": {"dynamodb:GetItem"},  # the run's sender
         "SettlementSettlementsTable": DDB_READ_WRITE,
         "SettlementSettlementsTable/index/*": DDB_READ_WRITE,
         "PayInExecutorTable": DDB_READ,

@@ -233,7 +233,8 @@ def test_a_message_of_no_known_kind_fails_only_its_own_record(
 def test_payout_rows_match_the_payouts_table_and_a_paid_payout_the_file_lacks_is_missing(
     cloud: LocalCloud, use_function_env: Callable[[str], None]
 ) -> None:
-    # Given an order and two paid payouts (as the saga marks them: status PAID, updated_at), one in the file
+    # Given an order and three paid payouts (as the saga marks them: status PAID, updated_at); the PSP's file
+    # of the order, and the payout provider's file of two of the payouts
     _function_env(use_function_env)
     executor = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "PayInExecutorTable"))
     decided = "2026-06-01T12:00:01.000000+00:00"
@@ -250,7 +251,11 @@ def test_payout_rows_match_the_payouts_table_and_a_paid_payout_the_file_lacks_is
         }
     )
     payouts = boto3.resource("dynamodb").Table(_name(cloud, "AWS::DynamoDB::Table", "PayoutsPayoutsTable"))
-    for payout_id, amount, paid in (("pay_in_file", 3000, "12:00:02.000Z"), ("pay_not_in_file", 700, "12:00:03.000Z")):
+    for payout_id, amount, paid in (
+        ("pay_in_file", 3000, "12:00:02.000Z"),
+        ("pay_not_in_file", 700, "12:00:03.000Z"),
+        ("pay_also_in_file", 400, "12:00:04.000Z"),
+    ):
         payouts.put_item(
             Item={
                 "payout_id": payout_id,
@@ -258,44 +263,77 @@ def test_payout_rows_match_the_payouts_table_and_a_paid_payout_the_file_lacks_is
                 "amount": amount,
                 "currency": "USD",
                 "status": "PAID",
-                "psp_reference": f"pout_{payout_id}",
+                "psp_reference": f"pmt_{payout_id}",  # the payout provider's payment id
                 "created_at": "2026-06-01T11:00:00.000Z",
                 "updated_at": f"2026-06-01T{paid}",
             }
         )
-    text = with_summary(
+    psp_text = with_summary(
+        HEADER + "ch_po_p1,po_p1,charge,5000,USD,175,4825,succeeded,2026-06-01T12:00:00.900Z,2026-06-03\n",
+        period="2026-06-01",
+    )
+    provider_text = with_summary(
         HEADER
-        + "ch_po_p1,po_p1,charge,5000,USD,175,4825,succeeded,2026-06-01T12:00:00.900Z,2026-06-03\n"
-        + "pout_pay_in_file,pay_in_file,payout,3000,USD,0,3000,paid,2026-06-01T12:00:03.500Z,2026-06-03\n",
+        + "pmt_pay_in_file,pay_in_file,payout,3000,USD,0,3000,paid,2026-06-01T12:00:02.500Z,2026-06-03\n"
+        + "pmt_pay_also_in_file,pay_also_in_file,payout,400,USD,0,400,paid,2026-06-01T12:00:04.500Z,2026-06-03\n",
         period="2026-06-01",
     )
     bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
-    key = "settlements/2026-06-01/payouts.csv"
-    put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
+    psp_key = "settlements/2026-06-01/psp-settlement-2026-06-01.csv"
+    provider_key = "settlements/2026-06-01/payout-provider/payouts-2026-06-01.csv"
     _drain(_queue(cloud, "PayInLedgerPostingsQueue"))
 
-    # When the file is reconciled
-    event = sqs_event(_s3_event(bucket, key, put["ETag"], put["VersionId"]))
-    assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
+    # When the files are reconciled
+    for key, text in ((psp_key, psp_text), (provider_key, provider_text)):
+        put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
+        event = sqs_event(_s3_event(bucket, key, put["ETag"], put["VersionId"]))
+        assert reconciliation.handler(event, context()) == {"batchItemFailures": []}
 
-    # Then both rows match, and the paid payout the file lacks is a missing_external break
-    run = next(r for r in reconciliation._ports().runs.list_runs(10) if r.source.key == key)
-    assert (run.status, run.day, run.rows, run.matched) == ("COMPLETED", "2026-06-01", 2, 2)
-    assert {k: v for k, v in run.breaks.items() if v} == {"missing_external": 1}
-    assert (run.settled_amounts, run.paid_out) == ({"USD": 5000}, {"USD": 3000})
-    breaks = boto3.client("s3").get_object(Bucket=bucket, Key=run.breaks_report.key)["Body"].read().decode()  # type: ignore[union-attr]
-    assert breaks.splitlines()[1].startswith("missing_external,false,,pout_pay_not_in_file,pay_not_in_file,")
-    # And the payout's claim is its own (payout#<id>), and the cash out went to the ledger
+    # Then every row matches; the PSP's file is not blamed for the payouts, and the paid payout the payout
+    # provider's file lacks is a missing_external break of that file
+    runs = {r.source.key: r for r in reconciliation._ports().runs.list_runs(10)}
+    psp_run, provider_run = runs[psp_key], runs[provider_key]
+    assert (psp_run.status, psp_run.day, psp_run.sender, psp_run.rows, psp_run.matched) == (
+        "COMPLETED",
+        "2026-06-01",
+        "psp",
+        1,
+        1,
+    )
+    assert (provider_run.status, provider_run.day, provider_run.sender, provider_run.rows, provider_run.matched) == (
+        "COMPLETED",
+        "2026-06-01",
+        "payout_provider",
+        2,
+        2,
+    )
+    assert {k: v for k, v in psp_run.breaks.items() if v} == {}
+    assert {k: v for k, v in provider_run.breaks.items() if v} == {"missing_external": 1}
+    assert (psp_run.settled_amounts, psp_run.paid_out) == ({"USD": 5000}, {})
+    assert (provider_run.settled_amounts, provider_run.paid_out) == ({}, {"USD": 3400})
+    report = provider_run.breaks_report
+    assert report is not None
+    breaks = boto3.client("s3").get_object(Bucket=bucket, Key=report.key)["Body"].read().decode()
+    assert breaks.splitlines()[1:] == [
+        "missing_external,false,,pmt_pay_not_in_file,pay_not_in_file,"
+        '"payout row of payout 700 USD decided 2026-06-01T12:00:03.000Z, not in the file"'
+    ]
+    # And the payouts' claims are their own (payout#<id>), and the cash out went to the ledger
     claims = DynamoClaimStore(_name(cloud, "AWS::DynamoDB::Table", "SettlementSettlementsTable"))
-    assert claims.claims(["payout#pay_in_file"])["payout#pay_in_file"].state == "settled"
+    stored = claims.claims(["payout#pay_in_file", "payout#pay_also_in_file", "payout#pay_not_in_file"])
+    assert {k: (c.state, c.run_id) for k, c in stored.items()} == {
+        "payout#pay_in_file": ("settled", provider_run.run_id),
+        "payout#pay_also_in_file": ("settled", provider_run.run_id),
+        "payout#pay_not_in_file": ("missing", provider_run.run_id),
+    }
     postings = _drain(_queue(cloud, "PayInLedgerPostingsQueue"))
     assert [(p["kind"], p["business_id"]) for p in postings] == [
-        ("settlement", f"{run.run_id}:2:USD"),
-        ("settlement_cash_out", f"{run.run_id}:2:USD"),
+        ("settlement", f"{psp_run.run_id}:2:USD"),
+        ("settlement_cash_out", f"{provider_run.run_id}:2:USD"),
     ]
     assert [(line["account"], line["direction"], line["amount"]) for line in postings[1]["lines"]] == [
-        ("psp_receivable", "debit", 3000),
-        ("bank_cash", "credit", 3000),
+        ("psp_receivable", "debit", 3400),
+        ("bank_cash", "credit", 3400),
     ]
 
 
@@ -326,8 +364,15 @@ def test_the_deadline_check_marks_a_day_missing_until_its_file_arrives(
     # and the alarmed metric is 1
     assert _file_missing_metrics(capsys.readouterr().out) == [[1.0]]
 
-    # When the file arrives and the check runs again, the record is gone
+    # When only the payout provider's file arrives (a day may have no payouts: the PSP's file is the one
+    # due), the day is still MISSING
     bucket = _name(cloud, "AWS::S3::Bucket", "SettlementBucket")
+    boto3.client("s3").put_object(Bucket=bucket, Key="settlements/2031-01-01/payout-provider/late.csv", Body=b"x")
+    still = reconciliation.deadline_handler({**scheduled, "time": "2031-01-02T07:45:00Z"}, context())
+    assert still == {"day": "2031-01-01", "missing": True, "run_id": "missing_2031-01-01"}
+    assert _file_missing_metrics(capsys.readouterr().out) == [[1.0]]
+
+    # When the PSP's file arrives and the check runs again, the record is gone
     boto3.client("s3").put_object(Bucket=bucket, Key="settlements/2031-01-01/late.csv", Body=b"x")
     again = reconciliation.deadline_handler({**scheduled, "time": "2031-01-02T08:15:00Z"}, context())
     assert again == {"day": "2031-01-01", "missing": False, "run_id": None}

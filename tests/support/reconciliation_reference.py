@@ -39,5 +39,7 @@ def reconcile_rows(
     """Every row in one pass, in chunks of `CHUNK` (the stream path's chunks); `find_missing` completes it."""
     tally = Tally(run.run_id, breaks_log)
     for chunk in chunked(items):
-        tally.merge(classify_chunk(run.run_id, chunk, orders=orders, claims=claims, postings=postings))
+        tally.merge(
+            classify_chunk(run.run_id, chunk, sender=run.sender, orders=orders, claims=claims, postings=postings)
+        )
     return tally

@@ -50,7 +50,7 @@ def run_file(text: str, orders: Orders, claims: Claims, postings: Postings, run_
         postings=postings,
         breaks_log=SpooledBreaksCsv(),
     )
-    find_missing(tally, orders=orders, claims=claims, grace=timedelta(minutes=15))
+    find_missing(tally, sender=run.sender, orders=orders, claims=claims, grace=timedelta(minutes=15))
     return tally
 
 

@@ -1,5 +1,6 @@
 """Every settlement row type (charge, refund, payout, dispute, dispute_reversal) matched against our own
-records, each break class for each type, the postings they book, and the closing balance."""
+records, each break class for each type, the postings they book, and the closing balance. Payout rows
+come in the payout provider's file, every other type in the PSP's."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from functions.ledger.accounts import BANK_CASH, PSP_FEE_EXPENSE, PSP_RECEIVABLE
 from functions.ledger.domain import posting_journal, trial_balance
 from functions.ledger.policy import check_posting
 from functions.reconciliation.closing_balance import check_closing_balance
-from functions.reconciliation.domain import reconcile_lines
+from functions.reconciliation.domain import reconcile_lines, sender_of
 from functions.reconciliation.missing import find_missing
 from functions.reconciliation.models import BREAK_CLASSES, ObjectRef, Order, Record, Run
 from functions.reconciliation.ports import RecordSource
+from functions.reconciliation.row_kinds import ROW_KINDS
 from functions.reconciliation.store import SpooledBreaksCsv
 from functions.reconciliation.tally import Tally
 from tests.support.reconciliation_ports import Claims, Orders, Postings, Records
@@ -26,6 +28,13 @@ T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 NONE = dict.fromkeys(BREAK_CLASSES, 0)
 SETTLED = {"refund": "succeeded", "payout": "paid", "dispute": "succeeded", "dispute_reversal": "succeeded"}
 OUTGOING = ("refund", "payout", "dispute")
+PSP_KEY = "settlements/2026-05-01/psp-settlement-2026-05-01.csv"
+PROVIDER_KEY = "settlements/2026-05-01/payout-provider/payouts-2026-05-01.csv"
+
+
+def key_for(kind: str) -> str:
+    """The key of the file that carries rows of `kind`."""
+    return PROVIDER_KEY if ROW_KINDS[kind].sender == "payout_provider" else PSP_KEY
 
 
 def at(seconds: float) -> str:
@@ -47,7 +56,8 @@ def record(ref: str, status: str, amount: int, seconds: float, *, fee: int = 0, 
 
 def a_day() -> tuple[Orders, dict[str, RecordSource], str]:
     """Our records of a day with one of each: a charge, a refund of part of it, a payout, a dispute opened
-    and won (its opening row and its reversal), and a dispute lost - and the PSP's file of them."""
+    and won (its opening row and its reversal), and a dispute lost - and the PSP's file of them (all but
+    the payout: `a_days_payouts` is the payout provider's file)."""
     orders = Orders([Order("po_1", "SUCCEEDED", 10_000, "USD", "psp_po_1", at(1), "seller")])
     records: dict[str, RecordSource] = {
         "refund": Records([record("re_1", "SUCCEEDED", 2_000, 2)]),
@@ -62,12 +72,16 @@ def a_day() -> tuple[Orders, dict[str, RecordSource], str]:
         HEADER
         + row("charge", "po_1", 10_000, 1, fee=320)
         + row("refund", "re_1", 2_000, 2)
-        + row("payout", "pay_1", 3_000, 3)
         + row("dispute", "dp_won", 1_000, 4, fee=1_500, psp="psp_dp_won")
         + row("dispute", "dp_lost", 500, 5, fee=1_500, psp="psp_dp_lost")
         + row("dispute_reversal", "dp_won", 1_000, 6, psp="psp_dp_won")
     )
     return orders, records, text
+
+
+def a_days_payouts() -> str:
+    """The payout provider's file of `a_day`: its payout."""
+    return HEADER + row("payout", "pay_1", 3_000, 3)
 
 
 def run_file(
@@ -77,8 +91,9 @@ def run_file(
     claims: Claims,
     postings: Postings,
     run_id: str = "rr_1",
+    key: str = PSP_KEY,
 ) -> Tally:
-    run = Run(run_id=run_id, source=ObjectRef(bucket="b", key="k"), created_at=at(0))
+    run = Run(run_id=run_id, source=ObjectRef(bucket="b", key=key), sender=sender_of(key), created_at=at(0))
     tally = reconcile_lines(
         run,
         text.splitlines(keepends=True),
@@ -88,7 +103,7 @@ def run_file(
         breaks_log=SpooledBreaksCsv(),
         records=records,
     )
-    find_missing(tally, orders=orders, claims=claims, grace=timedelta(minutes=15), records=records)
+    find_missing(tally, sender=run.sender, orders=orders, claims=claims, grace=timedelta(minutes=15), records=records)
     return tally
 
 
@@ -108,15 +123,17 @@ def balances(journals: list[JournalPosting]) -> dict[str, int]:
 
 
 def test_a_day_of_every_row_type_matches_with_no_break_and_clears_the_receivable() -> None:
-    # Given our records of a day of every kind, and the PSP's file of them
+    # Given our records of a day of every kind, the PSP's file of them and the payout provider's
     orders, records, text = a_day()
     claims, postings = Claims(), Postings()
 
-    # When it is reconciled
+    # When they are reconciled
     tally = run_file(with_summary(text), orders, records, claims, postings)
+    payouts = run_file(with_summary(a_days_payouts()), orders, records, claims, postings, "rr_2", PROVIDER_KEY)
 
     # Then every row matches, nothing is a break, and each record is claimed under its own type
-    assert (tally.rows, tally.matched, tally.breaks, tally.temporary) == (6, 6, NONE, NONE)
+    assert (tally.rows, tally.matched, tally.breaks, tally.temporary) == (5, 5, NONE, NONE)
+    assert (payouts.rows, payouts.matched, payouts.breaks, payouts.temporary) == (1, 1, NONE, NONE)
     assert sorted(claims.by_order) == [
         "dispute#dp_lost",
         "dispute#dp_won",
@@ -126,12 +143,14 @@ def test_a_day_of_every_row_type_matches_with_no_break_and_clears_the_receivable
         "refund#re_1",
     ]
     # And money in (the charge, the reversal) and money out (the refund, the payout, the disputes with
-    # their fees, which the sellers bear) are booked as one journal each for the chunk
+    # their fees, which the sellers bear) are booked as one journal each for each file's chunk
     assert (tally.settled_amounts, tally.fees) == ({"USD": 11_000}, {"USD": 320})
-    assert (tally.paid_out, tally.paid_out_fees) == ({"USD": 2_000 + 3_000 + 2_500 + 2_000}, {"USD": 0})
+    assert (tally.paid_out, tally.paid_out_fees) == ({"USD": 2_000 + 2_500 + 2_000}, {"USD": 0})
+    assert (payouts.settled_amounts, payouts.paid_out, payouts.paid_out_fees) == ({}, {"USD": 3_000}, {"USD": 0})
     assert [(j.kind, j.business_id) for j in postings.journals] == [
         ("settlement", "rr_1:2:USD"),
         ("settlement_cash_out", "rr_1:2:USD"),
+        ("settlement_cash_out", "rr_2:2:USD"),
     ]
     for journal in postings.journals:
         check_posting(journal)  # the ledger's policy accepts them
@@ -181,9 +200,21 @@ def _fee(kind: str) -> int:
     return 1_500 if kind == "dispute" else 0
 
 
+def _span(kind: str, records: dict[str, RecordSource]) -> tuple[Orders, str, str]:
+    """Two matching rows, at 0 s and 5 s, that give the file carrying `kind` its span: two orders' charge
+    rows in the PSP's file; two payouts' rows (their records added to `records`) in the payout provider's."""
+    if ROW_KINDS[kind].sender == "psp":
+        orders = Orders([Order(f"po_{n}", "SUCCEEDED", 500, "USD", f"psp_po_{n}", at(n), "seller") for n in (0, 5)])
+        return orders, row("charge", "po_0", 500, 0), row("charge", "po_5", 500, 5)
+    payouts = records["payout"]
+    assert isinstance(payouts, Records)
+    payouts.by_id.update({f"pay_{n}": record(f"pay_{n}", "PAID", 500, n) for n in (0, 5)})
+    return Orders(), row("payout", "pay_0", 500, 0), row("payout", "pay_5", 500, 5)
+
+
 def _planted(kind: str, klass: str) -> tuple[str, int]:
     """The record's row with one difference of `klass`, and how many rows of the file then match (the
-    two orders' charge rows, which give the file its span, and any of x_1's)."""
+    two rows that give the file its span, and any of x_1's)."""
     fee = _fee(kind)
     clean = row(kind, "x_1", 1_000, 1, fee=fee)
     planted = {
@@ -210,15 +241,15 @@ def _planted(kind: str, klass: str) -> tuple[str, int]:
     ],
 )
 def test_each_break_class_is_found_for_each_row_type(kind: str, klass: str) -> None:
-    # Given our record of one refund / payout / dispute, an order, and a file with one difference
+    # Given our record of one refund / payout / dispute, and the file that carries it with one difference
     _, records, _ = _one_kind(kind)
-    orders = Orders([Order(f"po_{n}", "SUCCEEDED", 500, "USD", f"psp_po_{n}", at(n), "seller") for n in (0, 5)])
+    orders, first, last = _span(kind, records)
     rows, matched = _planted(kind, klass)
-    text = HEADER + row("charge", "po_0", 500, 0) + rows + row("charge", "po_5", 500, 5)
+    text = HEADER + first + rows + last
     claims, postings = Claims(), Postings()
 
     # When it is reconciled
-    tally = run_file(text, orders, records, claims, postings)
+    tally = run_file(text, orders, records, claims, postings, key=key_for(kind))
 
     # Then exactly that break is found, on the record's id
     assert tally.breaks == {**NONE, klass: 1}
@@ -231,9 +262,10 @@ def test_each_break_class_is_found_for_each_row_type(kind: str, klass: str) -> N
 def test_a_row_settled_by_an_earlier_file_is_a_duplicate_in_the_next(kind: str) -> None:
     orders, records, clean = _one_kind(kind)
     claims, postings = Claims(), Postings()
-    first = run_file(HEADER + clean, orders, records, claims, postings, "rr_1")
-    second = run_file(HEADER + clean, orders, records, claims, postings, "rr_2")
-    again = run_file(HEADER + clean, orders, records, claims, postings, "rr_1")  # rr_1 retried
+    key = key_for(kind)
+    first = run_file(HEADER + clean, orders, records, claims, postings, "rr_1", key)
+    second = run_file(HEADER + clean, orders, records, claims, postings, "rr_2", key)
+    again = run_file(HEADER + clean, orders, records, claims, postings, "rr_1", key)  # rr_1 retried
 
     assert (first.matched, first.breaks) == (1, NONE)
     assert (second.matched, second.breaks) == (0, {**NONE, "duplicate_row": 1})
@@ -247,10 +279,16 @@ def test_a_reversal_of_a_dispute_we_lost_and_a_payout_we_failed_are_status_misma
         "dispute_reversal": Records([record("dp_1", "LOST", 1_000, 1)], settled=["WON"]),
         "payout": Records([record("pay_1", "FAILED", 3_000, 2)], settled=["PAID"]),
     }
-    text = HEADER + row("dispute_reversal", "dp_1", 1_000, 1) + row("payout", "pay_1", 3_000, 2)
-    tally = run_file(text, Orders(), records, Claims(), Postings())
-    assert tally.breaks == {**NONE, "status_mismatch": 2}
-    assert sorted((b[0], b[2]) for b in breaks_of(tally)) == [("status_mismatch", "dp_1"), ("status_mismatch", "pay_1")]
+    claims, postings = Claims(), Postings()
+    reversals = run_file(HEADER + row("dispute_reversal", "dp_1", 1_000, 1), Orders(), records, claims, postings)
+    payouts = run_file(
+        HEADER + row("payout", "pay_1", 3_000, 2), Orders(), records, claims, postings, "rr_2", PROVIDER_KEY
+    )
+    assert (reversals.breaks, payouts.breaks) == ({**NONE, "status_mismatch": 1}, {**NONE, "status_mismatch": 1})
+    assert sorted((b[0], b[2]) for b in breaks_of(reversals) + breaks_of(payouts)) == [
+        ("status_mismatch", "dp_1"),
+        ("status_mismatch", "pay_1"),
+    ]
 
 
 def test_a_dispute_row_with_another_fee_than_ours_is_an_amount_mismatch() -> None:
@@ -278,9 +316,13 @@ def test_a_money_out_row_whose_net_is_not_amount_plus_fee_is_malformed() -> None
 
 def test_a_file_whose_rows_sum_to_its_summaries_balances() -> None:
     _, _, text = a_day()
-    # signed amounts: in 10000 and 1000, out 2000, 3000, 1000 and 500; fees 320 + 1500 + 1500
-    assert check_closing_balance((text + summary_line("USD", 4_500, 3_320)).splitlines(keepends=True)) is None
+    # signed amounts: in 10000 and 1000, out 2000, 1000 and 500; fees 320 + 1500 + 1500
+    assert check_closing_balance((text + summary_line("USD", 7_500, 3_320)).splitlines(keepends=True)) is None
     assert check_closing_balance(with_summary(text).splitlines(keepends=True)) is None
+    # and the payout provider's file of the day: out 3000, no fee
+    payouts = a_days_payouts()
+    assert check_closing_balance((payouts + summary_line("USD", -3_000, 0)).splitlines(keepends=True)) is None
+    assert check_closing_balance(with_summary(payouts).splitlines(keepends=True)) is None
 
 
 USD_600 = summary_line("USD", 600, 0)
