@@ -174,7 +174,6 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
     }
     assert callers == {
         "PayInExecutorFunction",
-        "PayoutsPayoutExecutorFunction",
         "RecoveryFunction",
         "RefundSweepFunction",
         "AuditorFunction",
@@ -188,6 +187,32 @@ def test_the_psp_api_key_is_a_kms_encrypted_secret_given_to_the_executor_by_arn(
     assert synthesized.template["Outputs"]["PspApiKeySecretArn"]["Value"] == {"Ref": secret_id}
     assert "SecretString" not in secret["Properties"]
     assert not any("sk_" in str(v) for v in variables.values())
+
+
+def test_the_payout_provider_has_its_own_key_and_signing_secret(synthesized: Synthesized) -> None:
+    secrets = by_base_name(synthesized.template, "AWS::SecretsManager::Secret")
+    key_id, key = secrets["PayoutProviderApiKey"]
+    signing_id, signing = secrets["PayoutProviderSigningSecret"]
+    for secret in (key, signing):
+        assert references(secret["Properties"]["KmsKeyId"]) == [_key(synthesized, "Data")]
+        assert secret["DeletionPolicy"] == "Retain"
+        assert "SecretString" not in secret["Properties"]
+    functions = by_base_name(synthesized.template, "AWS::Lambda::Function")
+
+    def named_by(variable: str) -> dict[str, Any]:
+        return {
+            name: function["Properties"]["Environment"]["Variables"][variable]
+            for name, (_, function) in functions.items()
+            if variable in function["Properties"].get("Environment", {}).get("Variables", {})
+        }
+
+    # The executor sends the provider's key (never the PSP's); only the provider's receiver checks its signatures
+    assert named_by("PAYOUT_PROVIDER_API_KEY_SECRET_ARN") == {"PayoutsPayoutExecutorFunction": {"Ref": key_id}}
+    assert named_by("PAYOUT_PROVIDER_WEBHOOK_SECRET_ARN") == {"PayoutProviderWebhooksFunction": {"Ref": signing_id}}
+    assert "PayoutsPayoutExecutorFunction" not in named_by("PSP_API_KEY_SECRET_ARN")
+    outputs = synthesized.template["Outputs"]
+    assert outputs["PayoutProviderApiKeySecretArn"]["Value"] == {"Ref": key_id}
+    assert outputs["PayoutProviderSigningSecretArn"]["Value"] == {"Ref": signing_id}
 
 
 def test_every_log_group_is_encrypted_with_the_logs_key(synthesized: Synthesized) -> None:

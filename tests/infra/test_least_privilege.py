@@ -201,7 +201,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "PayoutsPayoutQueueDlq": SQS_SEND,
         "PayInPspCircuitTable": ITEM_READ_PUT,
         "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
-        "EncryptionPspApiKey": SECRET_READ,
+        # The payout provider's key, never the PSP's
+        "PayoutProviderApiKey": SECRET_READ,
         # The account version a payout names, its numbers opened to pay the seller
         "SellersSellersTable": {"dynamodb:GetItem"},
         "SellersPayoutAccountsKey": {"kms:Decrypt"},
@@ -212,18 +213,25 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "SellersSellersTable": {"dynamodb:GetItem", "dynamodb:PutItem"},
         "SellersPayoutAccountsKey": {"kms:Encrypt"},
     },
-    # PSP webhooks (internet-facing): item reads and conditional updates, never Scan, Delete or an index.
+    # PSP webhooks (internet-facing): item reads and conditional updates, never Scan, Delete or an index;
+    # nothing of payouts (the payout provider's webhooks confirm those).
     "PspWebhooksFunctionRole": {
         "PayInExecutorTable": ITEM_READ_UPDATE,
-        "PayoutsPayoutExecutionsTable": ITEM_READ_UPDATE,
         "PspWebhooksEventsTable": ITEM_READ_PUT,
         "PspWebhooksSigningSecret": SECRET_READ,
         "PayInWalletQueue": SQS_SEND,
         "PayInOrderStatusQueue": SQS_SEND,
-        "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
         "DisputesNoticesQueue": SQS_SEND,
         "RefundsRefundsTable": ITEM_READ_UPDATE,
         "RefundsWalletRefundsQueue": SQS_SEND,
+    },
+    # The payout provider's webhooks (internet-facing): its own signing secret, the payout's execution item
+    # (read, conditional update), the shared event log (its keys prefixed), and the saga's waiting task.
+    "PayoutProviderWebhooksRole": {
+        "PayoutsPayoutExecutionsTable": ITEM_READ_UPDATE,
+        "PspWebhooksEventsTable": ITEM_READ_PUT,
+        "PayoutProviderSigningSecret": SECRET_READ,
+        "PayoutsPayoutSagaStateMachine": TASK_RESPONSE,
     },
     # Disputes: the worker creates and closes a dispute's item with the seller's balance in one transaction
     # (wallet UpdateItem only, limited by dynamodb:Attributes to the balance's amounts and a held order's
@@ -512,7 +520,6 @@ def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> 
     # (the auditor looks charges up by idempotency key: never a charge)
     assert readers == {
         "PayInExecutorRole",
-        "PayoutsPayoutExecutorRole",
         "RecoveryFunctionRole",
         "RefundSweepFunctionRole",
         "AuditorFunctionRole",
@@ -522,7 +529,7 @@ def test_only_the_psp_callers_read_the_psp_api_key(synthesized: Synthesized) -> 
         assert _grants(synthesized)[reader]["EncryptionPspApiKey"] == SECRET_READ
 
 
-@pytest.mark.parametrize("role", ["PspWebhooksFunctionRole", "RecoveryFunctionRole"])
+@pytest.mark.parametrize("role", ["PspWebhooksFunctionRole", "PayoutProviderWebhooksRole", "RecoveryFunctionRole"])
 def test_the_webhook_and_recovery_roles_hold_item_actions_only(synthesized: Synthesized, role: str) -> None:
     # Given the internet-facing webhook role and the recovery role
     tables = {
