@@ -15,6 +15,7 @@ API_RESOLVERS = (
     ("functions.payment.api", "app"),
     ("functions.payout.api", "app"),
     ("functions.psp_webhooks.handler", "app"),
+    ("functions.payout_webhooks.handler", "app"),
     ("functions.wallet.api", "app"),
     ("functions.ledger.api", "app"),
     ("functions.reconciliation.api", "app"),

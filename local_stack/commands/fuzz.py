@@ -24,6 +24,7 @@ from local_stack.stack import DEFAULT_TEMPLATE, STATE_FILE, LocalStack, LocalSta
 
 # The signing secret's logical id in the template (its physical name in moto starts with the stack name).
 WEBHOOK_SECRET_LOGICAL_ID = "PspWebhooksSigningSecret"
+PAYOUT_WEBHOOK_SECRET_LOGICAL_ID = "PayoutProviderSigningSecret"
 
 
 def register(commands: Any) -> None:
@@ -51,11 +52,14 @@ def resources_from(
 def target_of_stack(stack: LocalStack) -> FuzzTarget:
     """A stack started in this process: everything is known."""
     assert stack.cloud is not None and stack.psp_simulator is not None and stack.psp_simulator.webhooks.secret
+    payout_secret = stack.psp_simulator.payout_provider.webhooks.secret
+    assert payout_secret
     queues = {r.logical_id: r.ref for r in stack.cloud.physical.values() if r.type == "AWS::SQS::Queue"}
     return FuzzTarget(
         api_url=stack.api_url,
         api_key=stack.config.api_key,
         webhook_secret=stack.psp_simulator.webhooks.secret,
+        payout_webhook_secret=payout_secret,
         aws_endpoint=stack.aws_endpoint,
         resources=resources_from(
             stack.cloud.names_of("AWS::DynamoDB::Table"),
@@ -72,14 +76,18 @@ def target_of_state(state: dict[str, Any]) -> FuzzTarget:
 
     secrets = aws_clients(state["aws_endpoint"])("secretsmanager")
     listed = secrets.list_secrets()["SecretList"]
-    arns = [s["ARN"] for s in listed if WEBHOOK_SECRET_LOGICAL_ID in s["Name"]]
-    if len(arns) != 1:
-        raise SystemExit(f"expected one webhook signing secret in the running stack, found {len(arns)}")
-    secret = secrets_from(secrets.get_secret_value(SecretId=arns[0])["SecretString"])[0]
+
+    def signing_secret(logical_id: str) -> str:
+        arns = [s["ARN"] for s in listed if logical_id in s["Name"]]
+        if len(arns) != 1:
+            raise SystemExit(f"expected one {logical_id} in the running stack, found {len(arns)}")
+        return secrets_from(secrets.get_secret_value(SecretId=arns[0])["SecretString"])[0]
+
     return FuzzTarget(
         api_url=state["api_url"],
         api_key=state["api_key"],
-        webhook_secret=secret,
+        webhook_secret=signing_secret(WEBHOOK_SECRET_LOGICAL_ID),
+        payout_webhook_secret=signing_secret(PAYOUT_WEBHOOK_SECRET_LOGICAL_ID),
         aws_endpoint=state["aws_endpoint"],
         resources=resources_from(state["tables"], state["queues"], state["state_machines"], state["buckets"]),
     )

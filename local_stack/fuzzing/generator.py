@@ -23,12 +23,24 @@ from local_stack.fuzzing.bodies import (
     valid_payment,
     valid_payout,
 )
-from local_stack.fuzzing.requests import API_KEY_PLACEHOLDER, Expectation, FuzzRequest, SignatureKind
+from local_stack.fuzzing.requests import (
+    API_KEY_PLACEHOLDER,
+    SIGNATURE_HEADERS,
+    Expectation,
+    FuzzRequest,
+    SignatureKind,
+    Signer,
+)
 
 UNKNOWN_PATH = "unknown path"
 WRONG_METHOD = "wrong method"
 WEBHOOK_PATH = "/v1/webhooks/psp"
 WEBHOOK_OPERATION = f"POST {WEBHOOK_PATH}"
+# The payout provider's webhooks: their own route, header and secret (payments, not charges).
+PAYOUT_WEBHOOK_PATH = "/v1/webhooks/payout-provider"
+PAYOUT_WEBHOOK_OPERATION = f"POST {PAYOUT_WEBHOOK_PATH}"
+WEBHOOK_PATHS: dict[Signer, str] = {"psp": WEBHOOK_PATH, "payout_provider": PAYOUT_WEBHOOK_PATH}
+PAYMENT_EVENT_TYPES = ("payment.paid", "payment.failed", "payment.submitted", "payout.paid", "unknown.event", "t" * 100)
 JSON_TYPE = ("Content-Type", "application/json")
 ODD_CONTENT_TYPES = (
     "text/plain",
@@ -46,8 +58,7 @@ WEBHOOK_TYPES = (
     "charge.failed",
     "charge.pending",
     "payout.paid",
-    "payout.failed",
-    "payout.in_transit",
+    "payment.paid",
     "unknown.event",
     "chargé.succeedéd",
     "t" * 100,
@@ -108,11 +119,12 @@ class RequestGenerator:
         # Payouts go to sellers no payment ever credits: a valid payout is refused (422) and writes nothing.
         self.broke_sellers = tuple(f"{self.tag}_broke_{i}" for i in range(4))
         self.payments: list[SentPayment] = []
-        self.event_ids: list[str] = []
+        self.event_ids: dict[Signer, list[str]] = {"psp": [], "payout_provider": []}
         self.builders: dict[str, tuple[int, Callable[[int], FuzzRequest]]] = {
             "POST /v1/payments": (28, self.post_payment),
             "POST /v1/payouts": (10, self.post_payout),
             WEBHOOK_OPERATION: (20, self.post_webhook),
+            PAYOUT_WEBHOOK_OPERATION: (8, self.post_payout_webhook),
             "GET /v1/payments/{payment_id}": (5, self.get_by_id("/v1/payments/{payment_id}", "pay")),
             "GET /v1/payouts/{payout_id}": (4, self.get_by_id("/v1/payouts/{payout_id}", "po")),
             "GET /v1/reconciliations/{run_id}": (3, self.get_by_id("/v1/reconciliations/{run_id}", "run")),
@@ -150,8 +162,9 @@ class RequestGenerator:
         headers: list[tuple[str, str]],
         body: bytes | None = None,
         signature: SignatureKind | None = None,
+        signer: Signer = "psp",
     ) -> FuzzRequest:
-        return FuzzRequest(index, operation, mutation, expect, method, path, tuple(headers), body, signature)
+        return FuzzRequest(index, operation, mutation, expect, method, path, tuple(headers), body, signature, signer)
 
     def auth_mutation(self, headers: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]] | None:
         """Sometimes: no API key, or a wrong one (403, before any function runs)."""
@@ -267,23 +280,49 @@ class RequestGenerator:
         event_id = self.rng.choice((f"evt_{self.tag}_{index}", f"évt_{self.tag}_{index}_" + "e" * 200))
         return {"id": event_id, "type": kind, "created": 1_700_000_000 + index, "data": data}
 
+    def _payment_event(self, index: int) -> dict[str, Any]:
+        """A payout provider's event: the payment itself as its data, referencing none of our payouts."""
+        reference: Any = self.rng.choice(
+            (f"payout_{self.tag}_unknown_{index}", "x" * 1500, "ünïcödé_réf", "", 12345, None, ["list"], "a/b#c?d")
+        )
+        payment: Any = {
+            "id": self.rng.choice(("pmt_1", "", "z" * 2000, None, 7)),
+            "reference": reference,
+            "status": self.rng.choice(("paid", "failed", "submitted", "odd")),
+        }
+        if self.rng.random() < 0.3:
+            payment["failure_code"] = self.rng.choice(("account_closed", "", "f" * 500, 3, None))
+        if self.rng.random() >= 0.9:
+            payment = self.rng.choice(({}, {"reference": {"nested": 1}}))
+        event_id = self.rng.choice((f"evt_{self.tag}_p{index}", f"évt_{self.tag}_p{index}_" + "e" * 200))
+        kind = self.rng.choice(PAYMENT_EVENT_TYPES)
+        return {"id": event_id, "type": kind, "created": 1_700_000_000 + index, "data": payment}
+
     def post_webhook(self, index: int) -> FuzzRequest:
-        operation = WEBHOOK_OPERATION
+        return self._post_signed(index, "psp", self._event(index))
+
+    def post_payout_webhook(self, index: int) -> FuzzRequest:
+        return self._post_signed(index, "payout_provider", self._payment_event(index))
+
+    def _post_signed(self, index: int, signer: Signer, event: dict[str, Any]) -> FuzzRequest:
+        path = WEBHOOK_PATHS[signer]
+        operation = f"POST {path}"
         headers = [JSON_TYPE]
         roll = self.rng.random()
-        event = self._event(index)
-        if roll < 0.1 and self.event_ids:  # a duplicate delivery: acknowledged, no effect
-            duplicate = {**event, "id": self.rng.choice(self.event_ids)}
+        seen = self.event_ids[signer]
+        if roll < 0.1 and seen:  # a duplicate delivery: acknowledged, no effect
+            duplicate = {**event, "id": self.rng.choice(seen)}
             return self.request(
                 index,
                 operation,
                 "duplicate event id",
                 "read",
                 "POST",
-                WEBHOOK_PATH,
+                path,
                 headers,
                 encode(duplicate),
                 "valid",
+                signer,
             )
         if roll < 0.45:
             mutation = "valid signature"
@@ -291,31 +330,38 @@ class RequestGenerator:
                 headers = [("Content-Type", self.rng.choice(ODD_CONTENT_TYPES)), ("x-api-key", "ignored")]
                 mutation = "valid signature, odd headers"
             signature: SignatureKind = "extra_valid" if self.rng.random() < 0.15 else "valid"
-            self.event_ids.append(event["id"])
+            seen.append(event["id"])
             return self.request(
-                index, operation, mutation, "write", "POST", WEBHOOK_PATH, headers, encode(event), signature
+                index, operation, mutation, "write", "POST", path, headers, encode(event), signature, signer
             )
         if roll < 0.75:
-            return self._bad_signature(index, headers, event)
+            return self._bad_signature(index, signer, headers, event)
         mutation, raw = self._bad_event(event)
         return self.request(
-            index, operation, f"signed, {mutation}", "reject", "POST", WEBHOOK_PATH, headers, raw, "valid"
+            index, operation, f"signed, {mutation}", "reject", "POST", path, headers, raw, "valid", signer
         )
 
-    def _bad_signature(self, index: int, headers: list[tuple[str, str]], event: dict[str, Any]) -> FuzzRequest:
+    def _bad_signature(
+        self, index: int, signer: Signer, headers: list[tuple[str, str]], event: dict[str, Any]
+    ) -> FuzzRequest:
+        path = WEBHOOK_PATHS[signer]
+        operation = f"POST {path}"
         body = encode(event)
         if self.rng.random() < 0.4:
             kind = self.rng.choice(SIGNATURE_KINDS)
             return self.request(
-                index, WEBHOOK_OPERATION, f"signature {kind}", "reject", "POST", WEBHOOK_PATH, headers, body, kind
+                index, operation, f"signature {kind}", "reject", "POST", path, headers, body, kind, signer
             )
         literal = self.rng.choice((*BAD_SIGNATURES, None))
         if literal is None:
-            return self.request(index, WEBHOOK_OPERATION, "no signature", "reject", "POST", WEBHOOK_PATH, headers, body)
-        sent = [*headers, ("PSP-Signature", literal.encode().decode("latin-1"))]
-        return self.request(
-            index, WEBHOOK_OPERATION, f"signature {literal[:16]!r}", "reject", "POST", WEBHOOK_PATH, sent, body
-        )
+            return self.request(index, operation, "no signature", "reject", "POST", path, headers, body)
+        if signer == "payout_provider" and self.rng.random() < 0.3:
+            # the PSP's valid signature under the provider's route: its own header and secret only
+            return self.request(
+                index, operation, "the PSP's signature", "reject", "POST", path, headers, body, "valid", "psp"
+            )
+        sent = [*headers, (SIGNATURE_HEADERS[signer], literal.encode().decode("latin-1"))]
+        return self.request(index, operation, f"signature {literal[:16]!r}", "reject", "POST", path, sent, body)
 
     def _bad_event(self, event: dict[str, Any]) -> tuple[str, bytes]:
         kind = self.rng.choice(

@@ -19,6 +19,9 @@ Expectation = Literal["write", "read", "reject"]
 # How a webhook is signed when sent: for real, or broken in a named way.
 SignatureKind = Literal["valid", "wrong_secret", "stale", "future", "other_body", "uppercase_hex", "extra_valid"]
 STALE_SECONDS = 3600
+# Who signs a webhook, and under which header: the PSP, or the payout provider (its own secret and header).
+Signer = Literal["psp", "payout_provider"]
+SIGNATURE_HEADERS: dict[Signer, str] = {"psp": "PSP-Signature", "payout_provider": "Payouts-Signature"}
 # Stands for the stack's API key in a generated request: the key is the target's, the request is the seed's.
 API_KEY_PLACEHOLDER = "<api-key>"
 
@@ -33,11 +36,12 @@ class FuzzRequest:
     path: str  # with the query string, as sent
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
-    signature: SignatureKind | None = None  # PSP-Signature computed at send time
+    signature: SignatureKind | None = None  # the signer's signature, computed at send time
+    signer: Signer = "psp"
 
     def fingerprint(self) -> str:
         described = json.dumps(
-            [self.method, self.path, list(self.headers), self.signature, self.expect, self.mutation],
+            [self.method, self.path, list(self.headers), self.signature, self.signer, self.expect, self.mutation],
             ensure_ascii=True,
         ).encode()
         return hashlib.sha256(described + b"\n" + (self.body or b"")).hexdigest()
@@ -45,10 +49,13 @@ class FuzzRequest:
     def label(self) -> str:
         return f"#{self.index} {self.operation} [{self.mutation}]"
 
-    def headers_to_send(self, api_key: str, webhook_secret: str, now: float | None = None) -> dict[str, str]:
+    def headers_to_send(
+        self, api_key: str, webhook_secrets: dict[Signer, str], now: float | None = None
+    ) -> dict[str, str]:
         headers = {name: api_key if value == API_KEY_PLACEHOLDER else value for name, value in self.headers}
         if self.signature is not None:
-            headers["PSP-Signature"] = signature_header(self.signature, webhook_secret, self.body or b"", now)
+            secret = webhook_secrets[self.signer]
+            headers[SIGNATURE_HEADERS[self.signer]] = signature_header(self.signature, secret, self.body or b"", now)
         return headers
 
 

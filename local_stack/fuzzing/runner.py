@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import urllib3
 
 from local_stack.fuzzing.generator import RequestGenerator
-from local_stack.fuzzing.requests import FuzzRequest, Outcome
+from local_stack.fuzzing.requests import FuzzRequest, Outcome, Signer
 from local_stack.fuzzing.state import StackResources, StateProbe, changes
 from local_stack.stack import aws_clients
 
@@ -34,6 +34,7 @@ class FuzzTarget:
     api_url: str
     api_key: str
     webhook_secret: str
+    payout_webhook_secret: str
     aws_endpoint: str
     resources: StackResources
 
@@ -91,7 +92,11 @@ class Sender:
         self.http = urllib3.PoolManager(maxsize=CONCURRENCY, timeout=urllib3.Timeout(connect=5, read=60), retries=False)
 
     def send(self, request: FuzzRequest) -> Outcome:
-        headers = request.headers_to_send(self.target.api_key, self.target.webhook_secret)
+        secrets: dict[Signer, str] = {
+            "psp": self.target.webhook_secret,
+            "payout_provider": self.target.payout_webhook_secret,
+        }
+        headers = request.headers_to_send(self.target.api_key, secrets)
         try:
             response = self.http.request(
                 request.method,

@@ -16,7 +16,7 @@ from local_stack.stack import LocalStack
 from tests.support.api import ApiClient
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
-PUBLIC = {("GET", "/health"), ("POST", "/v1/webhooks/psp")}
+PUBLIC = {("GET", "/health"), ("POST", "/v1/webhooks/psp"), ("POST", "/v1/webhooks/payout-provider")}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,7 @@ def test_documented_statuses_of_each_operation(document: dict[str, Any]) -> None
         ("POST", "/v1/payouts"): post,
         ("GET", "/v1/payouts/{payout_id}"): ["200", "400", "403", "404", "429"],
         ("POST", "/v1/webhooks/psp"): ["200", "400", "413", "429"],
+        ("POST", "/v1/webhooks/payout-provider"): ["200", "400", "413", "429"],
         ("GET", "/v1/wallets/{seller_id}"): ["200", "400", "403", "429"],
         ("GET", "/v1/ledger/entries"): ["200", "400", "403", "429"],
         ("GET", "/v1/ledger/trial-balance"): ["200", "403", "429"],
@@ -125,6 +126,9 @@ def test_required_headers_are_declared(document: dict[str, Any]) -> None:
         if path == "/v1/webhooks/psp":
             assert set(headers) == {"PSP-Signature"}
             assert headers["PSP-Signature"]["required"] is True
+        elif path == "/v1/webhooks/payout-provider":  # its own signature header, never the PSP's
+            assert set(headers) == {"Payouts-Signature"}
+            assert headers["Payouts-Signature"]["required"] is True
         elif path.endswith("/fulfil"):  # acts on an existing order, safe to repeat: no key
             assert headers == {}, path
         elif method == "POST":

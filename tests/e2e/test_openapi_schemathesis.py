@@ -16,7 +16,7 @@ import pytest
 from local_stack.stack import LocalStack
 from tests.e2e.conftest import API_KEY
 from tests.support.api import ApiClient
-from tests.support.schemathesis_hooks import SECRET_ENV
+from tests.support.schemathesis_hooks import PAYOUT_SECRET_ENV, SECRET_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -56,7 +56,9 @@ def run(stack: LocalStack, api: ApiClient, tmp_path_factory: pytest.TempPathFact
         str(report),
         "--no-color",
     ]
-    env = {**os.environ, SECRET_ENV: stack.psp_simulator.webhooks.secret}
+    provider_secret = stack.psp_simulator.payout_provider.webhooks.secret
+    assert provider_secret is not None
+    env = {**os.environ, SECRET_ENV: stack.psp_simulator.webhooks.secret, PAYOUT_SECRET_ENV: provider_secret}
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     summary: dict[str, Any] = json.loads(report.read_text())
     summary["output"] = finished.stdout + finished.stderr
@@ -75,8 +77,9 @@ def test_schemathesis_reports_no_failure(run: dict[str, Any]) -> None:
 
 def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: ApiClient) -> None:
     operations = _operations(api.get("/openapi.json").body)
-    # 11 before, + 4 for marketplace events, + 2 for refunds, + 2 for disputes, + 2 for sellers, + 1 fulfilment
-    assert len(operations) == 22
+    # 11 before, + 4 for marketplace events, + 2 for refunds, + 2 for disputes, + 2 for sellers, + 1 fulfilment,
+    # + 1 for the payout provider's webhooks
+    assert len(operations) == 23
     assert run["operations"] == {
         "total": len(operations),
         "selected": len(operations),
@@ -109,6 +112,7 @@ def test_schemathesis_ran_every_operation_and_phase(run: dict[str, Any], api: Ap
     }, accepted
     assert accepted["PUT /v1/sellers/{seller_id}/payout-account"] >= 5, accepted
     assert accepted["POST /v1/payments"] >= 20 and accepted["POST /v1/webhooks/psp"] >= 5, accepted
+    assert accepted["POST /v1/webhooks/payout-provider"] >= 5, accepted
     # The stateful phase followed the document's links from created payments (its seven links: a payment's to it
     # and its first seller's wallet, a payout's to it and its seller's wallet, a refund's, an endpoint's list,
     # a payout account's to its seller).

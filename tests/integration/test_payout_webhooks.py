@@ -98,7 +98,7 @@ def test_a_payment_verdict_signed_by_the_provider_confirms_the_payout_once(cloud
         (200, {"received": True, "duplicate": False}),
     ]
     item = executions.get_item(Key={"payout_id": "payout_w1"})["Item"]
-    assert (item["outcome"], item["psp_reference"], item.get("failure_code")) == ("paid", "pmt_1", None)
+    assert (item["outcome"], item["psp_reference"], item.get("failure_code")) == ("paid", "pmt_1", "")
     # The shared event log keeps the provider's ids in their own namespace
     events = boto3.resource("dynamodb").Table(settings.events_table)
     assert "Item" in events.get_item(Key={"event_id": "payout-provider/evt_p1"})

@@ -46,6 +46,10 @@ from tests.support.psp_signatures import signature_header
 
 SECRET_ENV = "PAYMENTS_WEBHOOK_SIGNING_SECRET"
 WEBHOOK_PATH = "/v1/webhooks/psp"
+# The payout provider's webhooks: their own route, header and signing secret.
+PAYOUT_SECRET_ENV = "PAYMENTS_PAYOUT_PROVIDER_SIGNING_SECRET"
+PAYOUT_WEBHOOK_PATH = "/v1/webhooks/payout-provider"
+PAYOUT_SIGNATURE_HEADER = "Payouts-Signature"
 PAYMENTS_PATH = "/v1/payments"
 ENDPOINTS_PATH = "/v1/webhook-endpoints"
 # Accepted by the API's URL rules; nothing there answers, and the endpoint is removed right away.
@@ -102,14 +106,16 @@ def _fresh(value: str) -> str:
 
 
 @functools.cache
-def _signing_secret() -> str:
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV]
+def _signing_secret(variable: str = SECRET_ENV, name_part: str = "WebhooksSigningSecret") -> str:
+    """The sender's signing secret: from `variable`, else from the running local stack's secret whose name
+    holds `name_part` (the PSP's, or the payout provider's)."""
+    if os.environ.get(variable):
+        return os.environ[variable]
     from local_stack.stack import STATE_FILE, aws_clients
 
     state = json.loads(STATE_FILE.read_text())
     secrets = aws_clients(state["aws_endpoint"])("secretsmanager")
-    name = next(s["Name"] for s in secrets.list_secrets()["SecretList"] if "WebhookSigningSecret" in s["Name"])
+    name = next(s["Name"] for s in secrets.list_secrets()["SecretList"] if name_part in s["Name"])
     return secrets_from(secrets.get_secret_value(SecretId=name)["SecretString"])[0]
 
 
@@ -122,7 +128,10 @@ def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -
     elif case.operation.path == ENDPOINTS_PATH and case.method == "POST":
         _freshen_endpoint(case, case.headers)
     elif case.operation.path == WEBHOOK_PATH:
-        _sign_webhook(case, case.headers)
+        _sign_webhook(case, case.headers, SIGNATURE_HEADER, _signing_secret())
+    elif case.operation.path == PAYOUT_WEBHOOK_PATH:
+        secret = _signing_secret(PAYOUT_SECRET_ENV, "PayoutProviderSigningSecret")
+        _sign_webhook(case, case.headers, PAYOUT_SIGNATURE_HEADER, secret)
     elif case.operation.path == PAYOUT_ACCOUNT_PATH and _positive(case) and isinstance(case.body, dict):
         _real_bank_numbers(case.body)
 
@@ -166,10 +175,10 @@ def after_call(context: Any, case: schemathesis.Case, response: Any) -> None:
         raise RuntimeError(f"could not remove the probe endpoint {endpoint_id}: {removed.status}")
 
 
-def _sign_webhook(case: schemathesis.Case, headers: MutableMapping[str, Any]) -> None:
-    header = headers.get(SIGNATURE_HEADER)
+def _sign_webhook(case: schemathesis.Case, headers: MutableMapping[str, Any], name: str, secret: str) -> None:
+    header = headers.get(name)
     if not isinstance(header, str) or not re.fullmatch(SIGNATURE_PATTERN, header) or not isinstance(case.body, dict):
         return  # a missing or malformed signature is what the case tests: leave it
     # The bytes requests sends for a JSON body (json=): json.dumps with its defaults.
     body = json.dumps(case.body, allow_nan=False).encode()
-    headers[SIGNATURE_HEADER] = signature_header(_signing_secret(), int(time.time()), body)
+    headers[name] = signature_header(secret, int(time.time()), body)
