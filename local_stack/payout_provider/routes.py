@@ -61,6 +61,15 @@ def webhook_faults(sim: PayoutProviderSimulator, _: re.Match[str], __: Any, ___:
     return Reply(200, sim.webhooks.faults.configure(request))
 
 
+def brownout(sim: PayoutProviderSimulator, _: re.Match[str], __: Any, ___: dict[str, str], body: bytes) -> Reply:
+    """POST /payouts/v1/_simulator/brownout {"latency_ms", "error_rate", "seconds"}: the provider's own
+    brownout, as the PSP's /_sim/brownout (its routes degraded, never the PSP's; resilience tests)."""
+    request = json_body(body)
+    if request is None:
+        return _body_invalid()
+    return sim.brownout.configure(request)
+
+
 ROUTES: list[tuple[str, re.Pattern[str], RouteHandler]] = [
     ("PUT", re.compile(r"^/payouts/v1/payees/(?P<payee_id>[^/]+)$"), put_payee),
     ("POST", re.compile(r"^/payouts/v1/payments$"), create_payment),
@@ -68,4 +77,5 @@ ROUTES: list[tuple[str, re.Pattern[str], RouteHandler]] = [
     ("GET", re.compile(r"^/payouts/v1/payments/(?P<payment_id>[^/]+)$"), get_payment),
     ("GET", re.compile(r"^/payouts/v1/settlements$"), settlements),
     ("POST", re.compile(r"^/payouts/v1/_simulator/webhooks$"), webhook_faults),
+    ("POST", re.compile(r"^/payouts/v1/_simulator/brownout$"), brownout),
 ]

@@ -17,6 +17,7 @@ from local_stack.payout_provider.errors import error
 from local_stack.payout_provider.payees import PayeeBook
 from local_stack.payout_provider.payments import PaymentBook
 from local_stack.payout_provider.routes import ROUTES, RouteHandler
+from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import Reply
 from local_stack.psp.settlement import SettlementBook
 from local_stack.psp.webhooks import WebhookSender
@@ -24,6 +25,7 @@ from local_stack.psp.webhooks import WebhookSender
 API_KEY_ENV = "PAYMENTS_PAYOUT_PROVIDER_API_KEY"
 DEFAULT_API_KEY = "pk_test_payouts"
 PATH_PREFIX = "/payouts/"  # the PSP simulator's server hands these paths to the provider
+CONTROL_PREFIX = "/payouts/v1/_simulator/"  # its own controls, never degraded by its brownout
 SIGNATURE_HEADER = "Payouts-Signature"
 
 
@@ -47,6 +49,8 @@ class PayoutProviderSimulator:
         self.payments = PaymentBook(self.payees, self.webhooks, settle_delay=settle_delay)
         self.settlements = SettlementBook()
         self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = list(ROUTES)
+        # Its own brownout (POST /payouts/v1/_simulator/brownout); the PSP's never reaches it.
+        self.brownout = Brownout()
 
     def authenticate(self, authorization: str | None) -> Reply | None:
         """None if the request carries the provider's key as a bearer token; else the 401 to answer."""
@@ -68,6 +72,10 @@ class PayoutProviderSimulator:
         refusal = self.authenticate(lowered.get("authorization"))
         if refusal is not None:
             return refusal
+        if not url.path.startswith(CONTROL_PREFIX):
+            degraded = self.brownout.degrade()  # before anything is done: no payee, no payment
+            if degraded is not None:
+                return degraded
         for route_method, pattern, handler in self.routes:
             match = pattern.match(url.path)
             if match and route_method == method:

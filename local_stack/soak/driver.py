@@ -114,15 +114,17 @@ def _pay_out(http: SoakHttp, drive: Drive, plan: FaultPlan, first: int, key: str
 
 
 def _settle(stack: LocalStack, drive: Drive) -> str:
-    """Drop today's settlement file (as the PSP has it now) and return its reconciliation run id."""
+    """Drop today's settlement files (as the PSP and the payout provider have them now); the last run id."""
     state = _state(stack)
     day = datetime.now(UTC).date().isoformat()
-    name, content = simulator_file(stack.psp_url, stack.config.psp_api_key, {"date": [day]})
-    # Each drop is its own object (a run per object version), even within one second.
-    run_id = run_id_for(drop(state, name=f"{len(drive.reconciliation_runs)}-{name}", content=content, day=day))
-    with drive.lock:
-        drive.reconciliation_runs.append(run_id)
-    return run_id
+    # The PSP's file (charges, refunds, disputes), then the payout provider's (payouts).
+    for source, key in (("psp", stack.config.psp_api_key), ("payout-provider", stack.config.payout_provider_api_key)):
+        name, content = simulator_file(stack.psp_url, key, {"date": [day]}, source=source)
+        # Each drop is its own object (a run per object version), even within one second.
+        dropped = drop(state, name=f"{len(drive.reconciliation_runs)}-{name}", content=content, day=day, source=source)
+        with drive.lock:
+            drive.reconciliation_runs.append(run_id_for(dropped))
+    return drive.reconciliation_runs[-1]
 
 
 def drive_checkouts(

@@ -56,5 +56,11 @@ def psp(stack: LocalStack) -> ApiClient:
 
 
 @pytest.fixture(scope="session")
+def provider(stack: LocalStack) -> ApiClient:
+    """The payout provider's simulator (its routes under /payouts/ on the PSP simulator's server), with its key."""
+    return ApiClient(stack.psp_url, None, headers=bearer(stack.config.payout_provider_api_key))
+
+
+@pytest.fixture(scope="session")
 def aws(stack: LocalStack):  # type: ignore[no-untyped-def]
     return aws_clients(stack.aws_endpoint)

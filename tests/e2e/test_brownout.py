@@ -1,6 +1,7 @@
-"""A PSP brownout rides through: while the PSP simulator answers late and fails most requests, payments
-and payouts keep coming; once it ends, every one completes, charged or paid out exactly once, with nothing
-dead-lettered and no function timed out.
+"""A brownout rides through: while the PSP simulator (or the payout provider's) answers late and fails most
+requests, payments (or payouts) keep coming; once it ends, every one completes, charged or paid out exactly
+once, with nothing dead-lettered and no function timed out; the provider's trouble never opens the PSP's
+circuit.
 
 The figures are the issue's by default (3 s latency, 60% 503s, 60 s, 100 orders, 10 payouts); each can be
 set with PAYMENTS_BROWNOUT_LATENCY_MS, PAYMENTS_BROWNOUT_ERROR_RATE, PAYMENTS_BROWNOUT_SECONDS,
@@ -65,19 +66,23 @@ def _dead_letters(stack: LocalStack, aws: Any) -> dict[str, int]:
     return depths
 
 
-def _circuit_status(stack: LocalStack, aws: Any) -> str:
+PSP_BROWNOUT = "/_sim/brownout"
+PROVIDER_BROWNOUT = "/payouts/v1/_simulator/brownout"
+
+
+def _circuit_status(stack: LocalStack, aws: Any, circuit: str = "psp") -> str:
     assert stack.cloud is not None
     table = next(
         f.environment["PSP_CIRCUIT_TABLE_NAME"]
         for f in stack.cloud.functions.values()
         if "PSP_CIRCUIT_TABLE_NAME" in f.environment
     )
-    item = aws("dynamodb").get_item(TableName=table, Key={"circuit": {"S": "psp"}}).get("Item")
+    item = aws("dynamodb").get_item(TableName=table, Key={"circuit": {"S": circuit}}).get("Item")
     return "closed" if item is None else str(item["status"]["S"])
 
 
 @pytest.fixture
-def watch(stack: LocalStack, aws: Any, psp: ApiClient, api: ApiClient) -> Iterator[Watch]:
+def watch(stack: LocalStack, aws: Any, psp: ApiClient, provider: ApiClient, api: ApiClient) -> Iterator[Watch]:
     assert stack.lambdas is not None
     before = Watch(_dead_letters(stack, aws), dict(stack.lambdas.timeouts()))
     assert len(before.dead_letters) >= 10
@@ -85,21 +90,30 @@ def watch(stack: LocalStack, aws: Any, psp: ApiClient, api: ApiClient) -> Iterat
         yield before
     finally:
         psp.post("/_sim/brownout", {"seconds": 0})  # never leave the shared stack browned out
+        provider.post(PROVIDER_BROWNOUT, {"seconds": 0})
 
 
-def _brownout(psp: ApiClient) -> float:
-    started = psp.post("/_sim/brownout", {"latency_ms": LATENCY_MS, "error_rate": ERROR_RATE, "seconds": SECONDS})
+def _brownout(simulator: ApiClient, control: str = PSP_BROWNOUT) -> float:
+    started = simulator.post(control, {"latency_ms": LATENCY_MS, "error_rate": ERROR_RATE, "seconds": SECONDS})
     assert started.status == 200, started.body
     return float(started.body["until"])
 
 
-def _ride_out(stack: LocalStack, aws: Any, psp: ApiClient, until: float) -> set[str]:
-    """Wait out the brownout (watching the circuit), then end it; the circuit states seen."""
+def _ride_out(
+    stack: LocalStack,
+    aws: Any,
+    simulator: ApiClient,
+    until: float,
+    *,
+    circuit: str = "psp",
+    control: str = PSP_BROWNOUT,
+) -> set[str]:
+    """Wait out the brownout (watching the service's circuit), then end it; the circuit states seen."""
     seen = set()
     while time.time() < until:
-        seen.add(_circuit_status(stack, aws))
+        seen.add(_circuit_status(stack, aws, circuit))
         time.sleep(0.5)
-    ended = psp.post("/_sim/brownout", {"seconds": 0})
+    ended = simulator.post(control, {"seconds": 0})
     assert ended.status == 200, ended.body
     return seen
 
@@ -175,28 +189,30 @@ def test_a_brownout_during_checkouts_ends_with_every_order_charged_once(
     )
 
 
-def test_a_brownout_during_payouts_ends_with_every_payout_paid_once(
-    stack: LocalStack, aws: Any, api: ApiClient, psp: ApiClient, watch: Watch
+def test_a_payout_provider_brownout_ends_with_every_payout_paid_once(
+    stack: LocalStack, aws: Any, api: ApiClient, psp: ApiClient, provider: ApiClient, watch: Watch
 ) -> None:
-    simulator = stack.psp_simulator
-    assert simulator is not None
+    assert stack.psp_simulator is not None
+    simulator = stack.psp_simulator.payout_provider
     # Given sellers with money to pay out (funded before the brownout)
     sellers = [unique("seller") for _ in range(PAYOUTS)]
     for seller in sellers:
         api.onboard(seller, us_account_body(seller))
         fund(api, seller, 5_000)
     degraded_before, failed_before = simulator.brownout.degraded, simulator.brownout.failed
-    # When the PSP browns out and each seller asks for a payout of 3000 while it lasts
-    until = _brownout(psp)
+    # When the payout provider browns out (the PSP does not) and each seller asks for a payout of 3000 while it
+    # lasts
+    until = _brownout(provider, PROVIDER_BROWNOUT)
     payout_ids = {}
     for seller in sellers:
         accepted = api.post("/v1/payouts", {"seller_id": seller, "amount": 3_000, "currency": "USD"})
         assert accepted.status == 202, accepted.body
         payout_ids[seller] = accepted.body["payout_id"]
     assert time.time() < until
-    circuit_seen = _ride_out(stack, aws, psp, until)
+    circuit_seen = _ride_out(stack, aws, provider, until, circuit="payout-provider", control=PROVIDER_BROWNOUT)
+    assert _circuit_status(stack, aws) == "closed"  # the PSP's own circuit never saw the provider's trouble
 
-    # Then every payout is paid within a bounded time, once at the PSP, and the books agree
+    # Then every payout is paid within a bounded time, once at the provider, and the books agree
     def all_paid() -> bool:
         statuses = {api.get(f"/v1/payouts/{p}").body["status"] for p in payout_ids.values()}
         assert "FAILED" not in statuses
@@ -204,18 +220,18 @@ def test_a_brownout_during_payouts_ends_with_every_payout_paid_once(
 
     converged = _converge(all_paid)
     for seller, payout_id in payout_ids.items():
-        paid = psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]
-        assert [(p["amount"], p["status"], p["destination"]["account_holder_name"]) for p in paid] == [
-            (3_000, "paid", f"{seller} LLC")
-        ]
+        paid = provider.get(f"/payouts/v1/payments?reference={payout_id}").body["data"]
+        assert [(p["amount"], p["status"], p["payee_id"]) for p in paid] == [(3_000, "paid", f"{seller}.v1")]
         assert_books_agree(api, seller, available=2_000, reserved=0)
     # And the payouts did meet the brownout (ten payouts may be too few calls to open the circuit: it
-    # judges at least 10 calls in 10 s), nothing was dead-lettered and no function timed out
+    # judges at least 10 calls in 10 s), the PSP's circuit never saw it, nothing was dead-lettered and no
+    # function timed out
     assert simulator.brownout.degraded > degraded_before
     _assert_nothing_dead_lettered_or_timed_out(stack, aws, api, watch)
     print(
-        f"\nbrownout (payouts): {PAYOUTS} payouts, {LATENCY_MS} ms latency, {ERROR_RATE:.0%} 503s, {SECONDS} s; "
-        f"PSP requests degraded {simulator.brownout.degraded - degraded_before}, "
+        f"\nprovider brownout (payouts): {PAYOUTS} payouts, {LATENCY_MS} ms latency, {ERROR_RATE:.0%} 503s, "
+        f"{SECONDS} s; "
+        f"provider requests degraded {simulator.brownout.degraded - degraded_before}, "
         f"503s {simulator.brownout.failed - failed_before}; circuit states seen {sorted(circuit_seen)}; "
         f"converged {converged:.1f} s after the end; DLQ depths {sum(_dead_letters(stack, aws).values())}; "
         f"timeouts {stack.lambdas.timeouts() if stack.lambdas else None}"

@@ -64,7 +64,7 @@ def assert_books_agree(api: ApiClient, seller_id: str, *, available: int, reserv
     assert trial["balanced"] is True
 
 
-def test_payout_is_paid_and_books_the_cash_out(api: ApiClient, psp: ApiClient) -> None:
+def test_payout_is_paid_and_books_the_cash_out(stack: LocalStack, api: ApiClient, provider: ApiClient) -> None:
     # Given a seller with 5000 available
     seller = unique("seller")
     api.onboard(seller, us_account_body(seller))
@@ -88,12 +88,17 @@ def test_payout_is_paid_and_books_the_cash_out(api: ApiClient, psp: ApiClient) -
     payout = api.get(f"/v1/payouts/{payout_id}").body
     assert payout["status"] == "PAID"
     assert "IN_TRANSIT" in seen or payout["psp_reference"]
-    assert payout["psp_reference"].startswith("pout_")
-    # And the PSP made exactly one payout, keyed by the payout id
-    payouts = psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]
-    assert [(p["amount"], p["status"], p["destination"]) for p in payouts] == [
-        (3000, "paid", {"account_holder_name": f"{seller} LLC", "country": "US", "currency": "USD", "last4": "6789"})
+    assert payout["psp_reference"].startswith("pmt_")
+    # And the payout provider made exactly one payment, keyed by the payout id, to the payee of the seller's
+    # account version 1, which it knows by its last four digits only
+    payouts = provider.get(f"/payouts/v1/payments?reference={payout_id}").body["data"]
+    assert [(p["id"], p["amount"], p["status"], p["payee_id"]) for p in payouts] == [
+        (payout["psp_reference"], 3000, "paid", f"{seller}.v1")
     ]
+    assert stack.psp_simulator is not None
+    payee = stack.psp_simulator.payout_provider.payees.get(f"{seller}.v1")
+    assert payee is not None
+    assert (payee.name, payee.country, payee.currency, payee.last4) == (f"{seller} LLC", "US", "USD", "6789")
     assert payout["destination_last4"] == "6789"
     # And the wallet keeps 2000, nothing reserved; the ledger agrees and shows the cash out
     assert_books_agree(api, seller, available=2000, reserved=0)
@@ -121,7 +126,7 @@ def test_payout_above_the_available_balance_is_refused_and_changes_nothing(api: 
     assert_books_agree(api, seller, available=1000, reserved=0)
 
 
-def test_replayed_payout_key_returns_the_same_payout(api: ApiClient, psp: ApiClient) -> None:
+def test_replayed_payout_key_returns_the_same_payout(api: ApiClient, provider: ApiClient) -> None:
     seller = unique("seller")
     api.onboard(seller, us_account_body(seller))
     fund(api, seller, 800)
@@ -136,7 +141,7 @@ def test_replayed_payout_key_returns_the_same_payout(api: ApiClient, psp: ApiCli
     assert again.headers.get("idempotent-replayed") == "true"
     assert again.body["payout_id"] == first.body["payout_id"]
     assert wait_for_payout(api, first.body["payout_id"])["status"] == "PAID"
-    assert len(psp.get(f"/v1/payouts?merchant_reference={first.body['payout_id']}").body["data"]) == 1
+    assert len(provider.get(f"/payouts/v1/payments?reference={first.body['payout_id']}").body["data"]) == 1
     assert_books_agree(api, seller, available=300, reserved=0)
 
 
@@ -166,8 +171,8 @@ def test_concurrent_payouts_cannot_overdraw(api: ApiClient, psp: ApiClient) -> N
     assert_books_agree(api, seller, available=300, reserved=0)
 
 
-def test_psp_payout_failure_is_compensated(api: ApiClient, psp: ApiClient) -> None:
-    # Given a seller whose bank account the PSP cannot pay (the payout fails after going in transit)
+def test_a_payout_the_provider_fails_is_compensated(api: ApiClient, psp: ApiClient) -> None:
+    # Given a seller whose bank account the payout provider cannot pay (the payment fails after going in transit)
     seller = unique("seller")
     api.onboard(seller, us_account_body(seller, account_number=CLOSED_US_ACCOUNT))
     fund(api, seller, 2500)
@@ -175,7 +180,7 @@ def test_psp_payout_failure_is_compensated(api: ApiClient, psp: ApiClient) -> No
     payout_id = api.post("/v1/payouts", {"seller_id": seller, "amount": 2000, "currency": "USD"}).body["payout_id"]
     payout = wait_for_payout(api, payout_id)
 
-    # Then the payout FAILED with the PSP's code; the reservation is released and the ledger nets to zero
+    # Then the payout FAILED with the provider's code; the reservation is released and the ledger nets to zero
     assert (payout["status"], payout["failure_code"]) == ("FAILED", "account_closed")
     assert_books_agree(api, seller, available=2500, reserved=0)
     journal = [
@@ -201,7 +206,9 @@ def test_payout_refused_at_submission_is_compensated(api: ApiClient) -> None:
     assert_books_agree(api, seller, available=900, reserved=0)
 
 
-def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api: ApiClient, psp: ApiClient) -> None:
+def test_daily_rule_pays_out_sellers_above_the_threshold(
+    stack: LocalStack, api: ApiClient, provider: ApiClient
+) -> None:
     # Given one seller above the 100.00 USD threshold and one below
     rich, poor = unique("seller"), unique("seller")
     for seller in (rich, poor):
@@ -224,7 +231,7 @@ def test_daily_rule_pays_out_sellers_above_the_threshold(stack: LocalStack, api:
     fund(api, rich, 20_000)
     again = stack.scheduler.trigger("DailyPayouts")
     assert mine[0]["payout_id"] in again["payouts"]
-    assert len(psp.get(f"/v1/payouts?merchant_reference={mine[0]['payout_id']}").body["data"]) == 1
+    assert len(provider.get(f"/payouts/v1/payments?reference={mine[0]['payout_id']}").body["data"]) == 1
     assert_books_agree(api, rich, available=20_000, reserved=0)
     assert_books_agree(api, poor, available=9_999, reserved=0)
 
@@ -242,7 +249,7 @@ def _paid_payout(api: ApiClient, seller: str, amount: int, key: str) -> str:
 
 
 def test_a4_repost_after_the_idempotency_record_expired_pays_out_once(
-    stack: LocalStack, api: ApiClient, psp: ApiClient, aws: Any
+    stack: LocalStack, api: ApiClient, provider: ApiClient, aws: Any
 ) -> None:
     # Given a payout of 600 that was paid, whose idempotency record then expired (its TTL is 24 h)
     seller = unique("seller")
@@ -275,12 +282,12 @@ def test_a4_repost_after_the_idempotency_record_expired_pays_out_once(
     assert (again.body["payout_id"], again.body["status"]) == (payout_id, "PAID")
     executions = aws("stepfunctions").list_executions(stateMachineArn=_saga(stack))["executions"]
     assert [e["name"] for e in executions if e["name"].startswith(payout_id)] == [payout_id]
-    assert len(psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]) == 1
+    assert len(provider.get(f"/payouts/v1/payments?reference={payout_id}").body["data"]) == 1
     assert_books_agree(api, seller, available=1400, reserved=0)
 
 
 def test_a4_a_second_saga_for_a_closed_payout_reserves_nothing(
-    stack: LocalStack, api: ApiClient, psp: ApiClient, aws: Any
+    stack: LocalStack, api: ApiClient, provider: ApiClient, aws: Any
 ) -> None:
     # Given a payout of 600 that was paid, and a seller who has sold again since
     seller = unique("seller")
@@ -307,6 +314,6 @@ def test_a4_a_second_saga_for_a_closed_payout_reserves_nothing(
     assert described["status"] == "FAILED"
     history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
     assert history[-1]["executionFailedEventDetails"]["error"] == "PayoutAlreadyReserved"
-    assert len(psp.get(f"/v1/payouts?merchant_reference={payout_id}").body["data"]) == 1
+    assert len(provider.get(f"/payouts/v1/payments?reference={payout_id}").body["data"]) == 1
     assert api.get(f"/v1/payouts/{payout_id}").body["status"] == "PAID"
     assert_books_agree(api, seller, available=1400, reserved=0)

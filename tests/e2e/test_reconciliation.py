@@ -41,6 +41,7 @@ def state(stack: LocalStack) -> dict[str, Any]:
         "api_key": stack.config.api_key,
         "psp_url": stack.psp_url,
         "psp_api_key": stack.config.psp_api_key,
+        "payout_provider_api_key": stack.config.payout_provider_api_key,
         "aws_endpoint": stack.aws_endpoint,
         "buckets": stack.cloud.names_of("AWS::S3::Bucket"),
     }
@@ -60,23 +61,27 @@ def pay(api: ApiClient, *amounts: int) -> list[str]:
     return [o["payment_order_id"] for o in body["orders"]]
 
 
-def settle(state: dict[str, Any], query: dict[str, Any], *, distributed: bool = False) -> dict[str, Any]:
-    run, _ = settle_file(state, query, distributed=distributed)
+def settle(
+    state: dict[str, Any], query: dict[str, Any], *, distributed: bool = False, source: str = "psp"
+) -> dict[str, Any]:
+    run, _ = settle_file(state, query, distributed=distributed, source=source)
     return run
 
 
 def settle_file(
-    state: dict[str, Any], query: dict[str, Any], *, distributed: bool = False
+    state: dict[str, Any], query: dict[str, Any], *, distributed: bool = False, source: str = "psp"
 ) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """The run, and the line numbers of each merchant reference in the dropped file."""
+    """The run, and the line numbers of each merchant reference in the dropped file (the PSP's, or the payout
+    provider's)."""
     from functions.reconciliation.domain import run_id_for
 
-    name, content = simulator_file(state["psp_url"], state["psp_api_key"], query)
+    key = state["psp_api_key"] if source == "psp" else state["payout_provider_api_key"]
+    name, content = simulator_file(state["psp_url"], key, query, source=source)
     lines: dict[str, list[int]] = {}
     for number, line in enumerate(content.decode().splitlines(), start=1):
         lines.setdefault(line.split(",")[1] if "," in line else "", []).append(number)
-    source = drop(state, name=name, content=content, day="e2e", distributed=distributed)
-    return wait_for_run(state, run_id_for(source), timeout=90), lines
+    dropped = drop(state, name=name, content=content, day="e2e", distributed=distributed, source=source)
+    return wait_for_run(state, run_id_for(dropped), timeout=90), lines
 
 
 def settlement_books(api: ApiClient, run_id: str, *, journals: int, timeout: float = 30) -> tuple[int, dict[str, int]]:
@@ -329,59 +334,73 @@ def balance_of(api: ApiClient, account: str, belongs: Any) -> int:
 def test_a_day_of_charges_and_payouts_reconciles_with_no_break_and_clears_the_receivable(
     api: ApiClient, state: dict[str, Any]
 ) -> None:
-    # Given two sellers paid, and one of them paid out part of it (the PSP pays the payout)
+    # Given two sellers paid, and one of them paid out part of it (the payout provider pays the payout)
     since = now()
     seller_a, seller_b = unique("seller"), unique("seller")
     orders = pay_sellers(api, {seller_a: 5000, seller_b: 2000})
     payout_id = paid_payout(api, seller_a, 3000)
 
-    # When the PSP's file of that period drops
+    # When the PSP's file and the payout provider's file of that period drop
     run = settle(state, {"since": since, "until": now()})
+    payouts = settle(state, {"since": since, "until": now()}, source="payout-provider")
 
-    # Then both charges and the payout match, with no break at all
-    assert run["status"] == "COMPLETED", run
-    assert (run["rows"], run["matched"]) == (3, 3)
-    assert (run["breaks"], run["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
-    assert (run["settled_amounts"], run["paid_out"]) == ({"USD": 7000}, {"USD": 3000})
+    # Then both charges match in the PSP's, the payout in the provider's, with no break at all (neither file
+    # is blamed for the other's records)
+    for settled, rows in ((run, 2), (payouts, 1)):
+        assert settled["status"] == "COMPLETED", settled
+        assert (settled["rows"], settled["matched"]) == (rows, rows)
+        assert (settled["breaks"], settled["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
+    assert (run["sender"], payouts["sender"]) == ("psp", "payout_provider")
+    assert (run["settled_amounts"], run["paid_out"]) == ({"USD": 7000}, {})
+    assert (payouts["settled_amounts"], payouts["paid_out"]) == ({}, {"USD": 3000})
 
     # And the ledger books money in and money out, the trial balance is zero, and the receivable of
-    # what this file settled (the charges, the payout's cash-out, the settlement journals) is cleared
-    assert settlement_books(api, run["run_id"], journals=2)[0] == 2
+    # what the files settled (the charges, the payout's cash-out, the settlement journals) is cleared
+    assert settlement_books(api, run["run_id"], journals=1)[0] == 1
+    assert settlement_books(api, payouts["run_id"], journals=1)[0] == 1
     assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
-    ours = {*orders, payout_id, run["run_id"]}
+    ours = {*orders, payout_id, run["run_id"], payouts["run_id"]}
     receivable = balance_of(
         api, "psp_receivable", lambda e: e["payment_order_id"] in ours or e.get("reference") in ours
     )
     assert receivable == 0
     assert balance_of(api, f"payout_in_transit:{seller_a}", lambda e: True) == 0
-    bank = balance_of(api, "bank_cash", lambda e: e.get("reference") == run["run_id"])
+    bank = balance_of(api, "bank_cash", lambda e: e.get("reference") in (run["run_id"], payouts["run_id"]))
     assert bank == 7000 - fee_for(5000, "USD") - fee_for(2000, "USD") - 3000
 
 
 def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
-    api: ApiClient, psp: ApiClient, state: dict[str, Any]
+    api: ApiClient, provider: ApiClient, state: dict[str, Any]
 ) -> None:
-    # Given five sellers paid and paid out, and a payout the PSP made that we never asked for
+    # Given five sellers paid and paid out, and a payment the payout provider made that we never asked for
     since = now()
     sellers = [unique("seller") for _ in range(5)]
     pay_sellers(api, dict.fromkeys(sellers, 4000))
     # (the payout left out of the file is paid first: the later rows take the file's cut-off past it, so it
     # is a permanent break, not a temporary one expected in the next file)
     missing, amount, currency, status, duplicate = (paid_payout(api, s, 1000) for s in sellers)
-    stranger = psp.post(
-        "/v1/payouts",
-        {
-            "amount": 700,
+    account = us_bank_account()
+    payee = unique("stranger")
+    put = provider.request(
+        "PUT",
+        f"/payouts/v1/payees/{payee}",
+        body={
+            "name": account.account_holder_name,
+            "country": "US",
             "currency": "USD",
-            "destination": us_bank_account().as_psp_destination(),
-            "merchant_reference": unique("pay_x"),
+            **account.numbers.model_dump(exclude_none=True),
         },
+    )
+    assert put.status == 200, put.body
+    stranger = provider.post(
+        "/payouts/v1/payments",
+        {"payee_id": payee, "amount": 700, "currency": "USD", "reference": unique("pay_x")},
         idempotency_key=unique("key"),
     )
     assert stranger.status == 200, stranger.body
-    time.sleep(2)  # the PSP pays it
+    time.sleep(2)  # the provider pays it
 
-    # When the file drops with one difference of each class in the payout rows
+    # When the provider's file drops with one difference of each class in the payout rows
     run = settle(
         state,
         {
@@ -393,6 +412,7 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
             "duplicate": duplicate,
             "missing": missing,
         },
+        source="payout-provider",
     )
 
     # Then each is found, on its payout
@@ -406,9 +426,9 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
         "status_mismatch": 1,
         "duplicate_row": 1,
     }
-    # rows: five charges, the payouts' five less the missing one plus the duplicate, the stranger; matched:
-    # the charges and the duplicate's first row
-    assert (run["rows"], run["matched"]) == (5 + (5 - 1 + 1) + 1, 5 + 1)
+    # rows: the payouts' five less the missing one plus the duplicate, the stranger; matched: the duplicate's
+    # first row (the charges are the PSP's file's, and no break of this file)
+    assert (run["rows"], run["matched"]) == ((5 - 1 + 1) + 1, 1)
     report = wait_for_report(state, run)
     found = {(r["class"], r["merchant_reference"]) for r in report}
     assert {
@@ -418,7 +438,7 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
         ("duplicate_row", duplicate),
         ("missing_external", missing),
     } <= found
-    assert ("missing_internal", stranger.body["merchant_reference"]) in found
+    assert ("missing_internal", stranger.body["reference"]) in found
     assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
 
 
@@ -471,14 +491,18 @@ def test_a_day_with_every_row_type_reconciles_with_no_break(
     payout_id = paid_payout(api, seller, 2000)
     dispute_id = disputed(api, psp, buyer_disputes, 3000, "won")
 
-    # When the PSP's file of that period drops
+    # When the PSP's file and the payout provider's file of that period drop
     run, lines = settle_file(state, {"since": since, "until": now()})
+    payouts, payout_lines = settle_file(state, {"since": since, "until": now()}, source="payout-provider")
 
-    # Then every row (two charges, the refund, the payout, the dispute and its reversal) matches
-    assert run["status"] == "COMPLETED", run
-    assert (run["rows"], run["matched"]) == (6, 6)
-    assert (run["breaks"], run["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
-    assert (len(lines[refund_id]), len(lines[payout_id]), len(lines[dispute_id])) == (1, 1, 2)
+    # Then every row matches: the PSP's two charges, the refund, the dispute and its reversal; the provider's
+    # payout
+    for settled, rows in ((run, 5), (payouts, 1)):
+        assert settled["status"] == "COMPLETED", settled
+        assert (settled["rows"], settled["matched"]) == (rows, rows)
+        assert (settled["breaks"], settled["temporary_breaks"]) == (BREAKS_NONE, BREAKS_NONE)
+    assert (len(lines[refund_id]), len(lines[dispute_id]), len(payout_lines[payout_id])) == (1, 2, 1)
+    assert payout_id not in lines
     assert api.get("/v1/ledger/trial-balance").body["balanced"] is True
 
 

@@ -67,7 +67,7 @@ def test_a_payout_without_a_verified_account_in_its_currency_is_422_and_reserves
 
 
 def test_a_change_of_account_never_redirects_a_payout_in_flight(
-    stack: LocalStack, api: ApiClient, psp: ApiClient
+    stack: LocalStack, api: ApiClient, provider: ApiClient
 ) -> None:
     # Given a seller paid out to account ...6789
     seller = unique("seller")
@@ -89,8 +89,9 @@ def test_a_change_of_account_never_redirects_a_payout_in_flight(
     # Then the first payout is paid to the account it was requested against
     paid = wait_for_payout(api, first.body["payout_id"])
     assert (paid["status"], paid["destination_last4"]) == ("PAID", "6789")
-    at_psp = psp.get(f"/v1/payouts?merchant_reference={paid['payout_id']}").body["data"]
-    assert [(p["status"], p["destination"]["last4"]) for p in at_psp] == [("paid", "6789")]
+    at_provider = provider.get(f"/payouts/v1/payments?reference={paid['payout_id']}").body["data"]
+    # to the payee of account version 1 (a new version is a new payee: this payment can never move to it)
+    assert [(p["status"], p["payee_id"]) for p in at_provider] == [("paid", f"{seller}.v1")]
     # And the next payout goes to the new account (which fails, and is compensated)
     second = api.post("/v1/payouts", {"seller_id": seller, "amount": 2_000, "currency": "USD"})
     failed = wait_for_payout(api, second.body["payout_id"])

@@ -175,9 +175,20 @@ def test_rotated_secret_verifies_with_the_old_and_the_new_value(stack: LocalStac
         aws("secretsmanager").put_secret_value(SecretId=arn, SecretString=old)
 
 
-def test_duplicated_and_reordered_payout_webhooks_pay_once(api: ApiClient, psp: ApiClient, faults: Any) -> None:
-    # Given the PSP delivers every webhook twice and the in-transit notice after the final one
-    faults(duplicate=True, reorder=True)
+@pytest.fixture
+def provider_faults(provider: ApiClient) -> Iterator[Any]:
+    def set_faults(**flags: bool) -> None:
+        assert provider.request("POST", "/payouts/v1/_simulator/webhooks", body=flags).status == 200
+
+    yield set_faults
+    set_faults(drop=False, duplicate=False, reorder=False)
+
+
+def test_duplicated_and_reordered_payout_webhooks_pay_once(
+    stack: LocalStack, api: ApiClient, provider_faults: Any
+) -> None:
+    # Given the payout provider delivers every webhook twice and the submitted notice after the final one
+    provider_faults(duplicate=True, reorder=True)
     seller = unique("seller")
     api.onboard(seller, us_account_body(seller))
     fund(api, seller, 4000)
@@ -185,14 +196,14 @@ def test_duplicated_and_reordered_payout_webhooks_pay_once(api: ApiClient, psp: 
     payout_id = api.post("/v1/payouts", {"seller_id": seller, "amount": 1500, "currency": "USD"}).body["payout_id"]
     payout = wait_for_payout(api, payout_id)
 
-    # Then it is PAID once; the late in-transit notice did not move it back
+    # Then it is PAID once; the late submitted notice did not move it back
     assert payout["status"] == "PAID"
-    time.sleep(3)  # the held-back payout.in_transit copies arrive now
+    time.sleep(3)  # the held-back payment.submitted copies arrive now
     assert api.get(f"/v1/payouts/{payout_id}").body["status"] == "PAID"
-    events = [
-        e for e in psp.get("/v1/events").body["data"] if e["data"]["object"].get("merchant_reference") == payout_id
-    ]
-    assert sorted(e["type"] for e in events) == ["payout.in_transit", "payout.paid"]
+    assert stack.psp_simulator is not None
+    sent = stack.psp_simulator.payout_provider.webhooks.sent
+    events = [e for e in sent if e["data"].get("reference") == payout_id]
+    assert sorted(e["type"] for e in events) == ["payment.paid", "payment.submitted"]
     assert_books_agree(api, seller, available=2500, reserved=0)
 
 

@@ -1,6 +1,6 @@
 """The payout provider simulator is mounted on the PSP simulator's server under /payouts/, behind its own
 key: no key, another key or the PSP's key is 401 there and nothing happens; the provider's key opens no PSP
-route; and the PSP's brownout leaves the provider's routes alone."""
+route; and each one's brownout leaves the other's routes alone."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ REQUESTS = [
     ("GET", "/payouts/v1/payments/pmt_abc", None),
     ("GET", "/payouts/v1/settlements?date=2026-01-01", None),
     ("POST", "/payouts/v1/_simulator/webhooks", {"drop": True}),
+    ("POST", "/payouts/v1/_simulator/brownout", {"seconds": 0}),
     ("GET", "/payouts/v1/no_such_route", None),
 ]
 UNAUTHORIZED = {
@@ -137,3 +138,21 @@ def test_the_psps_brownout_does_not_degrade_the_providers_routes(stack: Provider
     assert [p["id"] for p in listed[1]["data"]] == [paid[1]["id"]]
     assert slept == [2.0]
     assert (stack.psp.brownout.degraded, stack.psp.brownout.failed) == (1, 1)
+
+
+def test_the_providers_own_brownout_fails_its_routes_before_anything_is_done(stack: ProviderOnLoopback) -> None:
+    slept: list[float] = []
+    stack.provider.brownout._sleep = slept.append
+    brownout = {"latency_ms": 1500, "error_rate": 1, "seconds": 60}
+    assert stack.call("POST", "/payouts/v1/_simulator/brownout", brownout)[0] == 200
+    # Given a brownout that fails every provider request after 1.5 s: a payee and a payment are refused
+    put = stack.call("PUT", "/payouts/v1/payees/seller_1.v1", PAYEE)
+    paid = stack.call("POST", "/payouts/v1/payments", PAYMENT, idempotency_key="payout_1")
+    assert (put[0], paid[0], slept) == (503, 503, [1.5, 1.5])
+    assert (stack.provider.payees.all(), stack.provider.payments.find()) == ([], [])
+    # while the PSP answers at once, and the provider's controls still answer
+    charge = {"amount": 500, "currency": "USD", "payment_method": "tok_visa", "merchant_reference": "po_1"}
+    assert stack.call("POST", "/v1/charges", charge, key=PSP_KEY, idempotency_key="po_1")[0] == 200
+    assert stack.call("POST", "/payouts/v1/_simulator/brownout", {"seconds": 0})[0] == 200
+    assert stack.call("PUT", "/payouts/v1/payees/seller_1.v1", PAYEE)[0] == 200
+    assert (stack.provider.brownout.degraded, stack.provider.brownout.failed, stack.psp.brownout.degraded) == (2, 2, 0)
