@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from functions.common.secrets import SecretValue
 from functions.payout_provider.models import (
     PAYMENT_STATUSES,
     PayoutProviderBusy,
@@ -59,16 +58,8 @@ class PayoutProviderClient(JsonApiClient):
 
     @classmethod
     def from_settings(cls, settings: PayoutProviderSettings) -> PayoutProviderClient:
-        """Its key read from Secrets Manager on first use, not here."""
-        budget = settings.call_budget
-        return cls(
-            settings.payout_provider_url,
-            api_key=SecretValue(settings.payout_provider_api_key_secret),
-            timeout_seconds=budget.timeout_seconds,
-            max_retries=budget.max_retries,
-            backoff_factor=budget.backoff_factor,
-            backoff_jitter=budget.backoff_jitter,
-            backoff_max=budget.backoff_max,
+        return cls.with_secret_key(
+            settings.payout_provider_url, settings.payout_provider_api_key_secret, settings.call_budget
         )
 
     def busy_on_conflict(self, data: bytes) -> bool:

@@ -3,7 +3,6 @@ own header and secret, authenticates it) that confirms payouts to the waiting sa
 
 from __future__ import annotations
 
-import base64
 import functools
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from functions.payout_webhooks.domain import apply_payment_event
 from functions.payout_webhooks.settings import PayoutWebhookSettings
 from functions.psp_webhooks.domain import EventLog
 from functions.psp_webhooks.models import parse_event
-from functions.psp_webhooks.signatures import SigningSecrets, verify_signature
+from functions.psp_webhooks.signatures import SigningSecrets, verified_body
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
 
 app = build_resolver()
@@ -59,17 +58,12 @@ def ports() -> PayoutWebhookPorts:
 )
 def receive_payout_webhook() -> dict[str, Any]:
     wired = ports()
-    current = app.current_event
-    # The signed bytes as sent: a body that is not UTF-8 arrives base64-encoded and is checked as bytes.
-    body = base64.b64decode(current.body or "") if current.is_base64_encoded else (current.body or "").encode()
-    header = current.headers.get(SIGNATURE_HEADER) or current.headers.get(SIGNATURE_HEADER.lower())
-    verify_signature(
-        header,
-        body,
+    body = verified_body(
+        app.current_event,
+        header_name=SIGNATURE_HEADER,
         secrets=wired.secrets.get(),
         now=time.time(),
         tolerance_seconds=wired.tolerance_seconds,
-        header_name=SIGNATURE_HEADER,
     )
     event = parse_event(body)
     logger.append_keys(provider_event_id=event.id, provider_event_type=event.type)

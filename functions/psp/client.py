@@ -13,7 +13,6 @@ from urllib.parse import quote
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.common.observability import logger, metrics
-from functions.common.secrets import SecretValue
 from functions.psp.http import JsonApiClient
 from functions.psp.http import refusal as _refusal
 from functions.psp.models import ChargeResult, PspBusy, PspUnavailable, RefundResult, refund_result
@@ -40,17 +39,8 @@ class PspClient(JsonApiClient):
 
     @classmethod
     def from_settings(cls, settings: PspSettings) -> PspClient:
-        """The client every PSP caller uses: its key read from Secrets Manager on first use, not here."""
-        budget = settings.psp_call_budget
-        return cls(
-            settings.psp_base_url,
-            api_key=SecretValue(settings.psp_api_key_secret),
-            timeout_seconds=budget.timeout_seconds,
-            max_retries=budget.max_retries,
-            backoff_factor=budget.backoff_factor,
-            backoff_jitter=budget.backoff_jitter,
-            backoff_max=budget.backoff_max,
-        )
+        """The client every PSP caller uses."""
+        return cls.with_secret_key(settings.psp_base_url, settings.psp_api_key_secret, settings.psp_call_budget)
 
     def charge(
         self, *, idempotency_key: str, amount: int, currency: str, payment_method: str, merchant_reference: str

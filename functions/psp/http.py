@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import urllib3
 from urllib3.util import Retry, Timeout
 
+from functions.common.secrets import SecretValue
 from functions.psp.models import PspBusy, PspUnavailable
 from functions.psp.settings import PspCallBudget
 
@@ -88,6 +89,19 @@ class JsonApiClient:
             backoff_max=backoff_max,
         )
         self._http = retrying_pool(self.budget, pool_size=pool_size)
+
+    @classmethod
+    def with_secret_key(cls, base_url: str, key_secret: str, budget: PspCallBudget) -> Self:
+        """The client its functions use: the key read from its Secrets Manager secret on first use, not here."""
+        return cls(
+            base_url,
+            api_key=SecretValue(key_secret),
+            timeout_seconds=budget.timeout_seconds,
+            max_retries=budget.max_retries,
+            backoff_factor=budget.backoff_factor,
+            backoff_jitter=budget.backoff_jitter,
+            backoff_max=budget.backoff_max,
+        )
 
     def _send(
         self, method: str, path: str, *, body: dict[str, Any] | None = None, idempotency_key: str | None = None

@@ -3,7 +3,6 @@ settles pending charges and refunds, and hands dispute notices on."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from functions.executor.store import DynamoExecutionStore
 from functions.psp_webhooks import domain
 from functions.psp_webhooks.models import parse_event
 from functions.psp_webhooks.settings import PspWebhookSettings
-from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verify_signature
+from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verified_body
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
 from functions.refund.store import DynamoRefundStore
 from functions.refund.verdicts import RefundVerdicts
@@ -61,12 +60,12 @@ def ports() -> WebhookPorts:
 @app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)", **PSP_WEBHOOK_ROUTE)
 def receive_webhook() -> dict[str, Any]:
     wired = ports()
-    current = app.current_event
-    # The signed bytes as sent: a body that is not UTF-8 arrives base64-encoded and is checked as bytes.
-    body = base64.b64decode(current.body or "") if current.is_base64_encoded else (current.body or "").encode()
-    header = current.headers.get(SIGNATURE_HEADER) or current.headers.get(SIGNATURE_HEADER.lower())
-    verify_signature(
-        header, body, secrets=wired.secrets.get(), now=time.time(), tolerance_seconds=wired.tolerance_seconds
+    body = verified_body(
+        app.current_event,
+        header_name=SIGNATURE_HEADER,
+        secrets=wired.secrets.get(),
+        now=time.time(),
+        tolerance_seconds=wired.tolerance_seconds,
     )
     event = parse_event(body)
     logger.append_keys(psp_event_id=event.id, psp_event_type=event.type)

@@ -8,12 +8,15 @@ they cannot make the function read the secret again."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import re
 from collections.abc import Sequence
 from typing import Protocol
+
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from functions.common.errors import InvalidRequest
 
@@ -78,3 +81,16 @@ def secrets_from(secret_string: str) -> list[str]:
     if isinstance(parsed, list):
         return [str(v) for v in parsed if v]
     return [secret_string]
+
+
+def verified_body(
+    event: BaseProxyEvent, *, header_name: str, secrets: Sequence[str], now: float, tolerance_seconds: int
+) -> bytes:
+    """A webhook request's body, as signed (one that is not UTF-8 arrives base64-encoded and is checked as
+    bytes), once its signature under `header_name` is verified: else SignatureInvalid."""
+    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    header = event.headers.get(header_name) or event.headers.get(header_name.lower())
+    verify_signature(
+        header, body, secrets=secrets, now=now, tolerance_seconds=tolerance_seconds, header_name=header_name
+    )
+    return body

@@ -14,7 +14,7 @@ from functions.payout_webhooks.settings import PayoutWebhookSettings
 from infra.config import stage_config
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
-from infra.constructs.psp_webhooks import SECRET_ROTATION_REASON
+from infra.constructs.psp_webhooks import webhook_signing_secret
 from infra.constructs.table_access import grant_items
 from infra.nag import acknowledge
 
@@ -40,17 +40,7 @@ class PayoutProvider(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.api_key, "AwsSolutions-SMG4", API_KEY_ROTATION_REASON)
-        self.signing_secret = secretsmanager.Secret(
-            self,
-            "SigningSecret",
-            description="Payout provider webhook signing secrets: a JSON object of every currently valid secret",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
-            ),
-            encryption_key=data_key,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge(self.signing_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
+        self.signing_secret = webhook_signing_secret(self, sender="Payout provider")
         stack = Stack.of(self)
         CfnOutput(
             stack,

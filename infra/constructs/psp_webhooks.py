@@ -25,6 +25,23 @@ SECRET_ROTATION_REASON = (
 )
 
 
+def webhook_signing_secret(scope: Construct, *, sender: str) -> secretsmanager.Secret:
+    """A sender's webhook signing secrets (`SigningSecret`): a JSON object of every currently valid secret,
+    generated as a placeholder the operator replaces with the sender's, on the stack's Data key."""
+    secret = secretsmanager.Secret(
+        scope,
+        "SigningSecret",
+        description=f"{sender} webhook signing secrets: a JSON object of every currently valid secret",
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
+        ),
+        encryption_key=encryption_key(scope, "Data"),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    acknowledge(secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
+    return secret
+
+
 class PspWebhooks(Construct):
     def __init__(
         self,
@@ -36,17 +53,7 @@ class PspWebhooks(Construct):
         disputes_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.signing_secret = secretsmanager.Secret(
-            self,
-            "SigningSecret",
-            description="PSP webhook signing secrets: a JSON object of every currently valid secret",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="current", exclude_punctuation=True
-            ),
-            encryption_key=encryption_key(self, "Data"),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge(self.signing_secret, "AwsSolutions-SMG4", SECRET_ROTATION_REASON)
+        self.signing_secret = webhook_signing_secret(self, sender="PSP")
         self.events_table = expiring_table(self, "EventsTable", partition_key="event_id", ttl_attribute="expires_at")
         self.function = ServiceFunction(
             self,

@@ -7,7 +7,6 @@ included - the answer is 401 and nothing happens."""
 
 from __future__ import annotations
 
-import hmac
 import os
 import re
 from typing import Any
@@ -17,6 +16,7 @@ from local_stack.payout_provider.errors import error
 from local_stack.payout_provider.payees import PayeeBook
 from local_stack.payout_provider.payments import PaymentBook
 from local_stack.payout_provider.routes import ROUTES, RouteHandler
+from local_stack.psp.bearer_auth import refusal as bearer_refusal
 from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import Reply
 from local_stack.psp.settlement import SettlementBook
@@ -54,17 +54,7 @@ class PayoutProviderSimulator:
 
     def authenticate(self, authorization: str | None) -> Reply | None:
         """None if the request carries the provider's key as a bearer token; else the 401 to answer."""
-        if not authorization:
-            return error(
-                401,
-                "api_key_missing",
-                "You did not provide an API key: send Authorization: Bearer <key>.",
-                error_type="authentication_error",
-            )
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), self.api_key.encode()):
-            return error(401, "api_key_invalid", "Invalid API key provided.", error_type="authentication_error")
-        return None
+        return bearer_refusal(authorization, self.api_key)
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(raw_path)

@@ -8,7 +8,6 @@ path under `/payouts/` goes to it, with its own key, and the PSP's brownout does
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from local_stack.payout_provider.simulator import PATH_PREFIX as PAYOUT_PROVIDER
 from local_stack.payout_provider.simulator import PayoutProviderSimulator
 from local_stack.psp.async_events import ROUTES as EVENT_ROUTES
 from local_stack.psp.async_events import PendingSettlement
+from local_stack.psp.bearer_auth import refusal as bearer_refusal
 from local_stack.psp.brownout import Brownout
 from local_stack.psp.charges import ChargeBook, Reply, json_body
 from local_stack.psp.disputes import ROUTES as DISPUTE_ROUTES
@@ -46,10 +46,6 @@ def api_key_from_env() -> str:
 def bearer(api_key: str) -> dict[str, str]:
     """The header every caller of the simulator sends."""
     return {"Authorization": f"Bearer {api_key}"}
-
-
-def _unauthenticated(code: str, message: str) -> Reply:
-    return Reply(401, {"error": {"type": "authentication_error", "code": code, "message": message}})
 
 
 class PspSimulator:
@@ -87,14 +83,7 @@ class PspSimulator:
 
     def authenticate(self, authorization: str | None) -> Reply | None:
         """None if the request carries our key as a bearer token; else the 401 to answer."""
-        if not authorization:
-            return _unauthenticated(
-                "api_key_missing", "You did not provide an API key: send Authorization: Bearer <key>."
-            )
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), self.api_key.encode()):
-            return _unauthenticated("api_key_invalid", "Invalid API key provided.")
-        return None
+        return bearer_refusal(authorization, self.api_key)
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urlsplit(raw_path)
