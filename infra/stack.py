@@ -91,6 +91,7 @@ class PaymentsStack(Stack):
             payout_executions_table=self.payouts.payout_executions_table,
             events_table=self.psp_webhooks.events_table,
             saga=self.payouts.saga.state_machine,
+            alarm_topic=self.alarm_topic,
         )
         self.recovery = Recovery(
             self,

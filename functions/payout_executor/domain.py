@@ -116,6 +116,9 @@ def confirm_payout(
     failure_code: str | None,
     store: PayoutExecutionStore,
     answers: TaskAnswers,
-) -> bool:
+) -> PayoutRecord:
+    """Record the provider's verdict (if none is yet) and resume the waiting saga; the record as it stands,
+    whose outcome is the first verdict, this one or an earlier."""
     record = store.record_outcome(payout_id, outcome, psp_reference=psp_reference, failure_code=failure_code)
-    return answer_if_ready(record, store=store, answers=answers)
+    answer_if_ready(record, store=store, answers=answers)
+    return record

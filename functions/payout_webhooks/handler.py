@@ -16,7 +16,7 @@ from functions.common.api_docs import PAYOUT_WEBHOOK_ROUTE
 from functions.common.observability import logger, metrics, tracer
 from functions.payout_executor.domain import PayoutExecutionStore, TaskAnswers
 from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunctionsAnswers
-from functions.payout_webhooks.domain import apply_payment_event
+from functions.payout_webhooks.domain import EVENT_KEY_PREFIX, apply_payment_event
 from functions.payout_webhooks.settings import PayoutWebhookSettings
 from functions.psp_webhooks.domain import EventLog
 from functions.psp_webhooks.models import parse_event
@@ -26,8 +26,6 @@ from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSe
 app = build_resolver()
 
 SIGNATURE_HEADER = "Payouts-Signature"
-# The provider's event ids in the log shared with the PSP's receiver: the two may use the same ids.
-EVENT_KEY_PREFIX = "payout-provider/"
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,10 @@ def receive_payout_webhook() -> dict[str, Any]:
     logger.append_keys(provider_event_id=event.id, provider_event_type=event.type)
     outcome = apply_payment_event(event, events=wired.events, payout_store=wired.payout_store, answers=wired.answers)
     metrics.add_metric(name=f"PayoutWebhooks{outcome.title()}", unit=MetricUnit.Count, value=1)
-    logger.info("payout webhook", extra={"outcome": outcome})
+    if outcome == "conflict":
+        logger.error("a payout verdict contradicts the one recorded", extra={"outcome": outcome})
+    else:
+        logger.info("payout webhook", extra={"outcome": outcome})
     return {"received": True, "duplicate": outcome == "duplicate"}
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from functions.common.errors import InvalidRequest
 from functions.common.numbers import JsonInt
 
-Applied = Literal["duplicate", "applied", "ignored"]
+# conflict: a verdict that contradicts the one recorded (acknowledged, changes nothing, and alarmed).
+Applied = Literal["duplicate", "applied", "ignored", "conflict"]
 
 
 class PspEvent(BaseModel):

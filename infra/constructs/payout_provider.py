@@ -4,14 +4,17 @@ it), its webhook signing secret, and the public route its signed webhooks arrive
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions.payout_webhooks.domain import EVENT_KEY_PREFIX
 from functions.payout_webhooks.settings import PayoutWebhookSettings
 from infra.config import stage_config
+from infra.constructs.alarms import alarm_on_service_metric
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
 from infra.constructs.psp_webhooks import webhook_signing_secret
@@ -61,6 +64,7 @@ class PayoutProvider(Construct):
         payout_executions_table: dynamodb.ITable,
         events_table: dynamodb.ITable,
         saga: sfn.IStateMachine,
+        alarm_topic: sns.ITopic,
     ) -> ServiceFunction:
         """The webhook receiver: it verifies the provider's signature, dedupes by event id in the webhook event
         log (its keys prefixed), and records each payment's verdict on the payout's execution item."""
@@ -78,7 +82,19 @@ class PayoutProvider(Construct):
         function = receiver.function
         # record_outcome / mark_answered on the payout's item; the dedupe log: is_done, mark_done.
         grant_items(payout_executions_table, function, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        grant_items(events_table, function, "dynamodb:GetItem", "dynamodb:PutItem")
+        # Its event ids only (the PSP's receiver shares the log): it can never mark a PSP event done.
+        grant_items(events_table, function, "dynamodb:GetItem", "dynamodb:PutItem", key_prefix=EVENT_KEY_PREFIX)
         self.signing_secret.grant_read(function)
         saga.grant_task_response(function)
+        alarm_on_service_metric(
+            self,
+            "VerdictConflictAlarm",
+            metric_name="PayoutWebhooksConflict",
+            service=receiver.service_name,
+            period=Duration.minutes(5),
+            description="The payout provider sent a verdict that contradicts the one recorded for a payout (paid "
+            "after failed: the seller may have the money twice; failed after paid: a bank return), or one for "
+            "another payment than ours. Nothing was changed: look at the payout and the provider's payment now.",
+            alarm_topic=alarm_topic,
+        )
         return receiver

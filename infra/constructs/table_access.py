@@ -14,10 +14,19 @@ TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEnc
 
 
 def grant_items(
-    table: dynamodb.ITable, grantee: iam.IGrantable, *actions: str, query_indexes: Sequence[str] = ()
+    table: dynamodb.ITable,
+    grantee: iam.IGrantable,
+    *actions: str,
+    query_indexes: Sequence[str] = (),
+    key_prefix: str | None = None,
 ) -> None:
+    """`key_prefix`: the item actions only on items whose partition key starts with it (a table shared by
+    two writers, each in its own namespace)."""
     if actions:  # none: a role that only queries the named indexes
-        iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[table.table_arn])
+        conditions = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{key_prefix}*"]}} if key_prefix else None
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[table.table_arn], conditions=conditions
+        )
     if query_indexes:
         iam.Grant.add_to_principal(
             grantee=grantee,

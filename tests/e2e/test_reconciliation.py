@@ -80,7 +80,10 @@ def settle_file(
     lines: dict[str, list[int]] = {}
     for number, line in enumerate(content.decode().splitlines(), start=1):
         lines.setdefault(line.split(",")[1] if "," in line else "", []).append(number)
-    dropped = drop(state, name=name, content=content, day="e2e", distributed=distributed, source=source)
+    # The PSP's file under a folder that is no day (it must not settle the day's MISSING record); the provider's
+    # under today's, the only place its sender is read from (settlements/<day>/payout-provider/)
+    day = "e2e" if source == "psp" else datetime.now(UTC).date().isoformat()
+    dropped = drop(state, name=name, content=content, day=day, distributed=distributed, source=source)
     return wait_for_run(state, run_id_for(dropped), timeout=90), lines
 
 

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from functions.common.observability import metrics
 from functions.psp_webhooks.signatures import secrets_from
 from local_stack.deploy import LocalCloud
 from tests.integration.conftest import api_event, context
@@ -63,7 +64,15 @@ def post(module: Any, body: bytes, headers: dict[str, str]) -> tuple[int, dict[s
     return response["statusCode"], json.loads(response["body"])
 
 
-def test_a_payment_verdict_signed_by_the_provider_confirms_the_payout_once(cloud: LocalCloud, receiver: Any) -> None:
+def conflicts(output: str) -> list[Any]:
+    """The PayoutWebhooksConflict metric in the Powertools EMF documents the handler printed (one each)."""
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [m["PayoutWebhooksConflict"] for m in lines if "PayoutWebhooksConflict" in m]
+
+
+def test_a_payment_verdict_signed_by_the_provider_confirms_the_payout_once(
+    cloud: LocalCloud, receiver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = receiver.PayoutWebhookSettings.from_env()
     provider_secret = secret_value(settings.secret_arn)
     psp_secret_arn = next(
@@ -85,6 +94,8 @@ def test_a_payment_verdict_signed_by_the_provider_confirms_the_payout_once(cloud
     assert "Item" not in executions.get_item(Key={"payout_id": "payout_w1"})
 
     # Accepted: the provider's own signature; then a redelivery, and a contrary verdict under a new event id
+    capsys.readouterr()
+    metrics.clear_metrics()  # what earlier tests left in the process's metric buffer is not this test's
     signed = {"Payouts-Signature": signature_header(provider_secret, now, paid)}
     failed = payment_event("evt_p2", "payment.failed", failure_code="account_closed")
     answers = [
@@ -97,6 +108,8 @@ def test_a_payment_verdict_signed_by_the_provider_confirms_the_payout_once(cloud
         (200, {"received": True, "duplicate": True}),
         (200, {"received": True, "duplicate": False}),
     ]
+    # the contradicting verdict changed nothing, and was reported as a conflict (alarmed)
+    assert conflicts(capsys.readouterr().out) == [[1.0]]
     item = executions.get_item(Key={"payout_id": "payout_w1"})["Item"]
     assert (item["outcome"], item["psp_reference"], item.get("failure_code")) == ("paid", "pmt_1", "")
     # The shared event log keeps the provider's ids in their own namespace

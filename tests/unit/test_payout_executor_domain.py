@@ -9,6 +9,7 @@ import pytest
 
 from functions.payout_executor import domain as payouts
 from functions.payout_executor.models import PayoutRecord, PayoutTask
+from functions.payout_provider.client import payee_id
 from functions.payout_provider.models import PayoutResult
 from functions.sellers.models import BankAccount
 from tests.support.bank_accounts import CLOSED_US_ACCOUNT, us_bank_account
@@ -115,8 +116,9 @@ def test_a_payout_is_sent_to_the_account_version_it_names_on_every_delivery() ->
             execute_task(1), provider=provider, destinations=destinations, store=Records(), answers=answers
         )
         assert outcome == "accepted"
-    # the payee of version 1 (s1.v1): a new account is a new payee, never this payout's
-    assert provider.payouts == [("payout_1", 500, us_bank_account(), "s1.v1")] * 2
+    # the payee of version 1: a new account is a new payee, never this payout's
+    assert provider.payouts == [("payout_1", 500, us_bank_account(), payee_id("s1", 1))] * 2
+    assert payee_id("s1", 1) != payee_id("s1", 2)
 
 
 @pytest.mark.parametrize(

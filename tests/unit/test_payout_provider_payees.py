@@ -49,21 +49,21 @@ def test_a_payee_is_put_and_shows_its_accounts_last_four_only(
     stack: ProviderOnLoopback, body: dict[str, str], shown: dict[str, str]
 ) -> None:
     before = int(time.time())
-    status, payee = _put(stack, "seller_1.v1", body)
+    status, payee = _put(stack, "seller1v1", body)
     assert status == 200
     assert before <= payee["created"] <= int(time.time())
-    assert payee == {"object": "payee", "id": "seller_1.v1", **shown, "status": "active", "created": payee["created"]}
+    assert payee == {"object": "payee", "id": "seller1v1", **shown, "status": "active", "created": payee["created"]}
     # the provider keeps no full number
     kept = repr(stack.provider.payees.all())
     assert (IBAN not in kept, US_ACCOUNT not in kept, ROUTING_NUMBER not in kept) == (True, True, True)
 
 
 def test_the_same_id_and_body_again_is_the_same_payee(stack: ProviderOnLoopback) -> None:
-    first = _put(stack, "seller_1.v1", EUR_PAYEE)
-    again = _put(stack, "seller_1.v1", dict(reversed(list(EUR_PAYEE.items()))))  # key order does not matter
+    first = _put(stack, "seller1v1", EUR_PAYEE)
+    again = _put(stack, "seller1v1", dict(reversed(list(EUR_PAYEE.items()))))  # key order does not matter
     assert first[0] == again[0] == 200
     assert again[1] == first[1]
-    assert [p.id for p in stack.provider.payees.all()] == ["seller_1.v1"]
+    assert [p.id for p in stack.provider.payees.all()] == ["seller1v1"]
 
 
 @pytest.mark.parametrize(
@@ -77,16 +77,16 @@ def test_the_same_id_and_body_again_is_the_same_payee(stack: ProviderOnLoopback)
 def test_the_same_id_with_another_body_is_a_conflict_and_the_payee_stays(
     stack: ProviderOnLoopback, other: dict[str, str]
 ) -> None:
-    first = _put(stack, "seller_1.v1", EUR_PAYEE)
-    status, answer = _put(stack, "seller_1.v1", other)
+    first = _put(stack, "seller1v1", EUR_PAYEE)
+    status, answer = _put(stack, "seller1v1", other)
     assert (status, answer) == (
         409,
         {"error": {"type": "invalid_request_error", "code": "payee_conflict", "message": answer["error"]["message"]}},
     )
-    assert _put(stack, "seller_1.v1", EUR_PAYEE) == first
+    assert _put(stack, "seller1v1", EUR_PAYEE) == first
     # a new account is a new payee
-    assert _put(stack, "seller_1.v2", other)[0] == 200
-    assert sorted(p.id for p in stack.provider.payees.all()) == ["seller_1.v1", "seller_1.v2"]
+    assert _put(stack, "seller1v2", other)[0] == 200
+    assert sorted(p.id for p in stack.provider.payees.all()) == ["seller1v1", "seller1v2"]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_the_same_id_with_another_body_is_a_conflict_and_the_payee_stays(
 def test_an_account_a_bank_would_refuse_is_400_with_the_field_at_fault(
     stack: ProviderOnLoopback, body: dict[str, Any], param: str
 ) -> None:
-    status, answer = _put(stack, "seller_1.v1", body)
+    status, answer = _put(stack, "seller1v1", body)
     assert status == 400
     assert answer == {
         "error": {
@@ -131,21 +131,20 @@ def test_an_account_a_bank_would_refuse_is_400_with_the_field_at_fault(
 
 @pytest.mark.parametrize("raw", [b"[1, 2]", b"not json", b'"text"'])
 def test_a_body_that_is_not_a_json_object_is_400(stack: ProviderOnLoopback, raw: bytes) -> None:
-    status, answer = stack.call("PUT", "/payouts/v1/payees/seller_1.v1", raw=raw)
+    status, answer = stack.call("PUT", "/payouts/v1/payees/seller1v1", raw=raw)
     assert (status, answer["error"]["code"]) == (400, "body_invalid")
     assert stack.provider.payees.all() == []
 
 
-@pytest.mark.parametrize("payee_id", ["seller%201", "x" * 129, "seller%2F1"])
+@pytest.mark.parametrize(
+    "payee_id", ["seller%201", "x" * 65, "seller%2F1", "seller_1", "seller.v1", "tenant%3Aseller", "s%C3%BC"]
+)
 def test_a_payee_id_outside_its_alphabet_is_400(stack: ProviderOnLoopback, payee_id: str) -> None:
+    # letters and digits only, at most 64, as a real payout provider takes them
     status, answer = _put(stack, payee_id, EUR_PAYEE)
     assert (status, answer["error"]["code"], answer["error"]["param"]) == (400, "parameter_invalid", "payee_id")
     assert stack.provider.payees.all() == []
 
 
-def test_a_payee_id_may_be_sent_percent_encoded(stack: ProviderOnLoopback) -> None:
-    plain = _put(stack, "tenant:seller-1.v1", EUR_PAYEE)
-    encoded = _put(stack, "tenant%3Aseller-1.v1", EUR_PAYEE)
-    assert (plain[0], plain[1]["id"]) == (200, "tenant:seller-1.v1")
-    assert encoded == plain
-    assert _put(stack, "x" * 128, EUR_PAYEE)[0] == 200
+def test_the_longest_payee_id_is_taken(stack: ProviderOnLoopback) -> None:
+    assert _put(stack, "x" * 64, EUR_PAYEE)[0] == 200

@@ -39,7 +39,7 @@ def stack(servers: ProviderOnLoopback) -> ProviderOnLoopback:
     return fresh_provider(servers, settle_delay=0.1)
 
 
-def _us_payee(stack: ProviderOnLoopback, payee_id: str = "seller_1.v1", number: str = US_ACCOUNT) -> None:
+def _us_payee(stack: ProviderOnLoopback, payee_id: str = "seller1v1", number: str = US_ACCOUNT) -> None:
     body = {
         "name": "Seller LLC",
         "country": "US",
@@ -56,7 +56,7 @@ def _iban_payee(stack: ProviderOnLoopback, payee_id: str, iban: str) -> None:
 
 
 def _payment(
-    payee_id: str = "seller_1.v1", amount: Any = 3_000, currency: str = "USD", reference: str = "payout_1"
+    payee_id: str = "seller1v1", amount: Any = 3_000, currency: str = "USD", reference: str = "payout_1"
 ) -> dict[str, Any]:
     return {"payee_id": payee_id, "amount": amount, "currency": currency, "reference": reference}
 
@@ -80,7 +80,7 @@ def test_a_payment_is_submitted_and_the_same_key_and_body_answer_the_same(stack:
     assert payment == {
         "object": "payment",
         "id": payment["id"],
-        "payee_id": "seller_1.v1",
+        "payee_id": "seller1v1",
         "amount": 3_000,
         "currency": "USD",
         "reference": "payout_1",
@@ -93,11 +93,11 @@ def test_a_payment_is_submitted_and_the_same_key_and_body_answer_the_same(stack:
 
 
 @pytest.mark.parametrize(
-    "other", [_payment(amount=3_001), _payment(reference="payout_2"), _payment(payee_id="seller_2.v1")]
+    "other", [_payment(amount=3_001), _payment(reference="payout_2"), _payment(payee_id="seller2v1")]
 )
 def test_the_same_key_with_another_body_is_refused(stack: ProviderOnLoopback, other: dict[str, Any]) -> None:
     _us_payee(stack)
-    _us_payee(stack, "seller_2.v1")
+    _us_payee(stack, "seller2v1")
     first = _pay(stack, _payment())
     status, answer = _pay(stack, other)
     assert (status, answer) == (400, _error("idempotency_key_in_use", answer))
@@ -114,7 +114,7 @@ def test_a_payment_needs_an_idempotency_key(stack: ProviderOnLoopback) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "code", "param"),
     [
-        (_payment(payee_id="seller_9.v1"), 404, "payee_not_found", "payee_id"),
+        (_payment(payee_id="seller9v1"), 404, "payee_not_found", "payee_id"),
         (_payment(currency="EUR"), 400, "currency_mismatch", "currency"),
         (_payment(amount=0), 400, "parameter_invalid", "amount"),
         (_payment(amount=-5), 400, "parameter_invalid", "amount"),
@@ -153,7 +153,7 @@ def test_a_refused_account_is_402_with_the_payment_id_and_the_payment_failed(
     if make_payee == "us":
         _us_payee(stack, number=REFUSED_US_ACCOUNT)
     else:
-        _iban_payee(stack, "seller_1.v1", REFUSED_IBAN)
+        _iban_payee(stack, "seller1v1", REFUSED_IBAN)
     status, answer = _pay(stack, _payment(currency=currency))
     payment_id = answer["error"].get("payment", "")
     assert PAYMENT_ID.fullmatch(payment_id)
@@ -225,7 +225,7 @@ def test_a_closed_account_fails_later_with_account_closed_by_webhook(
     if make_payee == "us":
         _us_payee(stack, number=CLOSED_US_ACCOUNT)
     else:
-        _iban_payee(stack, "seller_1.v1", CLOSED_IBAN)
+        _iban_payee(stack, "seller1v1", CLOSED_IBAN)
     status, submitted = _pay(stack, _payment(currency=currency))
     assert (status, submitted["status"]) == (200, "submitted")
     failed = stack.settled(submitted["id"])
@@ -239,9 +239,9 @@ def test_a_closed_account_fails_later_with_account_closed_by_webhook(
 def test_payments_are_listed_by_reference_and_found_by_id(stack: ProviderOnLoopback) -> None:
     fresh_provider(stack, settle_delay=60)  # they stay submitted while the test looks
     _us_payee(stack)
-    _iban_payee(stack, "seller_2.v1", IBAN)
+    _iban_payee(stack, "seller2v1", IBAN)
     first = _pay(stack, _payment(reference="payout_1"), key="payout_1")[1]
-    second = _pay(stack, _payment(payee_id="seller_2.v1", currency="EUR", reference="payout_2"), key="payout_2")[1]
+    second = _pay(stack, _payment(payee_id="seller2v1", currency="EUR", reference="payout_2"), key="payout_2")[1]
     assert stack.call("GET", "/payouts/v1/payments?reference=payout_1") == (200, {"object": "list", "data": [first]})
     assert stack.call("GET", "/payouts/v1/payments?reference=payout_2") == (200, {"object": "list", "data": [second]})
     assert stack.call("GET", "/payouts/v1/payments?reference=payout_3") == (200, {"object": "list", "data": []})

@@ -48,17 +48,17 @@ def _pay(stack: ProviderOnLoopback, payee_id: str, reference: str, amount: int) 
 def day(servers: ProviderOnLoopback) -> Day:
     """Two paid payments, one failed with account_closed, one refused, and one still submitted."""
     stack = fresh_provider(servers, settle_delay=0.05)
-    _payee(stack, "seller_1.v1", US_ACCOUNT)
-    _payee(stack, "seller_2.v1", CLOSED_US_ACCOUNT)
-    _payee(stack, "seller_3.v1", REFUSED_US_ACCOUNT)
-    made = [_pay(stack, "seller_1.v1", "payout_1", 3_000), _pay(stack, "seller_1.v1", "payout_2", 500)]
-    closed = _pay(stack, "seller_2.v1", "payout_3", 700)
+    _payee(stack, "seller1v1", US_ACCOUNT)
+    _payee(stack, "seller2v1", CLOSED_US_ACCOUNT)
+    _payee(stack, "seller3v1", REFUSED_US_ACCOUNT)
+    made = [_pay(stack, "seller1v1", "payout_1", 3_000), _pay(stack, "seller1v1", "payout_2", 500)]
+    closed = _pay(stack, "seller2v1", "payout_3", 700)
     assert [status for status, _ in [*made, closed]] == [200, 200, 200]
-    assert _pay(stack, "seller_3.v1", "payout_4", 900)[0] == 402
+    assert _pay(stack, "seller3v1", "payout_4", 900)[0] == 402
     paid = [stack.settled(body["id"]) for _, body in made]
     assert stack.settled(closed[1]["id"]).status == "failed"
     stack.provider.payments.settle_delay = 60
-    assert _pay(stack, "seller_1.v1", "payout_5", 800)[1]["status"] == "submitted"
+    assert _pay(stack, "seller1v1", "payout_5", 800)[1]["status"] == "submitted"
     assert [p.status for p in paid] == ["paid", "paid"]
     return Day(stack, datetime.fromtimestamp(paid[0].created, UTC).date().isoformat(), paid)
 
@@ -174,8 +174,8 @@ def test_a_bad_query_is_400(day: Day, query: str) -> None:
 
 def test_a_payment_is_in_the_file_once_paid_not_before(servers: ProviderOnLoopback) -> None:
     stack = fresh_provider(servers, settle_delay=0.3)
-    _payee(stack, "seller_1.v1", US_ACCOUNT)
-    _, submitted = _pay(stack, "seller_1.v1", "payout_1", 3_000)
+    _payee(stack, "seller1v1", US_ACCOUNT)
+    _, submitted = _pay(stack, "seller1v1", "payout_1", 3_000)
     date = datetime.fromtimestamp(submitted["created"], UTC).date().isoformat()
     before = stack.call("GET", f"/payouts/v1/settlements?date={date}")[1]
     paid = stack.settled(submitted["id"])

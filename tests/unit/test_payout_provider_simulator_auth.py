@@ -15,10 +15,10 @@ from local_stack.psp.test_accounts import IBAN
 from tests.support.payout_provider import PROVIDER_KEY, PSP_KEY, ProviderOnLoopback, provider_on_loopback
 
 PAYEE = {"name": "Seller GmbH", "country": "DE", "currency": "EUR", "iban": IBAN}
-PAYMENT = {"payee_id": "seller_1.v1", "amount": 500, "currency": "EUR", "reference": "payout_1"}
+PAYMENT = {"payee_id": "seller1v1", "amount": 500, "currency": "EUR", "reference": "payout_1"}
 # One request per provider route (a test below checks none is missing), and an unknown one.
 REQUESTS = [
-    ("PUT", "/payouts/v1/payees/seller_1.v1", PAYEE),
+    ("PUT", "/payouts/v1/payees/seller1v1", PAYEE),
     ("POST", "/payouts/v1/payments", PAYMENT),
     ("GET", "/payouts/v1/payments?reference=payout_1", None),
     ("GET", "/payouts/v1/payments/pmt_abc", None),
@@ -131,7 +131,7 @@ def test_the_psps_brownout_does_not_degrade_the_providers_routes(stack: Provider
     assert stack.call("GET", "/v1/charges?merchant_reference=po_1", key=PSP_KEY)[0] == 503
     assert slept == [2.0]
     # Then the provider's routes answer at once, and do what they do
-    put = stack.call("PUT", "/payouts/v1/payees/seller_1.v1", PAYEE)
+    put = stack.call("PUT", "/payouts/v1/payees/seller1v1", PAYEE)
     paid = stack.call("POST", "/payouts/v1/payments", PAYMENT, idempotency_key="payout_1")
     listed = stack.call("GET", "/payouts/v1/payments?reference=payout_1")
     assert (put[0], paid[0], listed[0]) == (200, 200, 200)
@@ -146,7 +146,7 @@ def test_the_providers_own_brownout_fails_its_routes_before_anything_is_done(sta
     brownout = {"latency_ms": 1500, "error_rate": 1, "seconds": 60}
     assert stack.call("POST", "/payouts/v1/_simulator/brownout", brownout)[0] == 200
     # Given a brownout that fails every provider request after 1.5 s: a payee and a payment are refused
-    put = stack.call("PUT", "/payouts/v1/payees/seller_1.v1", PAYEE)
+    put = stack.call("PUT", "/payouts/v1/payees/seller1v1", PAYEE)
     paid = stack.call("POST", "/payouts/v1/payments", PAYMENT, idempotency_key="payout_1")
     assert (put[0], paid[0], slept) == (503, 503, [1.5, 1.5])
     assert (stack.provider.payees.all(), stack.provider.payments.find()) == ([], [])
@@ -154,5 +154,5 @@ def test_the_providers_own_brownout_fails_its_routes_before_anything_is_done(sta
     charge = {"amount": 500, "currency": "USD", "payment_method": "tok_visa", "merchant_reference": "po_1"}
     assert stack.call("POST", "/v1/charges", charge, key=PSP_KEY, idempotency_key="po_1")[0] == 200
     assert stack.call("POST", "/payouts/v1/_simulator/brownout", {"seconds": 0})[0] == 200
-    assert stack.call("PUT", "/payouts/v1/payees/seller_1.v1", PAYEE)[0] == 200
+    assert stack.call("PUT", "/payouts/v1/payees/seller1v1", PAYEE)[0] == 200
     assert (stack.provider.brownout.degraded, stack.provider.brownout.failed, stack.psp.brownout.degraded) == (2, 2, 0)
