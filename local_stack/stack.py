@@ -121,6 +121,9 @@ class LocalStackConfig:
     # The payout provider simulator's key (PAYMENTS_PAYOUT_PROVIDER_API_KEY, default pk_test_payouts), also put
     # in the provider's secret; the provider is served by the PSP simulator's server, under /payouts/.
     payout_provider_api_key: str = field(default_factory=payout_provider_key_from_env)
+    # Where the functions reach the payout provider (PAYMENTS_PAYOUT_PROVIDER_URL); by default the simulator's
+    # routes on the PSP simulator's server.
+    payout_provider_url: str | None = field(default_factory=lambda: os.environ.get("PAYMENTS_PAYOUT_PROVIDER_URL"))
     template: Path = DEFAULT_TEMPLATE
     retry_delay_seconds: int = 1  # failed SQS records reappear this fast locally (AWS: the visibility timeout)
     psp_lost_response_delay: float = 5.0
@@ -140,7 +143,7 @@ class LocalStackConfig:
         overrides = {
             **local_function_settings(self.message_age_seconds),
             "PSP_BASE_URL": psp_url,
-            PAYOUT_PROVIDER_URL_ENV: psp_url,
+            PAYOUT_PROVIDER_URL_ENV: self.payout_provider_url or psp_url,
         }
         if self.fulfilment_hold_days is not None:
             overrides[FULFILMENT_HOLD_DAYS_ENV] = str(self.fulfilment_hold_days)
@@ -343,6 +346,7 @@ class LocalStack:
             "api_url": self.api_url,
             "api_key": self.config.api_key,
             "psp_url": self.psp_url,
+            "payout_provider_url": self.config.payout_provider_url or self.psp_url,
             "psp_api_key": self.config.psp_api_key,
             "payout_provider_api_key": self.config.payout_provider_api_key,
             "aws_endpoint": self.aws_endpoint,

@@ -18,7 +18,7 @@ import urllib3
 from functions.reconciliation.domain import run_id_for
 from functions.reconciliation.models import ObjectRef
 from local_stack.commands.demo_dispute import show_dispute
-from local_stack.commands.settle import RunNotFinished, drop, load_state, simulator_file, wait_for_run
+from local_stack.commands.settle import RunNotFinished, drop, load_state, simulator_file, source_of, wait_for_run
 from local_stack.psp.simulator import bearer
 from local_stack.psp.test_accounts import us_account_body
 from local_stack.stack import STATE_FILE
@@ -228,9 +228,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     print("\n== 7. The payout provider's settlement file for today: bob's payout")
-    name, content = simulator_file(
-        state["psp_url"], state["payout_provider_api_key"], {"date": [day]}, source="payout-provider"
-    )
+    name, content = simulator_file(*source_of(state, "payout-provider"), {"date": [day]}, source="payout-provider")
     source = drop(state, name=name, content=content, day=day, source="payout-provider")
     rows = content.count(b"\n") - 1
     print(f"dropped s3://{source.bucket}/{source.key} ({rows} rows)")

@@ -75,6 +75,13 @@ def simulator_file(psp_url: str, api_key: str, query: dict[str, Any], *, source:
     return str(body["filename"]), str(body["csv"]).encode()
 
 
+def source_of(state: dict[str, Any], source: str) -> tuple[str, str]:
+    """The URL and key of the simulator that writes that source's file (the PSP's, or the payout provider's)."""
+    if source == "psp":
+        return state["psp_url"], state["psp_api_key"]
+    return state.get("payout_provider_url") or state["psp_url"], state["payout_provider_api_key"]
+
+
 def drop(
     state: dict[str, Any], *, name: str, content: bytes, day: str, distributed: bool = False, source: str = "psp"
 ) -> ObjectRef:
@@ -132,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
         for item in args.inject:
             kind, _, value = item.partition("=")
             query.setdefault(kind, []).append(value)
-        api_key = state["psp_api_key"] if args.source == "psp" else state["payout_provider_api_key"]
-        name, content = simulator_file(state["psp_url"], api_key, query, source=args.source)
+        name, content = simulator_file(*source_of(state, args.source), query, source=args.source)
     source = drop(state, name=name, content=content, day=day, distributed=args.distributed, source=args.source)
     run_id = run_id_for(source)
     print(f"dropped s3://{source.bucket}/{source.key} ({len(content)} bytes); run {run_id}", flush=True)
