@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from functions.payout_provider.client import payee_id
 from local_stack.stack import LocalStack
 from tests.support.api import ApiClient, checkout, new_key, unique
 from tests.support.bank_accounts import CLOSED_US_ACCOUNT, REFUSED_US_ACCOUNT, us_account_body
@@ -93,10 +94,10 @@ def test_payout_is_paid_and_books_the_cash_out(stack: LocalStack, api: ApiClient
     # account version 1, which it knows by its last four digits only
     payouts = provider.get(f"/payouts/v1/payments?reference={payout_id}").body["data"]
     assert [(p["id"], p["amount"], p["status"], p["payee_id"]) for p in payouts] == [
-        (payout["psp_reference"], 3000, "paid", f"{seller}.v1")
+        (payout["psp_reference"], 3000, "paid", payee_id(seller, 1))
     ]
     assert stack.psp_simulator is not None
-    payee = stack.psp_simulator.payout_provider.payees.get(f"{seller}.v1")
+    payee = stack.psp_simulator.payout_provider.payees.get(payee_id(seller, 1))
     assert payee is not None
     assert (payee.name, payee.country, payee.currency, payee.last4) == (f"{seller} LLC", "US", "USD", "6789")
     assert payout["destination_last4"] == "6789"

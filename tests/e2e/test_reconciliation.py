@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -383,7 +384,7 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
     # is a permanent break, not a temporary one expected in the next file)
     missing, amount, currency, status, duplicate = (paid_payout(api, s, 1000) for s in sellers)
     account = us_bank_account()
-    payee = unique("stranger")
+    payee = f"stranger{uuid.uuid4().hex}"  # letters and digits, as a provider takes payee ids
     put = provider.request(
         "PUT",
         f"/payouts/v1/payees/{payee}",
