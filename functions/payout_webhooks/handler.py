@@ -4,7 +4,6 @@ own header and secret, authenticates it) that confirms payouts to the waiting sa
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,7 @@ from functions.payout_executor.store import DynamoPayoutExecutionStore, StepFunc
 from functions.payout_webhooks.domain import EVENT_KEY_PREFIX, apply_payment_event
 from functions.payout_webhooks.settings import PayoutWebhookSettings
 from functions.psp_webhooks.domain import EventLog
-from functions.psp_webhooks.models import parse_event
-from functions.psp_webhooks.signatures import SigningSecrets, verified_body
+from functions.psp_webhooks.signatures import SigningSecrets, verified_event
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
 
 app = build_resolver()
@@ -56,14 +54,12 @@ def ports() -> PayoutWebhookPorts:
 )
 def receive_payout_webhook() -> dict[str, Any]:
     wired = ports()
-    body = verified_body(
+    event = verified_event(
         app.current_event,
         header_name=SIGNATURE_HEADER,
         secrets=wired.secrets.get(),
-        now=time.time(),
         tolerance_seconds=wired.tolerance_seconds,
     )
-    event = parse_event(body)
     logger.append_keys(provider_event_id=event.id, provider_event_type=event.type)
     outcome = apply_payment_event(event, events=wired.events, payout_store=wired.payout_store, answers=wired.answers)
     metrics.add_metric(name=f"PayoutWebhooks{outcome.title()}", unit=MetricUnit.Count, value=1)

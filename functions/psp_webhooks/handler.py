@@ -4,7 +4,6 @@ settles pending charges and refunds, and hands dispute notices on."""
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +17,8 @@ from functions.common.queues import QueuePublisher
 from functions.executor.domain import Publisher
 from functions.executor.store import DynamoExecutionStore
 from functions.psp_webhooks import domain
-from functions.psp_webhooks.models import parse_event
 from functions.psp_webhooks.settings import PspWebhookSettings
-from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verified_body
+from functions.psp_webhooks.signatures import SIGNATURE_HEADER, SigningSecrets, verified_event
 from functions.psp_webhooks.store import DynamoEventLog, SecretsManagerSigningSecrets
 from functions.refund.store import DynamoRefundStore
 from functions.refund.verdicts import RefundVerdicts
@@ -60,14 +58,12 @@ def ports() -> WebhookPorts:
 @app.post("/v1/webhooks/psp", summary="PSP events (signed with PSP-Signature)", **PSP_WEBHOOK_ROUTE)
 def receive_webhook() -> dict[str, Any]:
     wired = ports()
-    body = verified_body(
+    event = verified_event(
         app.current_event,
         header_name=SIGNATURE_HEADER,
         secrets=wired.secrets.get(),
-        now=time.time(),
         tolerance_seconds=wired.tolerance_seconds,
     )
-    event = parse_event(body)
     logger.append_keys(psp_event_id=event.id, psp_event_type=event.type)
     outcome = domain.apply_event(
         event,

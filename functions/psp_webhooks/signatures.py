@@ -13,12 +13,14 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from functions.common.errors import InvalidRequest
+from functions.psp_webhooks.models import PspEvent, parse_event
 
 SIGNATURE_HEADER = "PSP-Signature"
 TOLERANCE_SECONDS = 300
@@ -83,14 +85,15 @@ def secrets_from(secret_string: str) -> list[str]:
     return [secret_string]
 
 
-def verified_body(
-    event: BaseProxyEvent, *, header_name: str, secrets: Sequence[str], now: float, tolerance_seconds: int
-) -> bytes:
-    """A webhook request's body, as signed (one that is not UTF-8 arrives base64-encoded and is checked as
-    bytes), once its signature under `header_name` is verified: else SignatureInvalid."""
+def verified_event(
+    event: BaseProxyEvent, *, header_name: str, secrets: Sequence[str], tolerance_seconds: int
+) -> PspEvent:
+    """A webhook request's event, once the signature under `header_name` over its body as sent is verified
+    (a body that is not UTF-8 arrives base64-encoded and is checked as bytes): else SignatureInvalid, or
+    InvalidRequest for a body that is not an event."""
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     header = event.headers.get(header_name) or event.headers.get(header_name.lower())
     verify_signature(
-        header, body, secrets=secrets, now=now, tolerance_seconds=tolerance_seconds, header_name=header_name
+        header, body, secrets=secrets, now=time.time(), tolerance_seconds=tolerance_seconds, header_name=header_name
     )
-    return body
+    return parse_event(body)
