@@ -144,6 +144,8 @@ def soak(
                 api_key=config.api_key,
                 psp_url=stack.psp_url,
                 psp_api_key=config.psp_api_key,
+                provider_url=config.payout_provider_url or stack.psp_url,
+                provider_api_key=config.payout_provider_api_key,
                 pool_size=concurrency * 2,
             )
             workload = build_workload(seed, checkouts, tag=uuid.uuid4().hex[:6])

@@ -119,20 +119,22 @@ def _check_charged_once(http: SoakHttp, order: dict[str, Any], succeeded: list[d
 
 
 def check_payouts(http: SoakHttp, drive: Drive) -> tuple[list[Finding], dict[tuple[str, str], int]]:
-    """Each payout against the PSP's record; what was paid out per (seller, currency)."""
+    """Each payout against the payout provider's record; what was paid out per (seller, currency)."""
     findings = []
     paid: dict[tuple[str, str], int] = defaultdict(int)
     for payout in drive.payouts:
         status = http.get(f"/v1/payouts/{payout.payout_id}")["status"]
-        at_psp = [p for p in http.psp(f"/v1/payouts?merchant_reference={payout.payout_id}")["data"]]
-        paid_at_psp = [p for p in at_psp if p["status"] == "paid"]
+        made = list(http.provider(f"/payouts/v1/payments?reference={payout.payout_id}")["data"])
+        paid_out = [p for p in made if p["status"] == "paid"]
         if status == "PAID":
             paid[(payout.seller_id, payout.currency)] += payout.amount
-            if [p["amount"] for p in paid_at_psp] != [payout.amount] or len(at_psp) != 1:
-                findings.append(Finding("paid_once", (payout.payout_id,), f"PAID, the PSP has {at_psp}"))
+            if [p["amount"] for p in paid_out] != [payout.amount] or len(made) != 1:
+                findings.append(Finding("paid_once", (payout.payout_id,), f"PAID, the provider has {made}"))
         elif status == "FAILED":
-            if paid_at_psp:
-                findings.append(Finding("failed_not_paid", (payout.payout_id,), f"FAILED, the PSP paid {paid_at_psp}"))
+            if paid_out:
+                findings.append(
+                    Finding("failed_not_paid", (payout.payout_id,), f"FAILED, the provider paid {paid_out}")
+                )
         else:
             findings.append(Finding("payout_undecided", (payout.payout_id,), f"still {status}"))
     return findings, paid

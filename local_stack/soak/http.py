@@ -23,11 +23,24 @@ class Answer:
 
 
 class SoakHttp:
-    def __init__(self, *, api_url: str, api_key: str, psp_url: str, psp_api_key: str, pool_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        api_key: str,
+        psp_url: str,
+        psp_api_key: str,
+        provider_url: str,
+        provider_api_key: str,
+        pool_size: int,
+    ) -> None:
         self.api_url = api_url
         self.api_key = api_key
         self.psp_url = psp_url
         self.psp_headers = bearer(psp_api_key)
+        # The payout provider (its simulator's routes under /payouts/), with its own key.
+        self.provider_url = provider_url
+        self.provider_headers = bearer(provider_api_key)
         self.http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=5, read=60), retries=False, maxsize=pool_size, block=True
         )
@@ -70,9 +83,15 @@ class SoakHttp:
         )
 
     def psp(self, path: str) -> Any:
-        answer = self._send("GET", f"{self.psp_url}{path}", self.psp_headers)
+        return self._read("PSP", f"{self.psp_url}{path}", self.psp_headers)
+
+    def provider(self, path: str) -> Any:
+        return self._read("payout provider", f"{self.provider_url}{path}", self.provider_headers)
+
+    def _read(self, service: str, url: str, headers: dict[str, str]) -> Any:
+        answer = self._send("GET", url, headers)
         if answer.status != 200:
-            raise RuntimeError(f"PSP GET {path} answered {answer.status}: {answer.body}")
+            raise RuntimeError(f"{service} GET {url} answered {answer.status}: {answer.body}")
         return answer.body
 
     @staticmethod
