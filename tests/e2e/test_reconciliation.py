@@ -380,9 +380,10 @@ def test_a_planted_difference_of_each_class_is_found_in_payout_rows(
     since = now()
     sellers = [unique("seller") for _ in range(5)]
     pay_sellers(api, dict.fromkeys(sellers, 4000))
-    # (the payout left out of the file is paid first: the later rows take the file's cut-off past it, so it
-    # is a permanent break, not a temporary one expected in the next file)
-    missing, amount, currency, status, duplicate = (paid_payout(api, s, 1000) for s in sellers)
+    # (the payout left out of the file is paid second: a row before it opens the file's span, whose start is
+    # its first row's time, and the later rows take the file's cut-off past it, so it is a permanent break,
+    # not a temporary one expected in the next file)
+    amount, missing, currency, status, duplicate = (paid_payout(api, s, 1000) for s in sellers)
     account = us_bank_account()
     payee = f"stranger{uuid.uuid4().hex}"  # letters and digits, as a provider takes payee ids
     put = provider.request(
