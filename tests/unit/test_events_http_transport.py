@@ -35,12 +35,15 @@ def receiver() -> Iterator[str]:
 
 @pytest.fixture
 def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every host name the process looks up (none may leave loopback)."""
+    """Every host name this test's thread looks up (none may leave loopback). Other threads are left out: a
+    background thread from an earlier test in this worker may still be connecting to its own loopback server."""
     looked_up: list[str] = []
     real = socket.getaddrinfo
+    test_thread = threading.get_ident()
 
     def recording(host: Any, *args: Any, **kwargs: Any) -> Any:
-        looked_up.append(str(host))
+        if threading.get_ident() == test_thread:
+            looked_up.append(str(host))
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", recording)
