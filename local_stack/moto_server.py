@@ -19,11 +19,13 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from moto import backends
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -38,6 +40,8 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.server import main
+
+from local_stack.moto_sqs import skip_message_counts_on_sends_and_receives
 
 _BACKEND_LOCK = threading.RLock()
 TRANSACTION_OPERATIONS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
@@ -176,6 +180,17 @@ def serialize_dynamodb() -> None:
                 setattr(backend, name, _serialized(member))
 
 
+def skip_per_request_overhead() -> None:
+    """Two costs on every request that buy nothing here: werkzeug formats a log line per request (the local
+    stack sends the server's output to /dev/null), and moto lists its own package's directory to find the
+    service a request is for (the list never changes while the server runs)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    services = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: services
+
+
 if __name__ == "__main__":
     serialize_dynamodb()
+    skip_message_counts_on_sends_and_receives()
+    skip_per_request_overhead()
     main()
