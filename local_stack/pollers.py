@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,9 @@ from local_stack.template import REGION
 log = logging.getLogger("local_stack.pollers")
 # A function whose environment has the backoff settings reschedules its own failed records
 # (ChangeMessageVisibility, functions/common/queues.py): the poller leaves their visibility alone.
+# How often a stream poller lists its stream's shards again (a table's shard never changes on the local
+# cloud; Lambda's own poller also lists shards periodically, not per read).
+SHARD_LIST_SECONDS = 30.0
 RESCHEDULES_ITS_FAILURES_ENV = PspWorkerSettings.model_fields["retry_base_seconds"].alias
 
 
@@ -254,6 +258,9 @@ class StreamPoller(EventSourcePoller):
         self.sqs = sqs
         self.retry_delay = retry_delay
         self.positions: dict[str, str | None] = {}  # shard id -> last delivered sequence number
+        self.next_iterators: dict[str, str] = {}  # shard id -> where the last read ended
+        self.shard_ids: list[str] | None = None
+        self.shards_listed_at = 0.0
 
     def billable(self, operation: str, response: Any) -> bool:
         # Reads that return records (free in AWS when Lambda reads the stream, but counted) and sends to
@@ -266,9 +273,13 @@ class StreamPoller(EventSourcePoller):
         return str(record["dynamodb"]["SequenceNumber"])
 
     def _iterator(self, shard_id: str) -> str:
-        # moto gap (5.2.x): a failed TransactWriteItems restores a deep copy of the tables, stream shard
-        # included, and an iterator chain (NextShardIterator) keeps reading the replaced shard object, so
-        # it never sees later records. A fresh iterator after the last delivered record reads the live one.
+        # Read on from where the last read ended (its NextShardIterator: the local moto server rolls a failed
+        # transaction back in place, so a shard stays the same object and an iterator chain sees every later
+        # record). Without one (the first read, or after a read or a delivery raised): a fresh iterator
+        # after the last delivered record.
+        following = self.next_iterators.pop(shard_id, None)
+        if following is not None:
+            return following
         last = self.positions.get(shard_id)
         extra: dict[str, Any] = {}
         if last is None:  # nothing delivered yet: the mapping's starting position (the stack uses TRIM_HORIZON)
@@ -286,11 +297,20 @@ class StreamPoller(EventSourcePoller):
         )["ShardIterator"]
         return iterator
 
+    def _shard_ids(self) -> list[str]:
+        # Listed again every SHARD_LIST_SECONDS, not on every poll: an idle poll is then one request.
+        now = time.monotonic()
+        if self.shard_ids is None or now - self.shards_listed_at >= SHARD_LIST_SECONDS:
+            description = self.aws(
+                self.streams, "dynamodbstreams", "describe_stream", StreamArn=self.mapping.source_arn
+            )
+            self.shard_ids = [shard["ShardId"] for shard in description["StreamDescription"]["Shards"]]
+            self.shards_listed_at = now
+        return self.shard_ids
+
     def poll_once(self) -> int:
-        description = self.aws(self.streams, "dynamodbstreams", "describe_stream", StreamArn=self.mapping.source_arn)
         read = 0
-        for shard in description["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
+        for shard_id in self._shard_ids():
             page = self.aws(
                 self.streams,
                 "dynamodbstreams",
@@ -303,6 +323,8 @@ class StreamPoller(EventSourcePoller):
                 read += len(records)
                 self._deliver(records)
                 self.positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            if page.get("NextShardIterator"):
+                self.next_iterators[shard_id] = page["NextShardIterator"]
         return read
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from local_stack.chaos import Chaos
 from local_stack.deploy import EventSourceMapping
 from local_stack.metering import Meter
@@ -253,3 +255,58 @@ def test_the_sqs_poller_duplicates_deliveries_and_meters_its_calls_the_same_way(
         ("sqs", "DeleteMessageBatch"),
         ("sqs", "ChangeMessageVisibilityBatch"),
     ]
+
+
+class CountingStreams(FakeStreams):
+    """Counts each call by operation, and hands out numbered iterators."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__(records)
+        self.calls: list[str] = []
+        self.read_with: list[str] = []
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+        self.calls.append("DescribeStream")
+        return super().describe_stream(StreamArn)
+
+    def get_shard_iterator(self, **params: Any) -> dict[str, Any]:
+        self.calls.append("GetShardIterator")
+        return {"ShardIterator": f"fresh-after-{params.get('SequenceNumber', 'start')}"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        self.calls.append("GetRecords")
+        self.read_with.append(ShardIterator)
+        page = super().get_records(ShardIterator, Limit)
+        return {**page, "NextShardIterator": f"next-{len(self.read_with)}"}
+
+
+def test_an_idle_stream_poll_is_one_read_from_where_the_last_read_ended() -> None:
+    lambdas, sqs = FakeLambdas(poison=set()), FakeSqs()
+    streams = CountingStreams([record(1, "a"), record(2, "b")])
+    stream = poller(lambdas, sqs, streams=streams)
+
+    assert [stream.poll_once() for _ in range(3)] == [2, 0, 0]
+
+    assert lambdas.delivered == ["a", "b"]
+    assert streams.calls == ["DescribeStream", "GetShardIterator", "GetRecords", "GetRecords", "GetRecords"]
+    assert streams.read_with == ["fresh-after-start", "next-1", "next-2"]
+
+
+def test_after_a_failed_read_the_stream_poller_starts_again_after_the_last_delivered_record() -> None:
+    lambdas, sqs = FakeLambdas(poison=set()), FakeSqs()
+    streams = CountingStreams([record(1, "a"), record(2, "b")])
+    stream = poller(lambdas, sqs, streams=streams)
+    assert stream.poll_once() == 2
+
+    reading = streams.get_records
+
+    def reset(**params: Any) -> dict[str, Any]:
+        raise ConnectionResetError("the read failed")
+
+    streams.get_records = reset  # type: ignore[method-assign]
+    with pytest.raises(ConnectionResetError):
+        stream.poll_once()
+    streams.get_records = reading  # type: ignore[method-assign]
+
+    assert stream.poll_once() == 0
+    assert streams.read_with == ["fresh-after-start", "fresh-after-2"]
