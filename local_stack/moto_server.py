@@ -39,7 +39,6 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
-from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import main
 
 from local_stack.moto_sqs import skip_message_counts_on_sends_and_receives
@@ -182,12 +181,10 @@ def serialize_dynamodb() -> None:
 
 
 def skip_per_request_overhead() -> None:
-    """Costs on every request that buy nothing here. The server spoke HTTP/1.0, so every call of every
-    client (each poller's idle poll too) opened a TCP connection and the server a thread for it; HTTP/1.1
-    keeps both for the next call. werkzeug formatted a log line per request (the local stack sends the
-    server's output to /dev/null). moto listed its own package's directory to find the service a request
-    is for (the list never changes while the server runs)."""
-    MotoRequestHandler.protocol_version = "HTTP/1.1"
+    """Two costs on every request that buy nothing here: werkzeug formats a log line per request (the local
+    stack sends the server's output to /dev/null), and moto lists its own package's directory to find the
+    service a request is for (the list never changes while the server runs). (Connections are not kept:
+    werkzeug's server closes each one after its response, whatever the protocol version.)"""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     services = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: services
