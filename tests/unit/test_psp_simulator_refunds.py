@@ -33,9 +33,9 @@ def test_a_refund_of_a_refund_fail_charge_is_pending_then_fails_by_webhook(simul
     reply = simulator.refunds.create("rf_1", {"charge": charge_id, "amount": 600, "merchant_reference": "rf_1"})
     assert (reply.status, reply.body["status"], reply.body["merchant_reference"]) == (200, "pending", "rf_1")
     simulator.refunds.create("rf_1", {"charge": charge_id, "amount": 600, "merchant_reference": "rf_1"})  # a retry
-    # (the timer fails it a moment later)
-    for _ in range(100):
-        if simulator.refunds.find(charge=charge_id)[0].status == "failed":
+    # (the timer fails it a moment later, then sends its webhook: wait for both, the CI run saw the gap)
+    for _ in range(500):
+        if simulator.refunds.find(charge=charge_id)[0].status == "failed" and len(simulator.webhooks.sent) >= 2:
             break
         time.sleep(0.02)
     (refund,) = simulator.refunds.find(merchant_reference="rf_1")
