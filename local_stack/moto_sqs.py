@@ -8,7 +8,7 @@ of 1,000 checkouts, which queues thousands of messages in minutes, spent most of
 counting messages, and credited about 15 orders a minute.
 
 Those two reads never look at the counts, so while they run the counts are not computed (they read 0).
-Anything that asks for the counts (GetQueueAttributes, the CloudWatch metrics) still gets them exactly."""
+Anything that asks for the counts (GetQueueAttributes, from its own request) still gets them exactly."""
 
 from __future__ import annotations
 

@@ -21,10 +21,10 @@ from local_stack.template import REGION
 log = logging.getLogger("local_stack.pollers")
 # A function whose environment has the backoff settings reschedules its own failed records
 # (ChangeMessageVisibility, functions/common/queues.py): the poller leaves their visibility alone.
+RESCHEDULES_ITS_FAILURES_ENV = PspWorkerSettings.model_fields["retry_base_seconds"].alias
 # How often a stream poller lists its stream's shards again (a table's shard never changes on the local
 # cloud; Lambda's own poller also lists shards periodically, not per read).
 SHARD_LIST_SECONDS = 30.0
-RESCHEDULES_ITS_FAILURES_ENV = PspWorkerSettings.model_fields["retry_base_seconds"].alias
 
 
 def matches(pattern: Any, value: Any) -> bool:
