@@ -12,6 +12,8 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The tests that need no local stack run on every core; the end-to-end tests share one local stack, in order.
+TEST_WORKERS ?= auto
 
 .PHONY: help install lambda-deps cdk-cli checkov-env lint typecheck synth cfn-lint test test-unit test-integration \
 	test-infra test-e2e run deploy clean
@@ -87,7 +89,8 @@ cfn-lint: synth
 	$(BIN)/cfn-lint
 
 test: lint typecheck lambda-deps cdk-cli checkov-env
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit tests/integration tests/infra -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from functions.auditor.models import CHECKS, AuditReport, Check, Finding, OrderRecord, WalletBalance
-from functions.auditor.refunds import PspRefunds, RefundTotals, check_refunds
+from functions.auditor.refunds import Each, PspRefunds, RefundTotals, check_refunds
 from functions.common.clock import iso
 from functions.common.ids import deterministic_id
 from functions.ledger.accounts import (
@@ -279,6 +279,13 @@ def check_dead_letters(depths: dict[str, int]) -> list[Finding]:
     ]
 
 
+_T = TypeVar("_T")
+
+
+def _flat(lists: Iterable[list[_T]]) -> list[_T]:
+    return [item for found in lists for item in found]
+
+
 def refunded_later(ports: Ports, start: datetime, end: datetime, *, seen: set[str]) -> list[OrderRecord]:
     """The orders, beyond `seen`, whose refunds were decided in the window: an order refunded long after it
     was charged has its refunds and commission checked again in the window its refund was decided in."""
@@ -298,30 +305,28 @@ def audit(
     settle: timedelta,
     processing_deadline: timedelta,
     pause: Callable[[], None],
+    each: Each = map,
 ) -> AuditReport:
     """Run every check. Orders are those decided in [now - settle - window, now - settle]: `settle` gives
-    the asynchronous credit and journal of a just-decided order time to land."""
+    the asynchronous credit and journal of a just-decided order time to land. `each` applies a per-order
+    check to every order, in order (a thread pool's `map` overlaps their reads; the checks share nothing but
+    the run's read-once journals)."""
     end = now - settle
     start = end - window
     findings = check_wallets(ports, pause=pause)
     findings += check_trial_balance(ports.balances.all_balances())
-    checked = 0
-    refundable: list[OrderRecord] = []
     first_reads = ReadOnce(ports.journals)
-    for order in ports.orders.succeeded_between(start, end):
-        checked += 1
-        findings += check_succeeded(order, ports, first_reads)
-        refundable.append(order)
-    for order in ports.orders.failed_between(start, end):
-        checked += 1
-        findings += check_failed(order, ports)
-        if order.orphan_psp_reference is not None:
-            refundable.append(order)
+    succeeded = list(ports.orders.succeeded_between(start, end))
+    failed = list(ports.orders.failed_between(start, end))
+    findings += _flat(each(lambda order: check_succeeded(order, ports, first_reads), succeeded))
+    findings += _flat(each(lambda order: check_failed(order, ports), failed))
+    refundable = succeeded + [order for order in failed if order.orphan_psp_reference is not None]
     refundable += refunded_later(ports, start, end, seen={o.payment_order_id for o in refundable})
     findings += check_commissions(
         [o for o in refundable if o.status == "SUCCEEDED"], ports, pause=pause, first_reads=first_reads
     )
-    findings += check_refunds(refundable, ours=ports.refunds, psp=ports.psp_refunds, pause=pause)
+    findings += check_refunds(refundable, ours=ports.refunds, psp=ports.psp_refunds, pause=pause, each=each)
+    checked = len(succeeded) + len(failed)
     findings += check_open(ports.orders.open_before(now - processing_deadline))
     findings += check_dead_letters(ports.dead_letters.depths())
     violations: dict[Check, int] = {check: 0 for check in CHECKS}

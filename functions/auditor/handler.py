@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -51,14 +52,17 @@ def build_ports(settings: AuditorSettings) -> AuditPorts:
 
 
 def run_audit(settings: AuditorSettings, ports: domain.Ports) -> AuditReport:
-    return domain.audit(
-        ports,
-        now=utc_now(),
-        window=timedelta(seconds=settings.window_seconds),
-        settle=timedelta(seconds=settings.settle_seconds),
-        processing_deadline=timedelta(seconds=settings.processing_deadline_seconds),
-        pause=lambda: time.sleep(settings.recheck_pause_seconds),
-    )
+    # Each order's checks are a few reads (DynamoDB, the PSP) that wait on the network: a pool overlaps them.
+    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="audit") as pool:
+        return domain.audit(
+            ports,
+            now=utc_now(),
+            window=timedelta(seconds=settings.window_seconds),
+            settle=timedelta(seconds=settings.settle_seconds),
+            processing_deadline=timedelta(seconds=settings.processing_deadline_seconds),
+            pause=lambda: time.sleep(settings.recheck_pause_seconds),
+            each=pool.map,
+        )
 
 
 @functools.cache

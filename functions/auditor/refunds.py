@@ -6,10 +6,13 @@ two differ for a moment: a differing order is read again after a pause before it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from functions.auditor.models import Finding, OrderRecord
+
+# Applies a per-order check to each order and yields the results in order: `map`, or a thread pool's.
+Each = Callable[[Callable[[OrderRecord], Any], Iterable[OrderRecord]], Iterator[Any]]
 
 
 class RefundTotals(Protocol):
@@ -27,28 +30,34 @@ def _charge_of(order: OrderRecord) -> str | None:
     return order.psp_reference if order.status == "SUCCEEDED" else order.orphan_psp_reference
 
 
+def _difference(order: OrderRecord, ours: RefundTotals, psp: PspRefunds) -> tuple[OrderRecord, int, int] | None:
+    charge = _charge_of(order)
+    refunded = ours.refunded(order.payment_order_id)
+    if charge is None or refunded is None:
+        return None
+    at_psp = psp.refunded_amount(charge)
+    return None if at_psp == refunded else (order, refunded, at_psp)
+
+
 def _differences(
-    orders: Iterable[OrderRecord], ours: RefundTotals, psp: PspRefunds
+    orders: Iterable[OrderRecord], ours: RefundTotals, psp: PspRefunds, each: Each
 ) -> dict[str, tuple[OrderRecord, int, int]]:
-    found = {}
-    for order in orders:
-        charge = _charge_of(order)
-        refunded = ours.refunded(order.payment_order_id)
-        if charge is None or refunded is None:
-            continue
-        at_psp = psp.refunded_amount(charge)
-        if at_psp != refunded:
-            found[order.payment_order_id] = (order, refunded, at_psp)
-    return found
+    found = each(lambda order: _difference(order, ours, psp), orders)
+    return {difference[0].payment_order_id: difference for difference in found if difference is not None}
 
 
 def check_refunds(
-    orders: Iterable[OrderRecord], *, ours: RefundTotals, psp: PspRefunds, pause: Callable[[], None]
+    orders: Iterable[OrderRecord],
+    *,
+    ours: RefundTotals,
+    psp: PspRefunds,
+    pause: Callable[[], None],
+    each: Each = map,
 ) -> list[Finding]:
-    differing = _differences(orders, ours, psp)
+    differing = _differences(orders, ours, psp, each)
     if differing:
         pause()
-        differing = _differences((order for order, _, _ in differing.values()), ours, psp)
+        differing = _differences((order for order, _, _ in differing.values()), ours, psp, each)
     return [
         Finding(
             check="refunds_match_psp",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.faults import KINDS, FaultPlan, parse_kinds
-from local_stack.soak.audit import auditor_findings
+from local_stack.soak.audit import audit_timeout, auditor_findings
 from local_stack.soak.check import Finding, soak_findings
 from local_stack.soak.driver import drive_checkouts, wait_until_quiet
 from local_stack.soak.http import SoakHttp
@@ -161,7 +161,9 @@ def soak(
             phases.done("check")
             # Every order the stack decided since it started (and a minute more: the window is whole seconds).
             audit_window = int(time.monotonic() - stack_started) + 60
-            findings += auditor_findings(state_file, window_seconds=audit_window)
+            findings += auditor_findings(
+                state_file, window_seconds=audit_window, timeout=audit_timeout(workload.order_count)
+            )
             phases.done("audit")
             return SoakResult(
                 checkouts=len(workload.checkouts),

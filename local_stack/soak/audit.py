@@ -17,9 +17,14 @@ from typing import Any
 from local_stack.soak.check import Finding
 from local_stack.stack import ROOT
 
-# A quiet stack's audit reads every order decided so far: a few seconds per thousand orders, and the
-# auditor's own pause before it reads a differing wallet again.
-AUDIT_TIMEOUT_SECONDS = 600.0
+# A quiet stack's audit reads every order decided so far, a few reads each, and may pause before it reads
+# a differing wallet again: a fixed allowance (the auditor's start and its pauses) plus one per order.
+AUDIT_BASE_SECONDS = 300.0
+AUDIT_SECONDS_PER_ORDER = 0.5
+
+
+def audit_timeout(orders: int) -> float:
+    return AUDIT_BASE_SECONDS + AUDIT_SECONDS_PER_ORDER * orders
 
 
 def audit_command(state_file: Path, *, window_seconds: int) -> list[str]:
@@ -44,13 +49,19 @@ def findings_from_report(report: dict[str, Any]) -> list[Finding]:
     ]
 
 
-def auditor_findings(state_file: Path, *, window_seconds: int) -> list[Finding]:
+def auditor_findings(state_file: Path, *, window_seconds: int, timeout: float) -> list[Finding]:
     """Run the auditor once against the stack of `state_file`. An auditor that could not report (a crash,
-    output that is not its report) is a violation too: the soak cannot say money is conserved."""
+    output that is not its report, no report within `timeout` seconds) is a violation too: the soak cannot
+    say money is conserved, and the soak's other findings are still reported."""
     command = audit_command(state_file, window_seconds=window_seconds)
-    result = subprocess.run(  # noqa: S603 - our interpreter, our CLI
-        command, capture_output=True, text=True, timeout=AUDIT_TIMEOUT_SECONDS, cwd=ROOT, check=False
-    )
+    try:
+        result = subprocess.run(  # noqa: S603 - our interpreter, our CLI
+            command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False
+        )
+    except subprocess.TimeoutExpired as expired:
+        stderr = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else expired.stderr
+        detail = f"no report within {timeout:.0f} s (the auditor was stopped): {(stderr or '')[-2000:]}"
+        return [Finding("audit", (str(state_file),), detail)]
     try:
         report = json.loads(result.stdout)
         findings = findings_from_report(report)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from functions.auditor import domain
 from functions.auditor.handler import AuditPorts, build_ports
 from functions.auditor.models import CHECKS, AuditReport
+from functions.auditor.refunds import Each
 from functions.auditor.settings import AuditorSettings
 from functions.common import decided_index
 from functions.common.clock import iso, utc_now
@@ -105,7 +107,7 @@ def audited(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> tuple
     return settings, ports
 
 
-def _audit(ports: AuditPorts) -> AuditReport:
+def _audit(ports: AuditPorts, each: Each = map) -> AuditReport:
     return domain.audit(
         ports,
         now=utc_now(),
@@ -113,6 +115,7 @@ def _audit(ports: AuditPorts) -> AuditReport:
         settle=timedelta(0),
         processing_deadline=timedelta(hours=1),
         pause=lambda: None,
+        each=each,
     )
 
 
@@ -230,6 +233,9 @@ def test_each_planted_violation_is_reported_with_its_ids(audited: tuple[AuditorS
         "refunds_match_psp": 0,
         "commission_within_fee": 1,
     }
+    # And checking the orders on four threads (as the scheduled auditor does) finds the same, in the same order
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert _audit(ports, each=pool.map).findings == report.findings
 
 
 def _ids(order_id: str) -> tuple[tuple[str, str], ...]:

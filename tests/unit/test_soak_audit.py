@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from local_stack.commands.soak import SoakResult
-from local_stack.soak.audit import auditor_findings, findings_from_report
+from local_stack.soak.audit import audit_timeout, auditor_findings, findings_from_report
 from local_stack.soak.check import Finding
 
 REPORT = {
@@ -45,9 +45,25 @@ def test_an_auditor_that_cannot_report_is_a_violation_and_the_environment_is_unt
     before = dict(os.environ)
     missing = tmp_path / "no-stack.json"
 
-    findings = auditor_findings(missing, window_seconds=60)
+    findings = auditor_findings(missing, window_seconds=60, timeout=300)
 
     assert [(f.check, f.ids, f.violation) for f in findings] == [("audit", (str(missing),), True)]
     assert "exit status 1, unreadable report" in findings[0].message
     assert f"{missing} not found" in findings[0].message
     assert dict(os.environ) == before
+
+
+def test_an_auditor_that_does_not_report_in_time_is_a_violation_not_a_crash(tmp_path: Path) -> None:
+    missing = tmp_path / "no-stack.json"
+
+    # The interpreter alone takes longer than this to start: the auditor is stopped before it can report.
+    findings = auditor_findings(missing, window_seconds=60, timeout=0.001)
+
+    assert [(f.check, f.ids, f.violation) for f in findings] == [("audit", (str(missing),), True)]
+    assert findings[0].message.startswith("no report within 0 s (the auditor was stopped)")
+
+
+def test_the_auditors_time_allowance_grows_with_the_orders_it_reads() -> None:
+    assert audit_timeout(0) == 300.0
+    assert audit_timeout(250) == 425.0
+    assert audit_timeout(2525) == 1562.5
