@@ -12,8 +12,9 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# The tests that need no local stack run on every core; the end-to-end tests share one local stack, in order.
-TEST_WORKERS ?= auto
+# The tests that need no local stack run in parallel (each worker synthesizes the app once: about 0.5 GB);
+# the end-to-end tests share one local stack, in order.
+TEST_WORKERS ?= 2
 
 .PHONY: help install lambda-deps cdk-cli checkov-env lint typecheck synth cfn-lint test test-unit test-integration \
 	test-infra test-e2e run deploy clean

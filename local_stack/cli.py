@@ -8,7 +8,7 @@ import logging
 import sys
 
 # One module per subcommand under local_stack/commands, each with register(subparsers).
-COMMANDS = ("local", "synth", "settle", "demo", "audit", "backfill_balances", "fuzz", "soak")
+COMMANDS = ("local", "synth", "settle", "demo", "audit", "backfill_balances", "fuzz", "soak", "ops")
 
 
 def main(argv: list[str] | None = None) -> int:

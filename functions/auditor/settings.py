@@ -26,8 +26,8 @@ class AuditorSettings(PspSettings):
     )
     # How long a wallet/ledger pair that differs is given before it is read again (a move in flight).
     recheck_pause_seconds: float = Field(default=5.0, alias="AUDIT_RECHECK_PAUSE_SECONDS", ge=0)
-    # Orders checked at once (each check waits on a few reads).
-    concurrency: int = Field(default=8, alias="AUDIT_CONCURRENCY", ge=1, le=64)
+    # Orders checked at once (each check waits on a few reads); at most the PSP client's 10 pooled connections.
+    concurrency: int = Field(default=8, alias="AUDIT_CONCURRENCY", ge=1, le=10)
 
     @property
     def queue_urls(self) -> list[str]:

@@ -65,7 +65,7 @@ def _run_all(root: Path) -> dict[tuple[str, str], CliSynth]:
     runs = {}
     for stage, region in CLI_SYNTHS:
         home = root / f"home-{stage}-{region}"
-        home.mkdir(parents=True)
+        home.mkdir(parents=True, exist_ok=True)  # another worker's attempt may have failed part way
         outdir = root / f"cdk.out-{stage}-{region}"
         (home / ".cdk.json").write_text(json.dumps({"output": str(outdir), "notices": False}))
         log = (root / f"{stage}-{region}.log").open("w")

@@ -430,9 +430,13 @@ class CountingJournals:
         return self.journals.by_payment_order(payment_order_id)
 
 
-def test_each_orders_journal_entries_are_read_once_per_run(audited: tuple[AuditorSettings, AuditPorts]) -> None:
+@pytest.mark.parametrize("threads", [0, 4])
+def test_each_orders_journal_entries_are_read_once_per_run(
+    audited: tuple[AuditorSettings, AuditPorts], threads: int
+) -> None:
     _, ports = audited
     counting = CountingJournals(ports.journals)
-    report = _audit(replace(ports, journals=counting))  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        report = _audit(replace(ports, journals=counting), each=pool.map if threads else map)  # type: ignore[arg-type]
     assert report.findings == []
     assert sorted(counting.reads) == ["po_fee", "po_ok"]
