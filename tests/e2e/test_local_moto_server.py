@@ -2,7 +2,9 @@
 
 moto alone loses them: a failed TransactWriteItems puts back a snapshot of its tables taken when it began,
 erasing what other requests wrote meanwhile (a soak under faults lost a wallet credit so). The local stack runs
-moto through local_stack.moto_server, which serializes the DynamoDB backend."""
+moto through local_stack.moto_server, which serializes the DynamoDB backend. The stack's stream poller reads each
+shard on from the last read's NextShardIterator, which sees every later record only because a failed
+transaction is rolled back in place (on stock moto the same reads see a phantom write and lose a record)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local_stack.chaos import Chaos
+from local_stack.deploy import EventSourceMapping
 from local_stack.loopback import stop_process
+from local_stack.pollers import StreamPoller
 from tests.support.ports import free_port
 
 WRITES = 300
@@ -183,3 +188,85 @@ def test_a_failed_transaction_leaves_its_items_and_stream_as_they_were(dynamodb:
     assert after == [("a", "11"), ("c", None)]
     events = [r["eventName"] for r in _stream_records(dynamodb, "ledger")]
     assert events == ["INSERT", "INSERT", "INSERT", "MODIFY", "REMOVE"]
+
+
+class _Recorded:
+    """A function that takes every stream record it is handed, in order (its `chaos`: one delivery each)."""
+
+    def __init__(self) -> None:
+        self.chaos = Chaos()
+        self.meter = None
+        self.keys: list[str] = []
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.keys += [f"{r['eventName']}:{r['dynamodb']['Keys']['pk']['S']}" for r in event["Records"]]
+        return {"batchItemFailures": []}
+
+
+def test_the_stream_poller_reads_every_record_once_in_order_across_idle_reads_and_failed_transactions(
+    dynamodb: Any,
+) -> None:
+    # Given a table with a stream on the local cloud's moto server, and a poller on it
+    dynamodb.create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    arn = dynamodb.describe_table(TableName="orders")["Table"]["LatestStreamArn"]
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=dynamodb.meta.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    function = _Recorded()
+    mapping = EventSourceMapping(
+        function="f", source_arn=arn, kind="dynamodb", batch_size=2, report_batch_item_failures=True
+    )
+    poller = StreamPoller(
+        mapping,
+        cloud=None,  # type: ignore[arg-type]  # no on-failure destination: every record succeeds
+        lambdas=function,  # type: ignore[arg-type]
+        streams=streams,
+        sqs=None,
+        stop=threading.Event(),
+        retry_delay=0,
+    )
+
+    def put(key: str) -> None:
+        dynamodb.put_item(TableName="orders", Item={"pk": {"S": key}})
+
+    def failed_transaction() -> None:
+        with pytest.raises(ClientError):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "orders", "Item": {"pk": {"S": "phantom"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": "orders",
+                            "Key": {"pk": {"S": "missing"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+
+    # When records arrive before a read, between idle reads, around failed transactions, more than a batch
+    put("a")
+    put("b")
+    put("c")
+    reads = [poller.poll_once(), poller.poll_once(), poller.poll_once(), poller.poll_once()]
+    failed_transaction()
+    put("d")
+    failed_transaction()
+    reads += [poller.poll_once(), poller.poll_once()]
+    put("e")
+    dynamodb.delete_item(TableName="orders", Key={"pk": {"S": "a"}})
+    reads += [poller.poll_once(), poller.poll_once()]
+
+    # Then each record was read once, in order, and no failed transaction's write was ever seen
+    assert function.keys == ["INSERT:a", "INSERT:b", "INSERT:c", "INSERT:d", "INSERT:e", "REMOVE:a"]
+    assert reads == [2, 1, 0, 0, 1, 0, 2, 0]
