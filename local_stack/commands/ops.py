@@ -4,7 +4,8 @@ deployed stack (the caller's own AWS credentials).
   payments ops dead-letters [--peek N]          every dead-letter queue: messages held, source queue, and
                                                 the N oldest messages with their bodies decoded (JSON)
   payments ops redrive QUEUE [--message-id ID]  send a dead-letter queue's messages (or one) back to the
-                                                queue they came from; every consumer is idempotent
+                                                queue they came from; every consumer is idempotent. Exit
+                                                status 1 unless all of them (or that one) went back
 
 The queues are the stack's own (the money auditor's list of dead-letter queues); nothing else is touched."""
 
@@ -59,13 +60,16 @@ def list_dead_letters(args: argparse.Namespace) -> int:
 
 
 def redrive_queue(args: argparse.Namespace) -> int:
+    """Exit status 0 when the message (or, for a whole queue, every message) went back to its source."""
     try:
-        moved = _dead_letters(args).redrive(args.queue, message_id=args.message_id)
+        done = _dead_letters(args).redrive(args.queue, message_id=args.message_id)
     except RedriveRefused as refused:
         print(json.dumps({"error": str(refused)}))
         return 1
-    if args.message_id is not None and moved == 0:
-        print(json.dumps({"error": f"no message {args.message_id} is visible in {args.queue}"}))
-        return 1
-    print(json.dumps({"queue": args.queue, "moved": moved}))
-    return 0
+    result: dict[str, Any] = {"queue": args.queue, "moved": done.moved, "kept": done.kept, "remaining": done.remaining}
+    if done.kept:
+        result["note"] = f"{done.kept} kept: they answer a saga's task token; resolve them through the saga"
+    if args.message_id is not None and done.moved + done.kept == 0:
+        result["error"] = f"no message {args.message_id} is visible in {args.queue}"
+    print(json.dumps(result))
+    return 0 if (done.moved == 1 if args.message_id is not None else done.remaining == 0) else 1

@@ -60,7 +60,9 @@ def _dead_letter_of(state_file: Path, queue: str, payment_order_id: str) -> dict
     assert status == 0, listing
     (found,) = [q for q in listing["dead_letter_queues"] if queue in q["name"]]
     letter = next((m for m in found["oldest"] if payment_order_id in json.dumps(m["body"])), None)
-    return None if letter is None else {**letter, "queue": found["name"], "source_queues": found["source_queues"]}
+    if letter is None:
+        return None
+    return {**letter, "queue": found["name"], "source_queues": found["source_queues"], "held": found["messages"]}
 
 
 def _queue_empty(aws: Any, url: str) -> bool:
@@ -105,7 +107,7 @@ def test_a_dead_lettered_order_is_listed_then_redriven_to_completion_once(
 
     # When that one message is redriven
     status, result = _ops(state_file, "redrive", letter["queue"], "--message-id", letter["message_id"])
-    assert (status, result) == (0, {"queue": letter["queue"], "moved": 1})
+    assert (status, result) == (0, {"queue": letter["queue"], "moved": 1, "kept": 0, "remaining": letter["held"] - 1})
 
     # Then the payment completes, and the seller is credited and booked once
     def complete() -> dict[str, Any] | None:
@@ -122,7 +124,7 @@ def test_a_dead_lettered_order_is_listed_then_redriven_to_completion_once(
     source_url = aws("sqs").get_queue_url(QueueName=source)["QueueUrl"]
     duplicate = aws("sqs").send_message(QueueUrl=dlq_url, MessageBody=json.dumps(letter["body"]))["MessageId"]
     status, result = _ops(state_file, "redrive", letter["queue"], "--message-id", duplicate)
-    assert (status, result) == (0, {"queue": letter["queue"], "moved": 1})
+    assert (status, result) == (0, {"queue": letter["queue"], "moved": 1, "kept": 0, "remaining": letter["held"] - 1})
 
     # Then once its queue has consumed it, nothing has moved twice
     _eventually(lambda: _queue_empty(aws, source_url), what=f"{source} consumed")

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from functions.auditor.settings import AuditorSettings
-from functions.ops.dead_letters import RedriveRefused, SqsDeadLetters
+from functions.ops.dead_letters import Redrive, RedriveRefused, SqsDeadLetters
 from local_stack.deploy import LocalCloud
 
 AUDITOR = "functions.auditor.handler.handler"
@@ -42,9 +42,11 @@ def _drain(url: str) -> list[dict[str, object]]:
     return messages
 
 
-def _plant(url: str, *bodies: str) -> list[str]:
+def _plant(url: str, *bodies: str, reason: str | None = None) -> list[str]:
     sqs = boto3.client("sqs")
     attributes = {"trace": {"DataType": "String", "StringValue": "t-1"}}
+    if reason is not None:
+        attributes["dead_letter_reason"] = {"DataType": "String", "StringValue": reason}
     return [sqs.send_message(QueueUrl=url, MessageBody=b, MessageAttributes=attributes)["MessageId"] for b in bodies]
 
 
@@ -88,9 +90,9 @@ def test_a_redrive_moves_every_message_back_to_its_source_with_its_attributes(
     bodies = [json.dumps({"n": n}) for n in range(13)]  # more than one receive's worth
     _plant(dlq, *bodies)
 
-    moved = dead_letters.redrive(_name(dlq))
+    done = dead_letters.redrive(_name(dlq))
 
-    assert moved == 13
+    assert done == Redrive(moved=13, kept=0, remaining=0)
     assert dead_letters.queue(_name(dlq)).messages == 0
     arrived = _drain(_url_of_source(dlq))
     assert sorted(m["Body"] for m in arrived) == sorted(bodies)
@@ -101,9 +103,9 @@ def test_a_redrive_of_one_message_moves_only_it_and_leaves_the_others_visible(de
     dlq = _url(dead_letters, "WalletQueueDlq")
     ids = _plant(dlq, *[json.dumps({"n": n}) for n in range(15)])
 
-    moved = dead_letters.redrive(_name(dlq), message_id=ids[12])
+    done = dead_letters.redrive(_name(dlq), message_id=ids[12])
 
-    assert moved == 1
+    assert done == Redrive(moved=1, kept=0, remaining=14)
     assert [m["Body"] for m in _drain(_url_of_source(dlq))] == [json.dumps({"n": 12})]
     # The 14 others were held while it was looked for, then released: visible at once
     assert sorted(m["MessageId"] for m in _drain(dlq)) == sorted(ids[:12] + ids[13:])
@@ -113,7 +115,7 @@ def test_a_message_id_not_in_the_queue_moves_nothing(dead_letters: SqsDeadLetter
     dlq = _url(dead_letters, "WalletQueueDlq")
     ids = _plant(dlq, "a", "b")
 
-    assert dead_letters.redrive(_name(dlq), message_id="no-such-message") == 0
+    assert dead_letters.redrive(_name(dlq), message_id="no-such-message") == Redrive(moved=0, kept=0, remaining=2)
 
     assert _drain(_url_of_source(dlq)) == []
     assert sorted(m["MessageId"] for m in _drain(dlq)) == sorted(ids)
@@ -140,3 +142,32 @@ def test_a_dead_letter_queue_with_no_single_source_is_refused_and_keeps_its_mess
         with_orphan.redrive("OrphanDlq")
 
     assert [m["Body"] for m in _drain(orphan)] == ["kept"]
+
+
+def test_a_message_that_answers_a_saga_is_kept_and_the_rest_are_moved(dead_letters: SqsDeadLetters) -> None:
+    dlq = _url(dead_letters, "PayoutQueueDlq")
+    (token_id,) = _plant(dlq, json.dumps({"payout_id": "po_1", "task_token": "AQB-token"}))
+    _plant(dlq, json.dumps({"payout_id": "po_2", "kind": "confirm"}))
+
+    done = dead_letters.redrive(_name(dlq))
+
+    assert done == Redrive(moved=1, kept=1, remaining=1)
+    assert [m["Body"] for m in _drain(_url_of_source(dlq))] == [json.dumps({"payout_id": "po_2", "kind": "confirm"})]
+    assert [m["MessageId"] for m in _drain(dlq)] == [token_id]
+
+
+def test_the_listing_redacts_tokens_shows_the_reason_and_counts_its_own_reads(dead_letters: SqsDeadLetters) -> None:
+    dlq = _url(dead_letters, "ExecutorQueueDlq")
+    body = {"payment_order_id": "po_1", "payment_method": "tok_visa", "steps": [{"task_token": "AQB-token"}]}
+    _plant(dlq, json.dumps(body), reason="too old")
+
+    (first,) = dead_letters.queue(_name(dlq), peek=5).oldest
+    (second,) = dead_letters.queue(_name(dlq), peek=5).oldest
+
+    assert first.body == {
+        "payment_order_id": "po_1",
+        "payment_method": "[redacted]",
+        "steps": [{"task_token": "[redacted]"}],
+    }
+    assert first.attributes == {"trace": "t-1", "dead_letter_reason": "too old"}
+    assert (first.receive_count, second.receive_count) == (1, 2)
