@@ -170,14 +170,15 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
-def serialize_dynamodb() -> None:
+def serialize_dynamodb(patch: Callable[[Any, str, Any], None] = setattr) -> None:
     """Every method of moto's DynamoDB and DynamoDB Streams backends runs under one lock (the data is one
-    in-memory structure), and a transaction keeps an undo log instead of copying its tables."""
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    in-memory structure), and a transaction keeps an undo log instead of copying its tables. `patch` sets
+    each method (a test passes `monkeypatch.setattr`, to undo it afterwards)."""
+    patch(DynamoDBBackend, "transact_write_items", transact_write_items)
     for backend in (DynamoDBBackend, DynamoDBStreamsBackend):
         for name, member in list(vars(backend).items()):
             if inspect.isfunction(member) and not name.startswith("__"):
-                setattr(backend, name, _serialized(member))
+                patch(backend, name, _serialized(member))
 
 
 def skip_per_request_overhead() -> None:
