@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from local_stack.faults import THROTTLE_ENV, Throttler
-from local_stack.metering import CALL_LOG_ENV, install_worker_hook
+from local_stack.metering import CALL_LOG_ENV, WorkerMeter
 
 
 class LocalContext:
@@ -48,8 +48,14 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # handler output must never corrupt the reply channel
     sys.stdout = sys.stderr
+    meter: WorkerMeter | None = None
     if os.environ.get(CALL_LOG_ENV):
-        install_worker_hook(os.environ[CALL_LOG_ENV])
+        meter = WorkerMeter(
+            os.environ[CALL_LOG_ENV],
+            os.environ.get("AWS_LAMBDA_FUNCTION_NAME", handler_path),
+            os.environ.get("AWS_ENDPOINT_URL"),
+        )
+        meter.install()
     throttler = Throttler(json.loads(os.environ[THROTTLE_ENV])) if os.environ.get(THROTTLE_ENV) else None
     if throttler is not None:
         throttler.install()
@@ -71,6 +77,8 @@ def main() -> None:
             deadline=request.get("deadline"),
         )
         reply: dict[str, Any]
+        if meter is not None:
+            meter.begin_invocation()
         try:
             reply = {"result": handler(request["event"], context)}
         except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda reports a function error
@@ -81,6 +89,8 @@ def main() -> None:
                     "stackTrace": traceback.format_exc().splitlines(),
                 }
             }
+        if meter is not None:
+            meter.end_invocation()
         if request.get("crash") == "after":
             os._exit(137)  # fault injection: the handler's effects are done, its answer never arrives
         if throttler is not None:

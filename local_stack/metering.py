@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import urllib3
+import urllib3.connectionpool
+import urllib3.util
+
 CALL_LOG_ENV = "PAYMENTS_LOCAL_CALL_LOG"
+HTTP_CALL = "http"  # a request to anything but AWS, in an invocation's calls
 
 
 def _item_kb(item: Any) -> int:
@@ -42,6 +48,7 @@ def call_record(service: str, operation: str, params: dict[str, Any]) -> dict[st
         else "read"
     )
     return {
+        "kind": "call",
         "service": service,
         "operation": operation,
         "units": capacity_units(service, operation, params),
@@ -49,21 +56,63 @@ def call_record(service: str, operation: str, params: dict[str, Any]) -> dict[st
     }
 
 
-def install_worker_hook(path: str) -> None:
-    """In a Lambda worker: append every boto3 call this process makes to the call log."""
-    import boto3
+class WorkerMeter:
+    """In a Lambda worker: appends every boto3 call this process makes to the call log, and one record per
+    invocation with the handler's CPU time and the calls it made (AWS by operation, and other HTTP
+    requests: the PSP, the payout provider, webhook endpoints), from which the benchmark models the
+    duration AWS would bill."""
 
-    log = Path(path).open("a", buffering=1)  # noqa: SIM115 - lives as long as the worker
-    lock = threading.Lock()
-    boto3.setup_default_session()
+    def __init__(self, path: str, function: str, aws_endpoint: str | None) -> None:
+        self._log = Path(path).open("a", buffering=1)  # noqa: SIM115 - lives as long as the worker
+        self._lock = threading.Lock()
+        self._function = function
+        self._aws = urllib3.util.parse_url(aws_endpoint) if aws_endpoint else None
+        self._calls: Counter[str] = Counter()
+        self._cpu_started = 0.0
 
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        line = json.dumps(call_record(model.service_model.service_name, model.name, params))
-        with lock:
-            log.write(line + "\n")
+    def _write(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._log.write(json.dumps(entry) + "\n")
 
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build", record)
+    def install(self) -> None:
+        import boto3
+
+        boto3.setup_default_session()
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            entry = call_record(model.service_model.service_name, model.name, params)
+            with self._lock:
+                self._calls[f"{entry['service']}.{entry['operation']}"] += 1
+            self._write({**entry, "function": self._function})
+
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build", record)
+        self._count_http_requests()
+
+    def _count_http_requests(self) -> None:
+        """Every request through urllib3 that is not to the AWS endpoint (boto3's are counted above)."""
+        urlopen = urllib3.connectionpool.HTTPConnectionPool.urlopen
+        meter = self
+
+        def counted(pool: urllib3.connectionpool.HTTPConnectionPool, *args: Any, **kwargs: Any) -> Any:
+            aws = meter._aws
+            if aws is None or (pool.host, pool.port) != (aws.host, aws.port):
+                with meter._lock:
+                    meter._calls[HTTP_CALL] += 1
+            return urlopen(pool, *args, **kwargs)
+
+        urllib3.connectionpool.HTTPConnectionPool.urlopen = counted  # type: ignore[method-assign,assignment]
+
+    def begin_invocation(self) -> None:
+        with self._lock:
+            self._calls.clear()
+        self._cpu_started = time.process_time()
+
+    def end_invocation(self) -> None:
+        cpu_ms = (time.process_time() - self._cpu_started) * 1000
+        with self._lock:
+            calls = dict(self._calls)
+        self._write({"kind": "invocation", "function": self._function, "cpu_ms": round(cpu_ms, 3), "calls": calls})
 
 
 class Meter:
@@ -100,7 +149,19 @@ class Meter:
             self.api_requests = 0
         self.call_log.write_text("")
 
+    def _logged(self, kind: str) -> list[dict[str, Any]]:
+        entries = (json.loads(line) for line in self.call_log.read_text().splitlines() if line.strip())
+        return [entry for entry in entries if entry.get("kind", "call") == kind]
+
     def calls(self) -> list[dict[str, Any]]:
-        worker_calls = [json.loads(line) for line in self.call_log.read_text().splitlines() if line.strip()]
+        """Every AWS call: the functions' (from the call log) and the runtime's on their behalf."""
         with self._lock:
-            return worker_calls + list(self.runtime_calls)
+            return self._logged("call") + list(self.runtime_calls)
+
+    def dynamodb_writes(self) -> list[dict[str, Any]]:
+        """The local cloud's record of each DynamoDB write, with the units AWS would bill (dynamodb_meter)."""
+        return self._logged("dynamodb_write")
+
+    def worker_invocations(self) -> list[dict[str, Any]]:
+        """Each invocation's CPU time and calls, as its worker saw them."""
+        return self._logged("invocation")

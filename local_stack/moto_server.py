@@ -20,6 +20,7 @@ import copy
 import functools
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.server import main
 
+from local_stack.dynamodb_meter import METERED_WRITES, DynamoDBWriteMeter
+from local_stack.metering import CALL_LOG_ENV
 from local_stack.moto_sqs import skip_message_counts_on_sends_and_receives
 
 _BACKEND_LOCK = threading.RLock()
@@ -170,11 +173,17 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
-def serialize_dynamodb(patch: Callable[[Any, str, Any], None] = setattr) -> None:
+def serialize_dynamodb(
+    patch: Callable[[Any, str, Any], None] = setattr, meter: DynamoDBWriteMeter | None = None
+) -> None:
     """Every method of moto's DynamoDB and DynamoDB Streams backends runs under one lock (the data is one
     in-memory structure), and a transaction keeps an undo log instead of copying its tables. `patch` sets
-    each method (a test passes `monkeypatch.setattr`, to undo it afterwards)."""
+    each method (a test passes `monkeypatch.setattr`, to undo it afterwards). With a `meter`, every write
+    is metered inside the lock (so its before and after are its own)."""
     patch(DynamoDBBackend, "transact_write_items", transact_write_items)
+    if meter is not None:
+        for name in (*METERED_WRITES, "transact_write_items"):
+            patch(DynamoDBBackend, name, meter.wrap(name, getattr(DynamoDBBackend, name)))
     for backend in (DynamoDBBackend, DynamoDBStreamsBackend):
         for name, member in list(vars(backend).items()):
             if inspect.isfunction(member) and not name.startswith("__"):
@@ -192,7 +201,8 @@ def skip_per_request_overhead() -> None:
 
 
 if __name__ == "__main__":
-    serialize_dynamodb()
+    call_log = os.environ.get(CALL_LOG_ENV)
+    serialize_dynamodb(meter=DynamoDBWriteMeter.to_file(call_log) if call_log else None)
     skip_message_counts_on_sends_and_receives()
     skip_per_request_overhead()
     main()

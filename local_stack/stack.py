@@ -321,7 +321,9 @@ class LocalStack:
         return secrets_from(value["SecretString"])[0]
 
     def _start_moto(self) -> None:
-        env = {**os.environ, "MOTO_PORT": str(self.config.aws_port)}
+        env = {k: v for k, v in os.environ.items() if k != CALL_LOG_ENV} | {"MOTO_PORT": str(self.config.aws_port)}
+        if self.config.call_log is not None:
+            env[CALL_LOG_ENV] = str(self.config.call_log)  # the local cloud meters DynamoDB writes
         self.moto = subprocess.Popen(  # noqa: S603 - our interpreter, moto's server (local_stack/moto_server.py)
             [sys.executable, "-m", "local_stack.moto_server", "-H", HOST, "-p", str(self.config.aws_port)],
             stdout=subprocess.DEVNULL,
