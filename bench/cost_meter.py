@@ -1,6 +1,6 @@
 """Cost meter: what one 3-order checkout costs in AWS API calls, end to end, priced per 1M checkouts.
 
-Starts the local stack with call metering on, pays a warm-up checkout, then measures N checkouts
+Starts the local stack with call metering on, pays N warm-up checkouts, then measures N checkouts
 (each three sellers) from POST /v1/payments until every order is charged, credited and booked.
 Counts every AWS call the functions make (by service and operation, DynamoDB request units), the
 SQS requests Lambda's pollers make for them, Lambda invocations and billed duration, and API
@@ -12,8 +12,10 @@ Honest where local and AWS differ:
 - DynamoDB write units are counted by the local cloud itself (local_stack/dynamodb_meter.py): the larger
   of the item before and after, failed conditions, transactions at 2x, and every global secondary index
   entry written.
-- Lambda duration is modelled, not timed: the handler's CPU time in its worker plus each AWS call and
-  each other HTTP request at the typical latency in bench/prices.json ("latencies_ms", with sources).
+- Lambda duration is modelled, not timed: the handler's CPU time in its worker (stretched below one vCPU:
+  Lambda gives CPU in proportion to memory, a full vCPU at 1,769 MB) plus each AWS call and each other
+  HTTP request at the typical latency in bench/prices.json ("latencies_ms", with sources). Each
+  function's peak RSS is printed, to size its memory by.
   Local wall time (moto and loopback) is printed beside it.
 - Reads are counted per call at one item under 4 KB (0.5 RRU eventually consistent, 1 strongly).
 """
@@ -47,6 +49,9 @@ LATENCIES = _PRICE_LIST["latencies_ms"]
 # The naive design in docs/architecture.md: per order, a Standard execution of Charge, Charged?,
 # CreditWallet, BookLedger, MarkOrder and its end (Step Functions bills each state entered).
 NAIVE_TRANSITIONS_PER_ORDER = 6
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html: "At 1,769 MB, a function has the
+# equivalent of one vCPU".
+FULL_VCPU_MB = 1769
 
 
 def price(name: str, quantity: float) -> float:
@@ -105,7 +110,9 @@ def measure(template: Path, checkouts: int) -> dict[str, Any]:
         try:
             aws = aws_clients(stack.aws_endpoint)
             http = urllib3.PoolManager()
-            wait_done(stack, aws, [pay(http, stack, key)])  # warm-up: cold starts are not per-checkout cost
+            # Warm-up: the same load first, so every execution environment the measured run needs exists and
+            # has made its clients (a cold start is not a per-checkout cost at any real volume).
+            wait_done(stack, aws, [pay(http, stack, key) for _ in range(checkouts)])
             wait_until_queues_drained(stack, aws)
             # Latency of one checkout on its own (warm): POST until every order is charged, credited, booked.
             single_started = time.perf_counter()
@@ -148,10 +155,24 @@ class Usage:
     tables: dict[str, str]  # physical table name -> logical id
 
 
-def modelled_ms(invocation: dict[str, Any]) -> float:
-    """The duration AWS would bill: the handler's CPU time plus each call at its typical latency."""
-    waits = sum(latency_ms(call) * int(n) for call, n in invocation["calls"].items())
-    return float(invocation["cpu_ms"]) + waits
+def modelled_ms(invocation: dict[str, Any], memory_mb: int) -> float:
+    """The duration AWS would bill: the handler's CPU time, stretched by the share of a vCPU the function's
+    memory buys, plus the time it waits on its calls, each at its typical latency. Record threads wait side
+    by side: the invocation waits for its own thread's calls and for the slowest record thread's."""
+    main = invocation.get("main_thread_calls", invocation["calls"])
+    others = invocation.get("other_thread_calls", [])
+    waits = _waits(main) + max((_waits(calls) for calls in others), default=0.0)
+    return float(invocation["cpu_ms"]) * cpu_stretch(memory_mb) + waits
+
+
+def _waits(calls: dict[str, int]) -> float:
+    return sum(latency_ms(call) * int(n) for call, n in calls.items())
+
+
+def cpu_stretch(memory_mb: int) -> float:
+    """Lambda gives a function CPU in proportion to its memory, one vCPU at FULL_VCPU_MB: below that, the
+    same work takes longer (the local CPU time counts as one vCPU's)."""
+    return max(1.0, FULL_VCPU_MB / memory_mb)
 
 
 def latency_ms(call: str) -> float:
@@ -171,11 +192,13 @@ def function_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
     for invocation in usage.worker_invocations:
         logical_id, memory = by_name[invocation["function"]]
         row = rows.setdefault(
-            logical_id, {"memory_mb": memory, "invocations": 0, "cpu_ms": 0.0, "modelled_ms": 0.0, "local_ms": 0.0}
+            logical_id,
+            {"memory_mb": memory, "invocations": 0, "cpu_ms": 0.0, "modelled_ms": 0.0, "local_ms": 0.0, "rss": 0.0},
         )
         row["invocations"] += 1
         row["cpu_ms"] += float(invocation["cpu_ms"])
-        row["modelled_ms"] += math.ceil(modelled_ms(invocation))  # Lambda bills each invocation to the ms
+        row["modelled_ms"] += math.ceil(modelled_ms(invocation, memory))  # Lambda bills each invocation to the ms
+        row["rss"] = max(row["rss"], float(invocation.get("peak_rss_mb", 0.0)))
     for logical_id, ms in usage.local_billed_ms.items():
         if logical_id in rows:
             rows[logical_id]["local_ms"] = ms
@@ -190,18 +213,22 @@ def function_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
             "cpu_ms_per_invocation": round(row["cpu_ms"] / n, 1),
             "modelled_ms_per_invocation": round(row["modelled_ms"] / n, 1),
             "local_ms_per_invocation": round(row["local_ms"] / n, 1),
+            "peak_rss_mb": row["rss"],
             "usd_per_million_checkouts": round(usd * 1_000_000 / checkouts, 2),
         }
     return table
 
 
-def table_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
+def table_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, float]] = {}
+    by_index: dict[str, Counter[str]] = {}
     for write in usage.dynamodb_writes:
         logical_id = usage.tables.get(write["table"], write["table"])
         row = rows.setdefault(logical_id, {"wru": 0.0, "index_wru": 0.0, "transact_wru": 0.0})
         row["wru"] += write["wru"]
         row["index_wru"] += write["index_wru"]
+        for index, units in write.get("indexes", {}).items():
+            by_index.setdefault(logical_id, Counter())[index] += units
         if write["operation"] == "TransactWriteItems":
             row["transact_wru"] += write["wru"]
     return {
@@ -209,6 +236,9 @@ def table_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
             "wru_per_checkout": round(row["wru"] / checkouts, 2),
             "of_which_transactional": round(row["transact_wru"] / checkouts, 2),
             "index_wru_per_checkout": round(row["index_wru"] / checkouts, 2),
+            "index_wru_per_checkout_by_index": {
+                index: round(units / checkouts, 2) for index, units in sorted(by_index.get(logical_id, {}).items())
+            },
             "usd_per_million_checkouts": round(
                 price("dynamodb_write_request_unit", (row["wru"] + row["index_wru"]) * 1_000_000 / checkouts), 2
             ),
@@ -225,7 +255,10 @@ def report(usage: Usage, checkouts: int, elapsed: float) -> dict[str, Any]:
     sqs_requests = sum(n for op, n in by_operation.items() if op.startswith("sqs."))
     memory = {logical_id: mb for logical_id, (_, mb) in usage.functions.items()}
     by_name = {name: mb for name, mb in usage.functions.values()}
-    gb_seconds = sum(_gb_seconds(math.ceil(modelled_ms(i)), by_name[i["function"]]) for i in usage.worker_invocations)
+    gb_seconds = sum(
+        _gb_seconds(math.ceil(modelled_ms(i, by_name[i["function"]])), by_name[i["function"]])
+        for i in usage.worker_invocations
+    )
     local_gb_seconds = sum(_gb_seconds(ms, memory[f]) for f, ms in usage.local_billed_ms.items())
     per_checkout = {
         "api_gateway_rest_request": usage.api_requests / checkouts,
@@ -263,25 +296,31 @@ def report(usage: Usage, checkouts: int, elapsed: float) -> dict[str, Any]:
     }
 
 
+def _by_index(row: dict[str, Any]) -> str:
+    parts = [f"{index} {units}" for index, units in row["index_wru_per_checkout_by_index"].items()]
+    return f"({', '.join(parts)})" if parts else ""
+
+
 def print_tables(result: dict[str, Any]) -> None:
     print(f"{result['checkouts']} checkouts of 3 orders in {result['seconds']} s locally")
     print("\n| per checkout | units | $ per 1M checkouts |\n|---|---:|---:|")
     for name, units in result["units_per_checkout"].items():
         print(f"| {name} | {units} | {result['usd_per_million_checkouts'][name]} |")
     print(f"| **total** | | **{result['usd_per_million_checkouts_total']}** |")
-    print("\n| function | MB | invocations | CPU ms | modelled ms | local ms | $ per 1M |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| function | MB | peak RSS MB | invocations | CPU ms | modelled ms | local ms | $ per 1M |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in result["functions"].items():
         print(
-            f"| {name} | {row['memory_mb']:.0f} | {row['invocations_per_checkout']} | {row['cpu_ms_per_invocation']} "
+            f"| {name} | {row['memory_mb']:.0f} | {row['peak_rss_mb']:.0f} | {row['invocations_per_checkout']} "
+            f"| {row['cpu_ms_per_invocation']} "
             f"| {row['modelled_ms_per_invocation']} | {row['local_ms_per_invocation']} "
             f"| {row['usd_per_million_checkouts']} |"
         )
-    print("\n| table | WRU | of which transactional | index WRU | $ per 1M |\n|---|---:|---:|---:|---:|")
+    print("\n| table | WRU | of which transactional | index WRU (by index) | $ per 1M |\n|---|---:|---:|---|---:|")
     for name, row in result["tables"].items():
         print(
             f"| {name} | {row['wru_per_checkout']} | {row['of_which_transactional']} "
-            f"| {row['index_wru_per_checkout']} | {row['usd_per_million_checkouts']} |"
+            f"| {row['index_wru_per_checkout']} {_by_index(row)} | {row['usd_per_million_checkouts']} |"
         )
     print(
         f"\none Standard workflow per order instead: "

@@ -70,8 +70,10 @@ def index_write_units(index: SecondaryIndex, before: Item | None, after: Item | 
     return _entry_units(index, after)
 
 
-def indexes_write_units(table: Table, before: Item | None, after: Item | None) -> int:
-    return sum(index_write_units(index, before, after) for index in table.global_indexes)
+def indexes_write_units(table: Table, before: Item | None, after: Item | None) -> dict[str, int]:
+    """Units per global secondary index the write touched."""
+    touched = {index.name: index_write_units(index, before, after) for index in table.global_indexes}
+    return {name: units for name, units in touched.items() if units}
 
 
 def _key_of(table: Table, attributes: dict[str, Any]) -> dict[str, Any]:
@@ -116,16 +118,9 @@ class DynamoDBWriteMeter:
 
         return cls(record)
 
-    def _emit(self, table: Table, operation: str, units: int, index_units: int) -> None:
-        self._record(
-            {
-                "kind": "dynamodb_write",
-                "table": table.name,
-                "operation": operation,
-                "wru": units,
-                "index_wru": index_units,
-            }
-        )
+    def _emit(self, table: Table, operation: str, units: int, indexes: dict[str, int]) -> None:
+        entry = {"kind": "dynamodb_write", "table": table.name, "operation": operation}
+        self._record({**entry, "wru": units, "index_wru": sum(indexes.values()), "indexes": indexes})
 
     def wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         if name == "transact_write_items":
@@ -148,7 +143,7 @@ class DynamoDBWriteMeter:
             try:
                 result = method(backend, *args, **kwargs)
             except ConditionalCheckFailed:
-                self._emit(table, operation, item_write_units(before, None), 0)
+                self._emit(table, operation, item_write_units(before, None), {})
                 raise
             after = backend.get_item(table.name, key)
             self._emit(table, operation, item_write_units(before, after), indexes_write_units(table, before, after))

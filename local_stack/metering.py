@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import threading
 import time
 from collections import Counter
@@ -60,14 +61,16 @@ class WorkerMeter:
     """In a Lambda worker: appends every boto3 call this process makes to the call log, and one record per
     invocation with the handler's CPU time and the calls it made (AWS by operation, and other HTTP
     requests: the PSP, the payout provider, webhook endpoints), from which the benchmark models the
-    duration AWS would bill."""
+    duration AWS would bill. Calls are kept per thread: a worker that handles a batch's records on
+    threads waits for their calls side by side, not one after another."""
 
     def __init__(self, path: str, function: str, aws_endpoint: str | None) -> None:
         self._log = Path(path).open("a", buffering=1)  # noqa: SIM115 - lives as long as the worker
         self._lock = threading.Lock()
         self._function = function
         self._aws = urllib3.util.parse_url(aws_endpoint) if aws_endpoint else None
-        self._calls: Counter[str] = Counter()
+        self._calls: dict[int, Counter[str]] = {}
+        self._main_thread = threading.get_ident()
         self._cpu_started = 0.0
 
     def _write(self, entry: dict[str, Any]) -> None:
@@ -81,8 +84,7 @@ class WorkerMeter:
 
         def record(params: dict[str, Any], model: Any, **_: Any) -> None:
             entry = call_record(model.service_model.service_name, model.name, params)
-            with self._lock:
-                self._calls[f"{entry['service']}.{entry['operation']}"] += 1
+            self._count(f"{entry['service']}.{entry['operation']}")
             self._write({**entry, "function": self._function})
 
         assert boto3.DEFAULT_SESSION is not None
@@ -97,11 +99,14 @@ class WorkerMeter:
         def counted(pool: urllib3.connectionpool.HTTPConnectionPool, *args: Any, **kwargs: Any) -> Any:
             aws = meter._aws
             if aws is None or (pool.host, pool.port) != (aws.host, aws.port):
-                with meter._lock:
-                    meter._calls[HTTP_CALL] += 1
+                meter._count(HTTP_CALL)
             return urlopen(pool, *args, **kwargs)
 
         urllib3.connectionpool.HTTPConnectionPool.urlopen = counted  # type: ignore[method-assign,assignment]
+
+    def _count(self, call: str) -> None:
+        with self._lock:
+            self._calls.setdefault(threading.get_ident(), Counter())[call] += 1
 
     def begin_invocation(self) -> None:
         with self._lock:
@@ -111,8 +116,21 @@ class WorkerMeter:
     def end_invocation(self) -> None:
         cpu_ms = (time.process_time() - self._cpu_started) * 1000
         with self._lock:
-            calls = dict(self._calls)
-        self._write({"kind": "invocation", "function": self._function, "cpu_ms": round(cpu_ms, 3), "calls": calls})
+            main = self._calls.pop(self._main_thread, Counter())
+            others = [dict(c) for c in self._calls.values()]
+        calls = sum((Counter(c) for c in others), main)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KB
+        self._write(
+            {
+                "kind": "invocation",
+                "function": self._function,
+                "cpu_ms": round(cpu_ms, 3),
+                "calls": dict(calls),
+                "main_thread_calls": dict(main),
+                "other_thread_calls": others,
+                "peak_rss_mb": round(peak_rss_mb, 1),
+            }
+        )
 
 
 class Meter:

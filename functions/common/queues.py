@@ -10,6 +10,7 @@ age through ChangeMessageVisibility, or the dead-letter queue (functions/common/
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -212,12 +213,20 @@ class ConcurrentBatchProcessor(BatchProcessor):
             adopt_trace()
             return self._run(record)
 
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(self.records))) as pool:
-            return list(pool.map(run, self.records))
+        return list(record_threads(self.concurrency).map(run, self.records))
 
     def _run(self, record: dict[str, Any]) -> tuple[Any, ...]:
         logger.thread_safe_clear_keys()  # keys a record's handler set for its own log lines
         return self._process_record(record)
+
+
+@functools.cache
+def record_threads(concurrency: int) -> ThreadPoolExecutor:
+    """One pool per concurrency for the life of the execution environment. Its threads outlive an
+    invocation, and with them the DynamoDB resources each thread caches (functions/common/dynamo.py):
+    a new pool per batch built every thread's boto3 resources again on every invocation, about half of
+    the executor's CPU time."""
+    return ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="record")
 
 
 def _trace_entity_adopter() -> Callable[[], None]:

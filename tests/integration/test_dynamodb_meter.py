@@ -48,6 +48,7 @@ def metered(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, list[dict[st
 
 
 def units(records: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    assert all(r["index_wru"] == sum(r["indexes"].values()) for r in records)
     found = [(r["operation"], r["wru"], r["index_wru"]) for r in records]
     records.clear()
     return found
@@ -93,6 +94,7 @@ def test_index_entries_are_billed_by_what_changes_in_them(metered: tuple[Any, li
     update("SET due = :d", **{":d": "2026-12-01"})  # enters by_due; by_owner (ALL) sees a new attribute
     update("SET note = :n", **{":n": "x"})  # by_owner (ALL) changes, by_due (KEYS_ONLY) does not
     update("SET due = :d", **{":d": "2026-12-02"})  # by_due's key moves: delete + put; by_owner changes
+    assert records[-1]["indexes"] == {"by_due": 2, "by_owner": 1}
     update("REMOVE due, note")  # leaves by_due; by_owner changes
     client.delete_item(TableName=TABLE, Key=key)  # leaves by_owner
     assert units(records) == [
