@@ -60,14 +60,15 @@ def price(name: str, quantity: float) -> float:
 
 
 def pay(http: urllib3.PoolManager, stack: LocalStack, key: str) -> str:
+    tag = uuid.uuid4().hex[:8]
     body = {
-        "checkout_id": f"co_{uuid.uuid4().hex[:10]}",
+        # Ids in runs of at most 8 hex digits: 13 or more digits in a row read as a card number (400).
+        "checkout_id": f"co_{tag}",
         "buyer_id": "buyer_bench",
         "currency": "USD",
         "payment_method": "tok_visa",
         "orders": [
-            {"payment_order_id": f"po_{uuid.uuid4().hex[:16]}", "seller_id": f"seller_{i}", "amount": 1000 + i}
-            for i in range(3)
+            {"payment_order_id": f"po_{tag}_{i}", "seller_id": f"seller_{i}", "amount": 1000 + i} for i in range(3)
         ],
     }
     response = http.request(
@@ -186,9 +187,10 @@ def _gb_seconds(ms: float, memory_mb: int) -> float:
     return ms / 1000 * memory_mb / 1024
 
 
-def function_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
+def function_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, Any]]:
     by_name = {name: (logical_id, memory) for logical_id, (name, memory) in usage.functions.items()}
     rows: dict[str, dict[str, float]] = {}
+    calls: dict[str, Counter[str]] = {}
     for invocation in usage.worker_invocations:
         logical_id, memory = by_name[invocation["function"]]
         row = rows.setdefault(
@@ -199,10 +201,11 @@ def function_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
         row["cpu_ms"] += float(invocation["cpu_ms"])
         row["modelled_ms"] += math.ceil(modelled_ms(invocation, memory))  # Lambda bills each invocation to the ms
         row["rss"] = max(row["rss"], float(invocation.get("peak_rss_mb", 0.0)))
+        calls.setdefault(logical_id, Counter()).update(invocation["calls"])
     for logical_id, ms in usage.local_billed_ms.items():
         if logical_id in rows:
             rows[logical_id]["local_ms"] = ms
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict[str, Any]] = {}
     for logical_id, row in sorted(rows.items()):
         n = row["invocations"]
         gb_s = _gb_seconds(row["modelled_ms"], int(row["memory_mb"]))
@@ -214,6 +217,7 @@ def function_rows(usage: Usage, checkouts: int) -> dict[str, dict[str, float]]:
             "modelled_ms_per_invocation": round(row["modelled_ms"] / n, 1),
             "local_ms_per_invocation": round(row["local_ms"] / n, 1),
             "peak_rss_mb": row["rss"],
+            "calls_per_checkout": {call: round(n / checkouts, 2) for call, n in sorted(calls[logical_id].items())},
             "usd_per_million_checkouts": round(usd * 1_000_000 / checkouts, 2),
         }
     return table

@@ -39,6 +39,7 @@ class EventSourceMapping:
     maximum_retry_attempts: int | None = None
     on_failure_arn: str | None = None
     filter_patterns: tuple[dict[str, Any], ...] = ()
+    batching_window_seconds: int = 0  # MaximumBatchingWindowInSeconds: gather up to this long for a fuller batch
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,7 @@ class Deployer:
                     filter_patterns=tuple(
                         json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
                     ),
+                    batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
                 )
             )
 

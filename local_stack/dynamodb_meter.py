@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from moto.dynamodb.exceptions import ConditionalCheckFailed
+from moto.dynamodb.exceptions import ConditionalCheckFailed, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import SecondaryIndex, Table
@@ -88,14 +88,21 @@ def _snapshot(backend: DynamoDBBackend, table: Table, key: dict[str, Any]) -> It
     return copy.deepcopy(backend.get_item(table.name, key))
 
 
-def _well_formed(transact_items: list[dict[str, Any]]) -> bool:
-    """Each entry names one known operation with what locates its item (else moto refuses the request)."""
+def _has_key(table: Table, attributes: dict[str, Any]) -> bool:
+    return table.hash_key_attr in attributes and (table.range_key_attr is None or table.range_key_attr in attributes)
+
+
+def _well_formed(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> bool:
+    """Each entry names one known operation on a known table with its item's key (else moto refuses the
+    request, and AWS bills nothing for it)."""
     for entry in transact_items:
         if len(entry) != 1:
             return False
         op_type, op = next(iter(entry.items()))
         located = "Item" if op_type == "Put" else "Key"
         if op_type not in ("ConditionCheck", "Put", "Delete", "Update") or "TableName" not in op or located not in op:
+            return False
+        if op["TableName"] not in backend.tables or not _has_key(backend.tables[op["TableName"]], op[located]):
             return False
     return True
 
@@ -138,6 +145,8 @@ class DynamoDBWriteMeter:
                 return method(backend, *args, **kwargs)  # counted by the transaction
             arguments = signature.bind(backend, *args, **kwargs).arguments
             table = backend.get_table(arguments["table_name"])
+            if name == "put_item" and not _has_key(table, arguments["item_attrs"]):
+                return method(backend, *args, **kwargs)  # refused by moto's own checks, unbilled as in AWS
             key = _key_of(table, arguments["item_attrs"]) if name == "put_item" else arguments["key"]
             before = _snapshot(backend, table, key)
             try:
@@ -151,9 +160,17 @@ class DynamoDBWriteMeter:
 
         return write
 
+    def _emit_transaction(
+        self, backend: DynamoDBBackend, named: list[tuple[Table, dict[str, Any], Item | None]]
+    ) -> None:
+        for table, key, before in named:
+            after = backend.get_item(table.name, key)
+            units = TRANSACTION_FACTOR * item_write_units(before, after)
+            self._emit(table, "TransactWriteItems", units, indexes_write_units(table, before, after))
+
     def _wrap_transaction(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def transact(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
-            if not _well_formed(transact_items):
+            if not _well_formed(backend, transact_items):
                 return method(backend, transact_items)  # refused by moto's own checks, as it would be
             named: list[tuple[Table, dict[str, Any], Item | None]] = []
             for entry in transact_items:
@@ -163,12 +180,13 @@ class DynamoDBWriteMeter:
                 named.append((table, key, _snapshot(backend, table, key)))
             self._in_transaction.active = True
             try:
-                return method(backend, transact_items)
+                result = method(backend, transact_items)
+            except TransactionCanceledException:
+                self._emit_transaction(backend, named)  # cancelled by a condition: billed in AWS too
+                raise
             finally:
                 self._in_transaction.active = False
-                for table, key, before in named:
-                    after = backend.get_item(table.name, key)
-                    units = TRANSACTION_FACTOR * item_write_units(before, after)
-                    self._emit(table, "TransactWriteItems", units, indexes_write_units(table, before, after))
+            self._emit_transaction(backend, named)  # (a request refused as invalid is not billed)
+            return result
 
         return transact

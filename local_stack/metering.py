@@ -17,6 +17,7 @@ import urllib3.connectionpool
 import urllib3.util
 
 CALL_LOG_ENV = "PAYMENTS_LOCAL_CALL_LOG"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 HTTP_CALL = "http"  # a request to anything but AWS, in an invocation's calls
 
 
@@ -98,7 +99,7 @@ class WorkerMeter:
 
         def counted(pool: urllib3.connectionpool.HTTPConnectionPool, *args: Any, **kwargs: Any) -> Any:
             aws = meter._aws
-            if aws is None or (pool.host, pool.port) != (aws.host, aws.port):
+            if aws is None or (pool.host, pool.port) != (aws.host, aws.port or _DEFAULT_PORTS.get(aws.scheme or "")):
                 meter._count(HTTP_CALL)
             return urlopen(pool, *args, **kwargs)
 

@@ -173,17 +173,38 @@ class SqsPoller(EventSourcePoller):
     def record_id(self, record: dict[str, Any]) -> str:
         return str(record["messageId"])
 
-    def poll_once(self) -> int:
+    def _receive(self, up_to: int, wait_seconds: int) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = self.aws(
             self.sqs,
             "sqs",
             "receive_message",
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.mapping.batch_size, 10),
-            WaitTimeSeconds=1,
+            MaxNumberOfMessages=min(up_to, 10),
+            WaitTimeSeconds=wait_seconds,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
+        return messages
+
+    def _gather(self) -> list[dict[str, Any]]:
+        """A batch as Lambda's poller makes one: the first messages, then, with a batching window, more
+        until the batch is full or the window (from the first receive) has passed."""
+        messages = self._receive(self.mapping.batch_size, 1)
+        window = self.mapping.batching_window_seconds
+        if not messages or window <= 0:
+            return messages
+        deadline = time.monotonic() + window
+        while len(messages) < self.mapping.batch_size and not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            messages += self._receive(self.mapping.batch_size - len(messages), min(1, int(left)))
+            if int(left) == 0:
+                time.sleep(min(left, 0.05))  # short of a whole second: look again until the window ends
+        return messages
+
+    def poll_once(self) -> int:
+        messages = self._gather()
         if not messages:
             return 0
         failed, failed_invocation = self.deliver([self._record(m) for m in messages])

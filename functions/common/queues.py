@@ -213,11 +213,18 @@ class ConcurrentBatchProcessor(BatchProcessor):
             adopt_trace()
             return self._run(record)
 
+        if threading.current_thread().name.startswith(RECORD_THREAD_PREFIX):
+            # Already on a record thread (a handler that batches inside a record): the shared pool's
+            # threads could all be waiting on each other, so these records run here, one by one.
+            return [self._run(record) for record in self.records]
         return list(record_threads(self.concurrency).map(run, self.records))
 
     def _run(self, record: dict[str, Any]) -> tuple[Any, ...]:
         logger.thread_safe_clear_keys()  # keys a record's handler set for its own log lines
         return self._process_record(record)
+
+
+RECORD_THREAD_PREFIX = "record"
 
 
 @functools.cache
@@ -226,7 +233,7 @@ def record_threads(concurrency: int) -> ThreadPoolExecutor:
     invocation, and with them the DynamoDB resources each thread caches (functions/common/dynamo.py):
     a new pool per batch built every thread's boto3 resources again on every invocation, about half of
     the executor's CPU time."""
-    return ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="record")
+    return ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=RECORD_THREAD_PREFIX)
 
 
 def _trace_entity_adopter() -> Callable[[], None]:

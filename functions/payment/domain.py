@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from functions.common.clock import Clock, iso, utc_now
@@ -194,13 +195,41 @@ def record_order_progress(
     """Fold one order event into its payment with optimistic concurrency (one item per payment).
 
     Returns the payment as changed by the event, or None if the event was a duplicate or stale."""
+    change = record_orders_progress([event], store=store, now=now, attempts=attempts)
+    return None if change is None else change.after
+
+
+@dataclass(frozen=True)
+class PaymentChange:
+    before: Payment
+    after: Payment
+
+    @property
+    def concluded(self) -> bool:
+        """This write took the payment out of PROCESSING (once per payment, however events are batched)."""
+        return self.before.status == "PROCESSING" != self.after.status
+
+
+def record_orders_progress(
+    events: Sequence[OrderStatusChanged], *, store: PaymentStore, now: Clock = utc_now, attempts: int = 20
+) -> PaymentChange | None:
+    """Fold events of one payment's orders into it in one write, with optimistic concurrency: each event
+    applies as it would alone, in the order given, so a batch's events cost one read and one write.
+
+    Returns the payment before and after the write, or None if every event was a duplicate or stale."""
+    payment_id = events[0].payment_id
+    if any(e.payment_id != payment_id for e in events):
+        raise ValueError("events of more than one payment")
     for _ in range(attempts):
-        payment = store.get(event.payment_id)
+        payment = store.get(payment_id)
         if payment is None:
-            raise NotFound(f"No payment {event.payment_id} for order {event.payment_order_id}.")
-        updated = apply_order_event(payment, event, now=now)
-        if updated is None:
+            raise NotFound(f"No payment {payment_id} for order {events[0].payment_order_id}.")
+        updated = payment
+        for event in events:
+            updated = apply_order_event(updated, event, now=now) or updated
+        if updated is payment:
             return None
+        updated = updated.model_copy(update={"version": payment.version + 1})  # one write, one version
         if store.replace(updated, expected_version=payment.version):
-            return updated
-    raise RuntimeError(f"payment {event.payment_id} kept changing; the message will be retried")
+            return PaymentChange(before=payment, after=updated)
+    raise RuntimeError(f"payment {payment_id} kept changing; the message will be retried")

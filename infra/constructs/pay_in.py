@@ -41,6 +41,8 @@ QUEUE_VISIBILITY = Duration.seconds(WORKER_TIMEOUT.to_seconds() * 6)
 # Every SQS event source mapping caps its function's copies (ScalingConfig) instead of reserved concurrency,
 # whose throttled receives would count toward maxReceiveCount (docs/DEPLOY.md, Concurrency).
 CONSUMER_MAX_CONCURRENCY = 20
+# How long the order-status worker's event source gathers a batch (see its mapping below).
+ORDER_STATUS_BATCHING_WINDOW = Duration.seconds(1)
 # The queues of the PSP workers retry a transient failure by age (functions/common/backoff.py): their
 # maxReceiveCount is only a backstop, never reached before the age check dead-letters a message.
 PSP_WORKER_MAX_RECEIVE_COUNT = default_retry_policy().worst_case_receives()
@@ -94,9 +96,15 @@ def expiring_table(scope: Construct, construct_id: str, *, partition_key: str, t
     )
 
 
-def sqs_source(queue: sqs.IQueue, max_concurrency: int = CONSUMER_MAX_CONCURRENCY) -> sources.SqsEventSource:
+def sqs_source(
+    queue: sqs.IQueue, max_concurrency: int = CONSUMER_MAX_CONCURRENCY, batching_window: Duration | None = None
+) -> sources.SqsEventSource:
     return sources.SqsEventSource(
-        queue, batch_size=10, report_batch_item_failures=True, max_concurrency=max_concurrency
+        queue,
+        batch_size=10,
+        report_batch_item_failures=True,
+        max_concurrency=max_concurrency,
+        max_batching_window=batching_window,
     )
 
 
@@ -167,7 +175,13 @@ class PayIn(Construct):
         )
         self.wallet_queue = queue("WalletQueue")
         self.ledger_queue = queue("LedgerQueue")
-        self.order_status_queue = queue("OrderStatusQueue")
+        # AWS's guidance for a batching window: visibility at least 6x the timeout plus the window.
+        self.order_status_queue = MonitoredQueue(
+            self,
+            "OrderStatusQueue",
+            visibility_timeout=QUEUE_VISIBILITY.plus(ORDER_STATUS_BATCHING_WINDOW),
+            alarm_topic=alarm_topic,
+        )
         # Balanced journals from any service (settlement, payouts); the ledger books each once.
         self.ledger_postings_queue = queue("LedgerPostingsQueue")
 
@@ -268,7 +282,11 @@ class PayIn(Construct):
             payments_table=self.payments_table.table_name,
         )
         self.payments_table.grant_read_write_data(self.order_status.function)
-        self.order_status.function.add_event_source(sqs_source(self.order_status_queue.queue))
+        # A checkout's orders report to one payment item, from three workers, within about a second: a
+        # batching window lets the worker fold them into one write (functions/payment/handler.py).
+        self.order_status.function.add_event_source(
+            sqs_source(self.order_status_queue.queue, batching_window=ORDER_STATUS_BATCHING_WINDOW)
+        )
 
         # executor (its orders' table is above)
         # The PSP circuit breaker's shared state, one small item per circuit (functions/psp/circuit_store.py):

@@ -104,8 +104,18 @@ def test_sqs_event_sources_report_batch_item_failures_and_queues_outlast_their_c
         checked += 1
         function = functions[references(props["FunctionName"])[0]]
         visibility = queues[source]["Properties"]["VisibilityTimeout"]
-        assert visibility >= 6 * function["Timeout"], (source, visibility, function["Timeout"])
+        # AWS's guidance: six times the function's timeout, plus the batching window if there is one.
+        window = props.get("MaximumBatchingWindowInSeconds", 0)
+        assert visibility >= 6 * function["Timeout"] + window, (source, visibility, function["Timeout"], window)
     assert checked >= 7
+
+
+def test_the_order_status_worker_gathers_a_checkout_s_reports_for_a_second(synthesized: Synthesized) -> None:
+    status_id, _ = by_base_name(synthesized.template, "AWS::Lambda::Function")["PayInOrderStatusFunction"]
+    (mapping,) = [props for function, props in _sqs_mappings(synthesized) if function == status_id]
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (10, 1)
+    windows = [props.get("MaximumBatchingWindowInSeconds") for _, props in _sqs_mappings(synthesized)]
+    assert windows.count(1) == 1  # the other workers start on the first message
 
 
 def _sqs_mappings(synthesized: Synthesized) -> list[tuple[str, dict[str, Any]]]:

@@ -132,3 +132,16 @@ def test_a_transaction_costs_twice_for_every_item_it_names_committed_or_not(
     # Cancelled: both items billed, nothing written to an index (c was never stored).
     assert units(records) == [("TransactWriteItems", 2, 0), ("TransactWriteItems", 2, 0)]
     assert "Item" not in client.get_item(TableName=TABLE, Key={"pk": {"S": "c"}})
+
+
+def test_a_request_moto_refuses_is_refused_the_same_and_not_billed(metered: tuple[Any, list[dict[str, Any]]]) -> None:
+    client, records = metered
+    with pytest.raises(client.exceptions.ClientError, match="ValidationException"):
+        client.put_item(TableName=TABLE, Item={"owner": {"S": "o"}})  # no key
+    twice = {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "d"}}}}
+    with pytest.raises(client.exceptions.ClientError, match="ValidationException"):
+        client.transact_write_items(TransactItems=[twice, twice])  # one item twice in a transaction
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": {"owner": {"S": "o"}}}}])
+    assert units(records) == []
+    assert client.scan(TableName=TABLE)["Count"] == 0

@@ -201,3 +201,32 @@ def _client_error(code: str, status: int) -> ClientError:
 )
 def test_what_counts_as_transient(error: Exception, kind: str) -> None:
     assert failure_kind(error) == kind
+
+
+def test_record_threads_outlive_the_invocation_and_a_nested_batch_runs_inline() -> None:
+    seen: list[str] = []
+    nested_done: list[str] = []
+
+    def outer(item: Work) -> None:
+        seen.append(threading.current_thread().name)
+        # A record that consumes a batch of its own must not wait on the shared pool's busy threads.
+        inner = consume_batch(
+            event(work(f"{item.id}-1"), work(f"{item.id}-2")),
+            Context(),
+            RECORD,
+            lambda w: nested_done.append(w.id),
+            BatchOptions(concurrency=2),
+        )
+        assert failures(inner) == []
+
+    runner = threading.Thread(
+        target=lambda: consume_batch(event(work("a"), work("b")), Context(), RECORD, outer, BatchOptions(concurrency=2))
+    )
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive()  # no deadlock
+    assert sorted(nested_done) == ["a-1", "a-2", "b-1", "b-2"]
+    first = set(seen)
+    consume_batch(event(work("c"), work("d")), Context(), RECORD, outer, BatchOptions(concurrency=2))
+    assert set(seen) - first <= first  # the second invocation ran on the same threads
+    assert all(name.startswith("record") for name in seen)

@@ -167,3 +167,67 @@ def test_record_progress_retries_on_a_concurrent_write() -> None:
     assert updated is not None
     assert collided == [True]
     assert store.payments["pay_1"].orders[1].status == "FAILED"
+
+
+def test_a_payment_s_events_fold_into_one_write_as_they_would_one_by_one() -> None:
+    store = MemoryStore()
+    store.insert(_payment(_order("po_1"), _order("po_2")))
+    writes: list[int] = []
+    real_replace = store.replace
+
+    def counted(payment: Payment, expected_version: int) -> bool:
+        writes.append(expected_version)
+        return real_replace(payment, expected_version)
+
+    store.replace = counted  # type: ignore[method-assign]
+    events = [
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED", psp_reference="ch_1"),
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_2", status="FAILED", failure_code="card_declined"),
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="EXECUTING"),  # stale: no regress
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED", wallet_updated=True),
+    ]
+    updated = domain.record_orders_progress(events, store=store, now=now)
+    assert updated is not None
+    assert writes == [0]  # one write, against the version read
+    stored = store.payments["pay_1"]
+    assert stored.version == 1
+    assert [(o.status, o.psp_reference, o.failure_code, o.wallet_updated) for o in stored.orders] == [
+        ("SUCCEEDED", "ch_1", None, True),
+        ("FAILED", None, "card_declined", False),
+    ]
+    # The same events one by one leave the same orders (four writes instead of one).
+    one_by_one = MemoryStore()
+    one_by_one.insert(_payment(_order("po_1"), _order("po_2")))
+    for event in events:
+        domain.record_order_progress(event, store=one_by_one, now=now)
+    assert one_by_one.payments["pay_1"].orders == stored.orders
+    assert one_by_one.payments["pay_1"].status == stored.status
+    # Redelivered, they change nothing and write nothing.
+    assert domain.record_orders_progress(events, store=store, now=now) is None
+    assert writes == [0]
+
+
+def test_events_of_two_payments_are_never_folded_together() -> None:
+    store = MemoryStore()
+    store.insert(_payment(_order("po_1")))
+    events = [
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED"),
+        OrderStatusChanged(payment_id="pay_2", payment_order_id="po_9", status="SUCCEEDED"),
+    ]
+    with pytest.raises(ValueError, match="more than one payment"):
+        domain.record_orders_progress(events, store=store, now=now)
+    assert store.payments["pay_1"].version == 0
+
+
+def test_a_payment_is_concluded_once_however_its_events_are_batched() -> None:
+    events = [
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED", psp_reference="ch"),
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED", wallet_updated=True),
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED", ledger_updated=True),
+        OrderStatusChanged(payment_id="pay_1", payment_order_id="po_1", status="SUCCEEDED", ledger_updated=True),
+    ]
+    for batches in ([events], [[e] for e in events], [events[:2], events[2:]]):
+        store = MemoryStore()
+        store.insert(_payment(_order("po_1")))
+        changes = [domain.record_orders_progress(batch, store=store, now=now) for batch in batches]
+        assert [c.after.status for c in changes if c is not None and c.concluded] == ["SUCCEEDED"]

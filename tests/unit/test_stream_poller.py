@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,58 @@ def test_after_a_failed_read_the_stream_poller_starts_again_after_the_last_deliv
 
     assert stream.poll_once() == 0
     assert streams.read_with == ["fresh-after-start", "fresh-after-2"]
+
+
+class TricklingQueue(FakeQueue):
+    """Hands out one message per receive, from a list, then nothing; records each receive's arguments."""
+
+    def __init__(self, bodies: list[str]) -> None:
+        super().__init__()
+        self.batches = [[sqs_message(f"m{i}", body)] for i, body in reversed(list(enumerate(bodies)))]
+        self.receives: list[tuple[int, int]] = []
+
+    def receive_message(self, **params: Any) -> dict[str, Any]:
+        self.receives.append((params["MaxNumberOfMessages"], params["WaitTimeSeconds"]))
+        return super().receive_message(**params)
+
+
+def _queue_mapping(batch_size: int, window: int) -> EventSourceMapping:
+    return EventSourceMapping(
+        function="f",
+        source_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        kind="sqs",
+        batch_size=batch_size,
+        report_batch_item_failures=True,
+        batching_window_seconds=window,
+    )
+
+
+def test_a_batching_window_gathers_messages_until_the_batch_is_full() -> None:
+    lambdas, queue = QueueLambdas(poison=set()), TricklingQueue(["a", "b", "c", "d"])
+    poller = SqsPoller(
+        _queue_mapping(3, 5), cloud=FakeCloud(), lambdas=lambdas, sqs=queue, stop=threading.Event(), retry_delay=7
+    )
+    assert poller.poll_once() == 3  # full before the window ended
+    assert lambdas.delivered == ["a", "b", "c"]
+    assert queue.receives == [(3, 1), (2, 1), (1, 1)]
+    assert queue.deleted == ["rh-m0", "rh-m1", "rh-m2"]
+
+
+def test_a_batching_window_delivers_what_it_has_when_the_window_ends() -> None:
+    lambdas, queue = QueueLambdas(poison=set()), TricklingQueue(["a", "b"])
+    poller = SqsPoller(
+        _queue_mapping(10, 1), cloud=FakeCloud(), lambdas=lambdas, sqs=queue, stop=threading.Event(), retry_delay=7
+    )
+    started = time.monotonic()
+    assert poller.poll_once() == 2
+    assert 1.0 <= time.monotonic() - started < 10.0  # waited out the window, then delivered
+    assert lambdas.delivered == ["a", "b"]
+
+
+def test_without_a_window_the_first_messages_are_the_batch() -> None:
+    lambdas, queue = QueueLambdas(poison=set()), TricklingQueue(["a", "b"])
+    poller = SqsPoller(
+        _queue_mapping(10, 0), cloud=FakeCloud(), lambdas=lambdas, sqs=queue, stop=threading.Event(), retry_delay=7
+    )
+    assert [poller.poll_once(), poller.poll_once()] == [1, 1]
+    assert queue.receives == [(10, 1), (10, 1)]
