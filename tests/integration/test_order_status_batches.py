@@ -8,6 +8,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from functions.common.events import OrderStatusChanged
 from functions.payment.models import OrderView, Payment
 from functions.payment.settings import OrderStatusSettings
@@ -17,6 +19,19 @@ from tests.integration.conftest import context, sqs_event
 from tests.support.dynamo_calls import dynamodb_operations
 
 HANDLER = "functions.payment.handler.order_status_handler"
+
+
+@pytest.fixture
+def worker(cloud: LocalCloud, use_function_env: Callable[[str], None]) -> Any:
+    use_function_env(HANDLER)
+    module = importlib.import_module("functions.payment.handler")
+    module._order_store.cache_clear()
+    return module
+
+
+@pytest.fixture
+def store(worker: Any) -> DynamoPaymentStore:
+    return DynamoPaymentStore(OrderStatusSettings.from_env().payments_table)
 
 
 def _payment(payment_id: str, *orders: str) -> Payment:
@@ -36,13 +51,7 @@ def _event(payment_id: str, order: str, **fields: Any) -> str:
     return OrderStatusChanged(payment_id=payment_id, payment_order_id=order, **fields).model_dump_json()
 
 
-def test_a_payment_s_events_in_one_batch_are_one_write(
-    cloud: LocalCloud, use_function_env: Callable[[str], None]
-) -> None:
-    use_function_env(HANDLER)
-    worker = importlib.import_module("functions.payment.handler")
-    worker._order_store.cache_clear()
-    store = DynamoPaymentStore(OrderStatusSettings.from_env().payments_table)
+def test_a_payment_s_events_in_one_batch_are_one_write(worker: Any, store: DynamoPaymentStore) -> None:
     assert store.insert(_payment("pay_a", "po_a1", "po_a2"))
     assert store.insert(_payment("pay_b", "po_b1"))
     event = sqs_event(
@@ -74,13 +83,7 @@ def test_a_payment_s_events_in_one_batch_are_one_write(
     assert store.get("pay_a") == a
 
 
-def test_a_payment_whose_write_fails_has_each_record_reported(
-    cloud: LocalCloud, use_function_env: Callable[[str], None]
-) -> None:
-    use_function_env(HANDLER)
-    worker = importlib.import_module("functions.payment.handler")
-    worker._order_store.cache_clear()
-    store = DynamoPaymentStore(OrderStatusSettings.from_env().payments_table)
+def test_a_payment_whose_write_fails_has_each_record_reported(worker: Any, store: DynamoPaymentStore) -> None:
     assert store.insert(_payment("pay_c", "po_c1"))
     event = sqs_event(
         _event("pay_missing", "po_x1", status="SUCCEEDED"),
