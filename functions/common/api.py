@@ -26,6 +26,8 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from functions.common.errors import CallerUnknown, DomainError, IdempotencyKeyReused
 from functions.common.observability import logger
 from functions.common.pan import find_pan
+from functions.common.tenant_store import DynamoTenantDirectory
+from functions.common.tenants import TenantScopedSettings, tenant_of_key
 
 MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -118,6 +120,17 @@ def caller_of(app: APIGatewayRestResolver) -> str:
     if not caller:
         raise CallerUnknown()
     return caller
+
+
+def tenant_of(app: APIGatewayRestResolver) -> str:
+    """The caller's tenant: the tenant its API key was registered to (functions/common/tenants.py)."""
+    return _tenant_of_key(TenantScopedSettings.from_env().tenants_table, caller_of(app))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_of_key(tenants_table: str, api_key_id: str) -> str:
+    # A key's tenant never changes, and a key is registered before it can call: cache for the process.
+    return tenant_of_key(api_key_id, DynamoTenantDirectory(tenants_table))
 
 
 def guard_request(event: dict[str, Any], *, bank_fields: frozenset[str] = frozenset()) -> dict[str, Any] | None:

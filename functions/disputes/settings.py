@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
 class DisputesSettings(FunctionSettings):
@@ -11,5 +12,5 @@ class DisputesSettings(FunctionSettings):
     ledger_postings_queue_url: str = Field(alias="LEDGER_POSTINGS_QUEUE_URL")
 
 
-class DisputesApiSettings(FunctionSettings):
+class DisputesApiSettings(TenantScopedSettings):
     disputes_table: str = Field(alias="DISPUTES_TABLE_NAME")

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import REPLAYED_HEADER, IdempotencyKey, build_resolver, caller_of, guard_request
+from functions.common.api import REPLAYED_HEADER, IdempotencyKey, build_resolver, caller_of, guard_request, tenant_of
 from functions.common.api_docs import BODY_RULES, create_responses, link, read_responses
 from functions.common.ids import ID_PATTERN
 from functions.common.kms_sealer import KmsSecretSealer
@@ -19,7 +19,7 @@ from functions.events import catalog, endpoints
 from functions.events.endpoint_store import DynamoEndpointStore
 from functions.events.endpoints import CreatedEndpoint, EndpointList, EndpointRequest
 from functions.events.event_store import DynamoEventStore
-from functions.events.models import DEFAULT_TENANT, EventList, EventType
+from functions.events.models import EventList, EventType
 from functions.events.settings import EventsApiSettings
 
 app = build_resolver()
@@ -35,11 +35,6 @@ def _service() -> tuple[EventsApiSettings, DynamoEndpointStore, DynamoEventStore
         DynamoEventStore(settings.events_table),
         KmsSecretSealer(settings.secrets_key_arn),
     )
-
-
-def _tenant() -> str:
-    # Every caller belongs to the one tenant until the service has tenants (then: the API key's tenant).
-    return DEFAULT_TENANT
 
 
 def _create_responses() -> dict[int, Any]:
@@ -65,7 +60,7 @@ def create_endpoint(
     settings, store, _, sealer = _service()
     created, new = endpoints.register(
         request,
-        tenant_id=_tenant(),
+        tenant_id=tenant_of(app),
         caller=caller_of(app),
         idempotency_key=key,
         allow_loopback_http=settings.allow_loopback_http,
@@ -89,7 +84,7 @@ def create_endpoint(
 )
 def list_endpoints() -> EndpointList:
     _, store, _, _ = _service()
-    return endpoints.list_endpoints(tenant_id=_tenant(), store=store)
+    return endpoints.list_endpoints(tenant_id=tenant_of(app), store=store)
 
 
 @app.delete(
@@ -100,7 +95,7 @@ def list_endpoints() -> EndpointList:
 )
 def delete_endpoint(endpoint_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
     _, store, _, _ = _service()
-    endpoints.remove(endpoint_id, tenant_id=_tenant(), store=store)
+    endpoints.remove(endpoint_id, tenant_id=tenant_of(app), store=store)
     logger.info("webhook endpoint removed", extra={"endpoint_id": endpoint_id})
     return {"endpoint_id": endpoint_id, "deleted": True}
 
@@ -124,7 +119,7 @@ def list_events(
 ) -> EventList:
     _, _, events, _ = _service()
     return catalog.list_events(
-        tenant_id=_tenant(), event_type=type, starting_after=starting_after, limit=limit, reader=events
+        tenant_id=tenant_of(app), event_type=type, starting_after=starting_after, limit=limit, reader=events
     )
 
 

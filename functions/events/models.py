@@ -19,9 +19,6 @@ EventType = Literal[
     "payout.failed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-# Until the service has tenants of its own, every record and every caller belongs to this one; items that
-# carry a `tenant_id` attribute are attributed to theirs.
-DEFAULT_TENANT = "default"
 # The `source` of our events on the EventBridge bus (rules of other teams match on it).
 BUS_SOURCE = "payments.marketplace-events"
 

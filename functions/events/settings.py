@@ -6,9 +6,10 @@ from pydantic import Field
 
 from functions.common.backoff import RetryPolicy
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
-class EventsApiSettings(FunctionSettings):
+class EventsApiSettings(TenantScopedSettings):
     endpoints_table: str = Field(alias="WEBHOOK_ENDPOINTS_TABLE_NAME")
     events_table: str = Field(alias="EVENTS_TABLE_NAME")
     secrets_key_arn: str = Field(alias="WEBHOOK_SECRETS_KEY_ARN")

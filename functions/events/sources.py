@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from functions.common.ids import deterministic_id
+from functions.common.tenants import DEFAULT_TENANT
 from functions.events.models import (
-    DEFAULT_TENANT,
     DisputeEventData,
     Event,
     PaymentEventData,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
 class LedgerSettings(FunctionSettings):
@@ -11,7 +12,7 @@ class LedgerSettings(FunctionSettings):
     order_status_queue_url: str = Field(alias="ORDER_STATUS_QUEUE_URL")
 
 
-class LedgerApiSettings(FunctionSettings):
+class LedgerApiSettings(TenantScopedSettings):
     ledger_table: str = Field(alias="LEDGER_TABLE_NAME")
     balances_table: str = Field(alias="LEDGER_BALANCES_TABLE_NAME")
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
-class PaymentApiSettings(FunctionSettings):
+class PaymentApiSettings(TenantScopedSettings):
     payments_table: str = Field(alias="PAYMENTS_TABLE_NAME")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     # Read only: each order's amount_refunded (functions/refund/store.py).

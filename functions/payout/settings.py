@@ -3,9 +3,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
-class PayoutApiSettings(FunctionSettings):
+class PayoutApiSettings(TenantScopedSettings):
     payouts_table: str = Field(alias="PAYOUTS_TABLE_NAME")
     wallet_table: str = Field(alias="WALLET_TABLE_NAME")
     sellers_table: str = Field(alias="SELLERS_TABLE_NAME")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
 class ReconciliationSettings(FunctionSettings):
@@ -26,7 +27,7 @@ class ReconciliationSettings(FunctionSettings):
     cutoff_grace_seconds: int = Field(default=900, alias="CUTOFF_GRACE_SECONDS")
 
 
-class ReconciliationApiSettings(FunctionSettings):
+class ReconciliationApiSettings(TenantScopedSettings):
     runs_table: str = Field(alias="RECONCILIATION_TABLE_NAME")
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 from functions.psp.settings import PspSettings, PspWorkerSettings, default_retry_policy
 
 
-class RefundApiSettings(FunctionSettings):
+class RefundApiSettings(TenantScopedSettings):
     refunds_table: str = Field(alias="REFUNDS_TABLE_NAME")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     # Read only: the executor's record of each charge, and the payments' order-id guards (404 or 422).

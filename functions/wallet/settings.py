@@ -4,6 +4,7 @@ from pydantic import Field
 
 from functions.common.backoff import RetryPolicy
 from functions.common.settings import FunctionSettings
+from functions.common.tenants import TenantScopedSettings
 
 
 class WalletSettings(FunctionSettings):
@@ -13,7 +14,7 @@ class WalletSettings(FunctionSettings):
     fulfilment_hold_days: int = Field(default=7, ge=0, le=365, alias="PAYMENTS_FULFILMENT_HOLD_DAYS")
 
 
-class WalletApiSettings(FunctionSettings):
+class WalletApiSettings(TenantScopedSettings):
     wallet_table: str = Field(alias="WALLET_TABLE_NAME")
 
 

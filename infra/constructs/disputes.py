@@ -22,9 +22,10 @@ from functions.reconciliation.records_store import DISPUTES_OPENED, DISPUTES_WON
 from functions.wallet.keys import PARTITION_KEY, PAYOUT_DUE_ATTRIBUTE, SORT_KEY
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import QUEUE_VISIBILITY, PayIn, money_table, sqs_source
+from infra.constructs.pay_in import QUEUE_VISIBILITY, PayIn, sqs_source
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import money_table
 
 DISPUTES_SERVICE = "disputes"
 

@@ -39,9 +39,10 @@ from functions.events.sources import SOURCE_STATUSES
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
 from infra.constructs.encryption import encryption_key, field_key
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import QUEUE_VISIBILITY, money_table, sqs_source
+from infra.constructs.pay_in import QUEUE_VISIBILITY, sqs_source
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import money_table
 
 DELIVERY_TIMEOUT = Duration.seconds(60)
 # A delivery message lives as long as its retries (3 days) plus the last backoff; SQS keeps it 4 days.

@@ -17,6 +17,7 @@ from functions.common.settings import FunctionSettings, lambda_environment
 from infra.bundle import lambda_code
 from infra.config import stage_config
 from infra.constructs.encryption import encryption_key
+from infra.constructs.tenants import Tenants
 from infra.nag import XRAY_REASON, acknowledge, acknowledge_kms_grants
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -42,6 +43,9 @@ class ServiceFunction(Construct):
         if "function_timeout_seconds" in settings_model.model_fields:
             # The function's time budget is checked against its own timeout (functions/psp/settings.py).
             settings.setdefault("function_timeout_seconds", int(timeout.to_seconds()))
+        reads_tenants = "tenants_table" in settings_model.model_fields
+        if reads_tenants:
+            settings.setdefault("tenants_table", Tenants.of(self).table.table_name)
         environment = lambda_environment(settings_model, service_name=service_name, **settings)
         if "function_timeout_seconds" in settings_model.model_fields:
             # Fails synthesis when a unit of work cannot finish within the timeout (the values it checks
@@ -82,5 +86,7 @@ class ServiceFunction(Construct):
             environment=environment,
             environment_encryption=encryption_key(self, "Data"),
         )
+        if reads_tenants:
+            Tenants.of(self).grant_resolve(self.function)
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
         acknowledge_kms_grants(self.role)

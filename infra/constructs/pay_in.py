@@ -3,7 +3,7 @@ chained by SQS queues each with a DLQ."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -28,10 +28,11 @@ from functions.wallet import keys as wallet_keys
 from functions.wallet.settings import WalletApiSettings, WalletSettings, default_wallet_wait_policy
 from infra.config import stage_config
 from infra.constructs.alarms import ON_ANY_OCCURRENCE
-from infra.constructs.encryption import encryption_key, psp_api_key_secret
+from infra.constructs.encryption import psp_api_key_secret
 from infra.constructs.function import ServiceFunction
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import expiring_table, money_table
 from infra.nag import acknowledge_table_indexes
 
 WORKER_TIMEOUT = Duration.seconds(30)
@@ -52,48 +53,6 @@ PSP_WORKER_MAX_RECEIVE_COUNT = default_retry_policy().worst_case_receives()
 WALLET_WAIT_POLICY = default_wallet_wait_policy()
 WALLET_WAIT_MAX_RECEIVE_COUNT = WALLET_WAIT_POLICY.worst_case_receives()
 WALLET_WAIT_RETENTION = Duration.seconds(WALLET_WAIT_POLICY.max_age_seconds).plus(Duration.days(1))
-
-
-def money_table(
-    scope: Construct,
-    construct_id: str,
-    *,
-    partition_key: str,
-    sort_key: str | None = None,
-    stream: dynamodb.StreamViewType | None = None,
-) -> dynamodb.Table:
-    return dynamodb.Table(
-        scope,
-        construct_id,
-        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-        sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        deletion_protection=True,
-        removal_policy=RemovalPolicy.RETAIN,
-        stream=stream,
-        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-        encryption_key=encryption_key(scope, "Data"),
-    )
-
-
-def expiring_table(scope: Construct, construct_id: str, *, partition_key: str, ttl_attribute: str) -> dynamodb.Table:
-    """Short-lived records (idempotency, event dedupe): TTL on, not retained, still encrypted and recoverable."""
-    return dynamodb.Table(
-        scope,
-        construct_id,
-        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        time_to_live_attribute=ttl_attribute,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        removal_policy=RemovalPolicy.DESTROY,
-        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-        encryption_key=encryption_key(scope, "Data"),
-    )
 
 
 def sqs_source(

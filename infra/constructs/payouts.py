@@ -23,7 +23,6 @@ from infra.constructs.pay_in import (
     WORKER_TIMEOUT,
     PayIn,
     grant_psp_worker,
-    money_table,
     sqs_source,
 )
 from infra.constructs.payout_provider import PayoutProvider
@@ -31,6 +30,7 @@ from infra.constructs.payout_saga import PayoutSaga
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.sellers import Sellers
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import money_table
 from infra.nag import acknowledge_table_indexes
 
 

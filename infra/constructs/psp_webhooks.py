@@ -13,9 +13,10 @@ from constructs import Construct
 from functions.psp_webhooks.settings import PspWebhookSettings
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import PayIn, expiring_table
+from infra.constructs.pay_in import PayIn
 from infra.constructs.refunds import Refunds
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import expiring_table
 from infra.nag import acknowledge
 
 SECRET_ROTATION_REASON = (

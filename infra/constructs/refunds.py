@@ -30,12 +30,12 @@ from infra.constructs.pay_in import (
     WORKER_TIMEOUT,
     PayIn,
     grant_psp_worker,
-    money_table,
     sqs_source,
     wallet_wait_queue,
 )
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import money_table
 
 # What a stream trigger does with a failing batch: halve it, retry, then hand the record to a queue.
 _STREAM_RETRIES = 50

@@ -10,8 +10,8 @@ from functions.sellers.settings import SellersApiSettings
 from functions.sellers.store import PARTITION_KEY, SORT_KEY
 from infra.constructs.encryption import field_key
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import money_table
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import money_table
 
 
 class Sellers(Construct):

@@ -47,9 +47,10 @@ from functions.reconciliation.store import AWAITING_INDEX
 from infra.constructs.alarms import alarm_on_service_metric, run_on_schedule
 from infra.constructs.encryption import encryption_key
 from infra.constructs.function import ServiceFunction
-from infra.constructs.pay_in import money_table, sqs_source
+from infra.constructs.pay_in import sqs_source
 from infra.constructs.queue import MonitoredQueue
 from infra.constructs.table_access import grant_items
+from infra.constructs.tables import money_table
 from infra.nag import (
     DISTRIBUTED_MAP_REASON,
     SFN_LOGS_REASON,

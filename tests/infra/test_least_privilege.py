@@ -381,6 +381,20 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "SettlementBucket": {"s3:PutBucketNotification"}
     },
 }
+# Every function behind a keyed route reads its callers' tenants: one key's item at a time, nothing more.
+TENANT_READERS = (
+    "PayInPaymentApiRole",
+    "PayInWalletApiRole",
+    "PayInLedgerApiRole",
+    "SettlementReconciliationApiRole",
+    "PayoutsPayoutApiRole",
+    "SellersSellersApiRole",
+    "DisputesApiRole",
+    "RefundsRefundApiRole",
+    "EventsEventsApiRole",
+)
+for _reader in TENANT_READERS:
+    ALLOWED[_reader]["TenantsTenantsTable"] = {"dynamodb:GetItem"}
 # Actions AWS supports on '*' only.
 STAR_ONLY = {
     "xray:PutTraceSegments",
@@ -469,6 +483,12 @@ def test_every_statement_is_allowed_for_its_role(synthesized: Synthesized) -> No
                 violations.append(f"{role}: {sorted(extra)} on {resource}")
     # Then nothing is granted beyond the allow-list
     assert violations == []
+
+
+def test_the_tenants_table_is_read_by_the_keyed_routes_functions_only(synthesized: Synthesized) -> None:
+    readers = {role for role, grants in _grants(synthesized).items() if "TenantsTenantsTable" in grants}
+    assert readers == set(TENANT_READERS)
+    assert {_grants(synthesized)[role]["TenantsTenantsTable"] == {"dynamodb:GetItem"} for role in readers} == {True}
 
 
 def test_every_function_has_a_role_of_its_own(synthesized: Synthesized) -> None:

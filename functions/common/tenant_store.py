@@ -1,0 +1,72 @@
+"""DynamoDB adapter for the tenants table: one item per tenant (`tenant#<id>`, so an id is taken once)
+and one per API key (`key#<api key id>` → its tenant). A key's tenant never changes, so readers may
+cache the answer for the life of their process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.common.aws import client
+from functions.common.dynamo import cancellation_codes, table
+from functions.common.tenants import Tenant
+
+PARTITION_KEY = "pk"
+TENANT_PREFIX = "tenant#"
+KEY_PREFIX = "key#"
+
+
+class TenantExists(Exception):
+    """A tenant with this id is already registered."""
+
+
+class DynamoTenantDirectory:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def tenant_of_key(self, api_key_id: str) -> str | None:
+        item = (
+            table(self.table_name)
+            .get_item(Key={PARTITION_KEY: KEY_PREFIX + api_key_id}, ConsistentRead=True)
+            .get("Item")
+        )
+        return None if item is None else str(item["tenant_id"])
+
+    def register(self, tenant: Tenant, api_key_id: str) -> None:
+        """The tenant and its first key, both or neither; an id or key registered before is refused."""
+        created = tenant.created_at.isoformat()
+        try:
+            client("dynamodb").transact_write_items(
+                TransactItems=[
+                    _put(self.table_name, TENANT_PREFIX + tenant.tenant_id, tenant.tenant_id, created),
+                    _put(self.table_name, KEY_PREFIX + api_key_id, tenant.tenant_id, created),
+                ]
+            )
+        except ClientError as error:
+            codes = cancellation_codes(error)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise TenantExists(tenant.tenant_id) from error
+            raise
+
+    def tenants(self) -> list[Tenant]:
+        found = client("dynamodb").get_paginator("scan").paginate(TableName=self.table_name, ConsistentRead=True)
+        return sorted(
+            (
+                Tenant(tenant_id=item["tenant_id"]["S"], created_at=item["created_at"]["S"])
+                for page in found
+                for item in page["Items"]
+                if item[PARTITION_KEY]["S"].startswith(TENANT_PREFIX)
+            ),
+            key=lambda tenant: tenant.tenant_id,
+        )
+
+
+def _put(table_name: str, key: str, tenant_id: str, created_at: str) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": {PARTITION_KEY: {"S": key}, "tenant_id": {"S": tenant_id}, "created_at": {"S": created_at}},
+            "ConditionExpression": f"attribute_not_exists({PARTITION_KEY})",
+        }
+    }
