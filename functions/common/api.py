@@ -27,7 +27,7 @@ from functions.common.errors import CallerUnknown, DomainError, IdempotencyKeyRe
 from functions.common.observability import logger
 from functions.common.pan import find_pan
 from functions.common.tenant_store import DynamoTenantDirectory
-from functions.common.tenants import TenantScopedSettings, tenant_of_key
+from functions.common.tenants import DEFAULT_TENANT, KeyTenants, TenantScopedSettings, client_text
 
 MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -127,10 +127,39 @@ def tenant_of(app: APIGatewayRestResolver) -> str:
     return _tenant_of_key(TenantScopedSettings.from_env().tenants_table, caller_of(app))
 
 
-@functools.lru_cache(maxsize=4096)
+def resolve_for_tenant(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, scoped: bool = True
+) -> dict[str, Any]:
+    """Resolve a keyed route's request, and answer in the caller's tenant's ids: its records are stored under
+    scoped ids (functions/common/tenants.py), its client knows them unscoped. The routes of a service whose
+    records are not `scoped` by tenant yet serve the default tenant only: another tenant is refused there,
+    before anything is read or written."""
+    api_key_id = ((event.get("requestContext") or {}).get("identity") or {}).get("apiKeyId")
+    tenant = _tenant_of_key(TenantScopedSettings.from_env().tenants_table, api_key_id) if api_key_id else None
+    if not scoped and tenant not in (None, DEFAULT_TENANT):
+        return {
+            "statusCode": 403,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(
+                error_body(
+                    "authentication_error",
+                    "tenant_not_served",
+                    "This route serves the stack's default tenant only; your API key belongs to another.",
+                    None,
+                )
+            ),
+        }
+    response: dict[str, Any] = app.resolve(event, context)
+    if tenant is not None and isinstance(response.get("body"), str):
+        response["body"] = client_text(tenant, response["body"])
+    return response
+
+
+KEY_TENANTS = KeyTenants()
+
+
 def _tenant_of_key(tenants_table: str, api_key_id: str) -> str:
-    # A key's tenant never changes, and a key is registered before it can call: cache for the process.
-    return tenant_of_key(api_key_id, DynamoTenantDirectory(tenants_table))
+    return KEY_TENANTS.tenant_of(api_key_id, DynamoTenantDirectory(tenants_table))
 
 
 def guard_request(event: dict[str, Any], *, bank_fields: frozenset[str] = frozenset()) -> dict[str, Any] | None:

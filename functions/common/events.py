@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from functions.common.ids import ExternalId
 from functions.common.money import AggregateMinor, AmountMinor, Currency, PartMinor
+from functions.common.tenants import ScopedId
 
 OrderStatus = Literal["NOT_STARTED", "EXECUTING", "PENDING", "SUCCEEDED", "FAILED"]
 TERMINAL_ORDER_STATUSES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED"})
@@ -59,8 +60,8 @@ class ExecuteOrder(_OrderMoney):
     """payment -> executor: charge this order once (the whole amount; the fee is ours to book)."""
 
     payment_id: str
-    payment_order_id: ExternalId
-    seller_id: ExternalId
+    payment_order_id: ScopedId
+    seller_id: ScopedId
     buyer_id: ExternalId
     currency: Currency
     payment_method: ExternalId
@@ -70,8 +71,8 @@ class OrderCharged(_OrderMoney):
     """executor -> wallet -> ledger: the PSP charged this order; credit the seller its share, then book it."""
 
     payment_id: str
-    payment_order_id: ExternalId
-    seller_id: ExternalId
+    payment_order_id: ScopedId
+    seller_id: ScopedId
     currency: Currency
     psp_reference: str
 
@@ -80,8 +81,8 @@ class ReleaseHold(Message):
     """payment API (fulfilment confirmed) / hold sweep (hold period over) -> wallet holds worker: move a held
     order's pending share to `available`, once; whichever arrives first releases it, the other is a no-op."""
 
-    payment_order_id: ExternalId
-    seller_id: ExternalId
+    payment_order_id: ScopedId
+    seller_id: ScopedId
     reason: Literal["fulfilled", "expired"]
 
 
@@ -89,7 +90,7 @@ class OrderStatusChanged(Message):
     """executor / wallet / ledger -> payment: progress of one order, applied monotonically."""
 
     payment_id: str
-    payment_order_id: ExternalId
+    payment_order_id: ScopedId
     status: OrderStatus | None = None
     psp_reference: str | None = None
     failure_code: str | None = None

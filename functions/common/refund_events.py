@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from functions.common.events import Message, SellerShare
-from functions.common.ids import ExternalId
 from functions.common.money import Currency, PartMinor
+from functions.common.tenants import ScopedId
 
 # Refund ids are derived ids (functions.refund.domain): "rf_" and 32 hex digits.
 REFUND_ID_PATTERN = r"^rf_[0-9a-f]{32}$"
@@ -16,7 +16,7 @@ class ExecuteRefund(Message):
     """refund dispatcher -> refund executor: ask the PSP for this stored refund, once."""
 
     refund_id: str
-    payment_order_id: ExternalId
+    payment_order_id: ScopedId
 
 
 class RefundMoney(SellerShare):
@@ -31,9 +31,9 @@ class RefundMoney(SellerShare):
 
     _platform_field = "application_fee_refunded"
     refund_id: str
-    payment_order_id: ExternalId
+    payment_order_id: ScopedId
     payment_id: str
-    seller_id: ExternalId
+    seller_id: ScopedId
     application_fee_refunded: PartMinor = 0
     currency: Currency
     movement: Literal["debit", "restore"]

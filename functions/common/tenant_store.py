@@ -21,6 +21,10 @@ class TenantExists(Exception):
     """A tenant with this id is already registered."""
 
 
+class KeyRegistered(Exception):
+    """The API key already belongs to another tenant (a key's tenant never changes)."""
+
+
 class DynamoTenantDirectory:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
@@ -34,7 +38,8 @@ class DynamoTenantDirectory:
         return None if item is None else str(item["tenant_id"])
 
     def register(self, tenant: Tenant, api_key_id: str) -> None:
-        """The tenant and its first key, both or neither; an id or key registered before is refused."""
+        """The tenant and its first key, both or neither; an id or key registered before is refused, unless
+        it is this very registration again (a retry after a lost answer)."""
         created = tenant.created_at.isoformat()
         try:
             client("dynamodb").transact_write_items(
@@ -45,9 +50,13 @@ class DynamoTenantDirectory:
             )
         except ClientError as error:
             codes = cancellation_codes(error)
-            if codes[:1] == ["ConditionalCheckFailed"]:
+            if "ConditionalCheckFailed" not in codes:
+                raise  # e.g. a conflicting registration in flight: the caller tries again
+            if self.tenant_of_key(api_key_id) == tenant.tenant_id and codes[0] == "ConditionalCheckFailed":
+                return  # both items are this registration's: it committed before
+            if codes[0] == "ConditionalCheckFailed":
                 raise TenantExists(tenant.tenant_id) from error
-            raise
+            raise KeyRegistered(api_key_id) from error
 
     def tenants(self) -> list[Tenant]:
         found = client("dynamodb").get_paginator("scan").paginate(TableName=self.table_name, ConsistentRead=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import build_resolver
+from functions.common.api import build_resolver, resolve_for_tenant
 from functions.common.api_docs import read_responses
 from functions.common.ids import ID_PATTERN
 from functions.common.observability import logger, tracer
@@ -48,4 +48,4 @@ def read_dispute(dispute_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> Disput
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context, scoped=False)  # tenants: not scoped yet

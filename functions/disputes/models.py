@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.common.events import Message
-from functions.common.ids import ExternalId
 from functions.common.money import LARGEST_AMOUNT_MINOR, AmountMinor, Currency
+from functions.common.tenants import ScopedId
 
 DisputeStatus = Literal["OPEN", "WON", "LOST"]
 # What the PSP says of a dispute: still open (any of its open states), or closed with an outcome.
@@ -21,8 +21,8 @@ class DisputeNotice(Message):
     """psp-webhooks -> disputes worker: the PSP opened or closed a dispute on one of our orders."""
 
     psp_dispute_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
-    payment_order_id: ExternalId
-    seller_id: ExternalId
+    payment_order_id: ScopedId
+    seller_id: ScopedId
     amount: AmountMinor
     fee: int = Field(strict=True, ge=0, le=LARGEST_AMOUNT_MINOR)
     currency: Currency

@@ -10,7 +10,15 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import REPLAYED_HEADER, IdempotencyKey, build_resolver, caller_of, guard_request, tenant_of
+from functions.common.api import (
+    REPLAYED_HEADER,
+    IdempotencyKey,
+    build_resolver,
+    caller_of,
+    guard_request,
+    resolve_for_tenant,
+    tenant_of,
+)
 from functions.common.api_docs import BODY_RULES, create_responses, link, read_responses
 from functions.common.ids import ID_PATTERN
 from functions.common.kms_sealer import KmsSecretSealer
@@ -129,4 +137,4 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     rejected = guard_request(event)
     if rejected is not None:
         return rejected
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context)

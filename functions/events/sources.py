@@ -8,6 +8,7 @@ one. Adding a source (refunds, disputes) is one mapping here and one entry in SO
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from functions.common.ids import deterministic_id
-from functions.common.tenants import DEFAULT_TENANT
+from functions.common.tenants import client_text, tenant_of_id
 from functions.events.models import (
     DisputeEventData,
     Event,
@@ -54,13 +55,15 @@ def event_id(event_type: str, object_id: str) -> str:
 def outcome_event(
     image: Mapping[str, Any], created: int, *, event_type: str, object_id: str, data: BaseModel
 ) -> SourcedEvent:
+    # The object's id says whose it is (functions/common/tenants.py); its data goes out in that tenant's ids.
+    tenant = tenant_of_id(object_id)
     return SourcedEvent(
-        tenant_id=str(image.get("tenant_id") or DEFAULT_TENANT),
+        tenant_id=tenant,
         event=Event(
             id=event_id(event_type, object_id),
             type=event_type,  # validated: every mapping passes a member of EventType
             created=created,
-            data=data.model_dump(mode="json"),
+            data=json.loads(client_text(tenant, data.model_dump_json())),
         ),
     )
 

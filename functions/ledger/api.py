@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from functions.common.api import build_resolver
+from functions.common.api import build_resolver, resolve_for_tenant
 from functions.common.api_docs import INVALID, ONE_QUERY_PARAMETER_OF, read_responses
 from functions.common.errors import InvalidRequest
 from functions.common.ids import ID_PATTERN
@@ -76,4 +76,4 @@ def read_trial_balance() -> domain.TrialBalance:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context, scoped=False)  # tenants: not scoped yet

@@ -11,7 +11,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
+from functions.common.api import (
+    IdempotencyKey,
+    IdempotentOperations,
+    build_resolver,
+    caller_of,
+    guard_request,
+    resolve_for_tenant,
+    tenant_of,
+)
 from functions.common.api_docs import (
     BODY_RULES,
     IN_PROGRESS,
@@ -23,6 +31,7 @@ from functions.common.api_docs import (
 from functions.common.ids import ID_PATTERN
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.common.queues import QueuePublisher
+from functions.common.tenants import scoped_id
 from functions.payment import domain
 from functions.payment.fulfilment import FulfilmentResponse, fulfil_order
 from functions.payment.models import PaymentRequest, PaymentResponse
@@ -81,9 +90,12 @@ def create_payment(
 ) -> Response[Any]:
     store, operations = _api()
     caller = caller_of(app)
+    tenant = tenant_of(app)
 
     def execute() -> dict[str, Any]:
-        payment = domain.accept_payment(request, caller=caller, idempotency_key=key, store=store)
+        payment = domain.accept_payment(
+            domain.scoped_request(request, tenant), tenant_id=tenant, caller=caller, idempotency_key=key, store=store
+        )
         correlate(payment.payment_id)
         metrics.add_metric(name="PaymentsAccepted", unit=MetricUnit.Count, value=1)
         return PaymentResponse.of(payment).model_dump(mode="json")
@@ -101,6 +113,7 @@ def create_payment(
 )
 def read_payment(payment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> PaymentResponse:
     store, _ = _api()
+    payment_id = scoped_id(tenant_of(app), payment_id)
     correlate(payment_id)
     payment = domain.get_payment(payment_id, store=store)
     refunded = _refunded_amounts().refunded([o.payment_order_id for o in payment.orders])
@@ -121,6 +134,7 @@ def read_payment(payment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$
 )
 def fulfil_payment_order(payment_order_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> FulfilmentResponse:
     ports = _fulfilment_ports()
+    payment_order_id = scoped_id(tenant_of(app), payment_order_id)
     logger.append_keys(payment_order_id=payment_order_id)
     fulfilled = fulfil_order(payment_order_id, orders=ports.orders, holds_queue=ports.holds_queue)
     correlate(fulfilled.payment_id, payment_order_id=payment_order_id)
@@ -136,4 +150,4 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     if rejected is not None:
         return rejected
     _api()[1].config.register_lambda_context(context)
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context)

@@ -11,6 +11,7 @@ from functions.common.errors import Conflict, IdempotencyKeyReused, NotFound
 from functions.common.events import TERMINAL_ORDER_STATUSES, ExecuteOrder, OrderStatusChanged
 from functions.common.fingerprints import fingerprint, without_added_defaults
 from functions.common.ids import deterministic_id
+from functions.common.tenants import DEFAULT_TENANT, scoped_id
 from functions.payment.models import OrderView, Payment, PaymentRequest, PaymentStatus
 
 
@@ -59,12 +60,32 @@ def _same_request(existing: Payment, request_print: str) -> Payment:
     return existing
 
 
+def scoped_request(request: PaymentRequest, tenant_id: str) -> PaymentRequest:
+    """The request with its orders' ids as the tenant's records are stored (functions/common/tenants.py)."""
+    orders = [
+        order.model_copy(
+            update={
+                "payment_order_id": scoped_id(tenant_id, order.payment_order_id),
+                "seller_id": scoped_id(tenant_id, order.seller_id),
+            }
+        )
+        for order in request.orders
+    ]
+    return request.model_copy(update={"orders": orders})
+
+
 def accept_payment(
-    request: PaymentRequest, *, caller: str, idempotency_key: str, store: PaymentStore, now: Clock = utc_now
+    request: PaymentRequest,
+    *,
+    caller: str,
+    idempotency_key: str,
+    store: PaymentStore,
+    tenant_id: str = DEFAULT_TENANT,
+    now: Clock = utc_now,
 ) -> Payment:
     """Validate global order-id uniqueness and store the payment. Dispatch follows from the store's
     change stream (transactional outbox), so nothing here can strand a stored payment."""
-    payment_id = payment_id_for(caller, idempotency_key)
+    payment_id = scoped_id(tenant_id, payment_id_for(caller, idempotency_key))
     request_print = request_fingerprint(request)
     existing = store.get(payment_id)
     if existing is not None:

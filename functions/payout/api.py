@@ -12,7 +12,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
+from functions.common.api import (
+    IdempotencyKey,
+    IdempotentOperations,
+    build_resolver,
+    caller_of,
+    guard_request,
+    resolve_for_tenant,
+)
 from functions.common.api_docs import BODY_RULES, KEY_REUSED, create_responses, link, read_responses
 from functions.common.observability import logger, metrics, tracer
 from functions.payout import domain
@@ -102,4 +109,4 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     if rejected is not None:
         return rejected
     _api_ports().operations.config.register_lambda_context(context)
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context, scoped=False)  # tenants: not scoped yet

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from functions.common.api import build_resolver
+from functions.common.api import build_resolver, resolve_for_tenant
 from functions.common.api_docs import read_responses
 from functions.common.errors import NotFound
 from functions.common.observability import logger, tracer
@@ -64,4 +64,4 @@ def read_run(run_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]) -> 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context, scoped=False)  # tenants: not scoped yet

@@ -11,7 +11,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import IdempotencyKey, IdempotentOperations, build_resolver, caller_of, guard_request
+from functions.common.api import (
+    IdempotencyKey,
+    IdempotentOperations,
+    build_resolver,
+    caller_of,
+    guard_request,
+    resolve_for_tenant,
+)
 from functions.common.api_docs import BODY_RULES, IN_PROGRESS, KEY_REUSED, create_responses, link, read_responses
 from functions.common.observability import correlate, logger, metrics, tracer
 from functions.refund import domain
@@ -90,4 +97,4 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     if rejected is not None:
         return rejected
     _api().operations.config.register_lambda_context(context)
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context, scoped=False)  # tenants: not scoped yet

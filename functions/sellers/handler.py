@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common.api import build_resolver, caller_of, guard_request
+from functions.common.api import build_resolver, caller_of, guard_request, resolve_for_tenant
 from functions.common.api_docs import BODY_RULES, link, read_responses, replace_responses
 from functions.common.ids import ID_PATTERN
 from functions.common.kms_sealer import KmsSecretSealer
@@ -77,4 +77,4 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     rejected = guard_request(event, bank_fields=BANK_FIELDS)
     if rejected is not None:
         return rejected
-    return app.resolve(event, context)
+    return resolve_for_tenant(app, event, context, scoped=False)  # tenants: not scoped yet

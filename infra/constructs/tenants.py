@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.common.tenant_store import PARTITION_KEY
+from functions.common.tenant_store import KEY_PREFIX, PARTITION_KEY
 from infra.constructs.table_access import grant_items
 from infra.constructs.tables import money_table
 
@@ -33,4 +33,4 @@ class Tenants(Construct):
         return existing
 
     def grant_resolve(self, function: lambda_.IFunction) -> None:
-        grant_items(self.table, function, "dynamodb:GetItem")
+        grant_items(self.table, function, "dynamodb:GetItem", key_prefix=KEY_PREFIX)

@@ -17,6 +17,8 @@ from tests.support.ports import free_port
 API_KEY = "e2e-test-key"
 # A second client of the same stack: its own caller, with its own Idempotency-Keys.
 SECOND_API_KEY = "e2e-second-client-key"
+# A key that belongs to a tenant of its own (registered before its first request: tests/e2e/test_tenants.py).
+TENANT_API_KEY = "e2e-tenant-client-key"
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +29,7 @@ def stack(synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) ->
         psp_port=free_port(),
         aws_port=free_port(),
         api_key=API_KEY,
-        extra_api_keys=(SECOND_API_KEY,),
+        extra_api_keys=(SECOND_API_KEY, TENANT_API_KEY),
         template=synthesized.template_path,
         psp_lost_response_delay=3.0,
     )

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 
+from functions.common.api import KEY_TENANTS
 from functions.common.dynamo import table
 from functions.common.events import JournalPosting, OrderCharged, PostingLine
 from functions.common.money import MAX_AGGREGATE_MINOR, TWELVE_DIGIT_AMOUNT_MINOR

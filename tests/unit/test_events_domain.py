@@ -166,9 +166,21 @@ def test_payouts_on_their_way_are_not_events(status: str) -> None:
     assert payout_event(payout_item(status), CREATED) is None
 
 
-def test_an_item_of_a_tenant_is_that_tenants_event() -> None:
-    sourced = payout_event(payout_item("PAID", tenant_id="acme"), CREATED)
-    assert sourced is not None and sourced.tenant_id == "acme"
+def test_a_tenants_payment_is_its_event_told_in_its_own_ids() -> None:
+    # Given acme's payment, stored under scoped ids (another tenant, "bigacme", is named in its metadata)
+    item = payment_item("SUCCEEDED", payment_id="acme~pay_1", metadata={"note": "bigacme~x"})
+    item["orders"] = [
+        order | {"payment_order_id": f"acme~{order['payment_order_id']}", "seller_id": f"acme~{order['seller_id']}"}
+        for order in item["orders"]
+    ]
+    default = payment_event(payment_item("SUCCEEDED"), CREATED)
+    sourced = payment_event(item, CREATED)
+    # Then it is acme's event, with its own id, and its data in the ids acme's client knows
+    assert sourced is not None and default is not None
+    assert (sourced.tenant_id, default.tenant_id) == ("acme", "default")
+    assert sourced.event.id != default.event.id
+    assert sourced.event.data == default.event.data | {"metadata": {"note": "bigacme~x"}}
+    assert sourced.event.data["payment_id"] == "pay_1"
 
 
 @pytest.mark.parametrize(
