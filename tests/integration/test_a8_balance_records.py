@@ -108,6 +108,7 @@ def test_a8_balance_records_equal_the_sum_of_entries_after_many_postings_and_rep
     use_function_env("functions.ledger.api.api_handler")
     ledger_api = importlib.import_module("functions.ledger.api")
     ledger_api._api_ports.cache_clear()
+    KEY_TENANTS.clear()
     with dynamodb_operations() as called:
         response = ledger_api.api_handler(api_event("GET", "/v1/ledger/trial-balance"), context())
     assert response["statusCode"] == 200
@@ -119,7 +120,8 @@ def test_a8_balance_records_equal_the_sum_of_entries_after_many_postings_and_rep
         "balanced": True,
     }
     assert "Scan" not in called
-    assert set(called) == {"Query"}
+    # Queries of the balance records, and one GetItem: the caller's tenant (functions/common/tenants.py)
+    assert (set(called), called.count("GetItem")) == ({"Query", "GetItem"}, 1)
 
 
 def test_a8_scheduled_payouts_read_the_due_index_without_a_scan(
